@@ -1,0 +1,203 @@
+# shellcheck shell=bash
+# Helpers shared by infra/dev and infra/test: install the local tools, pick ports,
+# start/stop redis-server and moto_server, and reap leftovers through pid files.
+#
+# Source this file from a script that already runs with `set -euo pipefail`.
+# Nothing in here prints to stdout except where a function says so; progress
+# messages go to stderr through `say`.
+
+RHOSYNC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+LOCAL_DIR="$RHOSYNC_ROOT/.local"
+VENV_DIR="$LOCAL_DIR/venv"
+RUN_ROOT="$LOCAL_DIR/run"
+
+say() { printf '%s\n' "[rhosync] $*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# Run a command as root: directly when we are root, else through sudo.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# --- installation (idempotent; only what is missing) ------------------------
+
+ensure_redis() {
+  if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
+    return 0
+  fi
+  say "installing redis-server (apt)"
+  as_root apt-get update -qq >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
+  # Debian's package may start a system-wide instance on 6379; we never use it.
+}
+
+# Python tools in .local/venv: moto_server, cfn-lint, cargo-lambda.
+ensure_venv() {
+  local want=() bin pkg
+  if [ ! -x "$VENV_DIR/bin/python" ]; then
+    say "creating python venv in ${VENV_DIR#"$RHOSYNC_ROOT"/}"
+    python3 -m venv "$VENV_DIR"
+  fi
+  for pair in "moto_server:moto[server]" "cfn-lint:cfn-lint" "cargo-lambda:cargo-lambda"; do
+    bin="${pair%%:*}"
+    pkg="${pair#*:}"
+    [ -x "$VENV_DIR/bin/$bin" ] || want+=("$pkg")
+  done
+  if [ "${#want[@]}" -gt 0 ]; then
+    say "installing into the venv: ${want[*]}"
+    "$VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check "${want[@]}" >&2
+  fi
+}
+
+# Put the venv's tools (moto_server, cfn-lint, cargo-lambda, zig) on PATH.
+use_venv() {
+  case ":$PATH:" in
+    *":$VENV_DIR/bin:"*) ;;
+    *) export PATH="$VENV_DIR/bin:$PATH" ;;
+  esac
+}
+
+ensure_tools() {
+  command -v python3 >/dev/null 2>&1 || die "python3 is required"
+  command -v cargo >/dev/null 2>&1 || die "cargo (Rust) is required"
+  command -v curl >/dev/null 2>&1 || die "curl is required"
+  ensure_redis
+  ensure_venv
+  use_venv
+}
+
+# --- ports --------------------------------------------------------------------
+
+# Print a port the kernel considers free on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# Succeeds when nothing listens on 127.0.0.1:$1 (and we may bind it).
+port_is_free() {
+  python3 - "$1" <<'PY' 2>/dev/null
+import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+finally:
+    s.close()
+PY
+}
+
+# --- processes ----------------------------------------------------------------
+
+# True if pid $1 is alive and its command line contains $2.
+pid_matches() {
+  local pid="$1" pattern="$2"
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$pattern"
+}
+
+# Stop pid $1 (only if its command line contains $2): TERM, wait up to 10 s, then KILL.
+stop_pid() {
+  local pid="$1" pattern="$2" i
+  pid_matches "$pid" "$pattern" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do
+    pid_matches "$pid" "$pattern" || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  for i in $(seq 1 20); do
+    pid_matches "$pid" "$pattern" || return 0
+    sleep 0.1
+  done
+}
+
+# Stop whatever a pid file names (if it still is the expected program), then remove the file.
+stop_pidfile() {
+  local file="$1" pattern="$2"
+  [ -f "$file" ] || return 0
+  stop_pid "$(cat "$file" 2>/dev/null || true)" "$pattern"
+  rm -f "$file"
+}
+
+# Stop everything recorded under one run directory and remove the directory.
+stop_run_dir() {
+  local dir="$1"
+  [ -d "$dir" ] || return 0
+  stop_pidfile "$dir/runner.pid" rhosync-local
+  stop_pidfile "$dir/moto.pid" moto_server
+  stop_pidfile "$dir/redis.pid" redis-server
+  rm -rf "$dir"
+}
+
+# --- redis-server ---------------------------------------------------------------
+
+# start_redis DIR: start a throw-away redis-server on a free port, state under DIR.
+# Sets REDIS_PORT and REDIS_PID, exports REDIS_URL.
+start_redis() {
+  local dir i
+  dir="$(mkdir -p "$1" && cd "$1" && pwd)"  # absolute: redis-server chdirs to --dir
+  REDIS_PORT="$(free_port)"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes \
+    --save '' --appendonly no \
+    --pidfile "$dir/redis.pid" --dir "$dir" --logfile "$dir/redis.log" >/dev/null
+  for i in $(seq 1 100); do
+    if [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && [ -s "$dir/redis.pid" ]; then
+      REDIS_PID="$(cat "$dir/redis.pid")"
+      export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "redis-server did not answer on port $REDIS_PORT (see $dir/redis.log)"
+}
+
+# --- moto_server (AWS emulator: SQS, DynamoDB, S3) --------------------------------
+
+# start_moto DIR [PREFERRED_PORT]: start moto_server in the background, state under DIR.
+# Uses PREFERRED_PORT when it is free, else a free port. Sets MOTO_PORT and MOTO_PID,
+# exports the AWS_* variables the functions and the runner read.
+start_moto() {
+  local dir="$1" preferred="${2:-}" i
+  mkdir -p "$dir"
+  if [ -n "$preferred" ] && port_is_free "$preferred"; then
+    MOTO_PORT="$preferred"
+  else
+    MOTO_PORT="$(free_port)"
+  fi
+  # setsid: its own session, so a terminal's Ctrl-C reaches only us; we stop it ourselves.
+  setsid "$VENV_DIR/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" \
+    >"$dir/moto.log" 2>&1 </dev/null &
+  MOTO_PID=$!
+  echo "$MOTO_PID" >"$dir/moto.pid"
+  for i in $(seq 1 300); do
+    if curl -s -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/"; then
+      export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
+      export AWS_REGION=us-east-1
+      export AWS_DEFAULT_REGION=us-east-1
+      export AWS_ACCESS_KEY_ID=test
+      export AWS_SECRET_ACCESS_KEY=test
+      return 0
+    fi
+    kill -0 "$MOTO_PID" 2>/dev/null || die "moto_server exited (see $dir/moto.log)"
+    sleep 0.1
+  done
+  die "moto_server did not answer on port $MOTO_PORT (see $dir/moto.log)"
+}
+
+# Reap run directories left by earlier infra/test runs whose script is gone
+# (their directory name ends with the script's pid).
+reap_stale_test_dirs() {
+  local dir owner
+  for dir in "$RUN_ROOT"/test.*; do
+    [ -d "$dir" ] || continue
+    owner="${dir##*.}"
+    if ! kill -0 "$owner" 2>/dev/null; then
+      stop_run_dir "$dir"
+    fi
+  done
+}
