@@ -1,0 +1,4 @@
+//! placeholder
+pub mod diff;
+pub mod model;
+pub mod values;

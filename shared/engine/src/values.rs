@@ -1,0 +1,175 @@
+//! Object values and their canonical form (sync-engine.md §3).
+//!
+//! Every object the server stores is a map attribute name → string value.
+//! Adapters, the push API and devices hand us arbitrary JSON, so this module
+//! is the single place where JSON turns into [`Attrs`]:
+//!
+//! * scalars become strings (numbers in decimal, `true`/`false`, null → `""`);
+//! * non-scalar values are JSON-encoded (the DEVIATION of sync-engine.md §3 —
+//!   RC7 would have produced Ruby `inspect` text);
+//! * the reserved attributes `id` and `attrib_type` are dropped;
+//! * an object left without attributes does not exist.
+//!
+//! [`Attrs`] is a `BTreeMap`, so its JSON encoding ([`encode_body`]) has sorted
+//! keys and is canonical: two objects are equal iff their encodings are equal
+//! byte for byte. The store keeps bodies in that form ([`Body`]), which lets a
+//! Redis script compare objects without parsing them.
+
+use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+
+/// Attribute name → string value of one object, sorted by attribute name.
+pub type Attrs = BTreeMap<String, String>;
+
+/// Object id → attributes, in insertion order (CUD processing order and page
+/// order are meaningful to callers; see sync-protocol.md §7.1).
+pub type ObjectMap = IndexMap<String, Attrs>;
+
+/// The canonical JSON text of an [`Attrs`] map (keys sorted, no whitespace).
+pub type Body = String;
+
+/// Attribute names that are never stored or sent (sync-engine.md §3).
+pub const RESERVED_ATTRIBUTES: [&str; 2] = ["id", "attrib_type"];
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ValuesError {
+    /// An object map was expected (`{"<id>": {...}}`) but something else came.
+    #[error("expected a JSON object map of objects, got {0}")]
+    NotAnObjectMap(&'static str),
+    /// A stored body is not the JSON object of strings it must be.
+    #[error("stored object body is not a JSON object of strings: {0}")]
+    BadBody(String),
+}
+
+/// Turns one attribute value into its stored string form.
+pub fn value_to_string(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        // DEVIATION (sync-engine.md §3): JSON instead of Ruby inspect text.
+        Value::Array(_) | Value::Object(_) => value.to_string(),
+    }
+}
+
+/// Whether `name` is one of the reserved attribute names.
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED_ATTRIBUTES.contains(&name)
+}
+
+/// Normalises one object's JSON attributes. Returns `None` when nothing is
+/// left, because an object without attributes is never stored or sent.
+pub fn normalize_attrs(object: &Map<String, Value>) -> Option<Attrs> {
+    let attrs: Attrs = object
+        .iter()
+        .filter(|(name, _)| !is_reserved(name))
+        .map(|(name, value)| (name.clone(), value_to_string(value)))
+        .collect();
+    (!attrs.is_empty()).then_some(attrs)
+}
+
+/// Normalises a JSON object map (`{"<id>": {<attrs>}}`). Entries whose value
+/// is not a JSON object, or that have no attributes left, are skipped: they
+/// would be empty objects, which do not exist (sync-engine.md §3).
+pub fn normalize_objects(value: &Value) -> Result<ObjectMap, ValuesError> {
+    match value {
+        Value::Null => Ok(ObjectMap::new()),
+        Value::Object(map) => Ok(map
+            .iter()
+            .filter_map(|(id, obj)| {
+                obj.as_object()
+                    .and_then(normalize_attrs)
+                    .map(|attrs| (id.clone(), attrs))
+            })
+            .collect()),
+        Value::Array(_) => Err(ValuesError::NotAnObjectMap("an array")),
+        Value::String(_) => Err(ValuesError::NotAnObjectMap("a string")),
+        Value::Number(_) => Err(ValuesError::NotAnObjectMap("a number")),
+        Value::Bool(_) => Err(ValuesError::NotAnObjectMap("a boolean")),
+    }
+}
+
+/// Canonical encoding of an object: sorted keys, so equality is string
+/// equality.
+pub fn encode_body(attrs: &Attrs) -> Body {
+    // A BTreeMap<String, String> always serialises; the fallback is unreachable.
+    serde_json::to_string(attrs).unwrap_or_else(|_| String::from("{}"))
+}
+
+/// Parses a stored canonical body back into attributes.
+pub fn decode_body(body: &str) -> Result<Attrs, ValuesError> {
+    serde_json::from_str(body).map_err(|e| ValuesError::BadBody(e.to_string()))
+}
+
+/// Renders attributes as a JSON object value (for wire output).
+pub fn attrs_to_json(attrs: &Attrs) -> Value {
+    Value::Object(
+        attrs
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+/// Renders an object map as a JSON value, keeping the map's order.
+pub fn objects_to_json(objects: &ObjectMap) -> Value {
+    Value::Object(
+        objects
+            .iter()
+            .map(|(id, attrs)| (id.clone(), attrs_to_json(attrs)))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scalars_become_strings() {
+        assert_eq!(value_to_string(&json!(null)), "");
+        assert_eq!(value_to_string(&json!(true)), "true");
+        assert_eq!(value_to_string(&json!(false)), "false");
+        assert_eq!(value_to_string(&json!(42)), "42");
+        assert_eq!(value_to_string(&json!(-1.5)), "-1.5");
+        assert_eq!(value_to_string(&json!("x")), "x");
+        assert_eq!(value_to_string(&json!([1, "a"])), "[1,\"a\"]");
+        assert_eq!(value_to_string(&json!({"a": 1})), "{\"a\":1}");
+    }
+
+    #[test]
+    fn reserved_attributes_and_empty_objects_are_dropped() {
+        let objects = normalize_objects(&json!({
+            "1": {"id": "1", "attrib_type": "blob", "name": "iPhone", "price": 199.99},
+            "2": {"id": "2"},
+            "3": {},
+            "4": "not an object"
+        }))
+        .expect("object map");
+        assert_eq!(objects.len(), 1);
+        assert_eq!(objects["1"].len(), 2);
+        assert_eq!(objects["1"]["price"], "199.99");
+    }
+
+    #[test]
+    fn encoding_is_canonical() {
+        let a = normalize_attrs(json!({"b": "2", "a": 1}).as_object().expect("obj"));
+        let b = normalize_attrs(json!({"a": "1", "b": 2}).as_object().expect("obj"));
+        let (a, b) = (a.expect("attrs"), b.expect("attrs"));
+        assert_eq!(encode_body(&a), encode_body(&b));
+        assert_eq!(encode_body(&a), r#"{"a":"1","b":"2"}"#);
+        assert_eq!(decode_body(&encode_body(&a)), Ok(a));
+        assert!(decode_body("[1]").is_err());
+    }
+
+    #[test]
+    fn non_object_maps_are_rejected() {
+        assert!(normalize_objects(&json!([1])).is_err());
+        assert_eq!(normalize_objects(&json!(null)), Ok(ObjectMap::new()));
+    }
+}
