@@ -82,6 +82,8 @@ port_is_free() {
   python3 - "$1" <<'PY' 2>/dev/null
 import socket, sys
 s = socket.socket()
+# Like the servers we start: a port with only TIME_WAIT connections counts as free.
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
