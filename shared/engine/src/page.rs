@@ -1,0 +1,406 @@
+//! Query pages: the token state machine (sync-protocol.md §6.4,
+//! sync-engine.md §7.4), new-page assembly (sync-engine.md §7.3), resend,
+//! pass-through pages (sync-protocol.md §6.8) and token generation.
+//!
+//! The object diff itself comes from [`crate::model::plan_page`]; this module
+//! wraps it with everything else a page carries (links, metadata, schema,
+//! CUD errors, source errors) and decides what must be stored for a later
+//! acknowledge / resend / reset. Rendering is in [`crate::wire`].
+
+use indexmap::IndexMap;
+use serde_json::Value;
+use sha1::{Digest, Sha1};
+
+use crate::model::PageUndo;
+use crate::values::ObjectMap;
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PageError {
+    /// A stored token is not a decimal u64.
+    #[error("stored page token {0:?} is not a decimal integer")]
+    BadStoredToken(String),
+}
+
+/// Unix time of 2009-01-01T00:00:00Z; RC7 tokens count microseconds from it
+/// (sync-protocol.md §6.2).
+pub const TOKEN_EPOCH_UNIX_SECS: u64 = 1_230_768_000;
+
+/// A new token: microseconds since 2009-01-01, bumped to `last + 1` when the
+/// clock did not move past the last token, never below 2 (Rhodes reads 0 as
+/// "done" and 1 as "no token", sync-protocol.md §6.2).
+pub fn next_token(now_unix_micros: u64, last: Option<u64>) -> u64 {
+    let from_clock = now_unix_micros.saturating_sub(TOKEN_EPOCH_UNIX_SECS * 1_000_000);
+    let floor = last.map_or(2, |l| l.saturating_add(1)).max(2);
+    from_clock.max(floor)
+}
+
+/// Parses a stored token back (for `next_token`'s `last`).
+pub fn parse_token(token: &str) -> Result<u64, PageError> {
+    token.parse().map_err(|_| PageError::BadStoredToken(token.to_owned()))
+}
+
+/// SHA-1 hex digest, as used for `metadata_sha1` / `schema_sha1`
+/// (sync-engine.md §7.5).
+pub fn sha1_hex(text: &str) -> String {
+    hex::encode(Sha1::digest(text.as_bytes()))
+}
+
+/// What a query request must do, from the stored token `S` and the `token`
+/// parameter `T` (sync-protocol.md §6.4 table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAction {
+    /// No stored page: refresh and build a new page.
+    NewPage,
+    /// `T == S`: forget the stored page, then refresh and build a new page.
+    Acknowledge,
+    /// `T` present and different (including `""`): resend the stored page.
+    Resend,
+    /// `T` absent while a page is pending: undo that page (DEVIATION), then
+    /// refresh and build a new page.
+    Reset,
+}
+
+/// Decides the [`TokenAction`].
+pub fn decide_token_action(stored: Option<&str>, param: Option<&str>) -> TokenAction {
+    match (stored, param) {
+        (None, _) => TokenAction::NewPage,
+        (Some(s), Some(t)) if s == t => TokenAction::Acknowledge,
+        (Some(_), Some(_)) => TokenAction::Resend,
+        (Some(_), None) => TokenAction::Reset,
+    }
+}
+
+/// An error map: `"<id>": {attrs}` and `"<id>-error": {"message": ...}`
+/// (sync-protocol.md §6.3).
+pub type ErrorMap = IndexMap<String, Value>;
+
+/// The four CUD error documents of a client (or of a page).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CudErrors {
+    /// `create-error`.
+    pub create: ErrorMap,
+    /// `update-error`.
+    pub update: ErrorMap,
+    /// `delete-error`.
+    pub delete: ErrorMap,
+    /// `update-rollback`.
+    pub update_rollback: ObjectMap,
+}
+
+impl CudErrors {
+    /// True when all four are empty.
+    pub fn is_empty(&self) -> bool {
+        self.create.is_empty() && self.update.is_empty() && self.delete.is_empty() && self.update_rollback.is_empty()
+    }
+    /// Merges `other` over `self` (leftovers first, sync-engine.md §7.3 step 2).
+    pub fn merge(&mut self, other: CudErrors) {
+        self.create.extend(other.create);
+        self.update.extend(other.update);
+        self.delete.extend(other.delete);
+        self.update_rollback.extend(other.update_rollback);
+    }
+}
+
+/// Records one failed CUD record in an error map (sync-engine.md §8.3): the
+/// attributes the client sent (without reserved ones) and the message.
+pub fn record_cud_error(errors: &mut ErrorMap, key: &str, attrs: &crate::values::Attrs, message: &str) {
+    errors.insert(key.to_owned(), crate::values::attrs_to_json(attrs));
+    errors.insert(format!("{key}-error"), serde_json::json!({ "message": message }));
+}
+
+/// Everything one query page says (the rendering is [`crate::wire`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Page {
+    /// `""` or a decimal token.
+    pub token: String,
+    /// `total_count`.
+    pub total_count: u64,
+    /// `insert`.
+    pub insert: ObjectMap,
+    /// `delete`.
+    pub delete: ObjectMap,
+    /// `links`: temp id → real id.
+    pub links: IndexMap<String, String>,
+    /// `metadata` (a JSON string).
+    pub metadata: Option<String>,
+    /// `{"schema-changed":"true"}` instead of everything else.
+    pub schema_changed: bool,
+    /// CUD errors and rollbacks.
+    pub errors: CudErrors,
+    /// `source-error`: `{"query-error": {"message": ...}, ...}`.
+    pub source_error: IndexMap<String, Value>,
+}
+
+impl Page {
+    /// `count` = insert keys + delete keys (sync-protocol.md §6.2).
+    pub fn count(&self) -> usize {
+        if self.schema_changed {
+            0
+        } else {
+            self.insert.len() + self.delete.len()
+        }
+    }
+}
+
+/// What the client has waiting to go into its next new page.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PendingClientDocs {
+    /// `create_links`.
+    pub links: IndexMap<String, String>,
+    /// CUD errors and rollbacks.
+    pub errors: CudErrors,
+    /// Deletes produced by CUD (e.g. a create without a returned id,
+    /// sync-engine.md §8.4 DEVIATION).
+    pub deletes: ObjectMap,
+}
+
+/// The unacknowledged page as stored per client (RC7's `page`,
+/// `delete_page`, `create_links_page`, `metadata_page`, `schema_page`,
+/// `*_page` error docs, `total_count_page`, `page_token`, plus `page_undo`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoredPage {
+    /// The page as sent (minus `source-error`, which is read fresh on resend).
+    pub page: Page,
+    /// The part of `page.delete` that came from CUD, carried over on reset.
+    pub cud_deletes: ObjectMap,
+    /// Model undo for the diff part.
+    pub undo: PageUndo,
+}
+
+/// Inputs of [`assemble_new_page`].
+#[derive(Debug, Clone, Default)]
+pub struct NewPageParts {
+    /// The diff from [`crate::model::plan_page`].
+    pub insert: ObjectMap,
+    /// Its delete part.
+    pub delete: ObjectMap,
+    /// Its undo.
+    pub undo: PageUndo,
+    /// Pending client docs, consumed by this page.
+    pub pending: PendingClientDocs,
+    /// The client's `metadata_sha1`.
+    pub client_metadata_sha1: Option<String>,
+    /// The source's metadata text and its SHA-1, if the adapter has metadata.
+    pub source_metadata: Option<(String, String)>,
+    /// The source `errors` document.
+    pub source_errors: IndexMap<String, Value>,
+    /// `md_size`.
+    pub total_count: u64,
+    /// A fresh token, used only if the page needs one.
+    pub fresh_token: u64,
+}
+
+/// The outcome of [`assemble_new_page`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPage {
+    /// What to send.
+    pub page: Page,
+    /// What to store as the unacknowledged page (`None`: token `""`; errors
+    /// were delivered and are gone, sync-engine.md §7.3 step 7).
+    pub stored: Option<StoredPage>,
+    /// New value for the client's `metadata_sha1`, if it changes.
+    pub client_metadata_sha1: Option<String>,
+}
+
+/// Schema step of a new page (sync-engine.md §7.3 step 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaStep {
+    /// Go on building the page; store `Some(sha)` as the client's
+    /// `schema_sha1` if given.
+    Continue(Option<String>),
+    /// Send [`schema_changed_page`] and store the sha; expire bulk data.
+    Changed(String),
+}
+
+/// Compares schema hashes (only when the adapter has a schema).
+pub fn schema_step(client_sha1: Option<&str>, source_sha1: Option<&str>) -> SchemaStep {
+    match (client_sha1, source_sha1) {
+        (_, None) => SchemaStep::Continue(None),
+        (None, Some(s)) => SchemaStep::Continue(Some(s.to_owned())),
+        (Some(c), Some(s)) if c == s => SchemaStep::Continue(None),
+        (Some(_), Some(s)) => SchemaStep::Changed(s.to_owned()),
+    }
+}
+
+/// The schema-changed page (sync-protocol.md §6.6 j): always tokened,
+/// count 0, total 0, nothing else; the client document is untouched.
+pub fn schema_changed_page(fresh_token: u64) -> (Page, StoredPage) {
+    let page = Page { token: fresh_token.to_string(), schema_changed: true, ..Page::default() };
+    (page.clone(), StoredPage { page, ..StoredPage::default() })
+}
+
+/// Builds a new page (sync-engine.md §7.3 steps 2–8).
+pub fn assemble_new_page(parts: NewPageParts) -> NewPage {
+    let NewPageParts {
+        insert,
+        mut delete,
+        undo,
+        pending,
+        client_metadata_sha1,
+        source_metadata,
+        source_errors,
+        total_count,
+        fresh_token,
+    } = parts;
+    for (id, attrs) in &pending.deletes {
+        delete.entry(id.clone()).or_default().extend(attrs.clone());
+    }
+    let (metadata, new_sha) = match source_metadata {
+        Some((text, sha)) if client_metadata_sha1.as_deref() != Some(sha.as_str()) => (Some(text), Some(sha)),
+        _ => (None, None),
+    };
+    let mut page = Page {
+        token: String::new(),
+        total_count,
+        insert,
+        delete,
+        links: pending.links,
+        metadata,
+        schema_changed: false,
+        errors: pending.errors,
+        source_error: source_errors,
+    };
+    // Step 7: a token only when there is data the client must acknowledge.
+    let needs_token = !page.insert.is_empty() || !page.delete.is_empty() || !page.links.is_empty();
+    let stored = needs_token.then(|| {
+        page.token = fresh_token.to_string();
+        let mut kept = page.clone();
+        kept.source_error = IndexMap::new();
+        StoredPage { page: kept, cud_deletes: pending.deletes, undo }
+    });
+    NewPage { page, stored, client_metadata_sha1: new_sha }
+}
+
+/// A resend (sync-protocol.md §6.4): the stored page unchanged with the
+/// current source errors.
+pub fn resend_page(stored: &StoredPage, current_source_errors: &IndexMap<String, Value>) -> Page {
+    if stored.page.schema_changed {
+        return Page { schema_changed: true, token: stored.page.token.clone(), ..Page::default() };
+    }
+    let mut page = stored.page.clone();
+    page.source_error = current_source_errors.clone();
+    page
+}
+
+/// What survives a reset (sync-engine.md §7.4 DEVIATION).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResetCarry {
+    /// Apply with [`crate::model::apply_undo`].
+    pub undo: PageUndo,
+    /// Links and CUD deletes to merge back in front of the pending docs.
+    pub pending: PendingClientDocs,
+    /// The page carried metadata: clear the client's `metadata_sha1`.
+    pub clear_metadata_sha1: bool,
+}
+
+/// Splits a dropped page into what must be restored; its error entries are
+/// dropped, as in RC7.
+pub fn reset_carry(stored: StoredPage) -> ResetCarry {
+    ResetCarry {
+        undo: stored.undo,
+        pending: PendingClientDocs { links: stored.page.links, errors: CudErrors::default(), deletes: stored.cud_deletes },
+        clear_metadata_sha1: stored.page.metadata.is_some(),
+    }
+}
+
+/// Merges carried-over pending docs in front of newer ones.
+pub fn merge_pending(carried: PendingClientDocs, newer: PendingClientDocs) -> PendingClientDocs {
+    let mut out = carried;
+    out.links.extend(newer.links);
+    out.errors.merge(newer.errors);
+    out.deletes.extend(newer.deletes);
+    out
+}
+
+/// A pass-through page (sync-protocol.md §6.8): the adapter result as is,
+/// token only if `insert` is non-empty, `total_count` = number of objects;
+/// CUD errors and metadata as for normal pages. Nothing is stored for resend.
+pub fn pass_through_page(
+    result: ObjectMap,
+    errors: CudErrors,
+    metadata: Option<String>,
+    source_errors: IndexMap<String, Value>,
+    fresh_token: u64,
+) -> Page {
+    Page {
+        token: if result.is_empty() { String::new() } else { fresh_token.to_string() },
+        total_count: result.len() as u64,
+        insert: result,
+        metadata,
+        errors,
+        source_error: source_errors,
+        ..Page::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::Attrs;
+
+    #[test]
+    fn token_table() {
+        use TokenAction::*;
+        assert_eq!(decide_token_action(None, None), NewPage);
+        assert_eq!(decide_token_action(None, Some("5")), NewPage);
+        assert_eq!(decide_token_action(Some("5"), Some("5")), Acknowledge);
+        assert_eq!(decide_token_action(Some("5"), Some("4")), Resend);
+        assert_eq!(decide_token_action(Some("5"), Some("")), Resend);
+        assert_eq!(decide_token_action(Some("5"), None), Reset);
+    }
+
+    #[test]
+    fn tokens_increase_strictly() {
+        let now = (TOKEN_EPOCH_UNIX_SECS + 10) * 1_000_000;
+        let a = next_token(now, None);
+        assert_eq!(a, 10_000_000);
+        assert_eq!(next_token(now, Some(a)), a + 1);
+        assert_eq!(next_token(0, None), 2);
+        assert_eq!(parse_token(&a.to_string()), Ok(a));
+        assert!(parse_token("abc").is_err());
+    }
+
+    #[test]
+    fn metadata_sha1_matches_rc7() {
+        // sync-engine.md §7.5
+        assert_eq!(sha1_hex(r#"{"foo":"bar"}"#), "a5e744d0164540d33b1d7ea616c28f2fa97e754a");
+    }
+
+    #[test]
+    fn errors_only_page_has_no_token_and_is_not_stored() {
+        let mut pending = PendingClientDocs::default();
+        record_cud_error(&mut pending.errors.create, "0_broken", &Attrs::from([("name".into(), "x".into())]), "boom");
+        let out = assemble_new_page(NewPageParts { pending, fresh_token: 7, ..NewPageParts::default() });
+        assert_eq!(out.page.token, "");
+        assert!(out.stored.is_none());
+        assert_eq!(out.page.errors.create.len(), 2);
+    }
+
+    #[test]
+    fn links_get_a_token_and_survive_a_reset() {
+        let mut pending = PendingClientDocs::default();
+        pending.links.insert("tmp-100".into(), "4".into());
+        let out = assemble_new_page(NewPageParts {
+            pending,
+            source_metadata: Some(("{}".into(), sha1_hex("{}"))),
+            fresh_token: 9,
+            ..NewPageParts::default()
+        });
+        assert_eq!(out.page.token, "9");
+        assert!(out.client_metadata_sha1.is_some());
+        let carry = reset_carry(out.stored.expect("stored"));
+        assert_eq!(carry.pending.links["tmp-100"], "4");
+        assert!(carry.clear_metadata_sha1);
+    }
+
+    #[test]
+    fn schema_steps() {
+        assert_eq!(schema_step(None, None), SchemaStep::Continue(None));
+        assert_eq!(schema_step(None, Some("a")), SchemaStep::Continue(Some("a".into())));
+        assert_eq!(schema_step(Some("a"), Some("a")), SchemaStep::Continue(None));
+        assert_eq!(schema_step(Some("a"), Some("b")), SchemaStep::Changed("b".into()));
+        let (page, stored) = schema_changed_page(11);
+        assert_eq!(resend_page(&stored, &IndexMap::new()), page);
+    }
+}

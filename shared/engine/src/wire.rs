@@ -1,0 +1,155 @@
+//! Exact wire rendering of query pages (sync-protocol.md §6.2–6.3) and
+//! search responses (§8.2), with their headers.
+//!
+//! The six-element array and the command-object key order follow RC7
+//! (`insert`, `delete`, `links`, `metadata`, `create-error`, `update-error`,
+//! `delete-error`, `source-error`, `update-rollback`); empty members are
+//! omitted. [`write_query_response`] writes straight into any `io::Write`,
+//! so a handler can stream a large page without building a `Value` tree.
+
+use std::io::{self, Write};
+
+use serde_json::{json, Map, Value};
+
+use crate::page::Page;
+use crate::values::{objects_to_json, ObjectMap};
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// Writing to the sink failed.
+    #[error("writing the response failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Header carrying the page token.
+pub const PAGE_TOKEN_HEADER: &str = "X-Rhoconnect-PAGE-TOKEN";
+/// Header carrying the page object count.
+pub const PAGE_OBJECT_COUNT_HEADER: &str = "X-Rhoconnect-PAGE-OBJECT-COUNT";
+
+/// The command object (element 6).
+pub fn command_object(page: &Page) -> Value {
+    let mut cmd = Map::new();
+    if page.schema_changed {
+        cmd.insert("schema-changed".into(), json!("true"));
+        return Value::Object(cmd);
+    }
+    let mut put = |key: &str, value: Value, empty: bool| {
+        if !empty {
+            cmd.insert(key.into(), value);
+        }
+    };
+    put("insert", objects_to_json(&page.insert), page.insert.is_empty());
+    put("delete", objects_to_json(&page.delete), page.delete.is_empty());
+    let links: Map<String, Value> = page.links.iter().map(|(t, r)| (t.clone(), json!({ "l": r }))).collect();
+    put("links", Value::Object(links), page.links.is_empty());
+    let metadata = page.metadata.clone().unwrap_or_default();
+    put("metadata", json!(metadata), metadata.is_empty());
+    let errors = &page.errors;
+    let map = |m: &indexmap::IndexMap<String, Value>| Value::Object(m.clone().into_iter().collect());
+    put("create-error", map(&errors.create), errors.create.is_empty());
+    put("update-error", map(&errors.update), errors.update.is_empty());
+    put("delete-error", map(&errors.delete), errors.delete.is_empty());
+    put("source-error", map(&page.source_error), page.source_error.is_empty());
+    put("update-rollback", objects_to_json(&errors.update_rollback), errors.update_rollback.is_empty());
+    Value::Object(cmd)
+}
+
+/// The six-element query response.
+pub fn query_response(page: &Page) -> Value {
+    json!([
+        {"version": 3},
+        {"token": page.token},
+        {"count": page.count()},
+        {"progress_count": 0},
+        {"total_count": page.total_count},
+        command_object(page),
+    ])
+}
+
+/// Writes the query response to `out` (same bytes as serialising
+/// [`query_response`]), member by member.
+pub fn write_query_response<W: Write>(out: &mut W, page: &Page) -> Result<(), WireError> {
+    write!(out, "[{{\"version\":3}},{{\"token\":")?;
+    serde_json::to_writer(&mut *out, &page.token).map_err(io::Error::from)?;
+    write!(out, "}},{{\"count\":{}}},{{\"progress_count\":0}},{{\"total_count\":{}}},", page.count(), page.total_count)?;
+    let cmd = command_object(page);
+    out.write_all(b"{")?;
+    if let Value::Object(members) = cmd {
+        for (i, (key, value)) in members.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *out, key).map_err(io::Error::from)?;
+            out.write_all(b":")?;
+            serde_json::to_writer(&mut *out, value).map_err(io::Error::from)?;
+        }
+    }
+    out.write_all(b"}]")?;
+    Ok(())
+}
+
+/// Page headers. The token header is left out when the token is empty, as
+/// in the RC7 captures (transcripts/00-key-exchanges.txt, 01a #10).
+pub fn page_headers(token: &str, count: usize) -> Vec<(&'static str, String)> {
+    let mut headers = Vec::with_capacity(2);
+    if !token.is_empty() {
+        headers.push((PAGE_TOKEN_HEADER, token.to_owned()));
+    }
+    headers.push((PAGE_OBJECT_COUNT_HEADER, count.to_string()));
+    headers
+}
+
+/// One element of a search response (sync-protocol.md §8.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchElement {
+    /// A page of results.
+    Page {
+        /// Search token.
+        token: String,
+        /// Source name.
+        source: String,
+        /// Results.
+        insert: ObjectMap,
+    },
+    /// An error: `kind` is `search-error`, `login-error` or `logoff-error`.
+    Error {
+        /// Source name.
+        source: String,
+        /// Errors by kind (usually one).
+        errors: indexmap::IndexMap<String, String>,
+    },
+    /// Nothing (more) for this source: `[]`.
+    Empty,
+}
+
+impl SearchElement {
+    /// JSON form of the element.
+    pub fn to_json(&self) -> Value {
+        match self {
+            SearchElement::Page { token, source, insert } => json!([
+                {"version": 3}, {"token": token}, {"source": source},
+                {"count": insert.len()}, {"insert": objects_to_json(insert)}
+            ]),
+            SearchElement::Error { source, errors } => {
+                let errs: Map<String, Value> =
+                    errors.iter().map(|(k, m)| (k.clone(), json!({ "message": m }))).collect();
+                json!([{"version": 3}, {"source": source}, {"search-error": errs}])
+            }
+            SearchElement::Empty => json!([]),
+        }
+    }
+}
+
+/// The whole search response body.
+pub fn search_response(elements: &[SearchElement]) -> Value {
+    Value::Array(elements.iter().map(SearchElement::to_json).collect())
+}
+
+/// Search headers: from the first element, only if it is a page.
+pub fn search_headers(elements: &[SearchElement]) -> Vec<(&'static str, String)> {
+    match elements.first() {
+        Some(SearchElement::Page { token, insert, .. }) => page_headers(token, insert.len()),
+        _ => Vec::new(),
+    }
+}
