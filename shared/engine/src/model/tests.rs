@@ -286,7 +286,7 @@ fn randomized_equivalence_with_full_cd_reference() {
             if rng.chance(15) {
                 if let Some(id) = dev_new.keys().next().cloned() {
                     if dev_ref.contains_key(&id) {
-                        let changes = apply_push_deletes(&part.md.clone().into_iter().collect(), &[id.clone()]);
+                        let changes = apply_push_deletes(&part.md.clone().into_iter().collect(), std::slice::from_ref(&id));
                         part.apply(changes);
                         pin_client_delete(&mut new_c.state, &id);
                         ref_c.cd.remove(&id);
