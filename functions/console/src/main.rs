@@ -1,0 +1,11 @@
+//! The `console` Lambda function: builds its clients once, then serves the `console` router
+//! from `rhosync-server` under `lambda_http`.
+
+use std::process::ExitCode;
+
+use rhosync_server::http::FunctionName;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    rhosync_server::runtime::run_http_function(FunctionName::Console).await
+}

@@ -1,0 +1,166 @@
+//! The AWS edges: SQS, DynamoDB and S3 clients built once from `aws-config`.
+//!
+//! Nothing here knows which endpoint answers: `AWS_ENDPOINT_URL` points the SDK at moto or
+//! LocalStack locally and is absent in Lambda. S3 uses path-style addressing whenever an
+//! endpoint is set, because emulators do not serve virtual-host buckets.
+//!
+//! [`provision`] creates the resources `template.yaml` declares (queues with their DLQs, the
+//! registry table, the data bucket) under a name prefix, for the local stack and for tests.
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    #[error("{service}: {message}")]
+    Call { service: &'static str, message: String },
+}
+
+impl AwsError {
+    pub fn call(service: &'static str, err: impl std::fmt::Display) -> Self {
+        // The SDK's Display is terse ("service error"); the Debug form carries the code.
+        Self::Call { service, message: err.to_string() }
+    }
+
+    pub fn sdk<E: std::error::Error>(service: &'static str, err: E) -> Self {
+        let mut message = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self::Call { service, message }
+    }
+}
+
+/// The three AWS clients every function may use; clones are cheap.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub sqs: aws_sdk_sqs::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl AwsClients {
+    pub async fn from_env() -> Self {
+        let shared = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        let emulated = std::env::var_os("AWS_ENDPOINT_URL").is_some();
+        let s3_config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(emulated).build();
+        Self {
+            sqs: aws_sdk_sqs::Client::new(&shared),
+            dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+        }
+    }
+}
+
+/// Names and URLs of one provisioned stack.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    pub table: String,
+    pub bucket: String,
+    pub adapter_queue_url: String,
+    pub push_queue_url: String,
+    pub bulk_queue_url: String,
+}
+
+impl Provisioned {
+    /// Shell `export` lines, as `rhosync-local provision` prints them.
+    pub fn export_lines(&self) -> String {
+        format!(
+            "export RHOSYNC_TABLE={}\nexport RHOSYNC_BUCKET={}\nexport RHOSYNC_ADAPTER_QUEUE_URL={}\nexport RHOSYNC_PUSH_QUEUE_URL={}\nexport RHOSYNC_BULK_QUEUE_URL={}\n",
+            self.table, self.bucket, self.adapter_queue_url, self.push_queue_url, self.bulk_queue_url
+        )
+    }
+}
+
+/// Receives before a failing message moves to its DLQ; the template uses the same number.
+pub const MAX_RECEIVE_COUNT: u32 = 3;
+/// Queue visibility timeout in seconds, as in the template.
+pub const VISIBILITY_TIMEOUT_SECS: u32 = 30;
+
+/// Creates (idempotently) the table, bucket and queues under `prefix`.
+pub async fn provision(aws: &AwsClients, prefix: &str) -> Result<Provisioned, AwsError> {
+    let table = format!("{prefix}-registry");
+    let bucket = format!("{prefix}-data");
+    create_table(aws, &table).await?;
+    create_bucket(aws, &bucket).await?;
+    let adapter_queue_url = create_queue_with_dlq(aws, &format!("{prefix}-adapter")).await?;
+    let push_queue_url = create_queue_with_dlq(aws, &format!("{prefix}-push")).await?;
+    let bulk_queue_url = create_queue_with_dlq(aws, &format!("{prefix}-bulk")).await?;
+    Ok(Provisioned { table, bucket, adapter_queue_url, push_queue_url, bulk_queue_url })
+}
+
+async fn create_table(aws: &AwsClients, name: &str) -> Result<(), AwsError> {
+    if aws.dynamodb.describe_table().table_name(name).send().await.is_ok() {
+        return Ok(());
+    }
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| AwsError::call("dynamodb", e))
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder().attribute_name(n).key_type(t).build().map_err(|e| AwsError::call("dynamodb", e))
+    };
+    aws.dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .send()
+        .await
+        .map_err(|e| AwsError::sdk("dynamodb", e))?;
+    Ok(())
+}
+
+async fn create_bucket(aws: &AwsClients, name: &str) -> Result<(), AwsError> {
+    if aws.s3.head_bucket().bucket(name).send().await.is_ok() {
+        return Ok(());
+    }
+    aws.s3.create_bucket().bucket(name).send().await.map_err(|e| AwsError::sdk("s3", e))?;
+    Ok(())
+}
+
+async fn create_queue_with_dlq(aws: &AwsClients, name: &str) -> Result<String, AwsError> {
+    let dlq_url = create_queue(aws, &format!("{name}-dlq"), None).await?;
+    let dlq_arn = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| AwsError::sdk("sqs", e))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| AwsError::call("sqs", format!("no ARN for {name}-dlq")))?;
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": MAX_RECEIVE_COUNT.to_string(),
+    })
+    .to_string();
+    create_queue(aws, name, Some(redrive)).await
+}
+
+async fn create_queue(aws: &AwsClients, name: &str, redrive: Option<String>) -> Result<String, AwsError> {
+    let mut req = aws
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::VisibilityTimeout, VISIBILITY_TIMEOUT_SECS.to_string());
+    if let Some(policy) = redrive {
+        req = req.attributes(QueueAttributeName::RedrivePolicy, policy);
+    }
+    let out = req.send().await.map_err(|e| AwsError::sdk("sqs", e))?;
+    out.queue_url.ok_or_else(|| AwsError::call("sqs", format!("no URL for queue {name}")))
+}

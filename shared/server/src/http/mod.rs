@@ -1,0 +1,58 @@
+//! The three HTTP routers — one per Lambda function — built from the same state.
+//!
+//! Each router is a plain axum `Router`: `lambda_http` runs it in Lambda and the local runner
+//! serves it over a socket, so tests exercise exactly the code Lambda runs. Which paths go
+//! to which function is decided by `template.yaml`'s HTTP API; the routers only declare the
+//! routes they own.
+
+pub mod api;
+pub mod console;
+pub mod sync;
+
+use axum::http::{header, HeaderValue};
+use axum::Router;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::state::AppState;
+
+/// Which function a router belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FunctionName {
+    Sync,
+    Api,
+    Console,
+}
+
+impl FunctionName {
+    pub const ALL: [FunctionName; 3] = [Self::Sync, Self::Api, Self::Console];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sync => "sync",
+            Self::Api => "api",
+            Self::Console => "console",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
+    /// The function's router with the layers every response needs.
+    pub fn router(self, state: AppState) -> Router {
+        let routes = match self {
+            Self::Sync => sync::routes(),
+            Self::Api => api::routes(),
+            Self::Console => console::routes(),
+        };
+        with_common_layers(routes.with_state(state))
+    }
+}
+
+/// Every response is uncacheable (sync-protocol.md §2.5, rest-api.md §1.5).
+fn with_common_layers(router: Router) -> Router {
+    router
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
+        .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, HeaderValue::from_static("no-cache")))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}

@@ -1,0 +1,265 @@
+//! [`Registry`] on one DynamoDB table with string keys `pk`/`sk`:
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | user | `USER#<login>` | `PROFILE` |
+//! | user's client (membership) | `USER#<login>` | `CLIENT#<id>` |
+//! | app's user (membership, for listing) | `APP#application` | `USER#<login>` |
+//! | client | `CLIENT#<id>` | `PROFILE` |
+//! | API token | `TOKEN#<token>` | `TOKEN` |
+//!
+//! Lookups are single-item gets; listings are one-partition queries, never scans.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+
+use super::{ClientRecord, Registry, RegistryError, User};
+
+const PROFILE: &str = "PROFILE";
+const APP_USERS: &str = "APP#application";
+
+#[derive(Clone, Debug)]
+pub struct DynamoRegistry {
+    client: Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn err(e: impl std::error::Error) -> RegistryError {
+    RegistryError::Store(crate::edges::AwsError::sdk("dynamodb", e).to_string())
+}
+
+fn get_s(item: &Item, key: &str) -> Option<String> {
+    item.get(key).and_then(|v| v.as_s().ok()).cloned()
+}
+
+impl DynamoRegistry {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, RegistryError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(out.item)
+    }
+
+    async fn put(&self, item: Item) -> Result<(), RegistryError> {
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn delete(&self, pk: String, sk: String) -> Result<(), RegistryError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    /// Every `sk` under `pk` that starts with `prefix`, with the prefix removed.
+    async fn query_suffixes(&self, pk: String, prefix: &str) -> Result<Vec<String>, RegistryError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(err)?;
+            for item in page.items.unwrap_or_default() {
+                if let Some(sk) = get_s(&item, "sk") {
+                    out.push(sk.trim_start_matches(prefix).to_owned());
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    fn user_item(user: &User) -> Item {
+        let mut item = Item::new();
+        item.insert("pk".into(), s(format!("USER#{}", user.login)));
+        item.insert("sk".into(), s(PROFILE));
+        item.insert("login".into(), s(user.login.clone()));
+        item.insert("admin".into(), AttributeValue::Bool(user.admin));
+        if let Some(hash) = &user.password_hash {
+            item.insert("password_hash".into(), s(hash.clone()));
+        }
+        if let Some(email) = &user.email {
+            item.insert("email".into(), s(email.clone()));
+        }
+        item
+    }
+
+    fn membership(pk: String, sk: String) -> Item {
+        HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+    }
+}
+
+#[async_trait]
+impl Registry for DynamoRegistry {
+    async fn user(&self, login: &str) -> Result<Option<User>, RegistryError> {
+        let Some(item) = self.get(format!("USER#{login}"), PROFILE).await? else { return Ok(None) };
+        Ok(Some(User {
+            login: get_s(&item, "login").unwrap_or_else(|| login.to_owned()),
+            password_hash: get_s(&item, "password_hash"),
+            email: get_s(&item, "email"),
+            admin: item.get("admin").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        }))
+    }
+
+    async fn put_user(&self, user: &User) -> Result<(), RegistryError> {
+        self.put(Self::user_item(user)).await?;
+        self.put(Self::membership(APP_USERS.into(), format!("USER#{}", user.login))).await
+    }
+
+    async fn ensure_user(&self, login: &str) -> Result<bool, RegistryError> {
+        let user = User { login: login.to_owned(), ..User::default() };
+        let created = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::user_item(&user)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match created {
+            Ok(_) => {
+                self.put(Self::membership(APP_USERS.into(), format!("USER#{login}"))).await?;
+                Ok(true)
+            }
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Ok(false)
+            }
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn delete_user(&self, login: &str) -> Result<(), RegistryError> {
+        for client in self.clients_of(login).await? {
+            self.delete_client(&client).await?;
+        }
+        if let Some(token) = self.user_token(login).await? {
+            self.delete(format!("TOKEN#{token}"), "TOKEN".into()).await?;
+        }
+        self.delete(format!("USER#{login}"), PROFILE.into()).await?;
+        self.delete(APP_USERS.into(), format!("USER#{login}")).await
+    }
+
+    async fn users(&self) -> Result<Vec<String>, RegistryError> {
+        self.query_suffixes(APP_USERS.into(), "USER#").await
+    }
+
+    async fn client(&self, id: &str) -> Result<Option<ClientRecord>, RegistryError> {
+        let Some(item) = self.get(format!("CLIENT#{id}"), PROFILE).await? else { return Ok(None) };
+        let device = match item.get("device") {
+            Some(AttributeValue::M(map)) => map
+                .iter()
+                .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone())))
+                .collect(),
+            _ => Default::default(),
+        };
+        Ok(Some(ClientRecord {
+            id: id.to_owned(),
+            user_id: get_s(&item, "user_id").ok_or_else(|| RegistryError::Corrupt(format!("client {id}")))?,
+            app_id: get_s(&item, "app_id").unwrap_or_else(|| "application".into()),
+            device,
+            last_sync: get_s(&item, "last_sync"),
+        }))
+    }
+
+    async fn put_client(&self, client: &ClientRecord) -> Result<(), RegistryError> {
+        let previous = self.client(&client.id).await?;
+        let mut item = Item::new();
+        item.insert("pk".into(), s(format!("CLIENT#{}", client.id)));
+        item.insert("sk".into(), s(PROFILE));
+        item.insert("user_id".into(), s(client.user_id.clone()));
+        item.insert("app_id".into(), s(client.app_id.clone()));
+        item.insert(
+            "device".into(),
+            AttributeValue::M(client.device.iter().map(|(k, v)| (k.clone(), s(v.clone()))).collect()),
+        );
+        if let Some(last) = &client.last_sync {
+            item.insert("last_sync".into(), s(last.clone()));
+        }
+        self.put(item).await?;
+        if let Some(previous) = previous.filter(|p| p.user_id != client.user_id) {
+            self.delete(format!("USER#{}", previous.user_id), format!("CLIENT#{}", client.id)).await?;
+        }
+        self.put(Self::membership(format!("USER#{}", client.user_id), format!("CLIENT#{}", client.id))).await
+    }
+
+    async fn delete_client(&self, id: &str) -> Result<(), RegistryError> {
+        if let Some(client) = self.client(id).await? {
+            self.delete(format!("USER#{}", client.user_id), format!("CLIENT#{id}")).await?;
+        }
+        self.delete(format!("CLIENT#{id}"), PROFILE.into()).await
+    }
+
+    async fn clients_of(&self, login: &str) -> Result<Vec<String>, RegistryError> {
+        self.query_suffixes(format!("USER#{login}"), "CLIENT#").await
+    }
+
+    async fn token_user(&self, token: &str) -> Result<Option<String>, RegistryError> {
+        Ok(self.get(format!("TOKEN#{token}"), "TOKEN").await?.and_then(|item| get_s(&item, "user_id")))
+    }
+
+    async fn user_token(&self, login: &str) -> Result<Option<String>, RegistryError> {
+        Ok(self.get(format!("USER#{login}"), PROFILE).await?.and_then(|item| get_s(&item, "token")))
+    }
+
+    async fn set_user_token(&self, login: &str, token: &str) -> Result<(), RegistryError> {
+        if let Some(old) = self.user_token(login).await? {
+            if old != token {
+                self.delete(format!("TOKEN#{old}"), "TOKEN".into()).await?;
+            }
+        }
+        self.put(HashMap::from([
+            ("pk".to_owned(), s(format!("TOKEN#{token}"))),
+            ("sk".to_owned(), s("TOKEN")),
+            ("user_id".to_owned(), s(login)),
+        ]))
+        .await?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("USER#{login}")))
+            .key("sk", s(PROFILE))
+            .update_expression("SET #t = :t")
+            .expression_attribute_names("#t", "token")
+            .expression_attribute_values(":t", s(token))
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,76 @@
+//! The durable registry: users, API tokens and clients (devices) — what must survive a
+//! Redis flush (design.md "Where data lives"). [`Registry`] is the port; [`DynamoRegistry`]
+//! is its DynamoDB edge (one table, `pk`/`sk` strings).
+
+pub mod dynamo;
+pub mod password;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub use dynamo::DynamoRegistry;
+
+/// The reserved admin login (sync-engine.md §1).
+pub const ADMIN_LOGIN: &str = "rhoadmin";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("registry: {0}")]
+    Store(String),
+    #[error("registry: corrupt record {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct User {
+    pub login: String,
+    /// PHC string (argon2) or a legacy `sha1$<salt>$<hex>`; `None` for users that only ever
+    /// log in through an authenticate hook.
+    pub password_hash: Option<String>,
+    pub email: Option<String>,
+    pub admin: bool,
+}
+
+/// A device install (sync-engine.md §1 "Client").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ClientRecord {
+    pub id: String,
+    pub user_id: String,
+    pub app_id: String,
+    #[serde(default)]
+    pub device: std::collections::BTreeMap<String, String>,
+    pub last_sync: Option<String>,
+}
+
+/// Device fields a client record may carry (sync-protocol.md §5.1).
+pub const DEVICE_FIELDS: [&str; 7] = [
+    "device_type",
+    "device_push_type",
+    "device_pin",
+    "device_port",
+    "phone_id",
+    "device_app_id",
+    "device_app_version",
+];
+
+#[async_trait]
+pub trait Registry: Send + Sync {
+    async fn user(&self, login: &str) -> Result<Option<User>, RegistryError>;
+    async fn put_user(&self, user: &User) -> Result<(), RegistryError>;
+    /// Creates `login` with no password unless it exists; true when it was created.
+    async fn ensure_user(&self, login: &str) -> Result<bool, RegistryError>;
+    async fn delete_user(&self, login: &str) -> Result<(), RegistryError>;
+    async fn users(&self) -> Result<Vec<String>, RegistryError>;
+
+    async fn client(&self, id: &str) -> Result<Option<ClientRecord>, RegistryError>;
+    async fn put_client(&self, client: &ClientRecord) -> Result<(), RegistryError>;
+    async fn delete_client(&self, id: &str) -> Result<(), RegistryError>;
+    async fn clients_of(&self, login: &str) -> Result<Vec<String>, RegistryError>;
+
+    /// The login an API token belongs to.
+    async fn token_user(&self, token: &str) -> Result<Option<String>, RegistryError>;
+    /// The token of `login`, if it has one.
+    async fn user_token(&self, login: &str) -> Result<Option<String>, RegistryError>;
+    /// Gives `login` exactly this token, dropping its previous one.
+    async fn set_user_token(&self, login: &str, token: &str) -> Result<(), RegistryError>;
+}

@@ -1,0 +1,46 @@
+//! Helpers shared by the end-to-end tests in `tests/tests/`: start the local runner
+//! in-process on port 0 against a [`TestEnv`], and talk to it over real HTTP.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rhosync_local::{ConsumerOptions, Runner, RunnerOptions};
+pub use rhosync_testkit::{TestEnv, DEMO_SETTINGS, TEST_API_TOKEN};
+
+/// The repository root (where `template.yaml` lives).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Starts the runner with queue consumers that retry failed jobs after `retry_delay_secs`.
+pub async fn start_runner(env: &TestEnv, retry_delay_secs: i32) -> Runner {
+    let options = RunnerOptions {
+        bind: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        template: repo_root().join("template.yaml"),
+        static_dir: Some(repo_root().join("console-static")),
+        consumers: Some(ConsumerOptions {
+            retry_delay_secs: Some(retry_delay_secs),
+            idle_wait: Duration::from_millis(50),
+            ..ConsumerOptions::default()
+        }),
+    };
+    rhosync_local::start(env.state.clone(), options).await.unwrap_or_else(|e| panic!("runner: {e}"))
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
