@@ -88,6 +88,23 @@
 //! 4. Write in one step (`MULTI`/script): the new state, the [`SentWrites`],
 //!    the stored page with its [`PageUndo`].
 //!
+//! # Store contract for the other request kinds
+//!
+//! * **Refresh / push API / fast_*:** read the ids' `md` bodies (the whole
+//!   `md` for a refresh), call the producer ([`apply_refresh`],
+//!   [`apply_push_objects`], …), then [`assign_versions`] and write in one
+//!   script: `md` set/delete, index `ZADD id version`, history append,
+//!   `version`, `md_size`. One read + one write round trip.
+//! * **CUD create (link):** the same write for [`apply_create`], plus, in the
+//!   client's keys, [`pin_created_object`] and the pending link.
+//! * **CUD delete:** [`apply_push_deletes`] for the id, plus [`pin_client_delete`].
+//! * **Search:** read state + head, records and sent entries of the result
+//!   ids; [`pin_search_results`]; write pinned entries, `md` additions
+//!   (numbered as above) and the search docs.
+//! * **clientreset:** delete the client's state, sent map and page docs.
+//! * **Store API GET of a `cd` name:** read state, head, the whole sent map
+//!   and every indexed id's record; [`materialize_cd`]. (Admin/bench only; O(n).)
+//!
 //! # Edge cases and limitations
 //!
 //! * An object changed and changed back: compared by content, nothing sent.
@@ -621,9 +638,10 @@ pub fn plan_page(state: &ClientSyncState, inputs: PageInputs<'_>, undo_cursor: O
             }
             work.cursor.scan = Some(*score);
         }
-        if work.cursor.scan.is_none() {
-            work.cursor.scan = Some(scan_start(&work, &head));
-        }
+    }
+    if work.cursor.scan.is_none() {
+        // A cycle is now in progress (sent entries may exist).
+        work.cursor.scan = Some(scan_start(&work, &head));
     }
     if slice_done && plan.objects == 0 && work.pinned.is_empty() {
         if inputs.slice_is_last {
