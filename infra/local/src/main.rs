@@ -89,6 +89,9 @@ async fn main() -> ExitCode {
                 Ok(state) => state,
                 Err(err) => return fail(program, &err),
             };
+            if let Err(err) = rhosync_server::http::admin::ensure_admin(&state).await {
+                return fail(program, &err);
+            }
             let consumers = (!no_consumers)
                 .then(|| ConsumerOptions { retry_delay_secs: retry_delay, ..ConsumerOptions::default() });
             let options = RunnerOptions { bind, template, static_dir, consumers };

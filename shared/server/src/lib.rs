@@ -7,6 +7,7 @@
 //! call into [`runtime`]; the local runner (`infra/local`) serves the same routers and feeds
 //! the same workers.
 
+pub mod adapters;
 pub mod config;
 pub mod edges;
 pub mod health;

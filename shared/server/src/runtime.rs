@@ -46,6 +46,11 @@ pub async fn run_http_function(function: FunctionName) -> ExitCode {
         Ok(state) => state,
         Err(err) => return fail(&program, &err),
     };
+    if function != FunctionName::Sync {
+        if let Err(err) = crate::http::admin::ensure_admin(&state).await {
+            return fail(&program, &err);
+        }
+    }
     match lambda_http::run(function.router(state)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(&program, &err),

@@ -183,6 +183,7 @@ impl TestEnv {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let state = AppState::new(config, redis, aws_clients);
+        rhosync_server::http::admin::ensure_admin(&state).await.unwrap_or_else(|e| panic!("admin bootstrap: {e}"));
         TestEnv { prefix, state, provisioned, settings_path, _dir: dir }
     }
 
@@ -233,5 +234,59 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Runs a function binary under each kind of bad configuration and checks it refuses to
+/// start with one clear line naming the problem, a non-zero exit status and no panic.
+pub fn assert_bad_configuration_fails_cleanly(binary: &str) {
+    let dir = TempDir::new(&unique_prefix("badcfg"));
+    let good = dir.path.join("good.yml");
+    std::fs::write(&good, DEMO_SETTINGS).unwrap_or_else(|e| panic!("{e}"));
+    let malformed = dir.path.join("malformed.yml");
+    std::fs::write(&malformed, ":sources: [unclosed\n").unwrap_or_else(|e| panic!("{e}"));
+    let unknown_kind = dir.path.join("unknown.yml");
+    std::fs::write(&unknown_kind, ":sources:\n  Product:\n    adapter: soap\n").unwrap_or_else(|e| panic!("{e}"));
+    let base: Vec<(&str, String)> = vec![
+        ("RHOSYNC_SETTINGS", good.display().to_string()),
+        // Port 1 on loopback refuses connections at once.
+        ("REDIS_URL", "redis://127.0.0.1:1".into()),
+        ("RHOCONNECT_SECRET", "0123456789abcdef0123456789abcdef".into()),
+        ("RHOSYNC_TABLE", "t".into()),
+        ("RHOSYNC_BUCKET", "b".into()),
+        ("RHOSYNC_ADAPTER_QUEUE_URL", "http://127.0.0.1:1/q".into()),
+        ("RHOSYNC_PUSH_QUEUE_URL", "http://127.0.0.1:1/q".into()),
+        ("RHOSYNC_BULK_QUEUE_URL", "http://127.0.0.1:1/q".into()),
+    ];
+    let with = |key: &str, value: Option<String>| -> Vec<(String, String)> {
+        base.iter()
+            .filter(|(k, _)| *k != key)
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .chain(value.map(|v| (key.to_owned(), v)))
+            .collect()
+    };
+    let cases: Vec<(&str, Vec<(String, String)>, &str)> = vec![
+        ("missing settings variable", with("RHOSYNC_SETTINGS", None), "RHOSYNC_SETTINGS is not set"),
+        ("missing settings file", with("RHOSYNC_SETTINGS", Some("/nonexistent/settings.yml".into())), "cannot read settings file"),
+        ("malformed settings", with("RHOSYNC_SETTINGS", Some(malformed.display().to_string())), "malformed YAML"),
+        ("unknown adapter kind", with("RHOSYNC_SETTINGS", Some(unknown_kind.display().to_string())), "unknown adapter kind 'soap'"),
+        ("missing secret", with("RHOCONNECT_SECRET", None), "RHOCONNECT_SECRET is not set"),
+        ("missing queue", with("RHOSYNC_PUSH_QUEUE_URL", None), "RHOSYNC_PUSH_QUEUE_URL is not set"),
+        ("unreachable Redis", base.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(), "cannot reach Redis at redis://127.0.0.1:1"),
+    ];
+    for (case, vars, expected) in cases {
+        let output = Command::new(binary)
+            .env_clear()
+            .envs(vars)
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {binary}: {e}"));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(!output.status.success(), "{case}: {binary} must exit non-zero");
+        assert!(!stderr.contains("panicked"), "{case}: panicked:\n{stderr}");
+        assert_eq!(lines.len(), 1, "{case}: expected one line, got:\n{stderr}");
+        assert!(lines[0].contains(expected), "{case}: expected '{expected}' in: {}", lines[0]);
     }
 }

@@ -5,9 +5,16 @@
 //! to which function is decided by `template.yaml`'s HTTP API; the routers only declare the
 //! routes they own.
 
+pub mod admin;
 pub mod api;
 pub mod console;
+pub mod error;
+pub mod request;
+pub mod session;
 pub mod sync;
+
+pub use error::HttpError;
+pub use request::{ApiRequest, DeviceRequest, Parsed};
 
 use axum::http::{header, HeaderValue};
 use axum::Router;

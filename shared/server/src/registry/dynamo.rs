@@ -142,6 +142,10 @@ impl Registry for DynamoRegistry {
         self.put(Self::membership(APP_USERS.into(), format!("USER#{}", user.login))).await
     }
 
+    async fn put_admin(&self, user: &User) -> Result<(), RegistryError> {
+        self.put(Self::user_item(user)).await
+    }
+
     async fn ensure_user(&self, login: &str) -> Result<bool, RegistryError> {
         let user = User { login: login.to_owned(), ..User::default() };
         let created = self

@@ -56,7 +56,10 @@ pub const DEVICE_FIELDS: [&str; 7] = [
 #[async_trait]
 pub trait Registry: Send + Sync {
     async fn user(&self, login: &str) -> Result<Option<User>, RegistryError>;
+    /// Writes a user and lists it among the app's users.
     async fn put_user(&self, user: &User) -> Result<(), RegistryError>;
+    /// Writes a user without listing it (the `rhoadmin` account).
+    async fn put_admin(&self, user: &User) -> Result<(), RegistryError>;
     /// Creates `login` with no password unless it exists; true when it was created.
     async fn ensure_user(&self, login: &str) -> Result<bool, RegistryError>;
     async fn delete_user(&self, login: &str) -> Result<(), RegistryError>;

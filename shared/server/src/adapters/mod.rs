@@ -1,0 +1,147 @@
+//! The source adapter port: how the engine reaches a backend (sync-engine.md §11).
+//!
+//! One async, object-safe trait with RhoConnect's methods. Values come back raw
+//! (`serde_json`); the engine normalises them (strings, reserved attributes dropped), so
+//! adapters need not. Built-in kinds are chosen per source by the settings file's
+//! `adapter:` key; see [`AdapterKind`](crate::config::AdapterKind).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use crate::config::SourceConfig;
+
+/// Raw objects from an adapter: id → attribute map (values not yet normalised).
+pub type RawObjects = Map<String, Value>;
+/// One object's raw attributes.
+pub type RawAttrs = Map<String, Value>;
+
+/// Every adapter failure carries the message devices will see.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdapterError {
+    /// Login to the backend failed (`login-error`).
+    #[error("{0}")]
+    Login(String),
+    /// The backend did not answer in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// The backend refused or failed the call.
+    #[error("{0}")]
+    Backend(String),
+    /// The conflict/validation hook refused a write.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl AdapterError {
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Login(m) | Self::Timeout(m) | Self::Backend(m) | Self::Conflict(m) => m,
+        }
+    }
+}
+
+/// Documents an adapter may keep for itself in the cache (RC7 adapters' scratch data,
+/// e.g. the bench's `test_db_storage:application:<user>`), addressed by RC7 document name.
+#[async_trait]
+pub trait ScratchDocs: Send + Sync {
+    async fn get(&self, name: &str) -> Result<Option<Value>, AdapterError>;
+    async fn set(&self, name: &str, value: Value) -> Result<(), AdapterError>;
+}
+
+/// What an adapter call knows about its caller.
+#[derive(Clone)]
+pub struct AdapterCtx {
+    /// The user the call acts for (for app partitions, whoever triggered it).
+    pub login: String,
+    /// The partition key of the documents being synced (`__shared__` for app sources).
+    pub partition: String,
+    pub source: Arc<SourceConfig>,
+    pub scratch: Arc<dyn ScratchDocs>,
+}
+
+/// An uploaded blob handed to [`SourceAdapter::store_blob`].
+#[derive(Debug, Clone)]
+pub struct UploadedBlob {
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    /// Where the bytes were persisted before the write was queued (an S3 key).
+    pub stored_key: String,
+    pub size: u64,
+}
+
+/// A backend wrapped for sync. Only `query` and the three writes are required.
+#[async_trait]
+pub trait SourceAdapter: Send + Sync {
+    /// The partition key for `login` (user partitions; override to group users).
+    fn partition_name(&self, login: &str) -> String {
+        login.to_owned()
+    }
+
+    async fn login(&self, _ctx: &AdapterCtx) -> Result<(), AdapterError> {
+        Ok(())
+    }
+
+    async fn logoff(&self, _ctx: &AdapterCtx) -> Result<(), AdapterError> {
+        Ok(())
+    }
+
+    /// UI metadata as JSON text.
+    async fn metadata(&self, _ctx: &AdapterCtx) -> Result<Option<String>, AdapterError> {
+        Ok(None)
+    }
+
+    /// Schema as JSON text with a mandatory `version` key.
+    async fn schema(&self, _ctx: &AdapterCtx) -> Result<Option<String>, AdapterError> {
+        Ok(None)
+    }
+
+    /// The complete object set of the partition; `params` is the request's `query`.
+    async fn query(&self, ctx: &AdapterCtx, params: Option<&Value>) -> Result<RawObjects, AdapterError>;
+
+    async fn search(&self, _ctx: &AdapterCtx, _params: Option<&Value>) -> Result<RawObjects, AdapterError> {
+        Ok(RawObjects::new())
+    }
+
+    /// Creates an object; returns its backend id (None: the backend gave none). May modify
+    /// `attrs`; the modified attributes are what gets stored.
+    async fn create(&self, ctx: &AdapterCtx, attrs: &mut RawAttrs) -> Result<Option<String>, AdapterError>;
+
+    /// `attrs` holds the changed attributes plus `"id"`.
+    async fn update(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError>;
+
+    /// `attrs` holds what the device had plus `"id"`.
+    async fn delete(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError>;
+
+    /// The attribute value to store for an uploaded blob; `None` keeps the default (a
+    /// reference to the stored bytes).
+    async fn store_blob(
+        &self,
+        _ctx: &AdapterCtx,
+        _attrs: &mut RawAttrs,
+        _field: &str,
+        _blob: &UploadedBlob,
+    ) -> Result<Option<String>, AdapterError> {
+        Ok(None)
+    }
+}
+
+/// The outcome of the application's authenticate hook (sync-engine.md §11.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// Log in as the given login (which may differ from the one typed: renaming).
+    Allow(String),
+    /// Refused: 401 `Unable to authenticate '<login>'`.
+    Deny,
+    /// Refused with the hook's own message (401).
+    LoginError(String),
+    /// The hook failed (500 with the message).
+    Error(String),
+}
+
+/// Decides device logins: local users, open, or a plugin backend's authenticate callback.
+#[async_trait]
+pub trait Authenticator: Send + Sync {
+    async fn authenticate(&self, login: &str, password: &str, params: &Map<String, Value>) -> AuthOutcome;
+}

@@ -1,0 +1,88 @@
+//! One error type for every HTTP route, mapped to a status and a plain-text body in one
+//! place. The bodies are the exact texts clients match on (sync-protocol.md §2.6,
+//! rest-api.md §1.6), so they are constants here rather than scattered literals.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use rhosync_engine::params::CLIENT_DATA_ERROR_BODY;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// Body or `cud` did not parse (sync-protocol.md §2.1).
+    #[error("{}", CLIENT_DATA_ERROR_BODY)]
+    ClientData,
+    #[error("No API token provided")]
+    NoApiToken,
+    #[error("Invalid/missing API user")]
+    InvalidApiUser,
+    #[error("Not authenticated")]
+    NotAuthenticated,
+    #[error("Unable to authenticate '{0}'")]
+    LoginFailed(String),
+    /// A login refused with the authenticator's own message.
+    #[error("{0}")]
+    LoginError(String),
+    #[error("Unknown source")]
+    UnknownSource,
+    #[error("Unknown client")]
+    UnknownClient,
+    #[error("Unknown user '{0}'")]
+    UnknownUser(String),
+    /// Bad input a client can fix; nothing was written.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Not Found")]
+    NotFound,
+    /// A failure of ours or of a dependency; the message is short and safe to show.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl HttpError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NoApiToken | Self::InvalidApiUser => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotAuthenticated | Self::LoginFailed(_) | Self::LoginError(_) => StatusCode::UNAUTHORIZED,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            // RhoConnect answers these with 500 and clients depend on it: Rhodes detects
+            // `Unknown client` only on a non-401 error (sync-protocol.md §2.2).
+            Self::ClientData | Self::UnknownSource | Self::UnknownClient | Self::UnknownUser(_) | Self::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    /// Wraps an internal failure, logging the detail and keeping the body short.
+    pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
+        tracing::error!(context, error = %err, "request failed");
+        Self::Internal(format!("{context}: {err}"))
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), self.to_string()).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        response
+    }
+}
+
+macro_rules! internal_from {
+    ($($ty:ty => $ctx:literal),* $(,)?) => {$(
+        impl From<$ty> for HttpError {
+            fn from(err: $ty) -> Self {
+                Self::internal($ctx, err)
+            }
+        }
+    )*};
+}
+
+internal_from!(
+    crate::registry::RegistryError => "registry",
+    crate::edges::RedisError => "redis",
+    redis::RedisError => "redis",
+);
