@@ -5,6 +5,11 @@
 //! adapters need not. Built-in kinds are chosen per source by the settings file's
 //! `adapter:` key; see [`AdapterKind`](crate::config::AdapterKind).
 
+pub mod demo;
+pub mod factory;
+pub mod plugin;
+pub mod rest;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
