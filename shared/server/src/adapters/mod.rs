@@ -7,6 +7,7 @@
 
 pub mod demo;
 pub mod factory;
+pub mod http_backend;
 pub mod plugin;
 pub mod rest;
 
