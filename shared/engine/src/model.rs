@@ -333,7 +333,7 @@ pub fn apply_create(current: Option<&Body>, real_id: &str, attrs: &Attrs) -> Cha
 // ---------------------------------------------------------------------------
 
 /// What the client is believed to hold for ids without an exception entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Base {
     /// Nothing (new client, after reset, or stale).
     #[default]
@@ -343,7 +343,7 @@ pub enum Base {
 }
 
 /// The scalar part of a client's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ClientCursor {
     /// Base belief.
     pub base: Base,
@@ -466,14 +466,62 @@ pub fn believed_body(
 /// Undo information for one unacknowledged page (sync-protocol.md §6.4
 /// DEVIATION): the pre-page cursor and the pre-page exception entries of the
 /// page's objects. Size is O(page).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct PageUndo {
     /// Cursor before the page.
     pub cursor: ClientCursor,
     /// For each page object: its pinned entry before the page (`None`: not pinned).
+    #[serde(with = "pinned_before")]
     pub pinned: Vec<(String, Option<Option<Body>>)>,
     /// For each page object: its sent entry before the page (`None`: none).
     pub sent: Vec<(String, Option<Version>)>,
+}
+
+/// Serde form of [`PageUndo::pinned`]: JSON `null` cannot tell "not pinned"
+/// from "pinned as absent", so each entry is written as a tagged value.
+mod pinned_before {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Body;
+
+    #[derive(Serialize, Deserialize)]
+    enum Entry {
+        NotPinned,
+        Absent,
+        Body(Body),
+    }
+
+    type Pinned = Vec<(String, Option<Option<Body>>)>;
+
+    pub fn serialize<S: Serializer>(value: &Pinned, s: S) -> Result<S::Ok, S::Error> {
+        let entries: Vec<(&String, Entry)> = value
+            .iter()
+            .map(|(id, p)| {
+                let e = match p {
+                    None => Entry::NotPinned,
+                    Some(None) => Entry::Absent,
+                    Some(Some(b)) => Entry::Body(b.clone()),
+                };
+                (id, e)
+            })
+            .collect();
+        entries.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Pinned, D::Error> {
+        let entries: Vec<(String, Entry)> = Vec::deserialize(d)?;
+        Ok(entries
+            .into_iter()
+            .map(|(id, e)| {
+                let p = match e {
+                    Entry::NotPinned => None,
+                    Entry::Absent => Some(None),
+                    Entry::Body(b) => Some(Some(b)),
+                };
+                (id, p)
+            })
+            .collect())
+    }
 }
 
 /// Inputs of [`plan_page`], read by the store in one snapshot.

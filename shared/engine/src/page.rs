@@ -76,7 +76,7 @@ pub fn decide_token_action(stored: Option<&str>, param: Option<&str>) -> TokenAc
 pub type ErrorMap = IndexMap<String, Value>;
 
 /// The four CUD error documents of a client (or of a page).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CudErrors {
     /// `create-error`.
     pub create: ErrorMap,
@@ -110,7 +110,7 @@ pub fn record_cud_error(errors: &mut ErrorMap, key: &str, attrs: &crate::values:
 }
 
 /// Everything one query page says (the rendering is [`crate::wire`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Page {
     /// `""` or a decimal token.
     pub token: String,
@@ -144,7 +144,7 @@ impl Page {
 }
 
 /// What the client has waiting to go into its next new page.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct PendingClientDocs {
     /// `create_links`.
     pub links: IndexMap<String, String>,
@@ -158,7 +158,7 @@ pub struct PendingClientDocs {
 /// The unacknowledged page as stored per client (RC7's `page`,
 /// `delete_page`, `create_links_page`, `metadata_page`, `schema_page`,
 /// `*_page` error docs, `total_count_page`, `page_token`, plus `page_undo`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct StoredPage {
     /// The page as sent (minus `source-error`, which is read fresh on resend).
     pub page: Page,

@@ -24,7 +24,7 @@ pub const INVALID_TOKEN_MESSAGE: &str = "Search error - invalid token";
 
 /// The per-(client, source) search documents (`search`, `search_page`,
 /// `search_token`, `search_errors`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SearchState {
     /// The adapter's full result (`search`).
     pub result: ObjectMap,

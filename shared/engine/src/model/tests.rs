@@ -512,3 +512,21 @@ fn doc_names_round_trip() {
     assert!(matches!(lock, DocName::Lock(_)));
     assert_eq!(lock.to_name(), "lock:source:application:u:P:md");
 }
+
+/// The stored page keeps its undo as JSON; "not pinned" and "pinned as
+/// absent" must survive the round trip (both would be `null` naively).
+#[test]
+fn page_undo_serde_keeps_pinned_states_apart() {
+    let undo = PageUndo {
+        cursor: ClientCursor { base: Base::At(7), scan: Some(9) },
+        pinned: vec![
+            ("a".into(), None),
+            ("b".into(), Some(None)),
+            ("c".into(), Some(Some(r#"{"x":"1"}"#.into()))),
+        ],
+        sent: vec![("a".into(), Some(3)), ("b".into(), None)],
+    };
+    let text = serde_json::to_string(&undo).expect("serialize");
+    let back: PageUndo = serde_json::from_str(&text).expect("deserialize");
+    assert_eq!(back, undo);
+}
