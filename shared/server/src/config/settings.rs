@@ -103,6 +103,8 @@ pub struct AppSettings {
     pub page_byte_cap: usize,
     pub cors_origins: Vec<String>,
     pub stats: bool,
+    /// RhoConnect Push Service URL with the app name as userinfo (push.md §6.3, §7).
+    pub push_server: Option<String>,
 }
 
 /// The whole settings file, sources sorted by priority (sync-engine.md §1).
@@ -110,6 +112,9 @@ pub struct AppSettings {
 pub struct Settings {
     pub app: AppSettings,
     pub sources: Vec<SourceConfig>,
+    /// What a source not named in the file gets when plugin traffic creates it on demand
+    /// (rest-api.md §4.20): the environment defaults only.
+    on_demand: SourceConfig,
 }
 
 impl Settings {
@@ -153,11 +158,17 @@ impl Settings {
         let mut sources = sources;
         // Stable sort keeps file order among equal priorities.
         sources.sort_by_key(|s| s.priority);
-        Ok(Self { app, sources })
+        let on_demand = SourceConfig::from_value("", &Json::Null, &env)?;
+        Ok(Self { app, sources, on_demand })
     }
 
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
         self.sources.iter().find(|s| s.name == name)
+    }
+
+    /// The settings of `name` if it is in the file, else those of a source created on demand.
+    pub fn source_or_default(&self, name: &str) -> SourceConfig {
+        self.source(name).cloned().unwrap_or_else(|| SourceConfig { name: name.to_owned(), ..self.on_demand.clone() })
     }
 }
 
@@ -196,6 +207,7 @@ impl AppSettings {
             page_byte_cap: opt_uint(env, "page_byte_cap")?.unwrap_or(1024 * 1024) as usize,
             cors_origins,
             stats: opt_bool(env, "stats")?.unwrap_or(false),
+            push_server: opt_string(env, "push_server")?,
         })
     }
 }

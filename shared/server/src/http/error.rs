@@ -34,6 +34,12 @@ pub enum HttpError {
     BadRequest(String),
     #[error("Not Found")]
     NotFound,
+    /// `GET /rc/v1/system/stats` for a metric that does not exist (rest-api.md §4.5).
+    #[error("Unknown metric")]
+    UnknownMetric,
+    /// A RhoSync-era route with no meaning on Lambda (rest-api.md §4.21 L3).
+    #[error("Not supported")]
+    NotSupported,
     /// A failure of ours or of a dependency; the message is short and safe to show.
     #[error("{0}")]
     Internal(String),
@@ -45,7 +51,8 @@ impl HttpError {
             Self::NoApiToken | Self::InvalidApiUser => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotAuthenticated | Self::LoginFailed(_) | Self::LoginError(_) => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::UnknownMetric => StatusCode::NOT_FOUND,
+            Self::NotSupported => StatusCode::NOT_IMPLEMENTED,
             // RhoConnect answers these with 500 and clients depend on it: Rhodes detects
             // `Unknown client` only on a non-401 error (sync-protocol.md §2.2).
             Self::ClientData | Self::UnknownSource | Self::UnknownClient | Self::UnknownUser(_) | Self::Internal(_) => {

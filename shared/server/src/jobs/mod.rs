@@ -37,11 +37,24 @@ pub enum Job {
     },
     /// Apply queued client writes of a source (sync-engine.md §8).
     Cud { source: String, user: String },
-    /// Notify users' devices (push.md).
+    /// Notify users' devices (push.md §3, §8). Never carries the API token.
     Ping {
         users: Vec<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
+        /// Sources the devices should sync; empty = all.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sources: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        badge: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sound: Option<String>,
+        /// Always a string, `""` when absent (push.md §3).
+        #[serde(default)]
+        vibrate: String,
+        /// `api`, `push_notify` or `job` (push.md §8).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<String>,
     },
     /// Build a bulk-data file (bulk-data.md).
     Bulk {

@@ -7,8 +7,16 @@
 //! | app's user (membership, for listing) | `APP#application` | `USER#<login>` |
 //! | client | `CLIENT#<id>` | `PROFILE` |
 //! | API token | `TOKEN#<token>` | `TOKEN` |
+//! | source setting overrides (JSON text in `overrides`) | `SOURCE#<name>` | `PROFILE` |
+//! | app's source (membership, for listing) | `APP#application` | `SOURCE#<name>` |
 //!
-//! Lookups are single-item gets; listings are one-partition queries, never scans.
+//! Lookups are single-item gets; listings are one-partition queries. The only scan is
+//! [`Registry::clear`], run by `system/reset`.
+//!
+//! User profiles are written with `UpdateItem`, so the `token` attribute that
+//! [`Registry::set_user_token`] maintains survives password or flag changes. A profile
+//! migrated from RhoConnect may hold a 40-hex SHA-1 `password_hash` with a separate `salt`;
+//! it is read as `sha1$<salt>$<hex>` so [`super::password::verify`] recognises it.
 
 use std::collections::HashMap;
 
@@ -16,7 +24,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::{ClientRecord, Registry, RegistryError, User};
+use super::{ClientRecord, Registry, RegistryError, SourceOverrides, User};
 
 const PROFILE: &str = "PROFILE";
 const APP_USERS: &str = "APP#application";
@@ -77,6 +85,42 @@ impl DynamoRegistry {
         Ok(())
     }
 
+    /// Deletes items by key, 25 per batch (DynamoDB's limit), retrying unprocessed ones.
+    async fn delete_many(&self, keys: Vec<(String, String)>) -> Result<(), RegistryError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        for chunk in keys.chunks(25) {
+            let mut requests = Vec::with_capacity(chunk.len());
+            for (pk, sk) in chunk {
+                let delete = DeleteRequest::builder()
+                    .key("pk", s(pk.clone()))
+                    .key("sk", s(sk.clone()))
+                    .build()
+                    .map_err(err)?;
+                requests.push(WriteRequest::builder().delete_request(delete).build());
+            }
+            let mut pending = HashMap::from([(self.table.clone(), requests)]);
+            for attempt in 0..8u32 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(err)?;
+                pending = out.unprocessed_items.unwrap_or_default();
+                pending.retain(|_, v| !v.is_empty());
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+            if !pending.is_empty() {
+                return Err(RegistryError::Store("dynamodb: batch delete left unprocessed items".into()));
+            }
+        }
+        Ok(())
+    }
+
     /// Every `sk` under `pk` that starts with `prefix`, with the prefix removed.
     async fn query_suffixes(&self, pk: String, prefix: &str) -> Result<Vec<String>, RegistryError> {
         let mut out = Vec::new();
@@ -105,19 +149,50 @@ impl DynamoRegistry {
         }
     }
 
-    fn user_item(user: &User) -> Item {
-        let mut item = Item::new();
-        item.insert("pk".into(), s(format!("USER#{}", user.login)));
-        item.insert("sk".into(), s(PROFILE));
-        item.insert("login".into(), s(user.login.clone()));
-        item.insert("admin".into(), AttributeValue::Bool(user.admin));
-        if let Some(hash) = &user.password_hash {
-            item.insert("password_hash".into(), s(hash.clone()));
+    /// Writes a user profile, keeping attributes it does not own (the token).
+    async fn save_user(&self, user: &User, only_if_new: bool) -> Result<bool, RegistryError> {
+        let mut set = vec!["#login = :login", "#admin = :admin"];
+        let mut remove = Vec::new();
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("USER#{}", user.login)))
+            .key("sk", s(PROFILE))
+            .expression_attribute_names("#login", "login")
+            .expression_attribute_names("#admin", "admin")
+            .expression_attribute_names("#hash", "password_hash")
+            .expression_attribute_names("#email", "email")
+            .expression_attribute_names("#salt", "salt")
+            .expression_attribute_values(":login", s(user.login.clone()))
+            .expression_attribute_values(":admin", AttributeValue::Bool(user.admin));
+        match &user.password_hash {
+            Some(hash) => {
+                set.push("#hash = :hash");
+                req = req.expression_attribute_values(":hash", s(hash.clone()));
+            }
+            None => remove.push("#hash"),
         }
-        if let Some(email) = &user.email {
-            item.insert("email".into(), s(email.clone()));
+        match &user.email {
+            Some(email) => {
+                set.push("#email = :email");
+                req = req.expression_attribute_values(":email", s(email.clone()));
+            }
+            None => remove.push("#email"),
         }
-        item
+        // A legacy salt is meaningless once the hash is rewritten.
+        remove.push("#salt");
+        let mut expression = format!("SET {}", set.join(", "));
+        expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        req = req.update_expression(expression);
+        if only_if_new {
+            req = req.condition_expression("attribute_not_exists(pk)");
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(err(e)),
+        }
     }
 
     fn membership(pk: String, sk: String) -> Item {
@@ -129,43 +204,92 @@ impl DynamoRegistry {
 impl Registry for DynamoRegistry {
     async fn user(&self, login: &str) -> Result<Option<User>, RegistryError> {
         let Some(item) = self.get(format!("USER#{login}"), PROFILE).await? else { return Ok(None) };
+        let hash = get_s(&item, "password_hash");
+        let password_hash = match (get_s(&item, "salt"), hash) {
+            (Some(salt), Some(h)) if h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(format!("sha1${salt}${h}"))
+            }
+            (_, h) => h,
+        };
         Ok(Some(User {
             login: get_s(&item, "login").unwrap_or_else(|| login.to_owned()),
-            password_hash: get_s(&item, "password_hash"),
+            password_hash,
             email: get_s(&item, "email"),
             admin: item.get("admin").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
         }))
     }
 
     async fn put_user(&self, user: &User) -> Result<(), RegistryError> {
-        self.put(Self::user_item(user)).await?;
+        self.save_user(user, false).await?;
         self.put(Self::membership(APP_USERS.into(), format!("USER#{}", user.login))).await
     }
 
     async fn put_admin(&self, user: &User) -> Result<(), RegistryError> {
-        self.put(Self::user_item(user)).await
+        self.save_user(user, false).await.map(|_| ())
     }
 
     async fn ensure_user(&self, login: &str) -> Result<bool, RegistryError> {
-        let user = User { login: login.to_owned(), ..User::default() };
-        let created = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(Self::user_item(&user)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match created {
-            Ok(_) => {
-                self.put(Self::membership(APP_USERS.into(), format!("USER#{login}"))).await?;
-                Ok(true)
-            }
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                Ok(false)
-            }
-            Err(e) => Err(err(e)),
+        self.create_user(&User { login: login.to_owned(), ..User::default() }).await
+    }
+
+    async fn create_user(&self, user: &User) -> Result<bool, RegistryError> {
+        if !self.save_user(user, true).await? {
+            return Ok(false);
         }
+        self.put(Self::membership(APP_USERS.into(), format!("USER#{}", user.login))).await?;
+        Ok(true)
+    }
+
+    async fn delete_token(&self, token: &str) -> Result<(), RegistryError> {
+        self.delete(format!("TOKEN#{token}"), "TOKEN".into()).await
+    }
+
+    async fn clear(&self) -> Result<(), RegistryError> {
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .projection_expression("pk, sk")
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(err)?;
+            let keys: Vec<(String, String)> = page
+                .items
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|item| Some((get_s(item, "pk")?, get_s(item, "sk")?)))
+                .collect();
+            self.delete_many(keys).await?;
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn source_overrides(&self, name: &str) -> Result<Option<SourceOverrides>, RegistryError> {
+        let Some(item) = self.get(format!("SOURCE#{name}"), PROFILE).await? else { return Ok(None) };
+        let text = get_s(&item, "overrides").unwrap_or_else(|| "{}".into());
+        serde_json::from_str(&text).map(Some).map_err(|_| RegistryError::Corrupt(format!("source {name}")))
+    }
+
+    async fn put_source_overrides(&self, name: &str, overrides: &SourceOverrides) -> Result<(), RegistryError> {
+        let text = serde_json::Value::Object(overrides.clone()).to_string();
+        self.put(HashMap::from([
+            ("pk".to_owned(), s(format!("SOURCE#{name}"))),
+            ("sk".to_owned(), s(PROFILE)),
+            ("overrides".to_owned(), s(text)),
+        ]))
+        .await?;
+        self.put(Self::membership(APP_USERS.into(), format!("SOURCE#{name}"))).await
+    }
+
+    async fn registered_sources(&self) -> Result<Vec<String>, RegistryError> {
+        self.query_suffixes(APP_USERS.into(), "SOURCE#").await
     }
 
     async fn delete_user(&self, login: &str) -> Result<(), RegistryError> {

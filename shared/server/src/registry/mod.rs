@@ -1,9 +1,17 @@
-//! The durable registry: users, API tokens and clients (devices) — what must survive a
-//! Redis flush (design.md "Where data lives"). [`Registry`] is the port; [`DynamoRegistry`]
-//! is its DynamoDB edge (one table, `pk`/`sk` strings).
+//! The durable registry: users, API tokens, clients (devices) and source setting overrides
+//! — what must survive a Redis flush (design.md "Where data lives"). [`Registry`] is the
+//! port; [`DynamoRegistry`] is its DynamoDB edge (one table, `pk`/`sk` strings).
+//!
+//! Next to it: [`login`] (password check with the legacy SHA-1 upgrade), [`sources`]
+//! (effective source settings = settings file + overrides) and [`cache`] (the few
+//! RhoConnect records that live in Redis and are lost on reset: counters, app server URL,
+//! stats).
 
+pub mod cache;
 pub mod dynamo;
+pub mod login;
 pub mod password;
+pub mod sources;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -76,4 +84,22 @@ pub trait Registry: Send + Sync {
     async fn user_token(&self, login: &str) -> Result<Option<String>, RegistryError>;
     /// Gives `login` exactly this token, dropping its previous one.
     async fn set_user_token(&self, login: &str, token: &str) -> Result<(), RegistryError>;
+
+    /// Creates an app user unless the login exists; false when it existed (nothing written).
+    async fn create_user(&self, user: &User) -> Result<bool, RegistryError>;
+    /// Removes one API token record (the owner's profile is left alone).
+    async fn delete_token(&self, token: &str) -> Result<(), RegistryError>;
+    /// Deletes every record: users, clients, tokens, source overrides (`system/reset`).
+    async fn clear(&self) -> Result<(), RegistryError>;
+
+    /// The setting overrides written through `PUT /rc/v1/sources/{id}`; `None` when the
+    /// source was never registered here.
+    async fn source_overrides(&self, name: &str) -> Result<Option<SourceOverrides>, RegistryError>;
+    /// Replaces a source's overrides and registers the source (on-demand sources).
+    async fn put_source_overrides(&self, name: &str, overrides: &SourceOverrides) -> Result<(), RegistryError>;
+    /// Sources registered here (created on demand or overridden), any order.
+    async fn registered_sources(&self) -> Result<Vec<String>, RegistryError>;
 }
+
+/// Source field → value, as written by the REST API (rest-api.md §4.18).
+pub type SourceOverrides = serde_json::Map<String, serde_json::Value>;

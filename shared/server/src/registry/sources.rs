@@ -1,0 +1,226 @@
+//! Effective source settings: the settings file, plus sources created on demand by plugin
+//! traffic, plus the overrides written by `PUT /rc/v1/sources/{id}` and by the read-state
+//! route's `poll_interval` (rest-api.md §4.17–4.19). Overrides live in the registry
+//! (DynamoDB), so every function instance sees them and a Redis flush keeps them; a
+//! `system/reset` clears them with the rest of the registry.
+//!
+//! [`SourceView`] is what the REST API shows (the 21 fields of rest-api.md §4.18);
+//! [`SourceView::config`] is the typed [`SourceConfig`] the sync engine should use.
+
+use serde_json::{json, Value};
+
+use super::{RegistryError, SourceOverrides};
+use crate::config::{PartitionType, SourceConfig, SyncType};
+use crate::AppState;
+
+/// String fields of a source record, in display order (rest-api.md §4.18 rows 1–16).
+pub const STRING_FIELDS: [&str; 16] = [
+    "id",
+    "rho__id",
+    "name",
+    "url",
+    "login",
+    "password",
+    "callback_url",
+    "partition_type",
+    "sync_type",
+    "queue",
+    "query_queue",
+    "cud_queue",
+    "belongs_to",
+    "has_many",
+    "pass_through",
+    "push_notify",
+];
+
+/// Integer fields, in display order (rows 17–21).
+pub const INTEGER_FIELDS: [&str; 5] = ["source_id", "priority", "retry_limit", "simulate_time", "poll_interval"];
+
+/// Fields `PUT /rc/v1/sources/{id}` may write: rows 4–21 except the computed `has_many`.
+pub fn is_writable(field: &str) -> bool {
+    !matches!(field, "id" | "rho__id" | "name" | "has_many")
+        && (STRING_FIELDS.contains(&field) || INTEGER_FIELDS.contains(&field))
+}
+
+/// One source as the REST API shows it.
+#[derive(Debug, Clone)]
+pub struct SourceView {
+    /// Settings with the overrides applied.
+    pub config: SourceConfig,
+    pub overrides: SourceOverrides,
+}
+
+impl SourceView {
+    fn new(base: SourceConfig, overrides: SourceOverrides) -> Self {
+        let mut config = base;
+        apply(&mut config, &overrides);
+        Self { config, overrides }
+    }
+
+    /// The displayed value of one field (`has_many` needs every source, see [`has_many`]).
+    pub fn field(&self, name: &str) -> Value {
+        if let Some(v) = self.overrides.get(name) {
+            return v.clone();
+        }
+        let c = &self.config;
+        match name {
+            "id" | "rho__id" | "name" => json!(c.name),
+            "url" => json!(c.url),
+            "login" => json!(c.login),
+            "password" => json!(c.password),
+            "partition_type" => json!(match c.partition_type {
+                PartitionType::User => "user",
+                PartitionType::App => "app",
+            }),
+            "sync_type" => json!(match c.sync_type {
+                SyncType::Incremental => "incremental",
+                SyncType::BulkOnly => "bulk_sync_only",
+            }),
+            "belongs_to" if !c.belongs_to.is_empty() => {
+                let list: Vec<Value> = c.belongs_to.iter().map(|(attr, target)| json!({ attr: target })).collect();
+                json!(Value::Array(list).to_string())
+            }
+            "pass_through" if c.pass_through => json!("true"),
+            "push_notify" => json!(c.push_notify.to_string()),
+            "priority" => json!(c.priority),
+            "retry_limit" => json!(c.retry_limit),
+            "simulate_time" => json!(c.simulate_time),
+            "poll_interval" => json!(c.poll_interval),
+            _ => Value::Null,
+        }
+    }
+}
+
+/// Ruby `to_i` of a JSON value: leading integer part, anything else 0.
+pub fn to_i(value: &Value) -> i64 {
+    rhosync_engine::params::lenient_int(Some(value))
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn apply(config: &mut SourceConfig, overrides: &SourceOverrides) {
+    for (field, value) in overrides {
+        let s = text(value).unwrap_or_default();
+        match field.as_str() {
+            "url" => config.url = s,
+            "login" => config.login = s,
+            "password" => config.password = s,
+            "partition_type" => {
+                config.partition_type = if s == "app" { PartitionType::App } else { PartitionType::User }
+            }
+            "sync_type" => {
+                config.sync_type = if matches!(s.as_str(), "bulk_only" | "bulk_sync_only") {
+                    SyncType::BulkOnly
+                } else {
+                    SyncType::Incremental
+                }
+            }
+            "queue" => {
+                config.query_queued = !s.is_empty();
+                config.cud_queued = !s.is_empty();
+            }
+            "query_queue" => config.query_queued = !s.is_empty(),
+            "cud_queue" => config.cud_queued = !s.is_empty(),
+            "pass_through" => config.pass_through = s == "true",
+            "push_notify" => config.push_notify = s == "true",
+            "belongs_to" => {
+                config.belongs_to = serde_json::from_str::<Vec<serde_json::Map<String, Value>>>(&s)
+                    .unwrap_or_default()
+                    .iter()
+                    .flat_map(|m| m.iter().map(|(k, v)| (k.clone(), text(v).unwrap_or_default())))
+                    .collect()
+            }
+            "priority" => config.priority = to_i(value),
+            "retry_limit" => config.retry_limit = to_i(value),
+            "simulate_time" => config.simulate_time = to_i(value),
+            "poll_interval" => config.poll_interval = to_i(value),
+            _ => {}
+        }
+    }
+}
+
+/// The source named `name` (case-sensitive), if the settings or the registry know it.
+pub async fn find(state: &AppState, name: &str) -> Result<Option<SourceView>, RegistryError> {
+    let overrides = state.registry().source_overrides(name).await?;
+    let base = state.config.settings.source(name).cloned();
+    Ok(match (base, overrides) {
+        (None, None) => None,
+        (base, overrides) => {
+            let base = base.unwrap_or_else(|| state.config.settings.source_or_default(name));
+            Some(SourceView::new(base, overrides.unwrap_or_default()))
+        }
+    })
+}
+
+/// The source, registering it with the settings' defaults if it is unknown (plugin sources
+/// are created on demand, rest-api.md §4.20).
+pub async fn ensure(state: &AppState, name: &str) -> Result<SourceView, RegistryError> {
+    if let Some(view) = find(state, name).await? {
+        return Ok(view);
+    }
+    state.registry().put_source_overrides(name, &SourceOverrides::new()).await?;
+    Ok(SourceView::new(state.config.settings.source_or_default(name), SourceOverrides::new()))
+}
+
+/// Every source of the app, ordered by priority, then name (rest-api.md §4.17).
+pub async fn all(state: &AppState) -> Result<Vec<SourceView>, RegistryError> {
+    let mut names: Vec<String> = state.config.settings.sources.iter().map(|s| s.name.clone()).collect();
+    for name in state.registry().registered_sources().await? {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let mut views = Vec::with_capacity(names.len());
+    for name in names {
+        if let Some(view) = find(state, &name).await? {
+            views.push(view);
+        }
+    }
+    views.sort_by(|a, b| (a.config.priority, &a.config.name).cmp(&(b.config.priority, &b.config.name)));
+    Ok(views)
+}
+
+/// `has_many` of `name`: `"<source>,<attribute>"` for every source whose `belongs_to`
+/// points at it, comma-joined; `None` when nothing does.
+pub fn has_many(all: &[SourceView], name: &str) -> Option<String> {
+    let parts: Vec<String> = all
+        .iter()
+        .flat_map(|v| {
+            v.config
+                .belongs_to
+                .iter()
+                .filter(|(_, target)| target == name)
+                .map(move |(attr, _)| format!("{},{attr}", v.config.name))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(","))
+}
+
+/// Writes overrides field by field; integer fields are stored as Ruby `to_i` of the value.
+/// Fields must have been checked with [`is_writable`].
+pub async fn write_fields(state: &AppState, name: &str, fields: &[(String, Value)]) -> Result<(), RegistryError> {
+    let mut overrides = state.registry().source_overrides(name).await?.unwrap_or_default();
+    for (field, value) in fields {
+        let stored = if INTEGER_FIELDS.contains(&field.as_str()) && !value.is_null() {
+            json!(to_i(value))
+        } else {
+            match value {
+                Value::Null | Value::String(_) => value.clone(),
+                other => json!(other.to_string()),
+            }
+        };
+        overrides.insert(field.clone(), stored);
+    }
+    state.registry().put_source_overrides(name, &overrides).await
+}
+
+/// Sets the global poll interval of a source (read state's `poll_interval`, rest-api.md §4.19).
+pub async fn set_poll_interval(state: &AppState, name: &str, seconds: i64) -> Result<(), RegistryError> {
+    write_fields(state, name, &[("poll_interval".to_owned(), json!(seconds))]).await
+}
