@@ -9,7 +9,8 @@ pub use rhosync_testkit::{TestEnv, DEMO_SETTINGS, TEST_API_TOKEN};
 
 /// The repository root (where `template.yaml` lives).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// Starts the runner with queue consumers that retry failed jobs after `retry_delay_secs`.

@@ -8,7 +8,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use redis::AsyncCommands;
 use rhosync_e2e::{eventually, start_runner, TestEnv, DEMO_SETTINGS};
 use rhosync_server::jobs::JobLedger;
-use rhosync_server::registry::{ClientRecord, Registry, User};
+use rhosync_server::registry::{ClientRecord, User};
 
 #[tokio::test]
 async fn redis_round_trip_through_the_key_helper() {
@@ -172,4 +172,29 @@ async fn visible_plus_inflight(env: &TestEnv, queue: &str) -> u64 {
         .iter()
         .map(|k| attrs.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
         .sum()
+}
+
+#[tokio::test]
+async fn the_console_is_served_next_to_its_backend() {
+    let env = TestEnv::new("console", DEMO_SETTINGS).await;
+    let runner = start_runner(&env, 0).await;
+    let http = reqwest::Client::new();
+    let page = http.get(format!("{}/console/", runner.base_url())).send().await.expect("request");
+    let status = page.status();
+    let body = page.text().await.expect("body");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("rhosync console"));
+    let script = http.get(format!("{}/console/console.js", runner.base_url())).send().await.expect("request");
+    assert_eq!(script.status(), 200);
+    let info: serde_json::Value = http
+        .get(format!("{}/console/info", runner.base_url()))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(info["stats"], false);
+    runner.shutdown().await;
 }

@@ -67,59 +67,35 @@ pub enum RunnerError {
     Bind { addr: SocketAddr, source: std::io::Error },
 }
 
-/// Builds the single router: template-routed functions plus the static console.
+/// Builds the single router: a request goes to the function whose template route matches
+/// it; otherwise paths under `/console` are the static console (as an S3/CloudFront origin
+/// would serve them next to the API); anything else is API Gateway's 404.
 pub fn router(state: AppState, table: RouteTable, static_dir: Option<PathBuf>) -> Router {
     let functions: HashMap<FunctionName, Router> =
         FunctionName::ALL.into_iter().map(|f| (f, f.router(state.clone()))).collect();
+    let files = static_dir.map(|dir| ServeDir::new(dir).append_index_html_on_directories(true));
     let dispatch = move |request: Request| {
         let functions = functions.clone();
         let table = table.clone();
+        let files = files.clone();
         async move {
             let path = request.uri().path().to_owned();
-            match table.select(request.method().as_str(), &path) {
-                Some(function) => match functions.get(&function) {
-                    Some(router) => router.clone().oneshot(request).await.into_response(),
-                    None => not_found(),
-                },
-                None => not_found(),
+            if let Some(router) = table.select(request.method().as_str(), &path).and_then(|f| functions.get(&f)) {
+                return router.clone().oneshot(request).await.into_response();
+            }
+            match files {
+                Some(files) if path == "/console" || path.starts_with("/console/") => {
+                    let (mut parts, body) = request.into_parts();
+                    let rest = path.trim_start_matches("/console");
+                    let rest = if rest.is_empty() { "/" } else { rest };
+                    parts.uri = rest.parse::<Uri>().unwrap_or_else(|_| Uri::from_static("/"));
+                    files.oneshot(Request::from_parts(parts, body)).await.into_response()
+                }
+                _ => not_found(),
             }
         }
     };
-    let mut app = Router::new().fallback(dispatch);
-    if let Some(dir) = static_dir {
-        // `/console/api/*` belongs to the console function; everything else under /console
-        // is the static site, as an S3/CloudFront origin would serve it.
-        let files = ServeDir::new(dir).append_index_html_on_directories(true);
-        let console_static = move |request: Request| {
-            let files = files.clone();
-            async move {
-                let (mut parts, body) = request.into_parts();
-                let rest = parts.uri.path().trim_start_matches("/console").to_owned();
-                let rest = if rest.is_empty() { "/".to_owned() } else { rest };
-                parts.uri = rest.parse::<Uri>().unwrap_or_else(|_| Uri::from_static("/"));
-                files.oneshot(Request::from_parts(parts, body)).await.into_response()
-            }
-        };
-        let functions_again = app.clone();
-        app = app
-            .route("/console", axum::routing::get(console_static.clone()))
-            .route("/console/", axum::routing::get(console_static.clone()))
-            .route(
-                "/console/{*rest}",
-                axum::routing::any(move |request: Request| {
-                    let console_static = console_static.clone();
-                    let functions = functions_again.clone();
-                    async move {
-                        if request.uri().path().starts_with("/console/api/") {
-                            functions.oneshot(request).await.into_response()
-                        } else {
-                            console_static(request).await
-                        }
-                    }
-                }),
-            );
-    }
-    app
+    Router::new().fallback(dispatch)
 }
 
 /// API Gateway's answer for a path no route matches.
