@@ -75,6 +75,20 @@ pub enum JobError {
 }
 
 impl Job {
+    /// A silent ping of `users` asking their devices to sync `sources` (push.md §8; the
+    /// automatic ping after backend pushes uses origin `push_notify`).
+    pub fn ping(users: Vec<String>, sources: Vec<String>, origin: &str) -> Self {
+        Self::Ping {
+            users,
+            message: None,
+            sources,
+            badge: None,
+            sound: None,
+            vibrate: String::new(),
+            origin: Some(origin.to_owned()),
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Refresh { .. } => "refresh",
