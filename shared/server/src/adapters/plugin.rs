@@ -79,7 +79,10 @@ impl Backend {
     async fn target(&self) -> Result<Target, AdapterError> {
         let configured = match self.app_server.app_server_url().await? {
             Some(url) => url,
-            None => self.fallback.clone().ok_or_else(|| AdapterError::Backend(NO_APP_SERVER.into()))?,
+            None => self
+                .fallback
+                .clone()
+                .ok_or_else(|| AdapterError::Backend(NO_APP_SERVER.into()))?,
         };
         // Never echo the URL: its userinfo may be a token.
         let mut base = http_backend::parse_url(configured.trim())
@@ -137,7 +140,9 @@ impl PluginAdapter {
     /// The adapter for `source`, calling the `:appserver:` setting's URL (or the source's
     /// `url:` when that is unset) with `:plugin_timeout:`.
     pub fn new(source: &SourceConfig, deps: &AdapterDeps) -> Result<Self, AdapterError> {
-        Ok(Self { backend: Backend::from_deps(deps, Some(source.url.clone())) })
+        Ok(Self {
+            backend: Backend::from_deps(deps, Some(source.url.clone())),
+        })
     }
 
     /// Reads the app server URL from `app_server` on every call instead of the setting
@@ -179,24 +184,34 @@ impl PluginAdapter {
 impl SourceAdapter for PluginAdapter {
     async fn query(&self, ctx: &AdapterCtx, params: Option<&Value>) -> Result<RawObjects, AdapterError> {
         let attributes = params.cloned().unwrap_or(Value::Null);
-        let reply = self.backend.call("query", Self::data_body(ctx, attributes)).await?;
+        let reply = self
+            .backend
+            .call("query", Self::data_body(ctx, attributes))
+            .await?;
         parse_query_reply(&reply.body)
     }
 
     async fn create(&self, ctx: &AdapterCtx, attrs: &mut RawAttrs) -> Result<Option<String>, AdapterError> {
-        let reply = self.backend.call("create", Self::data_body(ctx, Value::Object(attrs.clone()))).await?;
+        let reply = self
+            .backend
+            .call("create", Self::data_body(ctx, Value::Object(attrs.clone())))
+            .await?;
         Ok(created_id(&reply.body))
     }
 
     async fn update(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError> {
         Self::require_id(attrs)?;
-        self.backend.call("update", Self::data_body(ctx, Value::Object(attrs.clone()))).await?;
+        self.backend
+            .call("update", Self::data_body(ctx, Value::Object(attrs.clone())))
+            .await?;
         Ok(())
     }
 
     async fn delete(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError> {
         Self::require_id(attrs)?;
-        self.backend.call("delete", Self::data_body(ctx, Value::Object(attrs.clone()))).await?;
+        self.backend
+            .call("delete", Self::data_body(ctx, Value::Object(attrs.clone())))
+            .await?;
         Ok(())
     }
 }
@@ -232,7 +247,9 @@ impl PluginAuthenticator {
     /// Uses the `:appserver:` setting and `:plugin_timeout:` from `deps`; chain
     /// [`PluginAuthenticator::with_app_server`] to follow the run-time URL instead.
     pub fn new(deps: &AdapterDeps) -> Self {
-        Self { backend: Backend::from_deps(deps, None) }
+        Self {
+            backend: Backend::from_deps(deps, None),
+        }
     }
 
     /// Reads the app server URL from `app_server` on every login.
@@ -265,7 +282,11 @@ impl Authenticator for PluginAuthenticator {
         if status.is_success() {
             let mapped = reply.body.trim();
             // An empty body keeps the login as typed (§4, deviation from RC7).
-            AuthOutcome::Allow(if mapped.is_empty() { login.to_owned() } else { mapped.to_owned() })
+            AuthOutcome::Allow(if mapped.is_empty() {
+                login.to_owned()
+            } else {
+                mapped.to_owned()
+            })
         } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             // A refusal, not a failure (§4, sync-engine.md §11.3).
             AuthOutcome::Deny
