@@ -386,6 +386,22 @@ impl SentWrites {
             self.remove.push(id.to_owned());
         }
     }
+    /// Appends `later` (computed after `self` was applied) so that applying the
+    /// result equals applying `self` then `later` (a page planned over several
+    /// slices writes once).
+    pub fn then(&mut self, later: SentWrites) {
+        if later.clear {
+            *self = later;
+            return;
+        }
+        for id in &later.remove {
+            self.remove(id);
+        }
+        for (id, v) in &later.set {
+            self.set(id, *v);
+        }
+    }
+
     /// Applies the writes to an in-memory sent map (tests, in-memory stores).
     pub fn apply_to(&self, sent: &mut SentEntries) {
         if self.clear {

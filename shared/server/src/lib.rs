@@ -17,6 +17,7 @@ pub mod registry;
 pub mod runtime;
 pub mod seed;
 pub mod state;
+pub mod sync;
 pub mod telemetry;
 
 pub use state::AppState;

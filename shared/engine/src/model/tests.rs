@@ -530,3 +530,24 @@ fn page_undo_serde_keeps_pinned_states_apart() {
     let back: PageUndo = serde_json::from_str(&text).expect("deserialize");
     assert_eq!(back, undo);
 }
+
+#[test]
+fn sent_writes_compose() {
+    let mut map: SentEntries = HashMap::from([("a".to_owned(), 1), ("b".to_owned(), 2)]);
+    let mut first = SentWrites::default();
+    first.set("c", 3);
+    first.remove("a");
+    let mut second = SentWrites::default();
+    second.set("a", 5);
+    second.remove("c");
+    let mut stepwise = map.clone();
+    first.apply_to(&mut stepwise);
+    second.apply_to(&mut stepwise);
+    let mut combined = first.clone();
+    combined.then(second);
+    combined.apply_to(&mut map);
+    assert_eq!(map, stepwise);
+    let mut cleared = first;
+    cleared.then(SentWrites { clear: true, ..SentWrites::default() });
+    assert!(cleared.clear && cleared.set.is_empty());
+}

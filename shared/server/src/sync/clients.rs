@@ -1,0 +1,217 @@
+//! Device login and client records (sync-protocol.md §4–5, sync-engine.md §10).
+//!
+//! Client records are durable in DynamoDB (the registry) and cached in Redis, written
+//! through on every change, so the query path reads one Redis key instead of DynamoDB.
+//! The cache entry expires after [`CLIENT_CACHE_TTL_SECS`] so that a client deleted
+//! through the admin API stops resolving even if the deleting code path did not call
+//! [`forget`].
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::keys;
+use super::{SourceCtx, SyncError};
+use crate::config::DeviceAuth;
+use crate::registry::{password, ClientRecord, ADMIN_LOGIN, DEVICE_FIELDS};
+use crate::AppState;
+
+/// Lifetime of a cached client record.
+pub const CLIENT_CACHE_TTL_SECS: u64 = 300;
+
+/// The outcome of a device login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginOutcome {
+    /// Logged in as this login.
+    Allowed(String),
+    /// 401 `Unable to authenticate '<login>'`.
+    Denied,
+}
+
+/// Device login against local users (`device_auth: local`) or anyone (`open`)
+/// (sync-protocol.md §4). The user record is created on success.
+pub async fn login(state: &AppState, login: &str, pass: &str) -> Result<LoginOutcome, SyncError> {
+    if login.is_empty() || login == ADMIN_LOGIN || login == keys::SHARED_PARTITION {
+        return Ok(LoginOutcome::Denied);
+    }
+    let registry = state.registry();
+    match state.config.settings.app.device_auth {
+        DeviceAuth::Open => {
+            registry.ensure_user(login).await?;
+            Ok(LoginOutcome::Allowed(login.to_owned()))
+        }
+        DeviceAuth::Local => {
+            let Some(user) = registry.user(login).await? else { return Ok(LoginOutcome::Denied) };
+            let Some(hash) = user.password_hash.as_deref() else { return Ok(LoginOutcome::Denied) };
+            match password::verify(pass, hash) {
+                password::Verdict::Match => Ok(LoginOutcome::Allowed(login.to_owned())),
+                password::Verdict::MatchLegacy => {
+                    let upgraded = crate::registry::User { password_hash: Some(password::hash(pass)), ..user };
+                    registry.put_user(&upgraded).await?;
+                    Ok(LoginOutcome::Allowed(login.to_owned()))
+                }
+                password::Verdict::Mismatch => Ok(LoginOutcome::Denied),
+            }
+        }
+    }
+}
+
+async fn cache(state: &AppState, client: &ClientRecord) -> Result<(), SyncError> {
+    let key = keys::client_record(&state.redis.keys, &client.id);
+    let text = serde_json::to_string(client).map_err(|e| SyncError::Internal(e.to_string()))?;
+    state.sync.store.set(&key, Some(&text), Some(CLIENT_CACHE_TTL_SECS)).await?;
+    Ok(())
+}
+
+/// Drops a client record from the cache (call after deleting or changing it elsewhere).
+pub async fn forget(state: &AppState, client_id: &str) -> Result<(), SyncError> {
+    state.sync.store.set(&keys::client_record(&state.redis.keys, client_id), None, None).await?;
+    Ok(())
+}
+
+async fn save(state: &AppState, client: &ClientRecord) -> Result<(), SyncError> {
+    state.registry().put_client(client).await?;
+    cache(state, client).await
+}
+
+fn parse_cached(text: Option<String>) -> Option<ClientRecord> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+/// The client record (cache first), or `None`.
+pub async fn find(state: &AppState, client_id: &str) -> Result<Option<ClientRecord>, SyncError> {
+    let key = keys::client_record(&state.redis.keys, client_id);
+    if let Some(client) = parse_cached(state.sync.store.get(&key).await?) {
+        return Ok(Some(client));
+    }
+    load_durable(state, client_id).await
+}
+
+async fn load_durable(state: &AppState, client_id: &str) -> Result<Option<ClientRecord>, SyncError> {
+    match state.registry().client(client_id).await? {
+        Some(client) => {
+            cache(state, &client).await?;
+            Ok(Some(client))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The client record and the poll-interval override of `source`, in one round trip.
+pub async fn find_with_poll(state: &AppState, client_id: &str, source: &str) -> Result<(Option<ClientRecord>, Option<i64>), SyncError> {
+    let (rec, poll) = state
+        .sync
+        .store
+        .get_two(&keys::client_record(&state.redis.keys, client_id), &keys::poll_interval(&state.redis.keys, source))
+        .await?;
+    let poll = poll.and_then(|p| p.trim().parse().ok());
+    match parse_cached(rec) {
+        Some(c) => Ok((Some(c), poll)),
+        None => Ok((load_durable(state, client_id).await?, poll)),
+    }
+}
+
+fn device_fields(params: &serde_json::Map<String, Value>) -> BTreeMap<String, String> {
+    DEVICE_FIELDS
+        .iter()
+        .filter_map(|f| {
+            params.get(*f).and_then(|v| match v {
+                Value::Null => None,
+                Value::String(s) => Some(((*f).to_owned(), s.clone())),
+                other => Some(((*f).to_owned(), other.to_string())),
+            })
+        })
+        .collect()
+}
+
+/// clientcreate (sync-protocol.md §5.1): a new client for `login`.
+pub async fn create(state: &AppState, login: &str, params: &serde_json::Map<String, Value>) -> Result<ClientRecord, SyncError> {
+    let client = ClientRecord {
+        id: crate::http::admin::random_token(),
+        user_id: login.to_owned(),
+        app_id: crate::http::session::APP_NAME.to_owned(),
+        device: device_fields(params),
+        last_sync: None,
+    };
+    save(state, &client).await?;
+    Ok(client)
+}
+
+/// clientregister (sync-protocol.md §5.2): create-if-missing, then store device fields.
+pub async fn register(state: &AppState, login: &str, client_id: &str, params: &serde_json::Map<String, Value>) -> Result<(), SyncError> {
+    let mut client = match state.registry().client(client_id).await? {
+        Some(c) => c,
+        None => ClientRecord {
+            id: client_id.to_owned(),
+            user_id: login.to_owned(),
+            app_id: crate::http::session::APP_NAME.to_owned(),
+            ..ClientRecord::default()
+        },
+    };
+    if client.user_id != login {
+        flush_documents(state, &client, None).await?;
+        client.user_id = login.to_owned();
+    }
+    client.device.extend(device_fields(params));
+    save(state, &client).await
+}
+
+/// The client a request names, switched to the session's user if it belongs to another
+/// (sync-engine.md §10.3): its documents are flushed first.
+pub async fn resolve(state: &AppState, login: &str, client: Option<ClientRecord>) -> Result<ClientRecord, SyncError> {
+    let mut client = client.ok_or(SyncError::UnknownClient)?;
+    if client.user_id != login {
+        flush_documents(state, &client, None).await?;
+        client.user_id = login.to_owned();
+        save(state, &client).await?;
+    }
+    Ok(client)
+}
+
+/// Deletes the client's documents of every source, or only of `sources`
+/// (clientreset, sync-engine.md §10.2).
+pub async fn flush_documents(state: &AppState, client: &ClientRecord, sources: Option<&[String]>) -> Result<(), SyncError> {
+    for config in &state.config.settings.sources {
+        if let Some(only) = sources {
+            if !only.iter().any(|s| s == &config.name) {
+                continue;
+            }
+        }
+        let Some(source) = SourceCtx::find(state, &config.name) else { continue };
+        let ck = source.keys(state, &client.user_id).client(&client.id);
+        state.sync.store.del(&ck.all()).await?;
+    }
+    Ok(())
+}
+
+/// The public settings of every source, for the clientreset body rhoconnect.js needs
+/// (sync-protocol.md §5.3).
+pub fn public_sources(state: &AppState) -> Value {
+    let sources: serde_json::Map<String, Value> = state
+        .config
+        .settings
+        .sources
+        .iter()
+        .map(|s| {
+            let partition = match s.partition_type {
+                crate::config::PartitionType::User => "user",
+                crate::config::PartitionType::App => "app",
+            };
+            let sync_type = match s.sync_type {
+                crate::config::SyncType::Incremental => "incremental",
+                crate::config::SyncType::BulkOnly => "bulk_sync_only",
+            };
+            (
+                s.name.clone(),
+                serde_json::json!({
+                    "poll_interval": s.poll_interval,
+                    "partition_type": partition,
+                    "sync_type": sync_type,
+                    "priority": s.priority,
+                    "pass_through": s.pass_through,
+                }),
+            )
+        })
+        .collect();
+    serde_json::json!({ "sources": sources })
+}

@@ -1,0 +1,148 @@
+//! Redis key layout of the sync store.
+//!
+//! Every key of one (source, partition) — master document, change index, history, head,
+//! source docs, read state — and every per-client key of that source's clients in that
+//! partition share one hash tag, so each step is one Lua script on one cluster slot:
+//!
+//! | key | type | content |
+//! |---|---|---|
+//! | `md` | hash | object id → canonical body (`rhosync_engine::values`) |
+//! | `idx` | zset | object id → version of its latest change (tombstones too) |
+//! | `hist` | hash | object id → JSON list `[[version, body-before or null], …]` |
+//! | `head` | hash | `v` version, `h` history horizon, `n` md_size |
+//! | `src` | hash | `errors` (JSON), `metadata`, `metadata_sha1`, `schema`, `schema_sha1` |
+//! | `rs` | hash | read state: `refresh_time`, `prev_refresh_time`, `retry_counter` |
+//! | `c:<id>:st` | hash | client cursor `base` (`e` or version), `scan`, `msha`, `ssha`, `tok`, `lt`, `gen` |
+//! | `c:<id>:pin` | hash | pinned exceptions: id → body (`""` = absent) |
+//! | `c:<id>:sent` | hash | sent map of the running cycle: id → version |
+//! | `c:<id>:page` | string | the unacknowledged page (JSON `StoredPage`) |
+//! | `c:<id>:links`, `cerr`, `uerr`, `derr`, `urb`, `cdel` | hash | pending links, CUD errors, rollbacks, CUD deletes |
+//! | `c:<id>:search` | string | search state (JSON) |
+//!
+//! Client records, poll-interval overrides and adapter scratch documents live under their
+//! own tags (`client:<id>`, `src:<source>`, `doc:<name>`).
+
+use crate::edges::redis::Keys;
+
+/// The partition key of app-partitioned sources (sync-engine.md §4.2).
+pub const SHARED_PARTITION: &str = "__shared__";
+
+fn tag_part(s: &str) -> String {
+    // Braces would end the hash tag early; `|` separates the two parts.
+    s.replace('{', "%7B").replace('}', "%7D").replace('|', "%7C")
+}
+
+/// Keys of one (source, partition).
+#[derive(Debug, Clone)]
+pub struct PartitionKeys {
+    tag: String,
+    keys: Keys,
+    pub md: String,
+    pub idx: String,
+    pub hist: String,
+    pub head: String,
+    pub src: String,
+    pub rs: String,
+}
+
+impl PartitionKeys {
+    pub fn new(keys: &Keys, source: &str, partition: &str) -> Self {
+        let tag = format!("{}|{}", tag_part(source), tag_part(partition));
+        let k = |name: &str| keys.key(&tag, name);
+        Self {
+            md: k("md"),
+            idx: k("idx"),
+            hist: k("hist"),
+            head: k("head"),
+            src: k("src"),
+            rs: k("rs"),
+            tag,
+            keys: keys.clone(),
+        }
+    }
+
+    /// The keys of one client's documents for this source, in the same slot.
+    pub fn client(&self, client_id: &str) -> ClientKeys {
+        let k = |name: &str| self.keys.key(&self.tag, &format!("c:{}:{name}", tag_part(client_id)));
+        ClientKeys {
+            st: k("st"),
+            pin: k("pin"),
+            sent: k("sent"),
+            page: k("page"),
+            links: k("links"),
+            cerr: k("cerr"),
+            uerr: k("uerr"),
+            derr: k("derr"),
+            urb: k("urb"),
+            cdel: k("cdel"),
+            search: k("search"),
+        }
+    }
+
+    /// All partition keys (for deletion).
+    pub fn all(&self) -> [&str; 6] {
+        [&self.md, &self.idx, &self.hist, &self.head, &self.src, &self.rs]
+    }
+}
+
+/// Keys of one client's documents for one source.
+#[derive(Debug, Clone)]
+pub struct ClientKeys {
+    pub st: String,
+    pub pin: String,
+    pub sent: String,
+    pub page: String,
+    pub links: String,
+    pub cerr: String,
+    pub uerr: String,
+    pub derr: String,
+    pub urb: String,
+    pub cdel: String,
+    pub search: String,
+}
+
+impl ClientKeys {
+    /// Every client key (clientreset deletes them all).
+    pub fn all(&self) -> [&str; 11] {
+        [
+            &self.st, &self.pin, &self.sent, &self.page, &self.links, &self.cerr, &self.uerr, &self.derr, &self.urb,
+            &self.cdel, &self.search,
+        ]
+    }
+
+    /// The pending-document hashes, in the order the scripts use.
+    pub fn pending(&self) -> [&str; 6] {
+        [&self.links, &self.cerr, &self.uerr, &self.derr, &self.urb, &self.cdel]
+    }
+}
+
+/// Cached client record.
+pub fn client_record(keys: &Keys, client_id: &str) -> String {
+    keys.key(&format!("client:{}", tag_part(client_id)), "rec")
+}
+
+/// Poll-interval override set through the read-state API.
+pub fn poll_interval(keys: &Keys, source: &str) -> String {
+    keys.key(&format!("src:{}", tag_part(source)), "poll_interval")
+}
+
+/// An adapter scratch document (or any document name without a mapping).
+pub fn scratch(keys: &Keys, name: &str) -> String {
+    keys.key(&format!("doc:{}", tag_part(name)), "v")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_and_client_keys_share_one_tag() {
+        let keys = Keys::new("rs");
+        let p = PartitionKeys::new(&keys, "Product", "alice");
+        let c = p.client("c1");
+        assert_eq!(p.md, "rs:{Product|alice}:md");
+        assert_eq!(c.st, "rs:{Product|alice}:c:c1:st");
+        let odd = PartitionKeys::new(&keys, "P{x}", "a|b");
+        assert_eq!(odd.md, "rs:{P%7Bx%7D|a%7Cb}:md");
+    }
+}

@@ -1,0 +1,109 @@
+-- One query step for one (client, source): token action, refresh decision and, when a
+-- page must be built, everything the planner reads — in one atomic call.
+-- KEYS: 1 st, 2 pin, 3 sent, 4 page, 5 rs, 6 head, 7 src, 8 md, 9 idx, 10 hist,
+--       11 links, 12 cerr, 13 uerr, 14 derr, 15 urb, 16 cdel
+-- ARGV: 1 token present (1/0), 2 token, 3 now (s), 4 poll interval, 5 may refresh (1/0),
+--       6 slice limit, 7 mode (begin|read), 8 scan start override ('' = from state),
+--       9 first read of the request (1/0): include pinned and pending docs, allow the
+--         in-step shortcut
+local mode = ARGV[7]
+local action = 'new'
+if mode == 'begin' then
+  local stored = redis.call('HGET', KEYS[1], 'tok')
+  if stored then
+    if ARGV[1] == '1' and ARGV[2] == stored then action = 'ack'
+    elseif ARGV[1] == '1' then action = 'resend'
+    else action = 'reset' end
+  end
+  if action == 'resend' then
+    return cjson.encode({action = 'resend', page = redis.call('GET', KEYS[4]) or '',
+      errors = redis.call('HGET', KEYS[7], 'errors') or ''})
+  end
+  if action == 'reset' then
+    return cjson.encode({action = 'reset', page = redis.call('GET', KEYS[4]) or '',
+      st = redis.call('HGETALL', KEYS[1]), pin = redis.call('HGETALL', KEYS[2])})
+  end
+  if action == 'ack' then
+    redis.call('DEL', KEYS[4])
+    redis.call('HDEL', KEYS[1], 'tok')
+  end
+  if ARGV[5] == '1' then
+    local now = tonumber(ARGV[3])
+    local poll = tonumber(ARGV[4])
+    local rt = redis.call('HGET', KEYS[5], 'refresh_time')
+    if not rt then
+      redis.call('HSET', KEYS[5], 'refresh_time', now, 'prev_refresh_time', now, 'retry_counter', 0)
+      rt = now
+    else
+      rt = tonumber(rt)
+    end
+    if poll == 0 or (poll ~= -1 and rt <= now) then
+      redis.call('HSET', KEYS[5], 'prev_refresh_time', rt, 'refresh_time', now + poll)
+      return cjson.encode({action = action, refresh = true})
+    end
+  end
+end
+
+local st = hash_to_table(redis.call('HGETALL', KEYS[1]))
+local head = redis.call('HMGET', KEYS[6], 'v', 'h', 'n')
+local v = tonumber(head[1] or '0') or 0
+local h = tonumber(head[2] or '0') or 0
+local n = tonumber(head[3] or '0') or 0
+local src = hash_to_table(redis.call('HGETALL', KEYS[7]))
+
+if ARGV[9] == '1' then
+  local pending = 0
+  for k = 11, 16 do pending = pending + redis.call('HLEN', KEYS[k]) end
+  local in_step = redis.call('HLEN', KEYS[2]) == 0 and pending == 0 and st['scan'] == nil
+    and st['base'] == (head[1] or '0')
+    and (src['metadata_sha1'] == nil or src['metadata_sha1'] == st['msha'])
+    and (src['schema_sha1'] == nil or src['schema_sha1'] == st['ssha'])
+  if in_step then
+    return cjson.encode({action = action, fast = true, n = n, errors = src['errors'] or ''})
+  end
+end
+
+local base = st['base']
+local start
+if ARGV[8] ~= '' then
+  start = tonumber(ARGV[8])
+elseif base ~= nil and base ~= 'e' and tonumber(base) < h then
+  start = 0
+elseif st['scan'] ~= nil then
+  start = tonumber(st['scan'])
+elseif base ~= nil and base ~= 'e' then
+  start = tonumber(base)
+else
+  start = 0
+end
+local limit = tonumber(ARGV[6])
+local slice = {}
+local last = true
+if limit > 0 then
+  slice = redis.call('ZRANGEBYSCORE', KEYS[9], '(' .. start, '+inf', 'WITHSCORES', 'LIMIT', 0, limit + 1)
+  if #slice > 2 * limit then
+    last = false
+    slice[#slice] = nil
+    slice[#slice] = nil
+  end
+end
+local pin = {}
+if ARGV[9] == '1' then pin = redis.call('HGETALL', KEYS[2]) end
+local ids = {}
+for i = 1, #slice, 2 do ids[#ids + 1] = slice[i] end
+for i = 1, #pin, 2 do ids[#ids + 1] = pin[i] end
+local md, hist, latest, sent = {}, {}, {}, {}
+if #ids > 0 then
+  md = multi_get('HMGET', KEYS[8], ids)
+  hist = multi_get('HMGET', KEYS[10], ids)
+  latest = multi_get('ZMSCORE', KEYS[9], ids)
+  sent = multi_get('HMGET', KEYS[3], ids)
+end
+local pend = {}
+if ARGV[9] == '1' then
+  for k = 11, 16 do pend[#pend + 1] = redis.call('HGETALL', KEYS[k]) end
+end
+return cjson.encode({action = action, build = true, v = v, h = h, n = n,
+  st = redis.call('HGETALL', KEYS[1]), pin = pin, src = redis.call('HGETALL', KEYS[7]),
+  slice = slice, last = last, ids = ids, md = md, hist = hist, latest = latest, sent = sent,
+  pending = pend})

@@ -1,0 +1,161 @@
+//! The sync engine's I/O half: the Redis store over the versioned partition model of
+//! `rhosync_engine::model`, and the services behind the device routes (login, clients,
+//! query, client writes, search) and the document routes of the REST API.
+//!
+//! * [`clock`] — the clock port (controllable in tests);
+//! * [`keys`] / [`store`] — Redis layout and the atomic scripts;
+//! * [`refresh`] — calling a source adapter and writing its result (`sync::refresh`, also
+//!   used by the adapter worker for queued refreshes);
+//! * [`query`] — one query page: token rules, refresh decision, planning, commit;
+//! * [`cud`] — client creates/updates/deletes applied inline through the adapter;
+//! * [`search`] — search pages;
+//! * [`clients`] — device login, client records (cached in Redis, durable in DynamoDB),
+//!   reset and user switch;
+//! * [`docs`] — RC7 document names resolved onto this layout (store API);
+//! * [`push`] — backend pushes into a master document (`push_objects`, `fast_*`);
+//! * [`scratch`] — adapter scratch documents.
+
+pub mod clients;
+pub mod clock;
+pub mod cud;
+pub mod docs;
+pub mod keys;
+pub mod push;
+pub mod query;
+pub mod refresh;
+pub mod scratch;
+pub mod search;
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use refresh::refresh;
+pub use store::SyncStore;
+
+use crate::adapters::factory::{self, AdapterDeps};
+use crate::adapters::{AdapterCtx, AdapterError, SourceAdapter};
+use crate::config::{PartitionType, SourceConfig};
+use crate::http::HttpError;
+use crate::AppState;
+use keys::{PartitionKeys, SHARED_PARTITION};
+
+/// Errors of the sync services; mapped to HTTP once, in [`From<SyncError> for HttpError`].
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error("Unknown client")]
+    UnknownClient,
+    #[error("Unknown source")]
+    UnknownSource,
+    #[error("Unknown user '{0}'")]
+    UnknownUser(String),
+    /// Bad input the caller can fix; nothing was written.
+    #[error("{0}")]
+    BadInput(String),
+    /// A refusal with RhoConnect's exact 500 text (rest-api.md §1.6).
+    #[error("{0}")]
+    Refused(String),
+    /// The same client synced the same source concurrently; retry.
+    #[error("concurrent sync of the same client and source; retry")]
+    Conflict,
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<SyncError> for HttpError {
+    fn from(err: SyncError) -> Self {
+        match err {
+            SyncError::UnknownClient => HttpError::UnknownClient,
+            SyncError::UnknownSource => HttpError::UnknownSource,
+            SyncError::UnknownUser(u) => HttpError::UnknownUser(u),
+            SyncError::BadInput(m) => HttpError::BadRequest(m),
+            SyncError::Refused(m) => HttpError::Internal(m),
+            other => HttpError::internal("sync", other),
+        }
+    }
+}
+
+impl From<rhosync_engine::model::ModelError> for SyncError {
+    fn from(e: rhosync_engine::model::ModelError) -> Self {
+        SyncError::Internal(e.to_string())
+    }
+}
+
+impl From<rhosync_engine::values::ValuesError> for SyncError {
+    fn from(e: rhosync_engine::values::ValuesError) -> Self {
+        SyncError::Internal(e.to_string())
+    }
+}
+
+/// An adapter as built at start-up (or why it could not be).
+pub type BuiltAdapter = Result<Arc<dyn SourceAdapter>, AdapterError>;
+
+/// Process-wide sync services: the store, the adapters (built once) and the clock.
+#[derive(Clone)]
+pub struct SyncServices {
+    pub store: SyncStore,
+    pub clock: Arc<dyn Clock>,
+    adapters: Arc<HashMap<String, BuiltAdapter>>,
+}
+
+impl SyncServices {
+    /// Builds every configured source's adapter once.
+    pub fn new(store: SyncStore, sources: &[SourceConfig], deps: &AdapterDeps) -> Self {
+        let adapters = sources.iter().map(|s| (s.name.clone(), factory::build(s, deps))).collect();
+        Self { store, clock: Arc::new(SystemClock), adapters: Arc::new(adapters) }
+    }
+
+    /// The adapter of a configured source (its construction error, if it failed).
+    pub fn adapter(&self, source: &str) -> Result<Arc<dyn SourceAdapter>, AdapterError> {
+        match self.adapters.get(source) {
+            Some(Ok(a)) => Ok(a.clone()),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(AdapterError::Backend(format!("no adapter is configured for source {source}"))),
+        }
+    }
+}
+
+/// One configured source as a request sees it.
+#[derive(Clone)]
+pub struct SourceCtx {
+    pub config: Arc<SourceConfig>,
+    pub adapter: Result<Arc<dyn SourceAdapter>, AdapterError>,
+}
+
+impl SourceCtx {
+    /// The configured source `name`, or `None`.
+    pub fn find(state: &AppState, name: &str) -> Option<Self> {
+        let config = state.config.settings.source(name)?.clone();
+        Some(Self { adapter: state.sync.adapter(name), config: Arc::new(config) })
+    }
+
+    /// The partition key for `login` (sync-engine.md §4.2).
+    pub fn partition(&self, login: &str) -> String {
+        match self.config.partition_type {
+            PartitionType::App => SHARED_PARTITION.to_owned(),
+            PartitionType::User => match &self.adapter {
+                Ok(a) => a.partition_name(login),
+                Err(_) => login.to_owned(),
+            },
+        }
+    }
+
+    pub fn keys(&self, state: &AppState, login: &str) -> PartitionKeys {
+        PartitionKeys::new(&state.redis.keys, &self.config.name, &self.partition(login))
+    }
+
+    /// The context adapter calls get.
+    pub fn adapter_ctx(&self, state: &AppState, login: &str) -> AdapterCtx {
+        AdapterCtx {
+            login: login.to_owned(),
+            partition: self.partition(login),
+            source: self.config.clone(),
+            scratch: Arc::new(scratch::RedisScratch::new(state.sync.store.clone())),
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! One query request (sync-protocol.md §6, sync-engine.md §6–7): the token rules, the
+//! refresh decision, page planning over the versioned model, and the atomic commit.
+//!
+//! Round trips for a device in step with its master document: the client record and the
+//! poll interval (one pipelined read, done by the caller), then one script call that
+//! decides the token action and the refresh and answers "in step" — O(1) whatever the
+//! size of the master document. A page with changes adds one read of the change-index
+//! slice (folded into that same script call when no refresh runs) and one commit.
+
+use std::collections::{HashMap, HashSet};
+
+use indexmap::IndexMap;
+use rhosync_engine::model::{apply_undo, plan_page, PageInputs, PageUndo, SentWrites};
+use rhosync_engine::page::{
+    assemble_new_page, next_token, pass_through_page, reset_carry, resend_page, schema_changed_page, schema_step,
+    CudErrors, NewPageParts, Page, PendingClientDocs, SchemaStep, StoredPage,
+};
+use rhosync_engine::params::{self, Params};
+use rhosync_engine::values::{decode_body, encode_body, ObjectMap};
+use serde_json::{json, Value};
+
+use super::keys::ClientKeys;
+use super::refresh::{self, poll_interval};
+use super::store::{client_state, cursor_fields, pin_delta, st_num, BeginArgs, BeginReply, Commit, PageRead};
+use super::{SourceCtx, SyncError};
+use crate::jobs::{Job, JobMessage};
+use crate::AppState;
+
+/// Message of the page for a source name nobody configured (sync-protocol.md §6.9).
+pub fn unknown_source_message(name: &str) -> String {
+    format!("Source '{name}' is not configured on this server")
+}
+
+/// How many change-index entries one script call reads for a page of `p_size` objects.
+pub fn slice_limit(p_size: usize) -> usize {
+    if p_size == 0 {
+        0
+    } else {
+        (p_size + p_size / 4 + 8).min(20_000)
+    }
+}
+
+/// Parses a JSON object text into a map (empty on anything else).
+pub fn json_map(text: Option<&str>) -> IndexMap<String, Value> {
+    match text.and_then(|t| serde_json::from_str::<Value>(t).ok()) {
+        Some(Value::Object(m)) => m.into_iter().collect(),
+        _ => IndexMap::new(),
+    }
+}
+
+/// The page answering a query for a source that is not configured.
+pub fn unknown_source_page(name: &str) -> Page {
+    let mut source_error = IndexMap::new();
+    source_error.insert("query-error".to_owned(), json!({ "message": unknown_source_message(name) }));
+    Page { source_error, ..Page::default() }
+}
+
+/// Serves one query page for `client_id` of `login` (checks done by the caller).
+pub async fn query(state: &AppState, source: &SourceCtx, login: &str, client_id: &str, params: &Params) -> Result<Page, SyncError> {
+    let p_size = params::page_size(params).map_err(|e| SyncError::BadInput(e.to_string()))?;
+    let token = params::token(params);
+    let query_param = params.get("query");
+    let pk = source.keys(state, login);
+    let ck = pk.client(client_id);
+    let poll = poll_interval(state, source).await?;
+    let store = &state.sync.store;
+    let clock = &state.sync.clock;
+
+    if source.config.pass_through {
+        let args = BeginArgs {
+            token: None,
+            now_secs: clock.now_secs(),
+            poll_interval: poll,
+            may_refresh: true,
+            slice_limit: 0,
+            begin: true,
+            start_override: None,
+            include_pinned: false,
+        };
+        return match store.begin(&pk, &ck, &args).await? {
+            BeginReply::Refresh { .. } => {
+                let out = refresh::run(state, source, login, query_param, poll, false).await?;
+                let metadata = out.metadata.map(|(m, _)| m);
+                let fresh = next_token(clock.now_micros(), None);
+                Ok(pass_through_page(out.result.unwrap_or_default(), CudErrors::default(), metadata, out.errors, fresh))
+            }
+            _ => Ok(Page::default()),
+        };
+    }
+
+    let mut begin = true;
+    for _ in 0..8 {
+        let args = BeginArgs {
+            token: if begin { token.as_deref() } else { None },
+            now_secs: clock.now_secs(),
+            poll_interval: poll,
+            may_refresh: begin,
+            slice_limit: slice_limit(p_size),
+            begin,
+            start_override: None,
+            include_pinned: true,
+        };
+        match store.begin(&pk, &ck, &args).await? {
+            BeginReply::Resend { page, errors } => {
+                let stored: StoredPage = serde_json::from_str(&page).map_err(|e| SyncError::Internal(e.to_string()))?;
+                return Ok(resend_page(&stored, &json_map(Some(&errors))));
+            }
+            BeginReply::Reset { page, st, pinned } => {
+                undo_stored_page(state, &ck, &page, &st, &pinned).await?;
+            }
+            BeginReply::Refresh { .. } => {
+                if source.config.query_queued {
+                    enqueue_refresh(state, &source.config.name, login, query_param).await?;
+                } else {
+                    refresh::run(state, source, login, query_param, poll, true).await?;
+                }
+                begin = false;
+            }
+            BeginReply::InStep { md_size, errors } => {
+                return Ok(Page { total_count: md_size, source_error: json_map(Some(&errors)), ..Page::default() });
+            }
+            BeginReply::Build { read, .. } => return build(state, &pk, &ck, *read, p_size).await,
+        }
+    }
+    Err(SyncError::Conflict)
+}
+
+/// Reset with undo (sync-protocol.md §6.4 DEVIATION): puts back the pre-page belief and the
+/// page's links and CUD deletes, drops the stored page.
+async fn undo_stored_page(
+    state: &AppState,
+    ck: &ClientKeys,
+    page: &str,
+    st: &HashMap<String, String>,
+    pinned: &[(String, String)],
+) -> Result<(), SyncError> {
+    let stored: StoredPage = serde_json::from_str(page).unwrap_or_default();
+    let carry = reset_carry(stored);
+    let before = client_state(st, pinned);
+    let (after, sent) = apply_undo(&before, &carry.undo);
+    let (pin_set, pin_del) = pin_delta(&before, &after);
+    let mut st_fields: Vec<(&'static str, Option<String>)> = cursor_fields(&after.cursor).to_vec();
+    st_fields.push(("tok", None));
+    if carry.clear_metadata_sha1 {
+        st_fields.push(("msha", None));
+    }
+    let mut add: [Vec<(String, String)>; 6] = Default::default();
+    add[0] = carry.pending.links.into_iter().collect();
+    add[5] = carry.pending.deletes.iter().map(|(id, a)| (id.clone(), encode_body(a))).collect();
+    let commit = Commit {
+        gen: st.get("gen").cloned().unwrap_or_default(),
+        st: st_fields,
+        pin_set,
+        pin_del,
+        sent,
+        page: Some(None),
+        add,
+        ..Commit::default()
+    };
+    if state.sync.store.commit(ck, &commit).await? {
+        Ok(())
+    } else {
+        Err(SyncError::Conflict)
+    }
+}
+
+/// Queues a refresh for the adapter worker (sync-engine.md §6.4).
+pub async fn enqueue_refresh(state: &AppState, source: &str, login: &str, query: Option<&Value>) -> Result<(), SyncError> {
+    let message = JobMessage {
+        id: Some(crate::http::admin::random_token()),
+        job: Job::Refresh { source: source.to_owned(), user: login.to_owned(), query: query.cloned() },
+    };
+    let body = serde_json::to_string(&message).map_err(|e| SyncError::Internal(e.to_string()))?;
+    state
+        .aws
+        .sqs
+        .send_message()
+        .queue_url(&state.config.env.adapter_queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .map_err(|e| SyncError::Internal(format!("enqueueing a refresh: {e}")))?;
+    Ok(())
+}
+
+fn pending_docs(read: &PageRead) -> Result<(PendingClientDocs, [Vec<String>; 6]), SyncError> {
+    let part = |i: usize| read.pending.get(i).cloned().unwrap_or_default();
+    let errors = |i: usize| -> IndexMap<String, Value> {
+        part(i).into_iter().map(|(k, v)| (k, serde_json::from_str(&v).unwrap_or(Value::String(v)))).collect()
+    };
+    let objects = |i: usize| -> Result<ObjectMap, SyncError> {
+        part(i).into_iter().map(|(k, v)| Ok((k, decode_body(&v)?))).collect()
+    };
+    let pending = PendingClientDocs {
+        links: part(0).into_iter().collect(),
+        errors: CudErrors { create: errors(1), update: errors(2), delete: errors(3), update_rollback: objects(4)? },
+        deletes: objects(5)?,
+    };
+    let consume = std::array::from_fn(|i| part(i).into_iter().map(|(k, _)| k).collect());
+    Ok((pending, consume))
+}
+
+async fn build(
+    state: &AppState,
+    pk: &super::keys::PartitionKeys,
+    ck: &ClientKeys,
+    read: PageRead,
+    p_size: usize,
+) -> Result<Page, SyncError> {
+    let store = &state.sync.store;
+    let now = state.sync.clock.now_micros();
+    let gen = read.st.get("gen").cloned().unwrap_or_default();
+    let last_token = Some(st_num(&read.st, "lt")).filter(|t| *t > 0);
+    let mut st_fields: Vec<(&'static str, Option<String>)> = Vec::new();
+
+    // Step 1: schema (sync-engine.md §7.3).
+    match schema_step(read.st.get("ssha").map(String::as_str), read.src.get("schema_sha1").map(String::as_str)) {
+        SchemaStep::Continue(Some(sha)) => st_fields.push(("ssha", Some(sha))),
+        SchemaStep::Continue(None) => {}
+        SchemaStep::Changed(sha) => {
+            let token = next_token(now, last_token);
+            let (page, stored) = schema_changed_page(token);
+            let json = serde_json::to_string(&stored).map_err(|e| SyncError::Internal(e.to_string()))?;
+            let commit = Commit {
+                gen,
+                st: vec![("ssha", Some(sha)), ("tok", Some(token.to_string())), ("lt", Some(token.to_string()))],
+                page: Some(Some(json)),
+                ..Commit::default()
+            };
+            return if store.commit(ck, &commit).await? { Ok(page) } else { Err(SyncError::Conflict) };
+        }
+    }
+
+    // Steps 3: the diff, over as many slices as it takes to find something (or finish).
+    let before = client_state(&read.st, &read.pinned);
+    let (pending, consume) = pending_docs(&read)?;
+    let mut work = before.clone();
+    let mut head = read.head;
+    let mut slice = read.slice;
+    let mut last = read.slice_is_last;
+    let mut records = read.records;
+    let mut sent = read.sent;
+    let mut writes = SentWrites::default();
+    let mut undo = PageUndo { cursor: before.cursor, ..PageUndo::default() };
+    let mut undone: HashSet<String> = HashSet::new();
+    let byte_cap = state.config.settings.app.page_byte_cap;
+    let mut undo_cursor = None;
+    let plan = loop {
+        let inputs = PageInputs {
+            head,
+            slice: &slice,
+            slice_is_last: last,
+            objects: &records,
+            sent: &sent,
+            p_size,
+            byte_cap,
+        };
+        let plan = plan_page(&work, inputs, undo_cursor)?;
+        for (id, p) in &plan.undo.pinned {
+            if undone.insert(format!("p{id}")) {
+                undo.pinned.push((id.clone(), p.clone()));
+            }
+        }
+        for (id, s) in &plan.undo.sent {
+            if undone.insert(format!("s{id}")) {
+                undo.sent.push((id.clone(), *s));
+            }
+        }
+        writes.then(plan.sent_writes.clone());
+        work = plan.state.clone();
+        if !plan.needs_another_slice {
+            break plan;
+        }
+        undo_cursor = Some(plan.undo.cursor);
+        let args = BeginArgs {
+            token: None,
+            now_secs: 0,
+            poll_interval: 0,
+            may_refresh: false,
+            slice_limit: slice_limit(p_size),
+            begin: false,
+            start_override: work.cursor.scan,
+            include_pinned: false,
+        };
+        let BeginReply::Build { read: next, .. } = store.begin(pk, ck, &args).await? else {
+            return Err(SyncError::Internal("unexpected reply while reading the next slice".into()));
+        };
+        head = next.head;
+        slice = next.slice;
+        last = next.slice_is_last;
+        records = next.records;
+        sent = if writes.clear { HashMap::new() } else { next.sent };
+        writes.apply_to(&mut sent);
+    };
+    undo.cursor = plan.undo.cursor;
+
+    // Steps 2, 4–8: links, metadata, errors, token.
+    let fresh_token = next_token(now, last_token);
+    let source_metadata = match (read.src.get("metadata"), read.src.get("metadata_sha1")) {
+        (Some(m), Some(s)) => Some((m.clone(), s.clone())),
+        _ => None,
+    };
+    let out = assemble_new_page(NewPageParts {
+        insert: plan.insert,
+        delete: plan.delete,
+        undo,
+        pending,
+        client_metadata_sha1: read.st.get("msha").cloned(),
+        source_metadata,
+        source_errors: json_map(read.src.get("errors").map(String::as_str)),
+        total_count: head.md_size,
+        fresh_token,
+    });
+    st_fields.extend(cursor_fields(&work.cursor));
+    if let Some(sha) = &out.client_metadata_sha1 {
+        st_fields.push(("msha", Some(sha.clone())));
+    }
+    let stored_json = match &out.stored {
+        Some(stored) => {
+            st_fields.push(("tok", Some(fresh_token.to_string())));
+            st_fields.push(("lt", Some(fresh_token.to_string())));
+            Some(serde_json::to_string(stored).map_err(|e| SyncError::Internal(e.to_string()))?)
+        }
+        None => {
+            st_fields.push(("tok", None));
+            None
+        }
+    };
+    let (pin_set, pin_del) = pin_delta(&before, &work);
+    let commit = Commit {
+        gen,
+        st: st_fields,
+        pin_set,
+        pin_del,
+        sent: writes,
+        page: Some(stored_json),
+        consume,
+        ..Commit::default()
+    };
+    if store.commit(ck, &commit).await? {
+        Ok(out.page)
+    } else {
+        Err(SyncError::Conflict)
+    }
+}

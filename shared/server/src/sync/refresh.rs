@@ -1,0 +1,162 @@
+//! Refreshing a source's master document from its adapter (sync-engine.md §6.2–6.3), and
+//! the versioned md writes every producer shares.
+//!
+//! [`refresh`] is the entry point for queued refreshes too: the adapter worker calls it for
+//! a `Job::Refresh` (the query request already advanced the read state).
+
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+use rhosync_engine::model::{apply_refresh, assign_versions, Change};
+use rhosync_engine::page::sha1_hex;
+use rhosync_engine::values::{normalize_objects, Body, ObjectMap};
+use serde_json::{json, Value};
+
+use super::keys::{self, PartitionKeys};
+use super::{SourceCtx, SyncError};
+use crate::AppState;
+
+/// Message of a schema without `version` (sync-engine.md §6.2 step 2).
+pub const SCHEMA_VERSION_MISSING: &str = "Mandatory version key is not defined in model schema method";
+
+/// How often a versioned write is retried when another writer moved the partition.
+const WRITE_ATTEMPTS: usize = 5;
+
+/// The outcome of one adapter refresh.
+#[derive(Debug, Clone, Default)]
+pub struct Refreshed {
+    /// `{"login-error"|"query-error"|"logoff-error": {"message": ..}}`.
+    pub errors: IndexMap<String, Value>,
+    /// The adapter's result (when the query succeeded).
+    pub result: Option<ObjectMap>,
+    /// Metadata text and its SHA-1.
+    pub metadata: Option<(String, String)>,
+}
+
+/// The poll interval in force for `source`: the read-state API's override, else settings.
+pub async fn poll_interval(state: &AppState, source: &SourceCtx) -> Result<i64, SyncError> {
+    let key = keys::poll_interval(&state.redis.keys, &source.config.name);
+    let over = state.sync.store.get(&key).await?;
+    Ok(over.and_then(|v| v.trim().parse().ok()).unwrap_or(source.config.poll_interval))
+}
+
+/// Refreshes `source` for `login`'s partition: calls the adapter and stores the result
+/// (the adapter worker's entry point for `Job::Refresh`).
+pub async fn refresh(state: &AppState, source: &str, login: &str, query: Option<&Value>) -> Result<(), SyncError> {
+    let ctx = SourceCtx::find(state, source).ok_or(SyncError::UnknownSource)?;
+    let poll = poll_interval(state, &ctx).await?;
+    run(state, &ctx, login, query, poll, true).await.map(|_| ())
+}
+
+fn error_entry(errors: &mut IndexMap<String, Value>, kind: &str, message: &str) {
+    errors.insert(kind.to_owned(), json!({ "message": message }));
+}
+
+/// Calls the adapter (login, metadata, schema, query, logoff) and, when `store_md`, replaces
+/// the partition's md with the result; records errors, metadata and retry bookkeeping.
+pub async fn run(
+    state: &AppState,
+    source: &SourceCtx,
+    login: &str,
+    query: Option<&Value>,
+    poll: i64,
+    store_md: bool,
+) -> Result<Refreshed, SyncError> {
+    let pk = source.keys(state, login);
+    let mut out = Refreshed::default();
+    let mut schema: Option<(String, String)> = None;
+    match &source.adapter {
+        Err(e) => error_entry(&mut out.errors, "query-error", e.message()),
+        Ok(adapter) => {
+            let ctx = source.adapter_ctx(state, login);
+            match adapter.login(&ctx).await {
+                Err(e) => error_entry(&mut out.errors, "login-error", e.message()),
+                Ok(()) => {
+                    let queried = async {
+                        if let Some(m) = adapter.metadata(&ctx).await? {
+                            let sha = sha1_hex(&m);
+                            out.metadata = Some((m, sha));
+                        }
+                        if let Some(text) = adapter.schema(&ctx).await? {
+                            let version = serde_json::from_str::<Value>(&text)
+                                .ok()
+                                .and_then(|v| v.get("version").cloned())
+                                .filter(|v| !v.is_null());
+                            let Some(version) = version else {
+                                return Err(crate::adapters::AdapterError::Backend(SCHEMA_VERSION_MISSING.into()));
+                            };
+                            let version = match version {
+                                Value::String(s) => s,
+                                other => other.to_string(),
+                            };
+                            schema = Some((text, sha1_hex(&version)));
+                        }
+                        adapter.query(&ctx, query).await
+                    }
+                    .await;
+                    match queried {
+                        Err(e) => error_entry(&mut out.errors, "query-error", e.message()),
+                        Ok(raw) => match normalize_objects(&Value::Object(raw)) {
+                            Err(e) => error_entry(&mut out.errors, "query-error", &e.to_string()),
+                            Ok(result) => {
+                                if store_md {
+                                    replace_md(state, &pk, &result).await?;
+                                }
+                                out.result = Some(result);
+                            }
+                        },
+                    }
+                    if let Err(e) = adapter.logoff(&ctx).await {
+                        error_entry(&mut out.errors, "logoff-error", e.message());
+                    }
+                }
+            }
+        }
+    }
+    let errors_json = (!out.errors.is_empty()).then(|| Value::Object(out.errors.clone().into_iter().collect()).to_string());
+    let failed = out.errors.contains_key("login-error") || out.errors.contains_key("query-error");
+    state
+        .sync
+        .store
+        .finish_refresh(
+            &pk,
+            errors_json.as_deref(),
+            out.metadata.as_ref().map(|(m, s)| (m.as_str(), s.as_str())),
+            schema.as_ref().map(|(m, s)| (m.as_str(), s.as_str())),
+            failed,
+            poll,
+            source.config.retry_limit,
+            state.sync.clock.now_secs(),
+        )
+        .await?;
+    Ok(out)
+}
+
+/// Replaces the partition's md with `result` (writes only the differences).
+pub async fn replace_md(state: &AppState, pk: &PartitionKeys, result: &ObjectMap) -> Result<(), SyncError> {
+    for _ in 0..WRITE_ATTEMPTS {
+        let (head, md) = state.sync.store.read_md(pk).await?;
+        let changes = apply_refresh(&md, result);
+        let (numbered, _) = assign_versions(head, changes);
+        if numbered.is_empty() || state.sync.store.apply(pk, head, &numbered).await? {
+            return Ok(());
+        }
+    }
+    Err(SyncError::Internal("the master document kept changing during a refresh".into()))
+}
+
+/// Changes the bodies of `ids` with `produce` (push API, CUD, search) in one versioned
+/// write; retried when another writer got in between.
+pub async fn update_md<F>(state: &AppState, pk: &PartitionKeys, ids: &[String], mut produce: F) -> Result<(), SyncError>
+where
+    F: FnMut(&HashMap<String, Body>) -> Result<Vec<Change>, SyncError>,
+{
+    for _ in 0..WRITE_ATTEMPTS {
+        let (head, bodies) = state.sync.store.read_bodies(pk, ids).await?;
+        let (numbered, _) = assign_versions(head, produce(&bodies)?);
+        if numbered.is_empty() || state.sync.store.apply(pk, head, &numbered).await? {
+            return Ok(());
+        }
+    }
+    Err(SyncError::Internal("the master document kept changing during a write".into()))
+}

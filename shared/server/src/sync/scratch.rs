@@ -1,0 +1,49 @@
+//! Adapter scratch documents (e.g. the bench adapters' `test_db_storage:application:<user>`,
+//! sync-protocol.md §12): JSON values under their RC7 names, readable and writable through
+//! the store API.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::keys;
+use super::store::{StoreError, SyncStore};
+use crate::adapters::{AdapterError, ScratchDocs};
+
+/// Scratch documents in Redis.
+#[derive(Clone)]
+pub struct RedisScratch {
+    store: SyncStore,
+}
+
+impl RedisScratch {
+    pub fn new(store: SyncStore) -> Self {
+        Self { store }
+    }
+
+    /// The document `name`.
+    pub async fn read(&self, name: &str) -> Result<Option<Value>, StoreError> {
+        let key = keys::scratch(&self.store.redis.keys, name);
+        match self.store.get(&key).await? {
+            None => Ok(None),
+            Some(text) => Ok(Some(serde_json::from_str(&text).unwrap_or(Value::String(text)))),
+        }
+    }
+
+    /// Replaces (or, for `None`, deletes) the document `name`.
+    pub async fn write(&self, name: &str, value: Option<&Value>) -> Result<(), StoreError> {
+        let key = keys::scratch(&self.store.redis.keys, name);
+        let text = value.map(Value::to_string);
+        self.store.set(&key, text.as_deref(), None).await
+    }
+}
+
+#[async_trait]
+impl ScratchDocs for RedisScratch {
+    async fn get(&self, name: &str) -> Result<Option<Value>, AdapterError> {
+        self.read(name).await.map_err(|e| AdapterError::Backend(e.to_string()))
+    }
+
+    async fn set(&self, name: &str, value: Value) -> Result<(), AdapterError> {
+        self.write(name, Some(&value)).await.map_err(|e| AdapterError::Backend(e.to_string()))
+    }
+}

@@ -1,0 +1,535 @@
+//! The Redis side of the sync engine: the four Lua scripts (one atomic step each) and the
+//! few plain reads and writes around them. Layout: [`super::keys`]. What each request kind
+//! reads and writes follows the store contract in `rhosync_engine::model`'s module docs.
+
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+use redis::aio::ConnectionManager;
+use redis::Script;
+use rhosync_engine::model::{
+    Base, ClientCursor, ClientSyncState, HistoryEvent, ObjectRecord, PartitionHead, SentWrites, VersionedChange,
+};
+use rhosync_engine::values::Body;
+use serde_json::Value;
+
+use super::keys::{ClientKeys, PartitionKeys};
+use crate::edges::RedisEdge;
+
+/// `HMGET head v h n` as read.
+type RawHead = (Option<u64>, Option<u64>, Option<u64>);
+
+const COMMON: &str = include_str!("lua/common.lua");
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("corrupt sync data: {0}")]
+    Corrupt(String),
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+/// The compiled scripts (EVALSHA with automatic load).
+pub struct Scripts {
+    begin: Script,
+    commit: Script,
+    apply: Script,
+    finish: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        let with_common = |body: &str| Script::new(&format!("{COMMON}\n{body}"));
+        Self {
+            begin: with_common(include_str!("lua/begin.lua")),
+            commit: with_common(include_str!("lua/commit.lua")),
+            apply: with_common(include_str!("lua/apply.lua")),
+            finish: with_common(include_str!("lua/finish_refresh.lua")),
+        }
+    }
+}
+
+/// Largest number of md changes written by one script call; bigger refreshes are
+/// written in several calls, each leaving a consistent prefix of the changes.
+pub const APPLY_CHUNK: usize = 5_000;
+
+/// The sync store over one Redis connection.
+#[derive(Clone)]
+pub struct SyncStore {
+    pub redis: RedisEdge,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+/// What the query script was asked to do.
+#[derive(Debug, Clone)]
+pub struct BeginArgs<'a> {
+    pub token: Option<&'a str>,
+    pub now_secs: u64,
+    pub poll_interval: i64,
+    pub may_refresh: bool,
+    pub slice_limit: usize,
+    /// `false`: skip the token action and refresh decision (after a refresh, or for the
+    /// next slice of the same request).
+    pub begin: bool,
+    pub start_override: Option<u64>,
+    pub include_pinned: bool,
+}
+
+/// Everything the query script read for building a page.
+#[derive(Debug, Clone, Default)]
+pub struct PageRead {
+    pub head: PartitionHead,
+    pub st: HashMap<String, String>,
+    pub pinned: Vec<(String, String)>,
+    pub src: HashMap<String, String>,
+    pub slice: Vec<(String, u64)>,
+    pub slice_is_last: bool,
+    pub records: HashMap<String, ObjectRecord>,
+    pub sent: HashMap<String, u64>,
+    /// links, cerr, uerr, derr, urb, cdel as read (field, value) lists.
+    pub pending: Vec<Vec<(String, String)>>,
+}
+
+/// The reply of the query script.
+#[derive(Debug, Clone)]
+pub enum BeginReply {
+    /// Resend the stored page; `errors` is the current source errors JSON.
+    Resend { page: String, errors: String },
+    /// A page is pending and no token came: undo it first.
+    Reset { page: String, st: HashMap<String, String>, pinned: Vec<(String, String)> },
+    /// Run the adapter first (the read state was advanced already).
+    Refresh { acked: bool },
+    /// The client is in step: empty page.
+    InStep { md_size: u64, errors: String },
+    /// Build a page from this snapshot.
+    Build { acked: bool, read: Box<PageRead> },
+}
+
+/// One page's writes for one client (applied by the commit script).
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    /// The `gen` the state had when read (optimistic check).
+    pub gen: String,
+    /// State fields to set (`None`: delete).
+    pub st: Vec<(&'static str, Option<String>)>,
+    pub pin_set: Vec<(String, String)>,
+    pub pin_del: Vec<String>,
+    pub sent: SentWrites,
+    /// `None`: leave the stored page; `Some(None)`: delete it; `Some(Some(json))`: store it.
+    pub page: Option<Option<String>>,
+    /// Fields consumed from the six pending hashes (links, cerr, uerr, derr, urb, cdel).
+    pub consume: [Vec<String>; 6],
+    /// Fields added to the six pending hashes.
+    pub add: [Vec<(String, String)>; 6],
+}
+
+fn flat_pairs(v: &Value) -> Vec<(String, String)> {
+    let Some(items) = v.as_array() else { return Vec::new() };
+    items
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [Value::String(k), Value::String(v)] => Some((k.clone(), v.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn str_list(v: &Value) -> Vec<Option<String>> {
+    v.as_array()
+        .map(|items| items.iter().map(|x| x.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+fn parse_history(text: &str) -> Result<Vec<HistoryEvent>, StoreError> {
+    let events: Vec<(u64, Option<String>)> = serde_json::from_str(text).map_err(corrupt)?;
+    Ok(events.into_iter().map(|(version, before)| HistoryEvent { version, before }).collect())
+}
+
+/// A history event as the apply script appends it.
+fn history_event(version: u64, before: Option<&Body>) -> String {
+    serde_json::to_string(&(version, before)).unwrap_or_else(|_| format!("[{version},null]"))
+}
+
+fn parse_num(s: Option<&String>) -> u64 {
+    s.and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// The client's sync state from its `st` and `pin` hashes.
+pub fn client_state(st: &HashMap<String, String>, pinned: &[(String, String)]) -> ClientSyncState {
+    let base = match st.get("base").map(String::as_str) {
+        Some(v) if v != "e" => v.parse().map(Base::At).unwrap_or(Base::Empty),
+        _ => Base::Empty,
+    };
+    let scan = st.get("scan").and_then(|s| s.parse().ok());
+    let pinned = pinned
+        .iter()
+        .map(|(id, body)| (id.clone(), (!body.is_empty()).then(|| body.clone())))
+        .collect();
+    ClientSyncState { cursor: ClientCursor { base, scan }, pinned }
+}
+
+/// State fields for a cursor.
+pub fn cursor_fields(cursor: &ClientCursor) -> [(&'static str, Option<String>); 2] {
+    let base = match cursor.base {
+        Base::Empty => "e".to_owned(),
+        Base::At(v) => v.to_string(),
+    };
+    [("base", Some(base)), ("scan", cursor.scan.map(|s| s.to_string()))]
+}
+
+/// Pin writes turning `old` pinned entries into `new` ones.
+pub fn pin_delta(old: &ClientSyncState, new: &ClientSyncState) -> (Vec<(String, String)>, Vec<String>) {
+    let set = new
+        .pinned
+        .iter()
+        .filter(|(id, body)| old.pinned.get(*id) != Some(*body))
+        .map(|(id, body)| (id.clone(), body.clone().unwrap_or_default()))
+        .collect();
+    let del = old.pinned.keys().filter(|id| !new.pinned.contains_key(*id)).cloned().collect();
+    (set, del)
+}
+
+impl SyncStore {
+    pub fn new(redis: RedisEdge) -> Self {
+        Self { redis, scripts: std::sync::Arc::new(Scripts::new()) }
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.redis.conn()
+    }
+
+    /// The query script (see `lua/begin.lua`).
+    pub async fn begin(&self, pk: &PartitionKeys, ck: &ClientKeys, args: &BeginArgs<'_>) -> Result<BeginReply, StoreError> {
+        let mut inv = self.scripts.begin.prepare_invoke();
+        inv.key(&ck.st).key(&ck.pin).key(&ck.sent).key(&ck.page);
+        inv.key(&pk.rs).key(&pk.head).key(&pk.src).key(&pk.md).key(&pk.idx).key(&pk.hist);
+        for k in ck.pending() {
+            inv.key(k);
+        }
+        inv.arg(if args.token.is_some() { "1" } else { "0" })
+            .arg(args.token.unwrap_or(""))
+            .arg(args.now_secs)
+            .arg(args.poll_interval)
+            .arg(if args.may_refresh { "1" } else { "0" })
+            .arg(args.slice_limit)
+            .arg(if args.begin { "begin" } else { "read" })
+            .arg(args.start_override.map(|s| s.to_string()).unwrap_or_default())
+            .arg(if args.include_pinned { "1" } else { "0" });
+        let text: String = inv.invoke_async(&mut self.conn()).await?;
+        let v: Value = serde_json::from_str(&text).map_err(corrupt)?;
+        let s = |key: &str| v.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let action = s("action");
+        let acked = action == "ack";
+        match action.as_str() {
+            "resend" => return Ok(BeginReply::Resend { page: s("page"), errors: s("errors") }),
+            "reset" => {
+                let st = flat_pairs(&v["st"]).into_iter().collect();
+                return Ok(BeginReply::Reset { page: s("page"), st, pinned: flat_pairs(&v["pin"]) });
+            }
+            _ => {}
+        }
+        if v.get("refresh").and_then(Value::as_bool) == Some(true) {
+            return Ok(BeginReply::Refresh { acked });
+        }
+        if v.get("fast").and_then(Value::as_bool) == Some(true) {
+            return Ok(BeginReply::InStep { md_size: v["n"].as_u64().unwrap_or(0), errors: s("errors") });
+        }
+        let st: HashMap<String, String> = flat_pairs(&v["st"]).into_iter().collect();
+        let head = PartitionHead {
+            version: v["v"].as_u64().unwrap_or(0),
+            horizon: v["h"].as_u64().unwrap_or(0),
+            md_size: v["n"].as_u64().unwrap_or(0),
+        };
+        let slice: Vec<(String, u64)> = flat_pairs(&v["slice"])
+            .into_iter()
+            .map(|(id, score)| (id, score.parse::<f64>().map(|f| f as u64).unwrap_or(0)))
+            .collect();
+        let ids = str_list(&v["ids"]);
+        let (md, hist, latest, sent) = (str_list(&v["md"]), str_list(&v["hist"]), str_list(&v["latest"]), str_list(&v["sent"]));
+        let mut records = HashMap::new();
+        let mut sent_map = HashMap::new();
+        for (i, id) in ids.into_iter().enumerate() {
+            let Some(id) = id else { continue };
+            let history = match hist.get(i).cloned().flatten() {
+                Some(text) => parse_history(&text)?,
+                None => Vec::new(),
+            };
+            let record = ObjectRecord {
+                current: md.get(i).cloned().flatten(),
+                latest: latest.get(i).cloned().flatten().and_then(|s| s.parse::<f64>().ok()).map(|f| f as u64),
+                history,
+            };
+            if let Some(Some(sv)) = sent.get(i) {
+                if let Ok(n) = sv.parse() {
+                    sent_map.insert(id.clone(), n);
+                }
+            }
+            records.insert(id, record);
+        }
+        let pending = v["pending"].as_array().map(|a| a.iter().map(flat_pairs).collect()).unwrap_or_default();
+        let read = PageRead {
+            head,
+            st,
+            pinned: flat_pairs(&v["pin"]),
+            src: flat_pairs(&v["src"]).into_iter().collect(),
+            slice,
+            slice_is_last: v["last"].as_bool().unwrap_or(true),
+            records,
+            sent: sent_map,
+            pending,
+        };
+        Ok(BeginReply::Build { acked, read: Box::new(read) })
+    }
+
+    /// Writes one page outcome; `false` when the client state changed since it was read.
+    pub async fn commit(&self, ck: &ClientKeys, c: &Commit) -> Result<bool, StoreError> {
+        let st: serde_json::Map<String, Value> =
+            c.st.iter().map(|(k, v)| ((*k).to_owned(), v.clone().map_or(Value::Null, Value::String))).collect();
+        let flat = |pairs: &[(String, String)]| -> Vec<String> {
+            pairs.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect()
+        };
+        let sent_set: Vec<String> = c.sent.set.iter().flat_map(|(id, v)| [id.clone(), v.to_string()]).collect();
+        let page = match &c.page {
+            None => Value::String(String::new()),
+            Some(None) => Value::Null,
+            Some(Some(json)) => Value::String(json.clone()),
+        };
+        let payload = serde_json::json!({
+            "gen": c.gen,
+            "st": st,
+            "pin_set": flat(&c.pin_set),
+            "pin_del": c.pin_del,
+            "sent_clear": c.sent.clear,
+            "sent_del": c.sent.remove,
+            "sent_set": sent_set,
+            "page": page,
+            "consume": c.consume,
+            "add": c.add.iter().map(|a| flat(a)).collect::<Vec<_>>(),
+        });
+        let mut inv = self.scripts.commit.prepare_invoke();
+        inv.key(&ck.st).key(&ck.pin).key(&ck.sent).key(&ck.page);
+        for k in ck.pending() {
+            inv.key(k);
+        }
+        inv.arg(payload.to_string());
+        let out: String = inv.invoke_async(&mut self.conn()).await?;
+        Ok(out == "ok")
+    }
+
+    /// The head and the whole md, atomically (a refresh diffs against it).
+    pub async fn read_md(&self, pk: &PartitionKeys) -> Result<(PartitionHead, IndexMap<String, Body>), StoreError> {
+        let (head, md): (RawHead, Vec<(String, Body)>) = redis::pipe()
+            .atomic()
+            .cmd("HMGET")
+            .arg(&pk.head)
+            .arg("v")
+            .arg("h")
+            .arg("n")
+            .cmd("HGETALL")
+            .arg(&pk.md)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok((head_of(head), md.into_iter().collect()))
+    }
+
+    /// The head and the md bodies of `ids`, atomically.
+    pub async fn read_bodies(&self, pk: &PartitionKeys, ids: &[String]) -> Result<(PartitionHead, HashMap<String, Body>), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic().cmd("HMGET").arg(&pk.head).arg("v").arg("h").arg("n");
+        if ids.is_empty() {
+            let (head,): (RawHead,) = pipe.query_async(&mut self.conn()).await?;
+            return Ok((head_of(head), HashMap::new()));
+        }
+        pipe.cmd("HMGET").arg(&pk.md).arg(ids);
+        let (head, bodies): (RawHead, Vec<Option<Body>>) =
+            pipe.query_async(&mut self.conn()).await?;
+        let map = ids.iter().cloned().zip(bodies).filter_map(|(id, b)| b.map(|b| (id, b))).collect();
+        Ok((head_of(head), map))
+    }
+
+    /// Writes numbered changes. Returns `false` (nothing written) when the partition moved
+    /// past `expected` meanwhile; the caller re-reads and recomputes.
+    pub async fn apply(&self, pk: &PartitionKeys, expected: PartitionHead, changes: &[VersionedChange]) -> Result<bool, StoreError> {
+        let mut head = expected;
+        for (i, chunk) in changes.chunks(APPLY_CHUNK).enumerate() {
+            let mut next = head;
+            let mut inv = self.scripts.apply.prepare_invoke();
+            inv.key(&pk.md).key(&pk.idx).key(&pk.hist).key(&pk.head);
+            let mut args: Vec<String> = Vec::with_capacity(chunk.len() * 4);
+            for vc in chunk {
+                let c = &vc.change;
+                match (&c.before, &c.after) {
+                    (None, Some(_)) => next.md_size += 1,
+                    (Some(_), None) => next.md_size = next.md_size.saturating_sub(1),
+                    _ => {}
+                }
+                next.version = vc.version;
+                args.push(c.id.clone());
+                args.push(vc.version.to_string());
+                args.push(c.after.clone().unwrap_or_default());
+                args.push(history_event(vc.version, c.before.as_ref()));
+            }
+            inv.arg(head.version).arg(next.version).arg(next.md_size).arg(args);
+            let ok: i64 = inv.invoke_async(&mut self.conn()).await?;
+            if ok != 1 {
+                if i == 0 {
+                    return Ok(false);
+                }
+                return Err(corrupt("the partition changed in the middle of a chunked write"));
+            }
+            head = next;
+        }
+        Ok(true)
+    }
+
+    /// Records a refresh outcome (see `lua/finish_refresh.lua`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn finish_refresh(
+        &self,
+        pk: &PartitionKeys,
+        errors: Option<&str>,
+        metadata: Option<(&str, &str)>,
+        schema: Option<(&str, &str)>,
+        failed: bool,
+        poll_interval: i64,
+        retry_limit: i64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut inv = self.scripts.finish.prepare_invoke();
+        inv.key(&pk.src).key(&pk.rs);
+        inv.arg(errors.unwrap_or(""))
+            .arg(metadata.map_or("-", |m| m.0))
+            .arg(metadata.map_or("", |m| m.1))
+            .arg(schema.map_or("-", |s| s.0))
+            .arg(schema.map_or("", |s| s.1))
+            .arg(if failed { "1" } else { "0" })
+            .arg(poll_interval)
+            .arg(retry_limit)
+            .arg(now);
+        let _: i64 = inv.invoke_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    /// A string value.
+    pub async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(redis::cmd("GET").arg(key).query_async(&mut self.conn()).await?)
+    }
+
+    /// Sets (or deletes, for `None`) a string value, with an optional TTL.
+    pub async fn set(&self, key: &str, value: Option<&str>, ttl_secs: Option<u64>) -> Result<(), StoreError> {
+        let cmd = match value {
+            None => {
+                let mut c = redis::cmd("DEL");
+                c.arg(key);
+                c
+            }
+            Some(v) => {
+                let mut c = redis::cmd("SET");
+                c.arg(key).arg(v);
+                if let Some(ttl) = ttl_secs {
+                    c.arg("EX").arg(ttl);
+                }
+                c
+            }
+        };
+        let _: () = cmd.query_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    /// Two string values in one round trip (a pipeline; the keys may live in different slots).
+    pub async fn get_two(&self, a: &str, b: &str) -> Result<(Option<String>, Option<String>), StoreError> {
+        Ok(redis::pipe().cmd("GET").arg(a).cmd("GET").arg(b).query_async(&mut self.conn()).await?)
+    }
+
+    /// Deletes keys of one slot.
+    pub async fn del(&self, keys: &[&str]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let _: () = redis::cmd("DEL").arg(keys).query_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    pub async fn hgetall(&self, key: &str) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(redis::cmd("HGETALL").arg(key).query_async(&mut self.conn()).await?)
+    }
+
+    pub async fn hget(&self, key: &str, field: &str) -> Result<Option<String>, StoreError> {
+        Ok(redis::cmd("HGET").arg(key).arg(field).query_async(&mut self.conn()).await?)
+    }
+
+    /// Sets (or deletes, for `None`) hash fields.
+    pub async fn hset(&self, key: &str, fields: &[(&str, Option<String>)]) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (f, v) in fields {
+            match v {
+                Some(v) => pipe.cmd("HSET").arg(key).arg(*f).arg(v).ignore(),
+                None => pipe.cmd("HDEL").arg(key).arg(*f).ignore(),
+            };
+        }
+        let _: () = pipe.query_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    /// Adds fields to a hash.
+    pub async fn hset_many(&self, key: &str, pairs: &[(String, String)]) -> Result<(), StoreError> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let _: () = redis::cmd("HSET").arg(key).arg(pairs).query_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    /// The whole change index with scores (store API only: O(n)).
+    pub async fn index(&self, pk: &PartitionKeys) -> Result<Vec<(String, u64)>, StoreError> {
+        let raw: Vec<(String, f64)> =
+            redis::cmd("ZRANGE").arg(&pk.idx).arg(0).arg(-1).arg("WITHSCORES").query_async(&mut self.conn()).await?;
+        Ok(raw.into_iter().map(|(id, s)| (id, s as u64)).collect())
+    }
+
+    /// Records of `ids` (store API only).
+    pub async fn records(&self, pk: &PartitionKeys, ids: &[String]) -> Result<(PartitionHead, HashMap<String, ObjectRecord>), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic().cmd("HMGET").arg(&pk.head).arg("v").arg("h").arg("n");
+        if ids.is_empty() {
+            let (head,): (RawHead,) = pipe.query_async(&mut self.conn()).await?;
+            return Ok((head_of(head), HashMap::new()));
+        }
+        pipe.cmd("HMGET").arg(&pk.md).arg(ids);
+        pipe.cmd("HMGET").arg(&pk.hist).arg(ids);
+        pipe.cmd("ZMSCORE").arg(&pk.idx).arg(ids);
+        type Records = (RawHead, Vec<Option<String>>, Vec<Option<String>>, Vec<Option<f64>>);
+        let (head, md, hist, latest): Records = pipe.query_async(&mut self.conn()).await?;
+        let mut out = HashMap::new();
+        for (i, id) in ids.iter().enumerate() {
+            let history = match hist.get(i).cloned().flatten() {
+                Some(t) => parse_history(&t)?,
+                None => Vec::new(),
+            };
+            out.insert(
+                id.clone(),
+                ObjectRecord {
+                    current: md.get(i).cloned().flatten(),
+                    latest: latest.get(i).copied().flatten().map(|f| f as u64),
+                    history,
+                },
+            );
+        }
+        Ok((head_of(head), out))
+    }
+}
+
+fn head_of((v, h, n): RawHead) -> PartitionHead {
+    PartitionHead { version: v.unwrap_or(0), horizon: h.unwrap_or(0), md_size: n.unwrap_or(0) }
+}
+
+/// Reads `n` from a state map.
+pub fn st_num(st: &HashMap<String, String>, key: &str) -> u64 {
+    parse_num(st.get(key))
+}
