@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::bench::{BenchAdapter, BenchFlavor};
 use super::{demo::DemoAdapter, plugin::PluginAdapter, rest::RestAdapter, AdapterError, SourceAdapter};
 use crate::config::{AdapterKind, AppSettings, SourceConfig};
 use crate::registry::Registry;
@@ -22,5 +23,7 @@ pub fn build(source: &SourceConfig, deps: &AdapterDeps) -> Result<Arc<dyn Source
         AdapterKind::Demo => Arc::new(DemoAdapter::new(source)?),
         AdapterKind::Plugin => Arc::new(PluginAdapter::new(source, deps)?),
         AdapterKind::Rest => Arc::new(RestAdapter::new(source, deps)?),
+        AdapterKind::Mock => Arc::new(BenchAdapter::new(BenchFlavor::Mock)),
+        AdapterKind::Bench => Arc::new(BenchAdapter::new(BenchFlavor::Benchmark)),
     })
 }

@@ -5,6 +5,7 @@
 //! adapters need not. Built-in kinds are chosen per source by the settings file's
 //! `adapter:` key; see [`AdapterKind`](crate::config::AdapterKind).
 
+pub mod bench;
 pub mod demo;
 pub mod factory;
 pub mod http_backend;

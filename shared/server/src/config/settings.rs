@@ -35,6 +35,10 @@ pub enum AdapterKind {
     Plugin,
     /// A plain REST backend described declaratively.
     Rest,
+    /// The bench app's `MockAdapter` (sync-protocol.md §12): a scratch document per user.
+    Mock,
+    /// RhoConnect's predefined `RhoInternalBenchmarkAdapter` (sync-protocol.md §12).
+    Bench,
 }
 
 impl AdapterKind {
@@ -43,8 +47,10 @@ impl AdapterKind {
             "demo" => Ok(Self::Demo),
             "plugin" => Ok(Self::Plugin),
             "rest" => Ok(Self::Rest),
+            "mock" => Ok(Self::Mock),
+            "bench" => Ok(Self::Bench),
             other => Err(ConfigError::Invalid(format!(
-                "source {source}: unknown adapter kind '{other}' (expected demo, plugin or rest)"
+                "source {source}: unknown adapter kind '{other}' (expected demo, plugin, rest, mock or bench)"
             ))),
         }
     }
