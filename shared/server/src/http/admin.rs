@@ -51,7 +51,12 @@ pub async fn ensure_admin(state: &AppState) -> Result<(), RegistryError> {
     // is written without the app membership `put_user` adds.
     registry.put_admin(&admin).await?;
     let token = state.config.env.api_token.clone().unwrap_or_else(random_token);
-    registry.set_user_token(ADMIN_LOGIN, &token).await
+    registry.set_user_token(ADMIN_LOGIN, &token).await?;
+    // `user:count` counts rhoadmin too (auth-and-settings.md §2).
+    crate::registry::cache::bump(state, crate::registry::cache::Counter::Users, 1)
+        .await
+        .map(|_| ())
+        .map_err(|e| RegistryError::Store(e.to_string()))
 }
 
 /// 32 lowercase hex characters.

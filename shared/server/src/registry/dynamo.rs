@@ -45,6 +45,15 @@ fn err(e: impl std::error::Error) -> RegistryError {
     RegistryError::Store(crate::edges::AwsError::sdk("dynamodb", e).to_string())
 }
 
+/// DynamoDB's key size limits: 2048 bytes for the partition key, 1024 for the sort key.
+/// Ids from requests (logins, client ids, tokens) can be longer than any stored one.
+pub const MAX_PK_BYTES: usize = 2048;
+pub const MAX_SK_BYTES: usize = 1024;
+
+fn key_fits(pk: &str, sk: &str) -> bool {
+    pk.len() <= MAX_PK_BYTES && sk.len() <= MAX_SK_BYTES
+}
+
 fn get_s(item: &Item, key: &str) -> Option<String> {
     item.get(key).and_then(|v| v.as_s().ok()).cloned()
 }
@@ -55,6 +64,10 @@ impl DynamoRegistry {
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, RegistryError> {
+        if !key_fits(&pk, sk) {
+            // No such item can exist; asking DynamoDB would only fail validation.
+            return Ok(None);
+        }
         let out = self
             .client
             .get_item()
@@ -74,6 +87,9 @@ impl DynamoRegistry {
     }
 
     async fn delete(&self, pk: String, sk: String) -> Result<(), RegistryError> {
+        if !key_fits(&pk, &sk) {
+            return Ok(());
+        }
         self.client
             .delete_item()
             .table_name(&self.table)
@@ -124,6 +140,9 @@ impl DynamoRegistry {
     /// Every `sk` under `pk` that starts with `prefix`, with the prefix removed.
     async fn query_suffixes(&self, pk: String, prefix: &str) -> Result<Vec<String>, RegistryError> {
         let mut out = Vec::new();
+        if !key_fits(&pk, prefix) {
+            return Ok(out);
+        }
         let mut start: Option<Item> = None;
         loop {
             let page = self

@@ -2,7 +2,8 @@
 //! traffic, plus the overrides written by `PUT /rc/v1/sources/{id}` and by the read-state
 //! route's `poll_interval` (rest-api.md §4.17–4.19). Overrides live in the registry
 //! (DynamoDB), so every function instance sees them and a Redis flush keeps them; a
-//! `system/reset` clears them with the rest of the registry.
+//! `system/reset` clears them with the rest of the registry. The poll interval alone stays
+//! in the cache, where the sync engine reads it (see [`set_poll_interval`]).
 //!
 //! [`SourceView`] is what the REST API shows (the 21 fields of rest-api.md §4.18);
 //! [`SourceView::config`] is the typed [`SourceConfig`] the sync engine should use.
@@ -10,6 +11,22 @@
 use serde_json::{json, Value};
 
 use super::{RegistryError, SourceOverrides};
+use crate::edges::RedisError;
+
+/// A failure reading or writing source settings.
+#[derive(Debug, thiserror::Error)]
+pub enum SourcesError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Cache(#[from] RedisError),
+}
+
+impl From<redis::RedisError> for SourcesError {
+    fn from(err: redis::RedisError) -> Self {
+        Self::Cache(err.into())
+    }
+}
 use crate::config::{PartitionType, SourceConfig, SyncType};
 use crate::AppState;
 
@@ -146,21 +163,26 @@ fn apply(config: &mut SourceConfig, overrides: &SourceOverrides) {
 }
 
 /// The source named `name` (case-sensitive), if the settings or the registry know it.
-pub async fn find(state: &AppState, name: &str) -> Result<Option<SourceView>, RegistryError> {
+pub async fn find(state: &AppState, name: &str) -> Result<Option<SourceView>, SourcesError> {
     let overrides = state.registry().source_overrides(name).await?;
     let base = state.config.settings.source(name).cloned();
-    Ok(match (base, overrides) {
-        (None, None) => None,
+    let mut view = match (base, overrides) {
+        (None, None) => return Ok(None),
         (base, overrides) => {
             let base = base.unwrap_or_else(|| state.config.settings.source_or_default(name));
-            Some(SourceView::new(base, overrides.unwrap_or_default()))
+            SourceView::new(base, overrides.unwrap_or_default())
         }
-    })
+    };
+    if let Some(seconds) = poll_interval_override(state, name).await? {
+        view.config.poll_interval = seconds;
+        view.overrides.insert("poll_interval".into(), json!(seconds));
+    }
+    Ok(Some(view))
 }
 
 /// The source, registering it with the settings' defaults if it is unknown (plugin sources
 /// are created on demand, rest-api.md §4.20).
-pub async fn ensure(state: &AppState, name: &str) -> Result<SourceView, RegistryError> {
+pub async fn ensure(state: &AppState, name: &str) -> Result<SourceView, SourcesError> {
     if let Some(view) = find(state, name).await? {
         return Ok(view);
     }
@@ -169,7 +191,7 @@ pub async fn ensure(state: &AppState, name: &str) -> Result<SourceView, Registry
 }
 
 /// Every source of the app, ordered by priority, then name (rest-api.md §4.17).
-pub async fn all(state: &AppState) -> Result<Vec<SourceView>, RegistryError> {
+pub async fn all(state: &AppState) -> Result<Vec<SourceView>, SourcesError> {
     let mut names: Vec<String> = state.config.settings.sources.iter().map(|s| s.name.clone()).collect();
     for name in state.registry().registered_sources().await? {
         if !names.contains(&name) {
@@ -203,10 +225,15 @@ pub fn has_many(all: &[SourceView], name: &str) -> Option<String> {
 }
 
 /// Writes overrides field by field; integer fields are stored as Ruby `to_i` of the value.
-/// Fields must have been checked with [`is_writable`].
-pub async fn write_fields(state: &AppState, name: &str, fields: &[(String, Value)]) -> Result<(), RegistryError> {
+/// Fields must have been checked with [`is_writable`]. `poll_interval` goes to the cache
+/// (see [`set_poll_interval`]), everything else to the registry.
+pub async fn write_fields(state: &AppState, name: &str, fields: &[(String, Value)]) -> Result<(), SourcesError> {
     let mut overrides = state.registry().source_overrides(name).await?.unwrap_or_default();
     for (field, value) in fields {
+        if field == "poll_interval" {
+            set_poll_interval(state, name, to_i(value)).await?;
+            continue;
+        }
         let stored = if INTEGER_FIELDS.contains(&field.as_str()) && !value.is_null() {
             json!(to_i(value))
         } else {
@@ -217,10 +244,23 @@ pub async fn write_fields(state: &AppState, name: &str, fields: &[(String, Value
         };
         overrides.insert(field.clone(), stored);
     }
-    state.registry().put_source_overrides(name, &overrides).await
+    Ok(state.registry().put_source_overrides(name, &overrides).await?)
 }
 
-/// Sets the global poll interval of a source (read state's `poll_interval`, rest-api.md §4.19).
-pub async fn set_poll_interval(state: &AppState, name: &str, seconds: i64) -> Result<(), RegistryError> {
-    write_fields(state, name, &[("poll_interval".to_owned(), json!(seconds))]).await
+/// The poll interval is the one field kept in the cache, as RhoConnect kept it
+/// (`source:<name>:poll_interval`, rest-api.md §4.18), at the key the sync engine reads
+/// ([`crate::sync::keys::poll_interval`]); a reset drops it with the rest of the cache.
+pub async fn poll_interval_override(state: &AppState, name: &str) -> Result<Option<i64>, SourcesError> {
+    use redis::AsyncCommands;
+    let key = crate::sync::keys::poll_interval(&state.redis.keys, name);
+    let value: Option<String> = state.redis.conn().get(key).await?;
+    Ok(value.and_then(|v| v.trim().parse().ok()))
+}
+
+/// Sets the global poll interval of a source (R3 and the read state's `poll_interval`).
+pub async fn set_poll_interval(state: &AppState, name: &str, seconds: i64) -> Result<(), SourcesError> {
+    use redis::AsyncCommands;
+    let key = crate::sync::keys::poll_interval(&state.redis.keys, name);
+    state.redis.conn().set::<_, _, ()>(key, seconds).await?;
+    Ok(())
 }
