@@ -80,6 +80,9 @@ fn links_json(links: impl IntoIterator<Item = (String, String)>) -> Value {
 
 /// Reads the document `name`.
 pub async fn get(state: &AppState, name: &str) -> Result<Doc, SyncError> {
+    if let Some(key) = crate::registry::cache::redis_key(&state.redis, name) {
+        return Ok(text_or_missing(state.sync.store.get(&key).await?, name));
+    }
     match DocName::parse(name) {
         DocName::Source { partition, source, doc } if SourceCtx::find(state, &source).is_some() => {
             let pk = PartitionKeys::new(&state.redis.keys, &source, &partition);
@@ -196,6 +199,10 @@ async fn get_client_doc(state: &AppState, source: &SourceCtx, login: &str, clien
 /// Writes the document `name` (rest-api.md §4.6 rules; `None` data deletes it).
 pub async fn set(state: &AppState, name: &str, data: Option<&Value>, append: bool) -> Result<(), SyncError> {
     let data = data.filter(|v| !v.is_null());
+    if let Some(key) = crate::registry::cache::redis_key(&state.redis, name) {
+        let text = data.map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()));
+        return Ok(state.sync.store.set(&key, text.as_deref(), None).await?);
+    }
     match DocName::parse(name) {
         DocName::Source { partition, source, doc } if SourceCtx::find(state, &source).is_some() => {
             let pk = PartitionKeys::new(&state.redis.keys, &source, &partition);

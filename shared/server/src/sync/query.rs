@@ -20,7 +20,7 @@ use rhosync_engine::values::{decode_body, encode_body, ObjectMap};
 use serde_json::{json, Value};
 
 use super::keys::ClientKeys;
-use super::refresh::{self, poll_interval};
+use super::refresh;
 use super::store::{client_state, cursor_fields, pin_delta, st_num, BeginArgs, BeginReply, Commit, PageRead};
 use super::{SourceCtx, SyncError};
 use crate::jobs::{Job, JobMessage};
@@ -56,13 +56,19 @@ pub fn unknown_source_page(name: &str) -> Page {
 }
 
 /// Serves one query page for `client_id` of `login` (checks done by the caller).
-pub async fn query(state: &AppState, source: &SourceCtx, login: &str, client_id: &str, params: &Params) -> Result<Page, SyncError> {
+pub async fn query(
+    state: &AppState,
+    source: &SourceCtx,
+    login: &str,
+    client_id: &str,
+    params: &Params,
+    poll: i64,
+) -> Result<Page, SyncError> {
     let p_size = params::page_size(params).map_err(|e| SyncError::BadInput(e.to_string()))?;
     let token = params::token(params);
     let query_param = params.get("query");
     let pk = source.keys(state, login);
     let ck = pk.client(client_id);
-    let poll = poll_interval(state, source).await?;
     let store = &state.sync.store;
     let clock = &state.sync.clock;
 

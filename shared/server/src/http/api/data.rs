@@ -1,10 +1,208 @@
-//! REST routes over sync documents: store get/set by RhoConnect document name, read state,
-//! and the backend data pushes (`push_objects`, `push_deletes`, `fast_*`).
+//! REST routes over sync documents: store get/set by RhoConnect document name
+//! (rest-api.md §4.6), read state (§4.19), the backend data pushes (§4.20), and the user
+//! and client document routes (§4.13 U8–U10, §4.16 C2–C4). All need an admin API token.
+//! Their legacy aliases are served by [`super::legacy`], which rewrites them onto these.
 
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
 use axum::Router;
+use serde_json::{json, Map, Value};
 
-use crate::state::AppState;
+use super::reply;
+use crate::http::admin::require_admin;
+use crate::http::{ApiRequest, HttpError, Parsed};
+use crate::sync::docs::{self, Doc, CLIENT_DOC_TYPES, INTERNAL_CLIENT_DOC_TYPES};
+use crate::sync::keys::SHARED_PARTITION;
+use crate::sync::push::{push, PushKind};
+use crate::sync::{clients, SourceCtx};
+use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/rc/v1/store/{doc}", get(get_doc).post(set_doc))
+        .route("/rc/v1/readstate/users/{user_id}/sources/{source_id}", put(read_state))
+        .route("/app/v1/{source}/{action}", post(backend_push))
+        .route("/rc/v1/users/{user_id}/sources/{source_id}/docnames", get(user_docnames))
+        .route("/rc/v1/users/{user_id}/sources/{source_id}/docs/{doc}", get(get_user_doc).post(set_user_doc))
+        .route("/rc/v1/clients/{client_id}/sources/{source_id}/docnames", get(client_docnames))
+        .route("/rc/v1/clients/{client_id}/sources/{source_id}/docs/{doc}", get(get_client_doc).post(set_client_doc))
+}
+
+fn answer(result: Result<Response, HttpError>) -> Response {
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn doc_response(doc: Doc) -> Response {
+    match doc {
+        Doc::Missing { object_type: true } => reply::json(&json!({})),
+        Doc::Missing { object_type: false } => reply::empty(),
+        Doc::Text(t) => reply::text(t),
+        Doc::Json(v) => reply::json(&v),
+    }
+}
+
+fn append(req: &Parsed) -> bool {
+    rhosync_engine::params::lenient_bool(req.params.get("append"))
+}
+
+async fn get_doc(State(state): State<AppState>, Path(doc): Path<String>, ApiRequest(req): ApiRequest) -> Response {
+    answer(async {
+        require_admin(&state, &req).await?;
+        Ok(doc_response(docs::get(&state, &doc).await?))
+    }
+    .await)
+}
+
+async fn set_doc(State(state): State<AppState>, Path(doc): Path<String>, ApiRequest(req): ApiRequest) -> Response {
+    answer(async {
+        require_admin(&state, &req).await?;
+        docs::set(&state, &doc, req.params.get("data"), append(&req)).await?;
+        Ok(reply::empty())
+    }
+    .await)
+}
+
+fn source(state: &AppState, name: &str) -> Result<SourceCtx, HttpError> {
+    SourceCtx::find(state, name).ok_or(HttpError::UnknownSource)
+}
+
+async fn read_state(
+    State(state): State<AppState>,
+    Path((user, source_id)): Path<(String, String)>,
+    ApiRequest(req): ApiRequest,
+) -> Response {
+    answer(async {
+        require_admin(&state, &req).await?;
+        let source = source(&state, &source_id)?;
+        docs::set_read_state(&state, &source, &user, &req.params).await?;
+        Ok(reply::empty())
+    }
+    .await)
+}
+
+async fn backend_push(
+    State(state): State<AppState>,
+    Path((source_name, action)): Path<(String, String)>,
+    ApiRequest(req): ApiRequest,
+) -> Response {
+    answer(async {
+        let kind = PushKind::parse(&action).ok_or(HttpError::NotFound)?;
+        require_admin(&state, &req).await?;
+        let source = source(&state, &source_name)?;
+        push(&state, &source, kind, &req.params).await?;
+        Ok(reply::text("done"))
+    }
+    .await)
+}
+
+/// The partition segment of a user's source docnames (rest-api.md §4.13).
+fn partition_of(source: &SourceCtx, user: &str) -> String {
+    if user == "*" && source.config.partition_type == crate::config::PartitionType::User {
+        return "*".to_owned();
+    }
+    source.partition(user)
+}
+
+fn source_docname(source: &SourceCtx, user: &str, doc: &str) -> String {
+    format!("source:application:{}:{}:{doc}", partition_of(source, user), source.config.name)
+}
+
+async fn user_docnames(
+    State(state): State<AppState>,
+    Path((user, source_id)): Path<(String, String)>,
+    ApiRequest(req): ApiRequest,
+) -> Response {
+    answer(async {
+        require_admin(&state, &req).await?;
+        let source = source(&state, &source_id)?;
+        let names: Map<String, Value> = ["md", "errors", "md_size", "md_copy"]
+            .iter()
+            .map(|d| ((*d).to_owned(), Value::String(source_docname(&source, &user, d))))
+            .collect();
+        Ok(reply::json(&Value::Object(names)))
+    }
+    .await)
+}
+
+async fn get_user_doc(
+    State(state): State<AppState>,
+    Path((user, source_id, doc)): Path<(String, String, String)>,
+    ApiRequest(req): ApiRequest,
+) -> Response {
+    answer(async {
+        require_admin(&state, &req).await?;
+        let source = source(&state, &source_id)?;
+        Ok(doc_response(docs::get(&state, &source_docname(&source, &user, &doc)).await?))
+    }
+    .await)
+}
+
+async fn set_user_doc(
+    State(state): State<AppState>,
+    Path((user, source_id, doc)): Path<(String, String, String)>,
+    ApiRequest(req): ApiRequest,
+) -> Response {
+    answer(async {
+        require_admin(&state, &req).await?;
+        if user != SHARED_PARTITION && state.registry().user(&user).await?.is_none() {
+            return Err(HttpError::UnknownUser(user));
+        }
+        let source = source(&state, &source_id)?;
+        docs::set(&state, &source_docname(&source, &user, &doc), req.params.get("data"), append(&req)).await?;
+        Ok(reply::empty())
+    }
+    .await)
+}
+
+async fn client_docname(state: &AppState, client_id: &str, source_id: &str, doc: Option<&str>) -> Result<Vec<(String, String)>, HttpError> {
+    let client = clients::find(state, client_id).await?.ok_or(HttpError::UnknownClient)?;
+    let name = |d: &str| format!("client:application:{}:{}:{source_id}:{d}", client.user_id, client.id);
+    match doc {
+        None => Ok(CLIENT_DOC_TYPES.iter().map(|d| ((*d).to_owned(), name(d))).collect()),
+        Some(d) if CLIENT_DOC_TYPES.contains(&d) || INTERNAL_CLIENT_DOC_TYPES.contains(&d) => Ok(vec![(d.to_owned(), name(d))]),
+        Some(d) => Err(HttpError::Internal(format!("Invalid document type {d} for Rhoconnect::Client"))),
+    }
+}
+
+async fn client_docnames(
+    State(state): State<AppState>,
+    Path((client_id, source_id)): Path<(String, String)>,
+    ApiRequest(req): ApiRequest,
+) -> Response {
+    answer(async {
+        require_admin(&state, &req).await?;
+        let names = client_docname(&state, &client_id, &source_id, None).await?;
+        Ok(reply::json(&Value::Object(names.into_iter().map(|(k, v)| (k, Value::String(v))).collect())))
+    }
+    .await)
+}
+
+async fn get_client_doc(
+    State(state): State<AppState>,
+    Path((client_id, source_id, doc)): Path<(String, String, String)>,
+    ApiRequest(req): ApiRequest,
+) -> Response {
+    answer(async {
+        require_admin(&state, &req).await?;
+        let names = client_docname(&state, &client_id, &source_id, Some(&doc)).await?;
+        let name = names.into_iter().next().map(|(_, n)| n).unwrap_or_default();
+        Ok(doc_response(docs::get(&state, &name).await?))
+    }
+    .await)
+}
+
+async fn set_client_doc(
+    State(state): State<AppState>,
+    Path((client_id, source_id, doc)): Path<(String, String, String)>,
+    ApiRequest(req): ApiRequest,
+) -> Response {
+    answer(async {
+        require_admin(&state, &req).await?;
+        let names = client_docname(&state, &client_id, &source_id, Some(&doc)).await?;
+        let name = names.into_iter().next().map(|(_, n)| n).unwrap_or_default();
+        docs::set(&state, &name, req.params.get("data"), append(&req)).await?;
+        Ok(reply::empty())
+    }
+    .await)
 }
