@@ -94,17 +94,18 @@ pub enum UsersCommand {
     /// List the app's users.
     List,
     /// Show one user's record.
-    Show { login: String },
+    Show { user: String },
     /// Create a user.
     Create {
-        login: String,
-        #[arg(long, default_value = "")]
-        password: String,
+        user: String,
+        /// The new user's password (empty when omitted).
+        #[arg(long = "user-password", default_value = "")]
+        user_password: String,
     },
     /// Delete a user, its clients and its documents.
-    Delete { login: String },
+    Delete { user: String },
     /// List a user's client ids.
-    Clients { login: String },
+    Clients { user: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,16 +168,16 @@ pub async fn run(cli: Cli) -> Result<String, CliError> {
         }
         Command::Users(cmd) => match cmd {
             UsersCommand::List => api.call(Method::GET, "/rc/v1/users", t, None).await,
-            UsersCommand::Show { login } => api.call(Method::GET, &format!("/rc/v1/users/{}", seg(&login)), t, None).await,
-            UsersCommand::Create { login, password } => {
-                let body = json!({"attributes": {"login": login, "password": password}});
+            UsersCommand::Show { user } => api.call(Method::GET, &format!("/rc/v1/users/{}", seg(&user)), t, None).await,
+            UsersCommand::Create { user, user_password } => {
+                let body = json!({"attributes": {"login": user, "password": user_password}});
                 api.call(Method::POST, "/rc/v1/users", t, Some(body)).await
             }
-            UsersCommand::Delete { login } => {
-                api.call(Method::DELETE, &format!("/rc/v1/users/{}", seg(&login)), t, None).await
+            UsersCommand::Delete { user } => {
+                api.call(Method::DELETE, &format!("/rc/v1/users/{}", seg(&user)), t, None).await
             }
-            UsersCommand::Clients { login } => {
-                api.call(Method::GET, &format!("/rc/v1/users/{}/clients", seg(&login)), t, None).await
+            UsersCommand::Clients { user } => {
+                api.call(Method::GET, &format!("/rc/v1/users/{}/clients", seg(&user)), t, None).await
             }
         },
         Command::Clients(cmd) => match cmd {
