@@ -2,7 +2,8 @@
 //! the predefined `RhoInternalBenchmarkAdapter`. Both keep their "backend" in a scratch
 //! document `test_db_storage:application:<name>` that the bench writes through the store
 //! API; create files the object under its `mock_id`, update merges attributes into an
-//! existing object, delete removes it.
+//! existing object, delete removes it. A backend document that is not an object map is
+//! a query error; `adapter_options.partitions` maps logins to custom partition keys.
 
 use std::time::Duration;
 
@@ -24,11 +25,18 @@ pub enum BenchFlavor {
 /// A bench adapter over a scratch document.
 pub struct BenchAdapter {
     flavor: BenchFlavor,
+    /// `adapter_options.partitions`: login → partition key (a custom partition function,
+    /// sync-engine.md §4.2, e.g. users grouped by tenant).
+    partitions: Map<String, Value>,
 }
 
 impl BenchAdapter {
-    pub fn new(flavor: BenchFlavor) -> Self {
-        Self { flavor }
+    pub fn new(flavor: BenchFlavor, source: &crate::config::SourceConfig) -> Self {
+        let partitions = match source.adapter_options.get("partitions") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        Self { flavor, partitions }
     }
 
     fn db_name(&self, ctx: &AdapterCtx) -> String {
@@ -44,10 +52,13 @@ impl BenchAdapter {
     }
 
     async fn load(&self, ctx: &AdapterCtx) -> Result<Map<String, Value>, AdapterError> {
-        Ok(match ctx.scratch.get(&self.db_name(ctx)).await? {
-            Some(Value::Object(m)) => m,
-            _ => Map::new(),
-        })
+        let name = self.db_name(ctx);
+        match ctx.scratch.get(&name).await? {
+            Some(Value::Object(m)) => Ok(m),
+            None | Some(Value::Null) => Ok(Map::new()),
+            // What RhoConnect's mock would raise on: the backend is not an object map.
+            Some(_) => Err(AdapterError::Backend(format!("{name} is not an object map"))),
+        }
     }
 
     async fn save(&self, ctx: &AdapterCtx, data: Map<String, Value>) -> Result<(), AdapterError> {
@@ -65,6 +76,13 @@ fn id_of(attrs: &RawAttrs) -> Option<String> {
 
 #[async_trait]
 impl SourceAdapter for BenchAdapter {
+    fn partition_name(&self, login: &str) -> String {
+        match self.partitions.get(login) {
+            Some(Value::String(p)) => p.clone(),
+            _ => login.to_owned(),
+        }
+    }
+
     async fn query(&self, ctx: &AdapterCtx, _params: Option<&Value>) -> Result<RawObjects, AdapterError> {
         if self.flavor == BenchFlavor::Benchmark && ctx.source.simulate_time > 0 {
             tokio::time::sleep(Duration::from_secs(ctx.source.simulate_time as u64)).await;

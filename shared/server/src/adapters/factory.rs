@@ -23,7 +23,7 @@ pub fn build(source: &SourceConfig, deps: &AdapterDeps) -> Result<Arc<dyn Source
         AdapterKind::Demo => Arc::new(DemoAdapter::new(source)?),
         AdapterKind::Plugin => Arc::new(PluginAdapter::new(source, deps)?),
         AdapterKind::Rest => Arc::new(RestAdapter::new(source, deps)?),
-        AdapterKind::Mock => Arc::new(BenchAdapter::new(BenchFlavor::Mock)),
-        AdapterKind::Bench => Arc::new(BenchAdapter::new(BenchFlavor::Benchmark)),
+        AdapterKind::Mock => Arc::new(BenchAdapter::new(BenchFlavor::Mock, source)),
+        AdapterKind::Bench => Arc::new(BenchAdapter::new(BenchFlavor::Benchmark, source)),
     })
 }
