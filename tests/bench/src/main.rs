@@ -1,0 +1,57 @@
+//! `rhosync-bench`: the load generator's command line.
+//!
+//! - `run`: every scenario against a running server; prints a table, writes JSON;
+//! - `floor`: serve the floor (one Redis `GET` per request) until killed — `run` starts it
+//!   as a child process so its CPU is measured apart from the generator's.
+//!
+//! `infra/bench` starts the stack and calls `run` with sensible defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "rhosync-bench", version, about = "rhosync's load generator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the scenarios against a running server.
+    Run(Box<rhosync_bench::Config>),
+    /// Serve the floor: GET /floor does one Redis GET.
+    Floor {
+        #[arg(long, env = "REDIS_URL")]
+        redis_url: String,
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: SocketAddr,
+        /// Write the bound port here once listening.
+        #[arg(long)]
+        port_file: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let outcome = match Cli::parse().command {
+        Command::Run(cfg) => rhosync_bench::run(*cfg).await.map(drop),
+        Command::Floor { redis_url, bind, port_file } => {
+            if !bind.ip().is_loopback() {
+                eprintln!("rhosync-bench: the floor only binds loopback addresses");
+                return ExitCode::FAILURE;
+            }
+            rhosync_bench::floor::serve(&redis_url, bind, port_file.as_deref()).await
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("rhosync-bench: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
