@@ -17,4 +17,4 @@ pub mod measure;
 pub mod report;
 pub mod scenarios;
 
-pub use scenarios::{run, Config};
+pub use scenarios::{run, Config, BENCH_SETTINGS};

@@ -1,6 +1,7 @@
 //! `rhosync-bench`: the load generator's command line.
 //!
 //! - `run`: every scenario against a running server; prints a table, writes JSON;
+//! - `settings`: print the settings file the server under test runs with;
 //! - `floor`: serve the floor (one Redis `GET` per request) until killed — `run` starts it
 //!   as a child process so its CPU is measured apart from the generator's.
 //!
@@ -33,12 +34,18 @@ enum Command {
         #[arg(long)]
         port_file: Option<PathBuf>,
     },
+    /// Print the settings file the benchmark's server should run with.
+    Settings,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Run(cfg) => rhosync_bench::run(*cfg).await.map(drop),
+        Command::Settings => {
+            print!("{}", rhosync_bench::BENCH_SETTINGS);
+            Ok(())
+        }
         Command::Floor { redis_url, bind, port_file } => {
             if !bind.ip().is_loopback() {
                 eprintln!("rhosync-bench: the floor only binds loopback addresses");

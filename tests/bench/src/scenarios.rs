@@ -29,6 +29,40 @@ use crate::lambda;
 use crate::measure::{closed_loop, cpu_of, redis_connect, redis_used_memory, CpuDelta, CpuMeter, Latency};
 use crate::report::Report;
 
+/// The settings file the benchmark's server runs with: the sources the scenarios use,
+/// none ever queried (`poll_interval: -1`, data arrives through `push_objects`), and any
+/// login accepted (`device_auth: open`) so each simulated device can be a new user.
+pub const BENCH_SETTINGS: &str = "\
+:development:
+  :syncserver: http://127.0.0.1:9292
+  :device_auth: open
+  :poll_interval_default: -1
+:test:
+  :device_auth: open
+  :poll_interval_default: -1
+:sources:
+  BenchSmall:
+    adapter: demo
+    poll_interval: -1
+    partition_type: user
+  BenchLarge:
+    adapter: demo
+    poll_interval: -1
+    partition_type: user
+  BenchApp:
+    adapter: demo
+    poll_interval: -1
+    partition_type: app
+  BenchAppSmall:
+    adapter: demo
+    poll_interval: -1
+    partition_type: app
+  BenchMixed:
+    adapter: demo
+    poll_interval: -1
+    partition_type: app
+";
+
 /// What to run and how big. Defaults are the full benchmark (`infra/bench`).
 #[derive(Debug, Clone, clap::Args, Serialize)]
 pub struct Config {

@@ -1,0 +1,37 @@
+//! Smoke run of the load generator against the real server: the local runner in-process
+//! (with its queue consumers), Redis and the AWS emulator from `infra/test`, every
+//! scenario but start-up at tiny sizes. It checks that the generator still speaks the
+//! protocol the server serves — figures are not judged here, only that each scenario ran.
+
+use rhosync_bench::report::Verdict;
+use rhosync_bench::{Config, BENCH_SETTINGS};
+use rhosync_e2e::{start_runner, TestEnv, TEST_API_TOKEN};
+
+#[tokio::test]
+async fn every_scenario_runs_against_the_local_runner() {
+    let env = TestEnv::new("bench", BENCH_SETTINGS).await;
+    let runner = start_runner(&env, 1).await;
+    let redis_url = env.vars().into_iter().find(|(k, _)| k == "REDIS_URL").map(|(_, v)| v);
+    let out = std::env::temp_dir().join(format!("rhosync-bench-smoke-{}.json", env.prefix));
+    let cfg = Config {
+        redis_url,
+        runner_pid: Some(std::process::id()),
+        floor_bin: Some(env!("CARGO_BIN_EXE_rhosync-bench").into()),
+        out: out.clone(),
+        ..Config::smoke(&runner.base_url(), TEST_API_TOKEN)
+    };
+    let report = match rhosync_bench::run(cfg).await {
+        Ok(report) => report,
+        Err(err) => panic!("the generator failed against the runner: {err:#}"),
+    };
+    let table = report.table();
+    for scenario in ["S1", "S2", "S3", "S4", "S5", "S6"] {
+        assert!(report.rows.iter().any(|r| r.scenario == scenario), "{scenario} missing:\n{table}");
+    }
+    assert!(report.rows.iter().all(|r| r.verdict != Verdict::Error), "{table}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("results file")).expect("results are JSON");
+    assert_eq!(json["scenarios"]["S3"]["objects"], 150, "{json}");
+    let _ = std::fs::remove_file(out);
+    runner.shutdown().await;
+}
