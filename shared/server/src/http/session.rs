@@ -68,7 +68,13 @@ pub fn from_cookie_header(header: &str, configured: &str) -> Vec<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .map(|(k, v)| (k.trim(), v.trim()))
         .collect();
-    [configured, COOKIE_NAME, LEGACY_COOKIE_NAME]
+    let mut names: Vec<&str> = Vec::with_capacity(3);
+    for name in [configured, COOKIE_NAME, LEGACY_COOKIE_NAME] {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
         .iter()
         .flat_map(|name| pairs.iter().filter(move |(k, _)| k == name).map(|(_, v)| url_decode(v)))
         .collect()
