@@ -86,7 +86,7 @@ pub fn router(state: AppState, table: RouteTable, static_dir: Option<PathBuf>) -
             match files {
                 Some(files) if path == "/console" || path.starts_with("/console/") => {
                     let (mut parts, body) = request.into_parts();
-                    let rest = path.trim_start_matches("/console");
+                    let rest = path.strip_prefix("/console").unwrap_or(&path);
                     let rest = if rest.is_empty() { "/" } else { rest };
                     parts.uri = rest.parse::<Uri>().unwrap_or_else(|_| Uri::from_static("/"));
                     files.oneshot(Request::from_parts(parts, body)).await.into_response()
