@@ -7,7 +7,6 @@ mod rest_api_common;
 
 use reqwest::Method;
 use rest_api_common::*;
-use rhosync_server::registry::Registry;
 use serde_json::json;
 
 /// Every token route of rest-api.md §2 in its v1 form (path parameters filled in).
