@@ -45,3 +45,39 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Waits until the queue at `queue_url` holds no message at all (visible, in flight or
+/// delayed), i.e. every job sent so far has been handled; panics after `timeout`. The
+/// producers answer only after SQS took the message, so calling this after a request
+/// covers everything that request queued.
+pub async fn settle_queue(env: &TestEnv, queue_url: &str, timeout: Duration) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let sqs = env.state.aws.sqs.clone();
+    let url = queue_url.to_owned();
+    let settled = eventually(timeout, || {
+        let sqs = sqs.clone();
+        let url = url.clone();
+        async move {
+            let attrs = sqs
+                .get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(A::ApproximateNumberOfMessages)
+                .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+                .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+                .send()
+                .await
+                .ok()?
+                .attributes
+                .unwrap_or_default();
+            let total: u64 = attrs.values().filter_map(|v| v.parse::<u64>().ok()).sum();
+            (total == 0).then_some(())
+        }
+    })
+    .await;
+    assert!(settled.is_some(), "queue {queue_url} still holds messages after {timeout:?}");
+}
+
+/// [`settle_queue`] for the adapter queue: queued client writes and refreshes are done.
+pub async fn settle_adapter_queue(env: &TestEnv) {
+    settle_queue(env, &env.provisioned.adapter_queue_url, Duration::from_secs(20)).await;
+}

@@ -175,6 +175,12 @@ async fn replay(world: &World, name: &str, expect: &HashMap<u64, Expect>, ack_af
             continue;
         }
         let reply = r.exchange(n, &ex, expect.get(&n)).await;
+        if is_write(&ex["request"]) {
+            // Writes are queued (sync-engine.md §8.1 step 3): RC7 answered after applying
+            // them, we answer once they are durable, so wait for the adapter worker before
+            // the next exchange looks for their links and errors.
+            world.settle_writes().await;
+        }
         if ack_after.contains(&n) {
             let token = reply.token();
             assert!(!token.is_empty(), "#{n}: expected a page to acknowledge");
@@ -187,6 +193,19 @@ async fn replay(world: &World, name: &str, expect: &HashMap<u64, Expect>, ack_af
             let ack = r.device.send(req).await;
             assert_eq!(ack.token(), "", "#{n}: extra acknowledgement drains the page: {}", ack.text);
         }
+    }
+}
+
+/// A client write: a POST to a CUD route, or PUT/DELETE of one object.
+fn is_write(req: &Value) -> bool {
+    let method = req["method"].as_str().unwrap_or("GET");
+    let path = req["target"].as_str().unwrap_or("").split('?').next().unwrap_or("");
+    match method {
+        "PUT" | "DELETE" => path.starts_with("/app/v1/"),
+        "POST" => {
+            path == "/application" || path == "/api/application" || path == "/api/application/queue_updates" || (path.starts_with("/app/v1/") && path.matches('/').count() == 3)
+        }
+        _ => false,
     }
 }
 

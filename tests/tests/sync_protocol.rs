@@ -127,6 +127,7 @@ async fn attribute_diffs_deletes_and_errors_only_pages() {
     // A create the adapter refuses: the error page has no token and is sent once.
     let created = d.cud("Broken", json!({"create": {"tmp-1": {"name": "x"}}})).await;
     assert_eq!(created.status, 200);
+    w.settle_writes().await;
     let p = d.query("Broken", "").await;
     assert_eq!(p.token(), "", "errors-only page: {}", p.text);
     let cmd = p.command();

@@ -361,6 +361,7 @@ pub mod demo {
             http: http_backend::client(Duration::from_secs(5))?,
             registry,
             app: Arc::new(settings.app.clone()),
+            app_server: None,
         };
         let adapter: Arc<dyn SourceAdapter> = Arc::new(InventoryAdapter::new(&source, &deps)?);
         let ctx = AdapterCtx {
@@ -368,6 +369,7 @@ pub mod demo {
             partition: adapter.partition_name("ann@north"),
             source: Arc::new(source),
             scratch: Arc::new(MemScratch::default()),
+            idempotency_key: None,
         };
 
         let mut seen = Vec::new();

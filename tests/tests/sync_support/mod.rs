@@ -76,6 +76,11 @@ impl World {
         assert_eq!(status, 200, "{body}");
     }
 
+    /// Waits until the adapter worker has applied every queued client write.
+    pub async fn settle_writes(&self) {
+        rhosync_e2e::settle_adapter_queue(&self.env).await;
+    }
+
     /// Forces a refresh on the next query (read state refresh_time 0).
     pub async fn force_refresh(&self, user: &str, source: &str) {
         let (status, body) = self

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::plugin::AppServerUrl;
 use super::bench::{BenchAdapter, BenchFlavor};
 use super::{demo::DemoAdapter, plugin::PluginAdapter, rest::RestAdapter, AdapterError, SourceAdapter};
 use crate::config::{AdapterKind, AppSettings, SourceConfig};
@@ -15,6 +16,9 @@ pub struct AdapterDeps {
     /// For the server-wide API token that plugin callbacks carry.
     pub registry: Arc<dyn Registry>,
     pub app: Arc<AppSettings>,
+    /// Where plugin backends live now (the URL set through the API, else `:appserver:`);
+    /// `None` reads only the `:appserver:` setting.
+    pub app_server: Option<Arc<dyn AppServerUrl>>,
 }
 
 /// The adapter serving `source`.

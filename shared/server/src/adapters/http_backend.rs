@@ -16,6 +16,19 @@ use super::AdapterError;
 /// `User-Agent` of every backend call (plugin-adapters.md §3).
 pub const USER_AGENT: &str = concat!("rhoconnect-rs/", env!("CARGO_PKG_VERSION"));
 
+/// Header carrying a client write's idempotency key to HTTP backends (see
+/// [`AdapterCtx::idempotency_key`](super::AdapterCtx::idempotency_key)). Backends that
+/// honour it answer a repeated key with the first answer instead of applying it again.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
+
+/// Adds [`IDEMPOTENCY_KEY_HEADER`] when the call is a client write.
+pub fn with_idempotency_key(request: RequestBuilder, key: Option<&str>) -> RequestBuilder {
+    match key {
+        Some(key) => request.header(IDEMPOTENCY_KEY_HEADER, key),
+        None => request,
+    }
+}
+
 /// Message when a call does not finish within its timeout.
 pub const READ_TIMEOUT: &str = "Timed out reading data from server";
 /// Message when the TCP/TLS connection is not established within the connect timeout.

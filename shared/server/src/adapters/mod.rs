@@ -5,12 +5,14 @@
 //! adapters need not. Built-in kinds are chosen per source by the settings file's
 //! `adapter:` key; see [`AdapterKind`](crate::config::AdapterKind).
 
+pub mod app_server;
 pub mod bench;
 pub mod demo;
 pub mod factory;
 pub mod http_backend;
 pub mod plugin;
 pub mod rest;
+pub mod validate;
 
 use std::sync::Arc;
 
@@ -66,6 +68,11 @@ pub struct AdapterCtx {
     pub partition: String,
     pub source: Arc<SourceConfig>,
     pub scratch: Arc<dyn ScratchDocs>,
+    /// Set for each client write: a key unique to that record of that accepted write,
+    /// equal on every retry of it. HTTP adapters send it as `Idempotency-Key`, so a
+    /// backend that honours the header applies a write once even when a worker crash
+    /// makes us call twice (see `sync::cud`).
+    pub idempotency_key: Option<String>,
 }
 
 /// An uploaded blob handed to [`SourceAdapter::store_blob`].
@@ -120,6 +127,19 @@ pub trait SourceAdapter: Send + Sync {
 
     /// `attrs` holds what the device had plus `"id"`.
     async fn delete(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError>;
+
+    /// The conflict/validation hook (sync-engine.md §8.5): sees one operation of a whole
+    /// CUD batch and marks records to fail or skip. The default marks nothing; the
+    /// built-in `find_duplicates_on_update` validator runs besides it when the source
+    /// enables it, and the adapter's marks win where both mark a record.
+    async fn validate(
+        &self,
+        _ctx: &AdapterCtx,
+        _op: validate::CudOp,
+        _entries: &[validate::CudEntry<'_>],
+    ) -> Result<validate::ValidationMarks, AdapterError> {
+        Ok(validate::ValidationMarks::new())
+    }
 
     /// The attribute value to store for an uploaded blob; `None` keeps the default (a
     /// reference to the stored bytes).

@@ -69,7 +69,10 @@ impl Backend {
         Self {
             http: deps.http.clone(),
             registry: Arc::clone(&deps.registry),
-            app_server: Arc::new(FixedAppServer(deps.app.appserver.clone())),
+            app_server: deps
+                .app_server
+                .clone()
+                .unwrap_or_else(|| Arc::new(FixedAppServer(deps.app.appserver.clone()))),
             fallback: fallback.filter(|url| !url.trim().is_empty()),
             timeout: Duration::from_secs(deps.app.plugin_timeout.max(1)),
         }
@@ -103,17 +106,19 @@ impl Backend {
 
     /// `POST {base}/rhoconnect/{callback}` with `body` (+ `api_token`); the reply whatever
     /// its status.
-    async fn exchange(&self, callback: &str, mut body: Map<String, Value>) -> Result<Reply, AdapterError> {
+    async fn exchange(&self, callback: &str, mut body: Map<String, Value>, key: Option<&str>) -> Result<Reply, AdapterError> {
         let target = self.target().await?;
         body.insert("api_token".into(), Value::String(target.api_token));
         let url = callback_url(&target.base, callback)?;
         let request = json_request(&self.http, Method::POST, url, Some(&Value::Object(body)));
+        let request = http_backend::with_idempotency_key(request, key);
         http_backend::exchange(request, self.timeout).await
     }
 
-    /// As [`Backend::exchange`], but a non-2xx status is an error (§3).
-    async fn call(&self, callback: &str, body: Map<String, Value>) -> Result<Reply, AdapterError> {
-        let reply = self.exchange(callback, body).await?;
+    /// As [`Backend::exchange`], but a non-2xx status is an error (§3). `ctx`'s
+    /// idempotency key (client writes) goes out as the `Idempotency-Key` header.
+    async fn call(&self, callback: &str, body: Map<String, Value>, ctx: &AdapterCtx) -> Result<Reply, AdapterError> {
+        let reply = self.exchange(callback, body, ctx.idempotency_key.as_deref()).await?;
         if reply.status.is_success() {
             Ok(reply)
         } else {
@@ -186,7 +191,7 @@ impl SourceAdapter for PluginAdapter {
         let attributes = params.cloned().unwrap_or(Value::Null);
         let reply = self
             .backend
-            .call("query", Self::data_body(ctx, attributes))
+            .call("query", Self::data_body(ctx, attributes), ctx)
             .await?;
         parse_query_reply(&reply.body)
     }
@@ -194,7 +199,7 @@ impl SourceAdapter for PluginAdapter {
     async fn create(&self, ctx: &AdapterCtx, attrs: &mut RawAttrs) -> Result<Option<String>, AdapterError> {
         let reply = self
             .backend
-            .call("create", Self::data_body(ctx, Value::Object(attrs.clone())))
+            .call("create", Self::data_body(ctx, Value::Object(attrs.clone())), ctx)
             .await?;
         Ok(created_id(&reply.body))
     }
@@ -202,7 +207,7 @@ impl SourceAdapter for PluginAdapter {
     async fn update(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError> {
         Self::require_id(attrs)?;
         self.backend
-            .call("update", Self::data_body(ctx, Value::Object(attrs.clone())))
+            .call("update", Self::data_body(ctx, Value::Object(attrs.clone())), ctx)
             .await?;
         Ok(())
     }
@@ -210,7 +215,7 @@ impl SourceAdapter for PluginAdapter {
     async fn delete(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError> {
         Self::require_id(attrs)?;
         self.backend
-            .call("delete", Self::data_body(ctx, Value::Object(attrs.clone())))
+            .call("delete", Self::data_body(ctx, Value::Object(attrs.clone())), ctx)
             .await?;
         Ok(())
     }
@@ -263,6 +268,12 @@ impl PluginAuthenticator {
         self.backend.timeout = timeout;
         self
     }
+
+    /// Whether an app server URL is configured now, i.e. whether device logins go to the
+    /// backend (§4) rather than to the server's own authenticator.
+    pub async fn is_configured(&self) -> Result<bool, AdapterError> {
+        Ok(self.backend.app_server.app_server_url().await?.is_some())
+    }
 }
 
 #[async_trait]
@@ -274,7 +285,7 @@ impl Authenticator for PluginAuthenticator {
         let Value::Object(body) = body else {
             return AuthOutcome::Error("internal error building the authenticate call".into());
         };
-        let reply = match self.backend.exchange("authenticate", body).await {
+        let reply = match self.backend.exchange("authenticate", body, None).await {
             Ok(reply) => reply,
             Err(err) => return AuthOutcome::Error(err.message().to_owned()),
         };

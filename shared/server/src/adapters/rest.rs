@@ -68,11 +68,13 @@ impl RestAdapter {
 
     async fn call(
         &self,
+        ctx: &AdapterCtx,
         method: Method,
         url: Url,
         body: Option<&Value>,
     ) -> Result<http_backend::Reply, AdapterError> {
-        let mut request = json_request(&self.http, method, url, body);
+        let request = json_request(&self.http, method, url, body);
+        let mut request = http_backend::with_idempotency_key(request, ctx.idempotency_key.as_deref());
         if let Some((name, value)) = &self.options.auth {
             request = request.header(name, value);
         }
@@ -212,7 +214,7 @@ impl SourceAdapter for RestAdapter {
         let url = Self::url(&self.options.list_url, ctx, None)?;
         let body = (self.options.list_method != Method::GET).then(|| Value::Object(Map::new()));
         let reply = self
-            .call(self.options.list_method.clone(), url, body.as_ref())
+            .call(ctx, self.options.list_method.clone(), url, body.as_ref())
             .await?;
         self.records(&reply.body)
     }
@@ -225,7 +227,7 @@ impl SourceAdapter for RestAdapter {
             .ok_or_else(|| Self::refused(ctx, "create"))?;
         let url = Self::url(&op.url, ctx, None)?;
         let reply = self
-            .call(op.method.clone(), url, Some(&self.to_backend(attrs)))
+            .call(ctx, op.method.clone(), url, Some(&self.to_backend(attrs)))
             .await?;
         Ok(self.created_id(&reply.body))
     }
@@ -238,7 +240,7 @@ impl SourceAdapter for RestAdapter {
             .ok_or_else(|| Self::refused(ctx, "update"))?;
         let id = Self::object_id(attrs)?;
         let url = Self::url(&op.url, ctx, Some(&id))?;
-        self.call(op.method.clone(), url, Some(&self.to_backend(attrs)))
+        self.call(ctx, op.method.clone(), url, Some(&self.to_backend(attrs)))
             .await?;
         Ok(())
     }
@@ -251,7 +253,7 @@ impl SourceAdapter for RestAdapter {
             .ok_or_else(|| Self::refused(ctx, "delete"))?;
         let id = Self::object_id(attrs)?;
         let url = Self::url(&op.url, ctx, Some(&id))?;
-        self.call(op.method.clone(), url, None).await?;
+        self.call(ctx, op.method.clone(), url, None).await?;
         Ok(())
     }
 }

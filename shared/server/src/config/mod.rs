@@ -7,7 +7,7 @@ pub mod settings;
 
 use std::path::PathBuf;
 
-pub use settings::{AdapterKind, AppSettings, DeviceAuth, PartitionType, Settings, SourceConfig, SyncType};
+pub use settings::{AdapterKind, AppSettings, DeviceAuth, DuplicatePolicy, PartitionType, Settings, SourceConfig, SyncType};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

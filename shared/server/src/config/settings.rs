@@ -68,8 +68,11 @@ pub struct SourceConfig {
     pub priority: i64,
     /// Refreshes run in the adapter worker instead of inline.
     pub query_queued: bool,
-    /// Client writes are applied by the adapter worker instead of inline.
+    /// Client writes are applied by the adapter worker (the default) instead of inline in
+    /// the request. See [`cud_queued`] for the settings that decide it.
     pub cud_queued: bool,
+    /// The built-in `find_duplicates_on_update` validator (sync-engine.md §8.5).
+    pub find_duplicates_on_update: DuplicatePolicy,
     pub pass_through: bool,
     pub push_notify: bool,
     pub retry_limit: i64,
@@ -78,6 +81,51 @@ pub struct SourceConfig {
     pub url: String,
     pub login: String,
     pub password: String,
+}
+
+/// What the built-in `find_duplicates_on_update` validator does (sync-engine.md §8.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DuplicatePolicy {
+    /// Not enabled (the default).
+    #[default]
+    Off,
+    /// `find_duplicates_on_update: true` — a repeated update is skipped; its master's
+    /// outcome is reported for it too.
+    Skip,
+    /// `find_duplicates_on_update: raise_error` — a repeated update fails with
+    /// `Error during update: object conflict detected`.
+    RaiseError,
+}
+
+impl DuplicatePolicy {
+    fn parse(source: &str, value: Option<&Json>) -> Result<Self, ConfigError> {
+        match value {
+            None | Some(Json::Null) | Some(Json::Bool(false)) => Ok(Self::Off),
+            Some(Json::Bool(true)) => Ok(Self::Skip),
+            Some(Json::String(s)) if s == "true" || s == "skip" => Ok(Self::Skip),
+            Some(Json::String(s)) if s == "false" => Ok(Self::Off),
+            Some(Json::String(s)) if s == "raise_error" => Ok(Self::RaiseError),
+            Some(other) => Err(ConfigError::Invalid(format!(
+                "source {source}: find_duplicates_on_update must be true, false or raise_error, not {other}"
+            ))),
+        }
+    }
+}
+
+/// Whether client writes of a source go through the adapter queue.
+///
+/// design.md makes queued the default: the write is durable in SQS before the device gets
+/// its 200, and the adapter worker applies it. `cud_inline: true` (our setting) applies
+/// writes inside the request instead, as RC7 did without a queue; an explicit
+/// `cud_queue: false` (or `queue: false`) means the same, so RC7 files that spell the
+/// choice out keep it. `cud_queue`/`queue` set to a name or `true` are accepted and change
+/// nothing. Pass-through sources never queue (sync-engine.md §8.6).
+fn cud_queued(map: &serde_json::Map<String, Json>) -> Result<bool, ConfigError> {
+    if let Some(inline) = opt_bool(map, "cud_inline")? {
+        return Ok(!inline);
+    }
+    let explicit = queue_flag(map.get("cud_queue")).or_else(|| queue_flag(map.get("queue")));
+    Ok(explicit.unwrap_or(true))
 }
 
 /// Device authentication when no plugin backend authenticates logins.
@@ -307,7 +355,8 @@ impl SourceConfig {
             sync_type,
             priority: opt_int(map, "priority").map_err(ctx)?.unwrap_or(3),
             query_queued: queue_flag(map.get("query_queue")).unwrap_or(queue.unwrap_or(false)),
-            cud_queued: queue_flag(map.get("cud_queue")).unwrap_or(queue.unwrap_or(false)),
+            cud_queued: cud_queued(map).map_err(ctx)?,
+            find_duplicates_on_update: DuplicatePolicy::parse(name, map.get("find_duplicates_on_update"))?,
             pass_through: opt_bool(map, "pass_through").map_err(ctx)?.unwrap_or(false),
             push_notify,
             retry_limit: opt_int(map, "retry_limit").map_err(ctx)?.unwrap_or(0),
@@ -478,8 +527,24 @@ mod tests {
         assert_eq!(plain.poll_interval, 201, "environment default");
         assert_eq!(plain.adapter, AdapterKind::Plugin);
         assert!(plain.query_queued && plain.cud_queued);
+        assert!(product.cud_queued, "writes are queued by default");
+        assert!(!product.query_queued, "queries are not");
         assert_eq!(s.app.syncserver.as_deref(), Some("http://localhost:9292/application"));
         assert_eq!(s.app.cookie_name, "rhoconnect_session");
+    }
+
+    #[test]
+    fn inline_writes_and_duplicate_validator_are_per_source() {
+        let text = ":sources:\n  A:\n    cud_inline: true\n    find_duplicates_on_update: true\n  B:\n    cud_queue: false\n    find_duplicates_on_update: raise_error\n  C:\n    queue: q\n";
+        let s = Settings::parse(text, "development").expect("valid");
+        let a = s.source("A").expect("A");
+        assert!(!a.cud_queued);
+        assert_eq!(a.find_duplicates_on_update, DuplicatePolicy::Skip);
+        let b = s.source("B").expect("B");
+        assert!(!b.cud_queued);
+        assert_eq!(b.find_duplicates_on_update, DuplicatePolicy::RaiseError);
+        assert!(s.source("C").expect("C").cud_queued);
+        assert!(Settings::parse(":sources:\n  D:\n    find_duplicates_on_update: 3\n", "development").is_err());
     }
 
     #[test]

@@ -1,10 +1,18 @@
 //! The three SQS workers. Each accepts only its own job kinds; a message that lands on the
 //! wrong queue fails loudly (and ends in the DLQ) rather than being dropped.
+//!
+//! The adapter worker is the one with real work here: queued refreshes and client writes
+//! (`sync::refresh`, `sync::cud`).
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::{Job, JobError, JobHandler};
+use super::{Job, JobError, JobHandler, JobItem};
 use crate::state::AppState;
+use crate::sync::cud::apply::PendingWrite;
+use crate::sync::cud::{self, CudWrite};
+use crate::sync::{self, SourceCtx, SyncError};
 
 /// Which worker a queue feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,10 +52,28 @@ impl WorkerName {
     }
 }
 
-/// Runs adapter refreshes and queued client writes.
+/// Runs queued refreshes (sync-engine.md §6.4) and applies queued client writes (§8.3).
 pub struct AdapterWorker {
-    #[allow(dead_code)]
     state: AppState,
+}
+
+impl AdapterWorker {
+    async fn refresh(&self, source: &str, user: &str, query: Option<&serde_json::Value>) -> Result<(), JobError> {
+        // Adapter failures are recorded as the source's errors for devices, and the md is
+        // left as it was; only infrastructure failures make the job fail (and retry).
+        sync::refresh(&self.state, source, user, query).await.map_err(|e| JobError::Failed(e.to_string()))
+    }
+
+    async fn write_of(&self, job: &Job) -> Result<Option<CudWrite>, JobError> {
+        let Job::Cud { write, write_ref, .. } = job else { return Ok(None) };
+        if let Some(write) = write {
+            return Ok(Some((**write).clone()));
+        }
+        match write_ref {
+            Some(object) => cud::load_stored(&self.state, object).await.map(Some).map_err(|e| JobError::Failed(e.to_string())),
+            None => Ok(None),
+        }
+    }
 }
 
 #[async_trait]
@@ -57,13 +83,42 @@ impl JobHandler for AdapterWorker {
     }
 
     async fn handle(&self, job: &Job) -> Result<(), JobError> {
-        match job {
-            Job::Refresh { source, user, .. } | Job::Cud { source, user } => {
-                tracing::info!(source, user, kind = job.kind(), "adapter job received");
-                Ok(())
+        let item = JobItem { key: String::new(), job: job.clone(), receive_count: 1 };
+        self.handle_batch(std::slice::from_ref(&item)).await.pop().unwrap_or(Ok(()))
+    }
+
+    /// Refreshes run one by one; client writes are grouped by source and each group is
+    /// applied as one batch (sync-engine.md §8.3: all entries together, oldest first).
+    async fn handle_batch(&self, items: &[JobItem]) -> Vec<Result<(), JobError>> {
+        let mut results: Vec<Result<(), JobError>> = Vec::with_capacity(items.len());
+        let mut by_source: HashMap<String, Vec<(usize, PendingWrite)>> = HashMap::new();
+        for (i, item) in items.iter().enumerate() {
+            results.push(Ok(()));
+            match &item.job {
+                Job::Refresh { source, user, query } => results[i] = self.refresh(source, user, query.as_ref()).await,
+                Job::Cud { source, .. } => match self.write_of(&item.job).await {
+                    Ok(Some(write)) => by_source
+                        .entry(source.clone())
+                        .or_default()
+                        .push((i, PendingWrite { write, last_attempt: item.is_last_attempt() })),
+                    Ok(None) => tracing::warn!(source, "CUD job without a write; nothing to do"),
+                    Err(err) => results[i] = Err(err),
+                },
+                other => results[i] = Err(JobError::WrongWorker(other.kind())),
             }
-            other => Err(JobError::WrongWorker(other.kind())),
         }
+        for (name, group) in by_source {
+            let (indices, writes): (Vec<usize>, Vec<PendingWrite>) = group.into_iter().unzip();
+            let outcomes = match SourceCtx::find(&self.state, &name) {
+                Some(source) => cud::apply::apply_batch(&self.state, &source, writes).await,
+                // The source left the settings after the write was accepted: fail loudly.
+                None => writes.iter().map(|_| Err(SyncError::UnknownSource)).collect(),
+            };
+            for (i, outcome) in indices.into_iter().zip(outcomes) {
+                results[i] = outcome.map_err(|e| JobError::Failed(e.to_string()));
+            }
+        }
+        results
     }
 }
 

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::keys;
 use super::{SourceCtx, SyncError};
+use crate::adapters::{AuthOutcome, Authenticator};
 use crate::config::DeviceAuth;
 use crate::registry::{password, ClientRecord, ADMIN_LOGIN, DEVICE_FIELDS};
 use crate::AppState;
@@ -26,15 +27,42 @@ pub enum LoginOutcome {
     Allowed(String),
     /// 401 `Unable to authenticate '<login>'`.
     Denied,
+    /// 401 with the authenticator's own message (a login error).
+    Refused(String),
+    /// 500 with the message: the authenticator itself failed.
+    Failed(String),
 }
 
-/// Device login against local users (`device_auth: local`) or anyone (`open`)
-/// (sync-protocol.md §4). The user record is created on success.
-pub async fn login(state: &AppState, login: &str, pass: &str) -> Result<LoginOutcome, SyncError> {
+/// Device login (sync-protocol.md §4). While an app server URL is configured the plugin
+/// backend's `/rhoconnect/authenticate` decides and may rename the user
+/// (plugin-adapters.md §4); otherwise local users (`device_auth: local`) or anyone
+/// (`open`). The user record is created on success.
+pub async fn login(
+    state: &AppState,
+    login: &str,
+    pass: &str,
+    params: &serde_json::Map<String, Value>,
+) -> Result<LoginOutcome, SyncError> {
     if login.is_empty() || login == ADMIN_LOGIN || login == keys::SHARED_PARTITION {
         return Ok(LoginOutcome::Denied);
     }
     let registry = state.registry();
+    let delegated = match state.authenticator.is_configured().await {
+        Ok(configured) => configured,
+        Err(err) => return Ok(LoginOutcome::Failed(err.message().to_owned())),
+    };
+    if delegated {
+        return Ok(match state.authenticator.authenticate(login, pass, params).await {
+            AuthOutcome::Allow(name) if name == ADMIN_LOGIN || name == keys::SHARED_PARTITION => LoginOutcome::Denied,
+            AuthOutcome::Allow(name) => {
+                registry.ensure_user(&name).await?;
+                LoginOutcome::Allowed(name)
+            }
+            AuthOutcome::Deny => LoginOutcome::Denied,
+            AuthOutcome::LoginError(message) => LoginOutcome::Refused(message),
+            AuthOutcome::Error(message) => LoginOutcome::Failed(message),
+        });
+    }
     match state.config.settings.app.device_auth {
         DeviceAuth::Open => {
             registry.ensure_user(login).await?;

@@ -7,7 +7,8 @@
 //! * [`refresh`] — calling a source adapter and writing its result (`sync::refresh`, also
 //!   used by the adapter worker for queued refreshes);
 //! * [`query`] — one query page: token rules, refresh decision, planning, commit;
-//! * [`cud`] — client creates/updates/deletes applied inline through the adapter;
+//! * [`cud`] — client creates/updates/deletes: accepted and queued (or applied inline),
+//!   applied once by the adapter worker;
 //! * [`search`] — search pages;
 //! * [`clients`] — device login, client records (cached in Redis, durable in DynamoDB),
 //!   reset and user switch;
@@ -75,6 +76,9 @@ pub enum SyncError {
     /// The same client synced the same source concurrently; retry.
     #[error("concurrent sync of the same client and source; retry")]
     Conflict,
+    /// S3 or SQS refused a write (client writes are durable only once both took it).
+    #[error("{0}")]
+    Queue(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -168,6 +172,7 @@ impl SourceCtx {
             partition: self.partition(login),
             source: self.config.clone(),
             scratch: Arc::new(scratch::RedisScratch::new(state.sync.store.clone())),
+            idempotency_key: None,
         }
     }
 }

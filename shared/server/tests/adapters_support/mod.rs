@@ -266,6 +266,7 @@ pub fn deps_with_token(settings: &Settings, token: Option<&str>) -> AdapterDeps 
         http: http_backend::client(Duration::from_secs(settings.app.plugin_timeout)).unwrap(),
         registry: Arc::new(TokenRegistry(token.map(str::to_owned))),
         app: Arc::new(settings.app.clone()),
+        app_server: None,
     }
 }
 
@@ -276,6 +277,7 @@ pub fn ctx(settings: &Settings, source: &str, login: &str, partition: &str) -> A
         partition: partition.to_owned(),
         source: Arc::new(settings.source(source).unwrap().clone()),
         scratch: Arc::new(MemScratch::default()),
+        idempotency_key: None,
     }
 }
 

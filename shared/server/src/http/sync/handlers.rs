@@ -114,8 +114,10 @@ fn text_param(req: &Parsed, name: &str) -> String {
 pub async fn login(State(state): State<AppState>, DeviceRequest(req): DeviceRequest) -> Response {
     let result = async {
         let login = text_param(&req, "login");
-        match clients::login(&state, &login, &text_param(&req, "password")).await? {
+        match clients::login(&state, &login, &text_param(&req, "password"), &req.params).await? {
             LoginOutcome::Denied => Err(HttpError::LoginFailed(login)),
+            LoginOutcome::Refused(message) => Err(HttpError::LoginError(message)),
+            LoginOutcome::Failed(message) => Err(HttpError::Internal(message)),
             LoginOutcome::Allowed(login) => {
                 let now = state.sync.clock.now_secs();
                 let value = session::sign(
@@ -208,7 +210,12 @@ async fn apply_changes(state: &AppState, req: &Parsed, path: &RawPathParams, ops
     let client = require_client(state, &login, client_id(req, path)).await?;
     if let Some(source) = SourceCtx::find(state, &name) {
         let ops = ops(req, &source);
-        cud::apply(state, &source, &login, &client.id, ops).await?;
+        let blob_fields: Vec<String> = match req.params.get("blob_fields") {
+            Some(Value::Array(items)) => items.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect(),
+            _ => Vec::new(),
+        };
+        // 200 only once the write is durable in the queue (or applied, for inline sources).
+        cud::submit(state, &source, &login, &client.id, ops, &req.uploads, &blob_fields).await?;
     }
     Ok(empty_ok())
 }

@@ -1,0 +1,261 @@
+//! Client creates, updates and deletes (sync-protocol.md §7, sync-engine.md §8).
+//!
+//! # Flow
+//!
+//! The sync function checks the request (sync-protocol.md §2.6), stores blob parts in S3
+//! ([`blobs`]), and turns the request into one [`CudWrite`] with an idempotency key. By
+//! default the write is sent to the adapter queue as a `Job::Cud` and the device gets its
+//! 200 only after SQS accepted it (design.md "Flows: Client writes"); the adapter worker
+//! applies it ([`apply::apply_batch`]) with every other write of the same source in its
+//! SQS batch, oldest first. `cud_inline: true` (or RC7's `cud_queue: false`) applies the
+//! write inside the request instead; pass-through sources call the adapter directly
+//! (sync-engine.md §8.6). Results go where RC7 puts them: links, `<op>-error`,
+//! `update-rollback` and CUD deletes in the client's pending documents, created objects in
+//! md and pinned in the client's state, deleted ones removed.
+//!
+//! # Exactly-once effect
+//!
+//! * **Write key.** `<digest>.<n>`: the digest covers client, source, the operations and
+//!   the blob bytes; `n` counts the client's writes to the source. A request equal to the
+//!   client's previous one (a retry after a lost response) gets the previous key
+//!   ([`records::claim_key`]). The key is the SQS job id, so the job ledger skips a
+//!   redelivered or re-sent message that already finished.
+//! * **Per-record record.** Before each adapter call the worker notes `started`; after it,
+//!   the outcome (link id, error message, ...) in one `HSET`. A redelivery replays recorded
+//!   outcomes without calling the backend, and writing them to the client documents is
+//!   idempotent (hash sets, versioned md writes of the same values).
+//! * **Backend key.** Each call carries `Idempotency-Key: <write key>:<op>:<index>`
+//!   (plugin and rest adapters), equal on every retry.
+//!
+//! Residual window, stated plainly: if the worker dies (or Redis fails) after the backend
+//! applied a record but before its outcome was recorded, the redelivery calls the backend
+//! again for that record. A backend that honours `Idempotency-Key` answers it once; one
+//! that does not applies it twice. Likewise, if the worker dies after writing the results
+//! to the client documents but before noting `persisted`, the device may see a link or an
+//! error entry twice (harmless: links and errors are keyed by object id). A device retry
+//! is recognised for [`records::RECORD_TTL_SECS`]; two consecutive identical requests of
+//! one client are taken as one (for creates they carry the same temporary id, so they are
+//! the same object; repeating an update or delete has no further effect).
+//!
+//! # Failures
+//!
+//! An adapter error is an answer: the record gets its `<op>-error` (and `update-rollback`)
+//! at once and the remaining records of that write and operation are carried to a
+//! continuation write (sync-engine.md §8.3). Infrastructure failures (Redis, S3, SQS) fail
+//! the message, so SQS delivers it again; on the last delivery before the DLQ the records
+//! without an outcome get the error [`GAVE_UP`], so the device hears of them, and the
+//! message still goes to the DLQ for the operator.
+
+pub mod apply;
+pub mod blobs;
+pub mod records;
+
+use rhosync_engine::params::Part;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::{SourceCtx, SyncError};
+use crate::adapters::validate::CudOp;
+use crate::adapters::RawAttrs;
+use crate::jobs::{Job, JobMessage};
+use crate::AppState;
+pub use blobs::BlobRef;
+
+/// The `<op>-error` message of records whose write was given up after SQS's last retry.
+pub const GAVE_UP: &str = "write could not be applied";
+
+/// Largest job message we send inline; SQS takes 256 KiB, the rest of the body is small.
+const MAX_INLINE_MESSAGE: usize = 200 * 1024;
+
+/// The three operation maps of a request, in request order.
+#[derive(Debug, Clone, Default)]
+pub struct CudOps {
+    pub create: Vec<(String, RawAttrs)>,
+    pub update: Vec<(String, RawAttrs)>,
+    pub delete: Vec<(String, RawAttrs)>,
+}
+
+impl CudOps {
+    /// Reads `create`, `update`, `delete` from the parameters; entries whose value is not
+    /// an object are ignored, empty maps are fine (rhoconnect.js sends `{}`).
+    pub fn from_params(params: &Map<String, Value>) -> Self {
+        let op = |name: &str| -> Vec<(String, RawAttrs)> {
+            match params.get(name) {
+                Some(Value::Object(m)) => m
+                    .iter()
+                    .filter_map(|(id, v)| v.as_object().map(|a| (id.clone(), a.clone())))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        Self { create: op("create"), update: op("update"), delete: op("delete") }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.create.is_empty() && self.update.is_empty() && self.delete.is_empty()
+    }
+}
+
+/// One accepted client request, as queued for the adapter worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CudWrite {
+    /// The idempotency key (also the job id).
+    pub key: String,
+    pub source: String,
+    /// The user owning the client (the partition and the adapter's acting user).
+    pub login: String,
+    pub client_id: String,
+    /// When it was accepted, in ms since the epoch: batches run oldest first.
+    pub accepted_ms: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub create: Vec<(String, RawAttrs)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub update: Vec<(String, RawAttrs)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delete: Vec<(String, RawAttrs)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blobs: Vec<BlobRef>,
+}
+
+impl CudWrite {
+    pub fn records(&self, op: CudOp) -> &[(String, RawAttrs)] {
+        match op {
+            CudOp::Create => &self.create,
+            CudOp::Update => &self.update,
+            CudOp::Delete => &self.delete,
+        }
+    }
+
+    fn records_mut(&mut self, op: CudOp) -> &mut Vec<(String, RawAttrs)> {
+        match op {
+            CudOp::Create => &mut self.create,
+            CudOp::Update => &mut self.update,
+            CudOp::Delete => &mut self.delete,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.create.is_empty() && self.update.is_empty() && self.delete.is_empty()
+    }
+}
+
+/// The content digest of a request: client, source, operations and blob bytes.
+fn digest(source: &str, client_id: &str, ops: &CudOps, parts: &[(CudOp, String, String, &Part)]) -> String {
+    let mut hasher = Sha256::new();
+    let blobs: Vec<(String, String)> =
+        parts.iter().map(|(_, _, _, p)| (p.name.clone(), hex::encode(Sha256::digest(&p.bytes)))).collect();
+    let body = serde_json::json!([client_id, source, ops.create, ops.update, ops.delete, blobs]);
+    hasher.update(body.to_string().as_bytes());
+    // 128 bits is plenty to tell one client's requests apart and keeps headers short.
+    hex::encode(&hasher.finalize()[..16])
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Accepts one request's writes for `client_id` of `login` (sync-engine.md §8.1): queued
+/// (the default) or applied now. Returns once the write is durable or applied.
+pub async fn submit(
+    state: &AppState,
+    source: &SourceCtx,
+    login: &str,
+    client_id: &str,
+    ops: CudOps,
+    uploads: &[Part],
+    blob_fields: &[String],
+) -> Result<(), SyncError> {
+    if ops.is_empty() {
+        return Ok(());
+    }
+    if source.config.pass_through {
+        apply::pass_through(state, source, login, &ops).await;
+        return Ok(());
+    }
+    let parts = blobs::matching_parts(&ops, uploads, blob_fields);
+    let name = &source.config.name;
+    let (key, retry) = records::claim_key(state, name, client_id, &digest(name, client_id, &ops, &parts)).await?;
+    if retry {
+        tracing::info!(source = %name, client = client_id, write = %key, "device retry of an accepted write");
+    }
+    let blobs = blobs::store(state, name, &key, &parts).await?;
+    let write = CudWrite {
+        key,
+        source: name.clone(),
+        login: login.to_owned(),
+        client_id: client_id.to_owned(),
+        accepted_ms: now_ms(),
+        create: ops.create,
+        update: ops.update,
+        delete: ops.delete,
+        blobs,
+    };
+    if source.config.cud_queued {
+        // A retry is sent again: if the first send was lost we need it, and if not the
+        // worker skips the duplicate by its key.
+        enqueue(state, &write).await
+    } else {
+        let mut results = apply::apply_batch(state, source, vec![apply::PendingWrite { write, last_attempt: false }]).await;
+        results.pop().unwrap_or(Ok(()))
+    }
+}
+
+/// Sends `write` to the adapter queue (its body to S3 first when too big for SQS).
+pub async fn enqueue(state: &AppState, write: &CudWrite) -> Result<(), SyncError> {
+    let mut message = JobMessage {
+        id: Some(write.key.clone()),
+        job: Job::Cud {
+            source: write.source.clone(),
+            user: write.login.clone(),
+            write: Some(Box::new(write.clone())),
+            write_ref: None,
+        },
+    };
+    let mut body = serde_json::to_string(&message).map_err(|e| SyncError::Internal(e.to_string()))?;
+    if body.len() > MAX_INLINE_MESSAGE {
+        let object = format!("cud/{}/{}.json", write.source, write.key);
+        let payload = serde_json::to_vec(write).map_err(|e| SyncError::Internal(e.to_string()))?;
+        state
+            .aws
+            .s3
+            .put_object()
+            .bucket(&state.config.env.bucket)
+            .key(&object)
+            .content_type("application/json")
+            .body(payload.into())
+            .send()
+            .await
+            .map_err(|e| SyncError::Queue(format!("storing a write: {}", crate::edges::AwsError::sdk("s3", e))))?;
+        message.job = Job::Cud { source: write.source.clone(), user: write.login.clone(), write: None, write_ref: Some(object) };
+        body = serde_json::to_string(&message).map_err(|e| SyncError::Internal(e.to_string()))?;
+    }
+    state
+        .aws
+        .sqs
+        .send_message()
+        .queue_url(&state.config.env.adapter_queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .map_err(|e| SyncError::Queue(format!("queueing a write: {}", crate::edges::AwsError::sdk("sqs", e))))?;
+    Ok(())
+}
+
+/// Loads a write stored in S3 by [`enqueue`].
+pub async fn load_stored(state: &AppState, object: &str) -> Result<CudWrite, SyncError> {
+    let out = state
+        .aws
+        .s3
+        .get_object()
+        .bucket(&state.config.env.bucket)
+        .key(object)
+        .send()
+        .await
+        .map_err(|e| SyncError::Queue(format!("reading a stored write: {}", crate::edges::AwsError::sdk("s3", e))))?;
+    let bytes = out.body.collect().await.map_err(|e| SyncError::Queue(format!("reading a stored write: {e}")))?;
+    serde_json::from_slice(&bytes.into_bytes()).map_err(|e| SyncError::Internal(format!("stored write {object}: {e}")))
+}
