@@ -28,6 +28,54 @@ pub async fn start_runner(env: &TestEnv, retry_delay_secs: i32) -> Runner {
     rhosync_local::start(env.state.clone(), options).await.unwrap_or_else(|e| panic!("runner: {e}"))
 }
 
+/// Starts the runner serving HTTP only: no queue consumers (tests that start, kill and
+/// restart the adapter worker themselves use [`start_adapter_worker`]).
+pub async fn start_http_runner(env: &TestEnv) -> Runner {
+    let options = RunnerOptions {
+        bind: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        template: repo_root().join("template.yaml"),
+        static_dir: None,
+        consumers: None,
+    };
+    rhosync_local::start(env.state.clone(), options).await.unwrap_or_else(|e| panic!("runner: {e}"))
+}
+
+/// The adapter worker's queue consumer, run on its own so a test can kill it.
+pub struct AdapterWorker {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts consuming the adapter queue; failed jobs come back after `retry_delay_secs`.
+pub fn start_adapter_worker(env: &TestEnv, retry_delay_secs: i32) -> AdapterWorker {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let options = ConsumerOptions {
+        retry_delay_secs: Some(retry_delay_secs),
+        idle_wait: Duration::from_millis(50),
+        ..ConsumerOptions::default()
+    };
+    let task = tokio::spawn(rhosync_local::consumers::run(
+        env.state.clone(),
+        rhosync_server::jobs::workers::WorkerName::Adapter,
+        options,
+        stopped,
+    ));
+    AdapterWorker { stop, task }
+}
+
+impl AdapterWorker {
+    /// Kills the consumer wherever it is (a crash): the job in progress is not settled.
+    pub fn kill(self) {
+        self.task.abort();
+    }
+
+    /// Stops after the batch in progress.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
 /// Polls `check` until it returns `Some` or `timeout` passes.
 pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
 where

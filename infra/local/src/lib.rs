@@ -50,6 +50,15 @@ impl Runner {
         format!("http://{}", self.addr)
     }
 
+    /// Kills the runner without letting anything finish, as a crashed process would: a
+    /// job in progress stops wherever it is and its message stays on the queue, to come
+    /// back after the visibility timeout (crash tests).
+    pub fn abort(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+
     /// Stops accepting requests and polling queues, and waits for both to finish.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);

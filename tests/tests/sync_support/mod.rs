@@ -52,6 +52,16 @@ impl World {
         World { env, runner, clock, http: reqwest::Client::new() }
     }
 
+    /// A world whose runner serves HTTP only; the test runs the adapter worker itself
+    /// (`rhosync_e2e::start_adapter_worker`).
+    pub async fn http_only(label: &str, settings: &str) -> World {
+        let mut env = TestEnv::new(label, settings).await;
+        let clock = ManualClock::new();
+        env.state = env.state.clone().with_clock(Arc::new(clock.clone()));
+        let runner = rhosync_e2e::start_http_runner(&env).await;
+        World { env, runner, clock, http: reqwest::Client::new() }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.runner.base_url(), path)
     }
