@@ -37,6 +37,13 @@
 //! one client are taken as one (for creates they carry the same temporary id, so they are
 //! the same object; repeating an update or delete has no further effect).
 //!
+//! # Order
+//!
+//! Within one worker invocation writes run oldest first. The adapter queue is a standard
+//! SQS queue, so two writes of one device that land in different invocations may run in
+//! either order (rare: a device sends its next write only after the previous 200). A FIFO
+//! queue with the client id as message group would make the order strict; not done yet.
+//!
 //! # Failures
 //!
 //! An adapter error is an answer: the record gets its `<op>-error` (and `update-rollback`)
