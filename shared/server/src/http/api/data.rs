@@ -4,7 +4,7 @@
 //! Their legacy aliases are served by [`super::legacy`], which rewrites them onto these.
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
 use serde_json::{json, Map, Value};
@@ -29,10 +29,6 @@ pub fn routes() -> Router<AppState> {
         .route("/rc/v1/clients/{client_id}/sources/{source_id}/docs/{doc}", get(get_client_doc).post(set_client_doc))
 }
 
-fn answer(result: Result<Response, HttpError>) -> Response {
-    result.unwrap_or_else(IntoResponse::into_response)
-}
-
 fn doc_response(doc: Doc) -> Response {
     match doc {
         Doc::Missing { object_type: true } => reply::json(&json!({})),
@@ -46,21 +42,15 @@ fn append(req: &Parsed) -> bool {
     rhosync_engine::params::lenient_bool(req.params.get("append"))
 }
 
-async fn get_doc(State(state): State<AppState>, Path(doc): Path<String>, ApiRequest(req): ApiRequest) -> Response {
-    answer(async {
-        require_admin(&state, &req).await?;
-        Ok(doc_response(docs::get(&state, &doc).await?))
-    }
-    .await)
+async fn get_doc(State(state): State<AppState>, Path(doc): Path<String>, ApiRequest(req): ApiRequest) -> Result<Response, HttpError> {
+    require_admin(&state, &req).await?;
+    Ok(doc_response(docs::get(&state, &doc).await?))
 }
 
-async fn set_doc(State(state): State<AppState>, Path(doc): Path<String>, ApiRequest(req): ApiRequest) -> Response {
-    answer(async {
-        require_admin(&state, &req).await?;
-        docs::set(&state, &doc, req.params.get("data"), append(&req)).await?;
-        Ok(reply::empty())
-    }
-    .await)
+async fn set_doc(State(state): State<AppState>, Path(doc): Path<String>, ApiRequest(req): ApiRequest) -> Result<Response, HttpError> {
+    require_admin(&state, &req).await?;
+    docs::set(&state, &doc, req.params.get("data"), append(&req)).await?;
+    Ok(reply::empty())
 }
 
 fn source(state: &AppState, name: &str) -> Result<SourceCtx, HttpError> {
@@ -71,29 +61,23 @@ async fn read_state(
     State(state): State<AppState>,
     Path((user, source_id)): Path<(String, String)>,
     ApiRequest(req): ApiRequest,
-) -> Response {
-    answer(async {
-        require_admin(&state, &req).await?;
-        let source = source(&state, &source_id)?;
-        docs::set_read_state(&state, &source, &user, &req.params).await?;
-        Ok(reply::empty())
-    }
-    .await)
+) -> Result<Response, HttpError> {
+    require_admin(&state, &req).await?;
+    let source = source(&state, &source_id)?;
+    docs::set_read_state(&state, &source, &user, &req.params).await?;
+    Ok(reply::empty())
 }
 
 async fn backend_push(
     State(state): State<AppState>,
     Path((source_name, action)): Path<(String, String)>,
     ApiRequest(req): ApiRequest,
-) -> Response {
-    answer(async {
-        let kind = PushKind::parse(&action).ok_or(HttpError::NotFound)?;
-        require_admin(&state, &req).await?;
-        let source = source(&state, &source_name)?;
-        push(&state, &source, kind, &req.params).await?;
-        Ok(reply::text("done"))
-    }
-    .await)
+) -> Result<Response, HttpError> {
+    let kind = PushKind::parse(&action).ok_or(HttpError::NotFound)?;
+    require_admin(&state, &req).await?;
+    let source = source(&state, &source_name)?;
+    push(&state, &source, kind, &req.params).await?;
+    Ok(reply::text("done"))
 }
 
 /// The partition segment of a user's source docnames (rest-api.md §4.13).
@@ -112,47 +96,38 @@ async fn user_docnames(
     State(state): State<AppState>,
     Path((user, source_id)): Path<(String, String)>,
     ApiRequest(req): ApiRequest,
-) -> Response {
-    answer(async {
-        require_admin(&state, &req).await?;
-        let source = source(&state, &source_id)?;
-        let names: Map<String, Value> = ["md", "errors", "md_size", "md_copy"]
-            .iter()
-            .map(|d| ((*d).to_owned(), Value::String(source_docname(&source, &user, d))))
-            .collect();
-        Ok(reply::json(&Value::Object(names)))
-    }
-    .await)
+) -> Result<Response, HttpError> {
+    require_admin(&state, &req).await?;
+    let source = source(&state, &source_id)?;
+    let names: Map<String, Value> = ["md", "errors", "md_size", "md_copy"]
+        .iter()
+        .map(|d| ((*d).to_owned(), Value::String(source_docname(&source, &user, d))))
+        .collect();
+    Ok(reply::json(&Value::Object(names)))
 }
 
 async fn get_user_doc(
     State(state): State<AppState>,
     Path((user, source_id, doc)): Path<(String, String, String)>,
     ApiRequest(req): ApiRequest,
-) -> Response {
-    answer(async {
-        require_admin(&state, &req).await?;
-        let source = source(&state, &source_id)?;
-        Ok(doc_response(docs::get(&state, &source_docname(&source, &user, &doc)).await?))
-    }
-    .await)
+) -> Result<Response, HttpError> {
+    require_admin(&state, &req).await?;
+    let source = source(&state, &source_id)?;
+    Ok(doc_response(docs::get(&state, &source_docname(&source, &user, &doc)).await?))
 }
 
 async fn set_user_doc(
     State(state): State<AppState>,
     Path((user, source_id, doc)): Path<(String, String, String)>,
     ApiRequest(req): ApiRequest,
-) -> Response {
-    answer(async {
-        require_admin(&state, &req).await?;
-        if user != SHARED_PARTITION && state.registry().user(&user).await?.is_none() {
-            return Err(HttpError::UnknownUser(user));
-        }
-        let source = source(&state, &source_id)?;
-        docs::set(&state, &source_docname(&source, &user, &doc), req.params.get("data"), append(&req)).await?;
-        Ok(reply::empty())
+) -> Result<Response, HttpError> {
+    require_admin(&state, &req).await?;
+    if user != SHARED_PARTITION && state.registry().user(&user).await?.is_none() {
+        return Err(HttpError::UnknownUser(user));
     }
-    .await)
+    let source = source(&state, &source_id)?;
+    docs::set(&state, &source_docname(&source, &user, &doc), req.params.get("data"), append(&req)).await?;
+    Ok(reply::empty())
 }
 
 async fn client_docname(state: &AppState, client_id: &str, source_id: &str, doc: Option<&str>) -> Result<Vec<(String, String)>, HttpError> {
@@ -169,40 +144,31 @@ async fn client_docnames(
     State(state): State<AppState>,
     Path((client_id, source_id)): Path<(String, String)>,
     ApiRequest(req): ApiRequest,
-) -> Response {
-    answer(async {
-        require_admin(&state, &req).await?;
-        let names = client_docname(&state, &client_id, &source_id, None).await?;
-        Ok(reply::json(&Value::Object(names.into_iter().map(|(k, v)| (k, Value::String(v))).collect())))
-    }
-    .await)
+) -> Result<Response, HttpError> {
+    require_admin(&state, &req).await?;
+    let names = client_docname(&state, &client_id, &source_id, None).await?;
+    Ok(reply::json(&Value::Object(names.into_iter().map(|(k, v)| (k, Value::String(v))).collect())))
 }
 
 async fn get_client_doc(
     State(state): State<AppState>,
     Path((client_id, source_id, doc)): Path<(String, String, String)>,
     ApiRequest(req): ApiRequest,
-) -> Response {
-    answer(async {
-        require_admin(&state, &req).await?;
-        let names = client_docname(&state, &client_id, &source_id, Some(&doc)).await?;
-        let name = names.into_iter().next().map(|(_, n)| n).unwrap_or_default();
-        Ok(doc_response(docs::get(&state, &name).await?))
-    }
-    .await)
+) -> Result<Response, HttpError> {
+    require_admin(&state, &req).await?;
+    let names = client_docname(&state, &client_id, &source_id, Some(&doc)).await?;
+    let name = names.into_iter().next().map(|(_, n)| n).unwrap_or_default();
+    Ok(doc_response(docs::get(&state, &name).await?))
 }
 
 async fn set_client_doc(
     State(state): State<AppState>,
     Path((client_id, source_id, doc)): Path<(String, String, String)>,
     ApiRequest(req): ApiRequest,
-) -> Response {
-    answer(async {
-        require_admin(&state, &req).await?;
-        let names = client_docname(&state, &client_id, &source_id, Some(&doc)).await?;
-        let name = names.into_iter().next().map(|(_, n)| n).unwrap_or_default();
-        docs::set(&state, &name, req.params.get("data"), append(&req)).await?;
-        Ok(reply::empty())
-    }
-    .await)
+) -> Result<Response, HttpError> {
+    require_admin(&state, &req).await?;
+    let names = client_docname(&state, &client_id, &source_id, Some(&doc)).await?;
+    let name = names.into_iter().next().map(|(_, n)| n).unwrap_or_default();
+    docs::set(&state, &name, req.params.get("data"), append(&req)).await?;
+    Ok(reply::empty())
 }
