@@ -156,6 +156,12 @@ pub struct AppSettings {
     /// Largest serialized query page, in bytes; kept far below Lambda's 6 MB response cap.
     pub page_byte_cap: usize,
     pub cors_origins: Vec<String>,
+    /// Change history of a partition is kept at least this long (seconds) so devices that
+    /// come back within the window get incremental pages; older events are pruned.
+    pub history_retention_secs: u64,
+    /// Cap on a partition's retained history events (`None`: max(100 000, 2 × md size));
+    /// it wins over the retention window so memory stays bounded under heavy churn.
+    pub history_max_events: Option<u64>,
     pub stats: bool,
     /// RhoConnect Push Service URL with the app name as userinfo (push.md §6.3, §7).
     pub push_server: Option<String>,
@@ -260,6 +266,8 @@ impl AppSettings {
             device_auth,
             page_byte_cap: opt_uint(env, "page_byte_cap")?.unwrap_or(1024 * 1024) as usize,
             cors_origins,
+            history_retention_secs: opt_uint(env, "history_retention_secs")?.unwrap_or(7 * 86_400),
+            history_max_events: opt_uint(env, "history_max_events")?,
             stats: opt_bool(env, "stats")?.unwrap_or(false),
             push_server: opt_string(env, "push_server")?,
         })

@@ -9,6 +9,7 @@
 //! | `md` | hash | object id → canonical body (`rhosync_engine::values`) |
 //! | `idx` | zset | object id → version of its latest change (tombstones too) |
 //! | `hist` | hash | object id → JSON list `[[version, body-before or null], …]` |
+//! | `hlog` | zset | one member `<version>:<unix secs>:<id>` per retained history event, scored by version (pruning order) |
 //! | `head` | hash | `v` version, `h` history horizon, `n` md_size |
 //! | `src` | hash | `errors` (JSON), `metadata`, `metadata_sha1`, `schema`, `schema_sha1` |
 //! | `rs` | hash | read state: `refresh_time`, `prev_refresh_time`, `retry_counter` |
@@ -40,6 +41,7 @@ pub struct PartitionKeys {
     pub md: String,
     pub idx: String,
     pub hist: String,
+    pub hlog: String,
     pub head: String,
     pub src: String,
     pub rs: String,
@@ -53,6 +55,7 @@ impl PartitionKeys {
             md: k("md"),
             idx: k("idx"),
             hist: k("hist"),
+            hlog: k("hlog"),
             head: k("head"),
             src: k("src"),
             rs: k("rs"),
@@ -80,8 +83,8 @@ impl PartitionKeys {
     }
 
     /// All partition keys (for deletion).
-    pub fn all(&self) -> [&str; 6] {
-        [&self.md, &self.idx, &self.hist, &self.head, &self.src, &self.rs]
+    pub fn all(&self) -> [&str; 7] {
+        [&self.md, &self.idx, &self.hist, &self.hlog, &self.head, &self.src, &self.rs]
     }
 }
 

@@ -13,6 +13,7 @@ use rhosync_engine::values::{normalize_objects, Body, ObjectMap};
 use serde_json::{json, Value};
 
 use super::keys::{self, PartitionKeys};
+use super::store::HistoryPolicy;
 use super::{SourceCtx, SyncError};
 use crate::AppState;
 
@@ -132,13 +133,23 @@ pub async fn run(
     Ok(out)
 }
 
+/// The history retention of md writes, from the settings and the clock port.
+fn history_policy(state: &AppState) -> HistoryPolicy {
+    let app = &state.config.settings.app;
+    HistoryPolicy {
+        retention_secs: app.history_retention_secs,
+        max_events: app.history_max_events,
+        now_secs: state.sync.clock.now_secs(),
+    }
+}
+
 /// Replaces the partition's md with `result` (writes only the differences).
 pub async fn replace_md(state: &AppState, pk: &PartitionKeys, result: &ObjectMap) -> Result<(), SyncError> {
     for _ in 0..WRITE_ATTEMPTS {
         let (head, md) = state.sync.store.read_md(pk).await?;
         let changes = apply_refresh(&md, result);
         let (numbered, _) = assign_versions(head, changes);
-        if numbered.is_empty() || state.sync.store.apply(pk, head, &numbered).await? {
+        if numbered.is_empty() || state.sync.store.apply(pk, head, &numbered, &history_policy(state)).await? {
             return Ok(());
         }
     }
@@ -154,7 +165,7 @@ where
     for _ in 0..WRITE_ATTEMPTS {
         let (head, bodies) = state.sync.store.read_bodies(pk, ids).await?;
         let (numbered, _) = assign_versions(head, produce(&bodies)?);
-        if numbered.is_empty() || state.sync.store.apply(pk, head, &numbered).await? {
+        if numbered.is_empty() || state.sync.store.apply(pk, head, &numbered, &history_policy(state)).await? {
             return Ok(());
         }
     }

@@ -1,6 +1,29 @@
 //! The Redis side of the sync engine: the four Lua scripts (one atomic step each) and the
 //! few plain reads and writes around them. Layout: [`super::keys`]. What each request kind
 //! reads and writes follows the store contract in `rhosync_engine::model`'s module docs.
+//!
+//! # History retention
+//!
+//! Every md write appends one history event per changed object (the body before the
+//! change) and logs it in the partition's `hlog` zset (version, write time, id). The same
+//! script then prunes the oldest events: those written more than
+//! `:history_retention_secs:` ago (default 7 days), and, whatever their age, as many as
+//! needed to keep at most `:history_max_events:` (default max(100 000, 2 × md size)).
+//! The cap wins over the window so memory stays bounded when a partition churns fast.
+//! Work is bounded per write ([`HistoryPolicy::budget`]: twice the write's own events plus
+//! a constant), so a backlog shrinks over a few writes instead of in one long script.
+//! Pruning moves the head's `h` (horizon) to the last dropped version and drops the
+//! change-index tombstones at or below it.
+//!
+//! A client whose cursor is below the horizon is treated as unknown by the engine and
+//! gets the whole partition again as inserts (the stale-cursor path of
+//! `rhosync_engine::model`). **Limitation:** objects deleted while such a client was away
+//! stay on the device — the tombstone that would have told it is gone (RC7 has the same
+//! outcome after losing its client documents, sync-engine.md §4.4). The same applies to a
+//! client whose scan cycle was still running when the horizon passed a deletion it had not
+//! reached yet, which only the event cap can cause within the retention window.
+//! Events written before `hlog` existed are only dropped when a newer event of the same
+//! object is pruned.
 
 use std::collections::HashMap;
 
@@ -57,6 +80,30 @@ impl Scripts {
 /// Largest number of md changes written by one script call; bigger refreshes are
 /// written in several calls, each leaving a consistent prefix of the changes.
 pub const APPLY_CHUNK: usize = 5_000;
+
+/// How much change history a write keeps (see "History retention" above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryPolicy {
+    /// Events younger than this many seconds stay unless the cap is exceeded.
+    pub retention_secs: u64,
+    /// Explicit cap on retained events; `None`: max(100 000, 2 × md size).
+    pub max_events: Option<u64>,
+    /// The write's time (seconds since the epoch), from the clock port.
+    pub now_secs: u64,
+}
+
+impl HistoryPolicy {
+    /// The cap for a partition holding `md_size` objects.
+    pub fn cap(&self, md_size: u64) -> u64 {
+        self.max_events.unwrap_or_else(|| 100_000u64.max(md_size.saturating_mul(2)))
+    }
+
+    /// Most events one write of `events` changes may prune: more than it adds, so the log
+    /// converges to its cap, yet proportional to work the write does anyway.
+    pub fn budget(&self, events: usize) -> usize {
+        events.saturating_mul(2) + 64
+    }
+}
 
 /// The sync store over one Redis connection.
 #[derive(Clone)]
@@ -354,12 +401,18 @@ impl SyncStore {
 
     /// Writes numbered changes. Returns `false` (nothing written) when the partition moved
     /// past `expected` meanwhile; the caller re-reads and recomputes.
-    pub async fn apply(&self, pk: &PartitionKeys, expected: PartitionHead, changes: &[VersionedChange]) -> Result<bool, StoreError> {
+    pub async fn apply(
+        &self,
+        pk: &PartitionKeys,
+        expected: PartitionHead,
+        changes: &[VersionedChange],
+        policy: &HistoryPolicy,
+    ) -> Result<bool, StoreError> {
         let mut head = expected;
         for (i, chunk) in changes.chunks(APPLY_CHUNK).enumerate() {
             let mut next = head;
             let mut inv = self.scripts.apply.prepare_invoke();
-            inv.key(&pk.md).key(&pk.idx).key(&pk.hist).key(&pk.head);
+            inv.key(&pk.md).key(&pk.idx).key(&pk.hist).key(&pk.head).key(&pk.hlog);
             let mut args: Vec<String> = Vec::with_capacity(chunk.len() * 4);
             for vc in chunk {
                 let c = &vc.change;
@@ -374,7 +427,14 @@ impl SyncStore {
                 args.push(c.after.clone().unwrap_or_default());
                 args.push(history_event(vc.version, c.before.as_ref()));
             }
-            inv.arg(head.version).arg(next.version).arg(next.md_size).arg(args);
+            inv.arg(head.version)
+                .arg(next.version)
+                .arg(next.md_size)
+                .arg(policy.now_secs)
+                .arg(policy.now_secs.saturating_sub(policy.retention_secs))
+                .arg(policy.cap(next.md_size))
+                .arg(policy.budget(chunk.len()))
+                .arg(args);
             let ok: i64 = inv.invoke_async(&mut self.conn()).await?;
             if ok != 1 {
                 if i == 0 {
