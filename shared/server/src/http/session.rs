@@ -30,6 +30,28 @@ pub struct Session {
     /// Issued at, seconds since the Unix epoch.
     #[serde(rename = "t")]
     pub issued_at: u64,
+    /// Issued at, microseconds since the Unix epoch (0 in cookies signed before this field
+    /// existed): lets a user deletion void the sessions issued before it even within the
+    /// same second (`crate::sync::sessions`).
+    #[serde(rename = "u", default, skip_serializing_if = "is_zero")]
+    pub issued_micros: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Session {
+    /// Issue time in microseconds, as precise as the cookie tells.
+    pub fn issued_micros(&self) -> u64 {
+        if self.issued_micros > 0 {
+            self.issued_micros
+        } else {
+            // Older cookies: assume the end of their second, so a deletion in that second
+            // voids them.
+            self.issued_at.saturating_mul(1_000_000).saturating_add(999_999)
+        }
+    }
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -119,7 +141,7 @@ mod tests {
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
     fn session() -> Session {
-        Session { login: "alice".into(), app: APP_NAME.into(), issued_at: 1000 }
+        Session { login: "alice".into(), app: APP_NAME.into(), issued_at: 1000, issued_micros: 0 }
     }
 
     #[test]

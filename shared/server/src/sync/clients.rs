@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::keys;
+use super::{keys, sessions};
 use super::{SourceCtx, SyncError};
 use crate::adapters::{AuthOutcome, Authenticator};
 use crate::config::DeviceAuth;
+use crate::http::session::Session;
 use crate::registry::{password, ClientRecord, ADMIN_LOGIN, DEVICE_FIELDS};
 use crate::AppState;
 
@@ -125,18 +126,43 @@ async fn load_durable(state: &AppState, client_id: &str) -> Result<Option<Client
     }
 }
 
-/// The client record and the poll-interval override of `source`, in one round trip.
-pub async fn find_with_poll(state: &AppState, client_id: &str, source: &str) -> Result<(Option<ClientRecord>, Option<i64>), SyncError> {
-    let (rec, poll) = state
-        .sync
-        .store
-        .get_two(&keys::client_record(&state.redis.keys, client_id), &keys::poll_interval(&state.redis.keys, source))
-        .await?;
-    let poll = poll.and_then(|p| p.trim().parse().ok());
-    match parse_cached(rec) {
-        Some(c) => Ok((Some(c), poll)),
-        None => Ok((load_durable(state, client_id).await?, poll)),
+/// What the query route reads before its script: the client, the poll-interval override
+/// of the source, and whether the session still names a user.
+#[derive(Debug, Clone)]
+pub struct QueryLookup {
+    /// `false`: answer 401 (`super::sessions`).
+    pub session_valid: bool,
+    pub client: Option<ClientRecord>,
+    pub poll_override: Option<i64>,
+}
+
+/// The client record, the poll-interval override of `source` and the session check's keys,
+/// in one round trip (the no-change sync stays at two round trips with its script).
+pub async fn find_with_poll(
+    state: &AppState,
+    client_id: &str,
+    source: &str,
+    session: &Session,
+) -> Result<QueryLookup, SyncError> {
+    let [exists, revoked, reset] = sessions::check_keys(state, &session.login);
+    let rec_key = keys::client_record(&state.redis.keys, client_id);
+    let poll_key = keys::poll_interval(&state.redis.keys, source);
+    let mut values = state.sync.store.get_many(&[&rec_key, &poll_key, &exists, &revoked, &reset]).await?;
+    let session_values = values.split_off(2.min(values.len()));
+    let session_valid = sessions::decide(state, session, &session_values)
+        .await
+        .map_err(|e| SyncError::Internal(format!("checking the session user: {e}")))?;
+    let mut values = values.into_iter();
+    let (rec, poll) = (values.next().flatten(), values.next().flatten());
+    let poll_override = poll.and_then(|p| p.trim().parse().ok());
+    if !session_valid {
+        return Ok(QueryLookup { session_valid, client: None, poll_override });
     }
+    let client = match parse_cached(rec) {
+        Some(c) => Some(c),
+        None => load_durable(state, client_id).await?,
+    };
+    Ok(QueryLookup { session_valid, client, poll_override })
 }
 
 fn device_fields(params: &serde_json::Map<String, Value>) -> BTreeMap<String, String> {

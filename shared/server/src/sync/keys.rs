@@ -129,6 +129,17 @@ pub fn poll_interval(keys: &Keys, source: &str) -> String {
     keys.key(&format!("src:{}", tag_part(source)), "poll_interval")
 }
 
+/// Session checks of one login (see `super::sessions`): `exists` (short-lived cache of the
+/// registry lookup) and `revoked` (sessions issued at or before this second are void).
+pub fn login_session(keys: &Keys, login: &str, name: &str) -> String {
+    keys.key(&format!("login:{}", tag_part(login)), name)
+}
+
+/// Time of the last system reset: every session issued at or before it is void.
+pub fn sessions_reset(keys: &Keys) -> String {
+    keys.key("sessions", "reset_at")
+}
+
 /// An adapter scratch document (or any document name without a mapping).
 pub fn scratch(keys: &Keys, name: &str) -> String {
     keys.key(&format!("doc:{}", tag_part(name)), "v")

@@ -14,7 +14,8 @@
 //!   reset and user switch;
 //! * [`docs`] — RC7 document names resolved onto this layout (store API);
 //! * [`push`] — backend pushes into a master document (`push_objects`, `fast_*`);
-//! * [`scratch`] — adapter scratch documents.
+//! * [`scratch`] — adapter scratch documents;
+//! * [`sessions`] — whether a signed session still names an existing user.
 //!
 //! # Cost (measured by `tests/tests/sync_cost.rs`, 100k-object source)
 //!
@@ -22,10 +23,11 @@
 //! on a private redis-server (script inner commands included):
 //!
 //! * no-change sync (device in step, poll interval not elapsed): 2 round trips (one
-//!   pipelined `GET` pair: client record + poll interval; one `EVALSHA`), 15 commands, all
-//!   O(1) — no index scan, no write;
+//!   pipelined read of five `GET`s: client record, poll interval and the three keys of the
+//!   session check in [`sessions`]; one `EVALSHA`), 18 commands, all O(1) — no index scan,
+//!   no write;
 //! * 10 objects changed (push API), then a sync cycle: 2 requests, 6 round trips (per
-//!   request: the `GET` pair, the query script, the commit script), 73 commands;
+//!   request: the pipelined read, the query script, the commit script), 79 commands;
 //! * a device in step keeps one small hash (`c:<id>:st`, ~184 bytes).
 
 pub mod clients;
@@ -38,6 +40,7 @@ pub mod query;
 pub mod refresh;
 pub mod scratch;
 pub mod search;
+pub mod sessions;
 pub mod store;
 
 use std::collections::HashMap;

@@ -506,6 +506,15 @@ impl SyncStore {
         Ok(redis::pipe().cmd("GET").arg(a).cmd("GET").arg(b).query_async(&mut self.conn()).await?)
     }
 
+    /// String values of keys in any slots, in one round trip (a pipeline of `GET`s).
+    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.cmd("GET").arg(*k);
+        }
+        Ok(pipe.query_async(&mut self.conn()).await?)
+    }
+
     /// Deletes keys of one slot.
     pub async fn del(&self, keys: &[&str]) -> Result<(), StoreError> {
         if keys.is_empty() {

@@ -56,7 +56,7 @@ pub async fn login(State(state): State<AppState>, ApiRequest(req): ApiRequest) -
     let now = session::now();
     let value = session::sign(
         &state.config.env.secret,
-        &Session { login: user.login.clone(), app: APP_NAME.to_owned(), issued_at: now },
+        &Session { login: user.login.clone(), app: APP_NAME.to_owned(), issued_at: now, issued_micros: 0 },
     );
     let mut response = reply::text(token);
     let cookie = session::set_cookie(&state.config.settings.app, &value, now);
@@ -98,6 +98,8 @@ pub async fn license(
 pub async fn reset(State(state): State<AppState>, ApiRequest(req): ApiRequest) -> Result<Response, HttpError> {
     let (_, token) = admin_with_token(&state, &req).await?;
     let deleted = cache::flush_namespace(&state.redis).await?;
+    // Sessions signed before the reset name users that no longer exist (sync-protocol.md §2.4).
+    crate::sync::sessions::all_reset(&state).await?;
     let registry = state.registry();
     registry.clear().await?;
     let pass = state.config.env.admin_password.clone().unwrap_or_default();

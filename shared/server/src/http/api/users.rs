@@ -226,6 +226,8 @@ pub async fn delete_user(
     }
     let clients = registry.clients_of(&user_id).await?;
     registry.delete_user(&user_id).await?;
+    // Void the user's device sessions at once (sync-protocol.md §2.4), not after the cache TTL.
+    crate::sync::sessions::user_deleted(&state, &user_id).await?;
     super::purge::user_documents(&state, &user_id, &clients).await?;
     for _ in &clients {
         cache::bump(&state, Counter::Clients, -1).await?;

@@ -15,7 +15,7 @@ use crate::registry::ClientRecord;
 use crate::sync::clients::{self, LoginOutcome};
 use crate::sync::cud::{self, CudOps};
 use crate::sync::query::{query as query_page, unknown_source_page};
-use crate::sync::{search as search_svc, SourceCtx};
+use crate::sync::{search as search_svc, sessions, SourceCtx};
 use crate::AppState;
 
 /// Header carrying the client id (sync-protocol.md §2.2).
@@ -48,8 +48,10 @@ fn json_ok(body: String) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// The session's login, or 401 `Not authenticated` (sync-protocol.md §2.4).
-fn session_login(state: &AppState, req: &Parsed) -> Result<String, HttpError> {
+/// The session the request carries if its signature is ours and it has not expired, else
+/// 401 `Not authenticated` (sync-protocol.md §2.4). Whether its user still exists is
+/// checked separately ([`session_login`], or folded into the query route's first read).
+fn signed_session(state: &AppState, req: &Parsed) -> Result<Session, HttpError> {
     let app = &state.config.settings.app;
     let mut candidates = Vec::new();
     if let Some(cookie) = req.header("cookie") {
@@ -65,8 +67,19 @@ fn session_login(state: &AppState, req: &Parsed) -> Result<String, HttpError> {
         .iter()
         .find_map(|v| session::verify(&state.config.env.secret, v, now, app.cookie_expire))
         .filter(|s| s.app == APP_NAME && !s.login.is_empty())
-        .map(|s| s.login)
         .ok_or(HttpError::NotAuthenticated)
+}
+
+/// The session's login, or 401 `Not authenticated` (sync-protocol.md §2.4): the cookie
+/// must be ours, unexpired, and name a user that still exists and was not deleted after it
+/// was issued (`sync::sessions`).
+async fn session_login(state: &AppState, req: &Parsed) -> Result<String, HttpError> {
+    let session = signed_session(state, req)?;
+    match sessions::still_valid(state, &session).await {
+        Ok(true) => Ok(session.login),
+        Ok(false) => Err(HttpError::NotAuthenticated),
+        Err(e) => Err(HttpError::internal("checking the session user", e)),
+    }
 }
 
 fn path_param(path: &RawPathParams, name: &str) -> Option<String> {
@@ -119,10 +132,11 @@ pub async fn login(State(state): State<AppState>, DeviceRequest(req): DeviceRequ
             LoginOutcome::Refused(message) => Err(HttpError::LoginError(message)),
             LoginOutcome::Failed(message) => Err(HttpError::Internal(message)),
             LoginOutcome::Allowed(login) => {
-                let now = state.sync.clock.now_secs();
+                let micros = state.sync.clock.now_micros();
+                let now = micros / 1_000_000;
                 let value = session::sign(
                     &state.config.env.secret,
-                    &Session { login, app: APP_NAME.to_owned(), issued_at: now },
+                    &Session { login, app: APP_NAME.to_owned(), issued_at: now, issued_micros: micros },
                 );
                 let app = &state.config.settings.app;
                 let cookie = session::set_cookie(app, &value, now);
@@ -147,7 +161,7 @@ pub async fn login(State(state): State<AppState>, DeviceRequest(req): DeviceRequ
 /// clientcreate (sync-protocol.md §5.1).
 pub async fn client_create(State(state): State<AppState>, DeviceRequest(req): DeviceRequest) -> Response {
     let result = async {
-        let login = session_login(&state, &req)?;
+        let login = session_login(&state, &req).await?;
         let client = clients::create(&state, &login, &req.params).await?;
         Ok(json_ok(json!({ "client": { "client_id": client.id } }).to_string()))
     }
@@ -158,7 +172,7 @@ pub async fn client_create(State(state): State<AppState>, DeviceRequest(req): De
 /// clientregister (sync-protocol.md §5.2).
 pub async fn client_register(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
     let result = async {
-        let login = session_login(&state, &req)?;
+        let login = session_login(&state, &req).await?;
         let id = client_id(&req, &path).ok_or(HttpError::UnknownClient)?;
         clients::register(&state, &login, &id, &req.params).await?;
         Ok(empty_ok())
@@ -170,7 +184,7 @@ pub async fn client_register(State(state): State<AppState>, path: RawPathParams,
 /// clientreset (sync-protocol.md §5.3).
 pub async fn client_reset(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
     let result = async {
-        let login = session_login(&state, &req)?;
+        let login = session_login(&state, &req).await?;
         let client = require_client(&state, &login, client_id(&req, &path)).await?;
         let only: Option<Vec<String>> = match req.params.get("sources") {
             Some(Value::Array(items)) => {
@@ -188,11 +202,15 @@ pub async fn client_reset(State(state): State<AppState>, path: RawPathParams, De
 /// Query: one page (sync-protocol.md §6).
 pub async fn query(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
     let result = async {
-        let login = session_login(&state, &req)?;
+        let session = signed_session(&state, &req)?;
         let name = source_name(&req, &path)?;
         let id = client_id(&req, &path).ok_or(HttpError::UnknownClient)?;
-        let (found, poll_override) = clients::find_with_poll(&state, &id, &name).await?;
-        let client = clients::resolve(&state, &login, found).await?;
+        let lookup = clients::find_with_poll(&state, &id, &name, &session).await?;
+        if !lookup.session_valid {
+            return Err(HttpError::NotAuthenticated);
+        }
+        let (login, poll_override) = (session.login, lookup.poll_override);
+        let client = clients::resolve(&state, &login, lookup.client).await?;
         let Some(source) = SourceCtx::find(&state, &name) else {
             return page_response(&unknown_source_page(&name));
         };
@@ -205,7 +223,7 @@ pub async fn query(State(state): State<AppState>, path: RawPathParams, DeviceReq
 }
 
 async fn apply_changes(state: &AppState, req: &Parsed, path: &RawPathParams, ops: impl FnOnce(&Parsed, &SourceCtx) -> CudOps) -> Result<Response, HttpError> {
-    let login = session_login(state, req)?;
+    let login = session_login(state, req).await?;
     let name = source_name(req, path)?;
     let client = require_client(state, &login, client_id(req, path)).await?;
     if let Some(source) = SourceCtx::find(state, &name) {
@@ -242,7 +260,7 @@ pub async fn update_one(State(state): State<AppState>, path: RawPathParams, Devi
 pub async fn delete_one(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
     let id = path_param(&path, "id").unwrap_or_default();
     let result = async {
-        let login = session_login(&state, &req)?;
+        let login = session_login(&state, &req).await?;
         let name = source_name(&req, &path)?;
         let attrs = match SourceCtx::find(&state, &name) {
             Some(source) => {
@@ -264,7 +282,7 @@ pub async fn delete_one(State(state): State<AppState>, path: RawPathParams, Devi
 /// Search (sync-protocol.md §8).
 pub async fn search(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
     let result = async {
-        let login = session_login(&state, &req)?;
+        let login = session_login(&state, &req).await?;
         let client = require_client(&state, &login, client_id(&req, &path)).await?;
         let elements = search_svc::search(&state, &login, &client.id, &req.params).await?;
         let mut response = json_ok(search_response(&elements).to_string());

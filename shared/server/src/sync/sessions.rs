@@ -1,0 +1,134 @@
+//! Whether a signed device session still names an existing user.
+//!
+//! Sessions are stateless signed cookies (`crate::http::session`), so a valid signature
+//! alone would keep a deleted user's devices syncing until the cookie expires.
+//! sync-protocol.md §2.4 makes a request authenticated only while the session names an
+//! existing user, so every device request also checks the user here:
+//!
+//! * `login:<login>` `exists` — "the registry had this user", cached for
+//!   [`EXISTS_TTL_SECS`] so a sync costs no DynamoDB read in the common case. Only hits are
+//!   cached: a miss must not delay a user created right after it.
+//! * `login:<login>` `revoked` — when (µs) the user was deleted through the REST API;
+//!   sessions issued before it are void, even once a user of the same login exists
+//!   again (that user's devices must log in anew). Kept as long as such a cookie could
+//!   otherwise still be accepted (`cookie_expire`).
+//! * `sessions` `reset_at` — the same (µs) for every login, written by the system reset after it
+//!   flushed the namespace.
+//!
+//! Times are compared in microseconds of the clock port, which device logins also stamp
+//! into the cookie, so a login right after a deletion is not mistaken for an older one.
+//! Cookies without that stamp count as issued at the end of their second.
+//!
+//! Limitation: the revocation markers live in Redis. If they are lost (a manual flush
+//! outside the reset route), a deleted user's cookie is refused only while no user of that
+//! login exists.
+
+use redis::RedisError;
+
+use super::keys;
+use crate::http::session::Session;
+use crate::AppState;
+
+/// How long a registry hit is trusted.
+pub const EXISTS_TTL_SECS: u64 = 45;
+
+/// Errors of the session check.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionCheckError {
+    #[error("redis: {0}")]
+    Redis(#[from] RedisError),
+    #[error("registry: {0}")]
+    Registry(String),
+}
+
+/// The three keys a check reads, in the order [`decide`] takes their values.
+pub fn check_keys(state: &AppState, login: &str) -> [String; 3] {
+    let k = &state.redis.keys;
+    [keys::login_session(k, login, "exists"), keys::login_session(k, login, "revoked"), keys::sessions_reset(k)]
+}
+
+/// True while `session` names an existing user and was issued after any deletion of that
+/// login and after the last system reset. One pipelined read (three `GET`s; the reset key
+/// is in another slot); the query route folds those reads into its own pipeline instead
+/// and calls [`decide`].
+pub async fn still_valid(state: &AppState, session: &Session) -> Result<bool, SessionCheckError> {
+    let [exists, revoked, reset] = check_keys(state, &session.login);
+    let values: Vec<Option<String>> = redis::pipe()
+        .cmd("GET")
+        .arg(&exists)
+        .cmd("GET")
+        .arg(&revoked)
+        .cmd("GET")
+        .arg(&reset)
+        .query_async(&mut state.redis.conn())
+        .await?;
+    decide(state, session, &values).await
+}
+
+/// The check, given the values of [`check_keys`] as read (`None`: absent).
+pub async fn decide(state: &AppState, session: &Session, values: &[Option<String>]) -> Result<bool, SessionCheckError> {
+    let at = |i: usize| values.get(i).cloned().flatten().and_then(|v| v.parse::<u64>().ok());
+    if [at(1), at(2)].into_iter().flatten().any(|voided| session.issued_micros() < voided) {
+        return Ok(false);
+    }
+    if values.first().cloned().flatten().is_some() {
+        return Ok(true);
+    }
+    let found = state
+        .registry()
+        .user(&session.login)
+        .await
+        .map_err(|e| SessionCheckError::Registry(e.to_string()))?
+        .is_some();
+    if found {
+        let [exists, _, _] = check_keys(state, &session.login);
+        let _: () = redis::cmd("SET")
+            .arg(&exists)
+            .arg("1")
+            .arg("EX")
+            .arg(EXISTS_TTL_SECS)
+            .query_async(&mut state.redis.conn())
+            .await?;
+    }
+    Ok(found)
+}
+
+/// Voids the sessions of `login` (its user was just deleted): drops the cached hit and
+/// records the deletion time.
+pub async fn user_deleted(state: &AppState, login: &str) -> Result<(), RedisError> {
+    let k = &state.redis.keys;
+    let now = state.sync.clock.now_micros();
+    // Both keys share the login's hash tag: one atomic step.
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("DEL")
+        .arg(keys::login_session(k, login, "exists"))
+        .ignore()
+        .cmd("SET")
+        .arg(keys::login_session(k, login, "revoked"))
+        .arg(now)
+        .arg("EX")
+        .arg(revocation_ttl(state))
+        .ignore()
+        .query_async(&mut state.redis.conn())
+        .await?;
+    Ok(())
+}
+
+/// Voids every session issued so far (system reset, after the namespace flush).
+pub async fn all_reset(state: &AppState) -> Result<(), RedisError> {
+    let now = state.sync.clock.now_micros();
+    let _: () = redis::cmd("SET")
+        .arg(keys::sessions_reset(&state.redis.keys))
+        .arg(now)
+        .arg("EX")
+        .arg(revocation_ttl(state))
+        .query_async(&mut state.redis.conn())
+        .await?;
+    Ok(())
+}
+
+/// A cookie older than `cookie_expire` is refused anyway; one second more covers rounding.
+fn revocation_ttl(state: &AppState) -> u64 {
+    state.config.settings.app.cookie_expire.saturating_add(1).max(1)
+}
