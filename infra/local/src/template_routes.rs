@@ -193,4 +193,25 @@ Resources:
         assert_eq!(table.select("GET", "/app/v1/Product"), None, "proxy+ needs a segment");
         assert_eq!(table.select("GET", "/nothing"), None);
     }
+
+    /// CORS preflights are answered by the functions (`rhosync_server::http::cors`), so in
+    /// the real template every device and REST path must reach one with `OPTIONS`: `ANY`
+    /// routes match it, as in API Gateway HTTP APIs.
+    #[test]
+    fn options_reach_a_function_on_device_and_rest_paths() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+        let table = RouteTable::load(Path::new(path)).expect("template.yaml loads");
+        for (p, f) in [
+            ("/application", FunctionName::Sync),
+            ("/application/clientlogin", FunctionName::Sync),
+            ("/api/application/query", FunctionName::Sync),
+            ("/rc/v1/app/login", FunctionName::Sync),
+            ("/app/v1/Product", FunctionName::Sync),
+            ("/app/v1/Product/push_objects", FunctionName::Sync),
+            ("/rc/v1/clients", FunctionName::Api),
+            ("/rc/v1/users", FunctionName::Api),
+        ] {
+            assert_eq!(table.select("OPTIONS", p), Some(f), "OPTIONS {p}");
+        }
+    }
 }

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod api;
 pub mod console;
+pub mod cors;
 pub mod error;
 pub mod request;
 pub mod session;
@@ -52,13 +53,15 @@ impl FunctionName {
             Self::Api => api::routes(),
             Self::Console => console::routes(),
         };
-        with_common_layers(routes.with_state(state))
+        with_common_layers(routes.with_state(state.clone()), state)
     }
 }
 
-/// Every response is uncacheable (sync-protocol.md §2.5, rest-api.md §1.5).
-fn with_common_layers(router: Router) -> Router {
+/// Every response is uncacheable (sync-protocol.md §2.5, rest-api.md §1.5); browsers on
+/// other origins get CORS answers when the settings allow them ([`cors`]).
+fn with_common_layers(router: Router, state: AppState) -> Router {
     router
+        .layer(axum::middleware::from_fn_with_state(state, cors::layer))
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
         .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, HeaderValue::from_static("no-cache")))
         .layer(tower_http::trace::TraceLayer::new_for_http())
