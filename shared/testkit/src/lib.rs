@@ -96,12 +96,18 @@ fn spawn_tied_to_us(program: &Path, args: &[String]) {
         quoted.join(" "),
         std::process::id()
     );
-    Command::new("sh")
+    let watchdog = Command::new("sh")
         .arg("-c")
         .arg(script)
         .stdin(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    // The watchdog outlives every test of this process by design; a thread reaps it so it
+    // never lingers as a zombie if it exits early.
+    std::thread::spawn(move || {
+        let mut watchdog = watchdog;
+        let _ = watchdog.wait();
+    });
 }
 
 fn find(program: &str) -> Option<PathBuf> {
@@ -265,7 +271,9 @@ pub fn assert_bad_configuration_fails_cleanly(binary: &str) {
             .chain(value.map(|v| (key.to_owned(), v)))
             .collect()
     };
-    let cases: Vec<(&str, Vec<(String, String)>, &str)> = vec![
+    /// (what is wrong, the environment, the text the one line must contain)
+    type Case<'a> = (&'a str, Vec<(String, String)>, &'a str);
+    let cases: Vec<Case> = vec![
         ("missing settings variable", with("RHOSYNC_SETTINGS", None), "RHOSYNC_SETTINGS is not set"),
         ("missing settings file", with("RHOSYNC_SETTINGS", Some("/nonexistent/settings.yml".into())), "cannot read settings file"),
         ("malformed settings", with("RHOSYNC_SETTINGS", Some(malformed.display().to_string())), "malformed YAML"),
