@@ -1,15 +1,31 @@
 //! Admin authorisation for REST API routes (rest-api.md §1.3) and the bootstrap of the
 //! `rhoadmin` account with its API token (auth-and-settings.md §2–3).
 
+use axum::extract::{FromRequest, Request};
 use rand::RngCore;
 
 use super::error::HttpError;
-use super::request::Parsed;
+use super::request::{ApiRequest, Parsed};
 use crate::registry::{password, RegistryError, User, ADMIN_LOGIN};
 use crate::AppState;
 
 /// The header an API token travels in; header names are case-insensitive.
 pub const API_TOKEN_HEADER: &str = "x-rhoconnect-api-token";
+
+/// A REST API request from an admin. Taking this extractor is what makes a route admin-only:
+/// the parameters are parsed first (a bad body answers 500, sync-protocol.md §2.6), then the
+/// API token is checked (rest-api.md §1.3) before the handler runs.
+pub struct AdminRequest(pub Parsed);
+
+impl FromRequest<AppState> for AdminRequest {
+    type Rejection = HttpError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, HttpError> {
+        let ApiRequest(parsed) = ApiRequest::from_request(req, state).await?;
+        require_admin(state, &parsed).await?;
+        Ok(Self(parsed))
+    }
+}
 
 /// The admin login an API request acts as, or the refusal RhoConnect gives.
 pub async fn require_admin(state: &AppState, request: &Parsed) -> Result<String, HttpError> {

@@ -9,8 +9,8 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::reply;
-use crate::http::admin::require_admin;
-use crate::http::{ApiRequest, HttpError};
+use crate::http::admin::AdminRequest;
+use crate::http::HttpError;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -28,9 +28,8 @@ pub fn routes() -> Router<AppState> {
 pub async fn show_client(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
-    ApiRequest(req): ApiRequest,
+    _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     let client = state.registry().client(&client_id).await?.ok_or(HttpError::UnknownClient)?;
     let field = |name: &str, kind: &str, value: Value| json!({"name": name, "type": kind, "value": value});
     let device = |name: &str| field(name, "string", json!(client.device.get(name)));

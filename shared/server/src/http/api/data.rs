@@ -10,8 +10,8 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 
 use super::reply;
-use crate::http::admin::require_admin;
-use crate::http::{ApiRequest, HttpError, Parsed};
+use crate::http::admin::AdminRequest;
+use crate::http::{HttpError, Parsed};
 use crate::sync::docs::{self, Doc, CLIENT_DOC_TYPES, INTERNAL_CLIENT_DOC_TYPES};
 use crate::sync::keys::SHARED_PARTITION;
 use crate::sync::push::{push, PushKind};
@@ -42,13 +42,11 @@ fn append(req: &Parsed) -> bool {
     rhosync_engine::params::lenient_bool(req.params.get("append"))
 }
 
-async fn get_doc(State(state): State<AppState>, Path(doc): Path<String>, ApiRequest(req): ApiRequest) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
+async fn get_doc(State(state): State<AppState>, Path(doc): Path<String>, _admin: AdminRequest) -> Result<Response, HttpError> {
     Ok(doc_response(docs::get(&state, &doc).await?))
 }
 
-async fn set_doc(State(state): State<AppState>, Path(doc): Path<String>, ApiRequest(req): ApiRequest) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
+async fn set_doc(State(state): State<AppState>, Path(doc): Path<String>, AdminRequest(req): AdminRequest) -> Result<Response, HttpError> {
     docs::set(&state, &doc, req.params.get("data"), append(&req)).await?;
     Ok(reply::empty())
 }
@@ -60,9 +58,8 @@ fn source(state: &AppState, name: &str) -> Result<SourceCtx, HttpError> {
 async fn read_state(
     State(state): State<AppState>,
     Path((user, source_id)): Path<(String, String)>,
-    ApiRequest(req): ApiRequest,
+    AdminRequest(req): AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     let source = source(&state, &source_id)?;
     docs::set_read_state(&state, &source, &user, &req.params).await?;
     Ok(reply::empty())
@@ -71,10 +68,9 @@ async fn read_state(
 async fn backend_push(
     State(state): State<AppState>,
     Path((source_name, action)): Path<(String, String)>,
-    ApiRequest(req): ApiRequest,
+    AdminRequest(req): AdminRequest,
 ) -> Result<Response, HttpError> {
     let kind = PushKind::parse(&action).ok_or(HttpError::NotFound)?;
-    require_admin(&state, &req).await?;
     let source = source(&state, &source_name)?;
     push(&state, &source, kind, &req.params).await?;
     Ok(reply::text("done"))
@@ -95,9 +91,8 @@ fn source_docname(source: &SourceCtx, user: &str, doc: &str) -> String {
 async fn user_docnames(
     State(state): State<AppState>,
     Path((user, source_id)): Path<(String, String)>,
-    ApiRequest(req): ApiRequest,
+    _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     let source = source(&state, &source_id)?;
     let names: Map<String, Value> = ["md", "errors", "md_size", "md_copy"]
         .iter()
@@ -109,9 +104,8 @@ async fn user_docnames(
 async fn get_user_doc(
     State(state): State<AppState>,
     Path((user, source_id, doc)): Path<(String, String, String)>,
-    ApiRequest(req): ApiRequest,
+    _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     let source = source(&state, &source_id)?;
     Ok(doc_response(docs::get(&state, &source_docname(&source, &user, &doc)).await?))
 }
@@ -119,9 +113,8 @@ async fn get_user_doc(
 async fn set_user_doc(
     State(state): State<AppState>,
     Path((user, source_id, doc)): Path<(String, String, String)>,
-    ApiRequest(req): ApiRequest,
+    AdminRequest(req): AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     if user != SHARED_PARTITION && state.registry().user(&user).await?.is_none() {
         return Err(HttpError::UnknownUser(user));
     }
@@ -143,9 +136,8 @@ async fn client_docname(state: &AppState, client_id: &str, source_id: &str, doc:
 async fn client_docnames(
     State(state): State<AppState>,
     Path((client_id, source_id)): Path<(String, String)>,
-    ApiRequest(req): ApiRequest,
+    _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     let names = client_docname(&state, &client_id, &source_id, None).await?;
     Ok(reply::json(&Value::Object(names.into_iter().map(|(k, v)| (k, Value::String(v))).collect())))
 }
@@ -153,9 +145,8 @@ async fn client_docnames(
 async fn get_client_doc(
     State(state): State<AppState>,
     Path((client_id, source_id, doc)): Path<(String, String, String)>,
-    ApiRequest(req): ApiRequest,
+    _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     let names = client_docname(&state, &client_id, &source_id, Some(&doc)).await?;
     let name = names.into_iter().next().map(|(_, n)| n).unwrap_or_default();
     Ok(doc_response(docs::get(&state, &name).await?))
@@ -164,9 +155,8 @@ async fn get_client_doc(
 async fn set_client_doc(
     State(state): State<AppState>,
     Path((client_id, source_id, doc)): Path<(String, String, String)>,
-    ApiRequest(req): ApiRequest,
+    AdminRequest(req): AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     let names = client_docname(&state, &client_id, &source_id, Some(&doc)).await?;
     let name = names.into_iter().next().map(|(_, n)| n).unwrap_or_default();
     docs::set(&state, &name, req.params.get("data"), append(&req)).await?;

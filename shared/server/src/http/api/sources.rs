@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use super::reply;
 use crate::config::PartitionType;
-use crate::http::admin::require_admin;
-use crate::http::{ApiRequest, HttpError};
+use crate::http::admin::AdminRequest;
+use crate::http::HttpError;
 use crate::registry::sources::{self, INTEGER_FIELDS, STRING_FIELDS};
 use crate::AppState;
 
@@ -38,9 +38,8 @@ pub fn routes() -> Router<AppState> {
 pub async fn list_sources(
     State(state): State<AppState>,
     Path(partition_type): Path<String>,
-    ApiRequest(req): ApiRequest,
+    _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     let wanted = match partition_type.as_str() {
         "all" => None,
         "user" => Some(PartitionType::User),
@@ -67,9 +66,8 @@ pub async fn list_sources(
 pub async fn show_source(
     State(state): State<AppState>,
     Path(source_id): Path<String>,
-    ApiRequest(req): ApiRequest,
+    _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     let view = sources::find(&state, &source_id).await?.ok_or(HttpError::UnknownSource)?;
     let has_many = if view.overrides.contains_key("has_many") {
         view.field("has_many")
@@ -102,9 +100,8 @@ pub async fn show_source(
 pub async fn update_source(
     State(state): State<AppState>,
     Path(source_id): Path<String>,
-    ApiRequest(req): ApiRequest,
+    AdminRequest(req): AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     if sources::find(&state, &source_id).await?.is_none() {
         return Err(HttpError::UnknownSource);
     }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::input::{admin_with_token, constant_time_eq, param, scalar};
 use super::legacy::LegacyCall;
 use super::reply;
-use crate::http::admin::require_admin;
+use crate::http::admin::AdminRequest;
 use crate::http::session::{self, Session, APP_NAME};
 use crate::http::{ApiRequest, HttpError};
 use crate::registry::cache::{self, Metric};
@@ -73,11 +73,9 @@ pub async fn login(State(state): State<AppState>, ApiRequest(req): ApiRequest) -
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
     ))]
 pub async fn license(
-    State(state): State<AppState>,
     legacy: Option<Extension<LegacyCall>>,
-    ApiRequest(req): ApiRequest,
+    _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     let version_key = if legacy.is_some() { "rhosync_version" } else { "rhoconnect_version" };
     let mut object = serde_json::Map::new();
     object.insert(version_key.into(), json!(env!("CARGO_PKG_VERSION")));
@@ -124,8 +122,7 @@ pub async fn reset(State(state): State<AppState>, ApiRequest(req): ApiRequest) -
         (status = 200, description = "`{\"adapter_url\": <string or null>}`", body = super::openapi::Appserver),
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
     ))]
-pub async fn get_appserver(State(state): State<AppState>, ApiRequest(req): ApiRequest) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
+pub async fn get_appserver(State(state): State<AppState>, _admin: AdminRequest) -> Result<Response, HttpError> {
     let url = cache::appserver_url(&state).await?.or_else(|| state.config.settings.app.appserver.clone());
     Ok(reply::json(&json!({ "adapter_url": url })))
 }
@@ -139,8 +136,7 @@ pub async fn get_appserver(State(state): State<AppState>, ApiRequest(req): ApiRe
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
         (status = 500, description = "`Missing adapter_url`", body = String, content_type = "text/plain"),
     ))]
-pub async fn set_appserver(State(state): State<AppState>, ApiRequest(req): ApiRequest) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
+pub async fn set_appserver(State(state): State<AppState>, AdminRequest(req): AdminRequest) -> Result<Response, HttpError> {
     let nested = req.params.get("attributes").and_then(Value::as_object).and_then(|a| a.get("adapter_url"));
     let Some(value) = req.params.get("adapter_url").or(nested) else {
         return Err(HttpError::Internal("Missing adapter_url".into()));
@@ -167,8 +163,7 @@ pub async fn set_appserver(State(state): State<AppState>, ApiRequest(req): ApiRe
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
         (status = 500, description = "`Stats not enabled`", body = String, content_type = "text/plain"),
     ))]
-pub async fn stats(State(state): State<AppState>, ApiRequest(req): ApiRequest) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
+pub async fn stats(State(state): State<AppState>, AdminRequest(req): AdminRequest) -> Result<Response, HttpError> {
     if !state.config.settings.app.stats {
         return Err(HttpError::Internal("Stats not enabled".into()));
     }

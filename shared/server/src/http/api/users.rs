@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use super::input::{param, scalar, MAX_ID_BYTES};
 use super::reply;
-use crate::http::admin::require_admin;
-use crate::http::{ApiRequest, HttpError};
+use crate::http::admin::AdminRequest;
+use crate::http::HttpError;
 use crate::jobs::{Job, JobMessage};
 use crate::registry::cache::{self, Counter};
 use crate::registry::{password, User};
@@ -37,8 +37,7 @@ pub fn routes() -> Router<AppState> {
         (status = 200, description = "JSON array of logins", body = Vec<String>),
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
     ))]
-pub async fn list_users(State(state): State<AppState>, ApiRequest(req): ApiRequest) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
+pub async fn list_users(State(state): State<AppState>, _admin: AdminRequest) -> Result<Response, HttpError> {
     let mut users = state.registry().users().await?;
     users.sort();
     Ok(reply::json(&json!(users)))
@@ -56,9 +55,8 @@ pub async fn list_users(State(state): State<AppState>, ApiRequest(req): ApiReque
 pub async fn show_user(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
-    ApiRequest(req): ApiRequest,
+    _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     let registry = state.registry();
     let user = registry.user(&user_id).await?.ok_or_else(|| HttpError::UnknownUser(user_id.clone()))?;
     let mut clients = registry.clients_of(&user.login).await?;
@@ -111,8 +109,7 @@ impl From<CreateError> for HttpError {
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
         (status = 500, description = "`Missing attributes`, `Empty login`, `Reserved user id __shared__`, `Record already exists for '<login>'`", body = String, content_type = "text/plain"),
     ))]
-pub async fn create_user(State(state): State<AppState>, ApiRequest(req): ApiRequest) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
+pub async fn create_user(State(state): State<AppState>, AdminRequest(req): AdminRequest) -> Result<Response, HttpError> {
     let attributes = req.params.get("attributes").and_then(Value::as_object).ok_or(CreateError::MissingAttributes)?;
     let login = attributes.get("login").and_then(scalar).unwrap_or_default();
     if login.is_empty() {
@@ -148,9 +145,8 @@ pub async fn create_user(State(state): State<AppState>, ApiRequest(req): ApiRequ
 pub async fn update_user(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
-    ApiRequest(req): ApiRequest,
+    AdminRequest(req): AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     let registry = state.registry();
     let mut user = registry.user(&user_id).await?.ok_or_else(|| HttpError::UnknownUser(user_id.clone()))?;
     let empty = serde_json::Map::new();
@@ -217,9 +213,8 @@ async fn set_token(state: &AppState, login: &str, value: &str) -> Result<(), Htt
 pub async fn delete_user(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
-    ApiRequest(req): ApiRequest,
+    _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     let registry = state.registry();
     if registry.user(&user_id).await?.is_none() {
         return Err(HttpError::UnknownUser(user_id));
@@ -247,9 +242,8 @@ pub async fn delete_user(
 pub async fn list_clients(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
-    ApiRequest(req): ApiRequest,
+    _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     let registry = state.registry();
     if registry.user(&user_id).await?.is_none() {
         return Err(HttpError::UnknownUser(user_id));
@@ -270,9 +264,8 @@ pub async fn list_clients(
 pub async fn delete_client(
     State(state): State<AppState>,
     Path((_user_id, client_id)): Path<(String, String)>,
-    ApiRequest(req): ApiRequest,
+    _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
     let registry = state.registry();
     let client = registry.client(&client_id).await?.ok_or(HttpError::UnknownClient)?;
     registry.delete_client(&client_id).await?;
@@ -289,8 +282,7 @@ pub async fn delete_client(
         (status = 400, description = "`user_id` or `sources` of the wrong shape", body = String, content_type = "text/plain"),
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
     ))]
-pub async fn ping(State(state): State<AppState>, ApiRequest(req): ApiRequest) -> Result<Response, HttpError> {
-    require_admin(&state, &req).await?;
+pub async fn ping(State(state): State<AppState>, AdminRequest(req): AdminRequest) -> Result<Response, HttpError> {
     let users = string_list(req.params.get("user_id"), "user_id")?;
     let sources = match req.params.get("sources") {
         None | Some(Value::Null) => param(&req, "source_id").into_iter().collect(),
