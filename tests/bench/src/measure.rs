@@ -42,20 +42,48 @@ impl Latency {
     }
 }
 
-/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`.
+/// CPU seconds a process has used. `/proc/<pid>/stat` (utime + stime) counts in clock
+/// ticks (10 ms), too coarse for blocks of sub-millisecond requests, so the nanosecond
+/// run time of each live thread (`/proc/<pid>/task/*/schedstat`) is summed as well and
+/// the larger of the two is used: the thread sum misses only threads that have exited,
+/// which the tick count still includes.
 pub fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("reading /proc/{pid}/stat"))?;
-    parse_cpu_ticks(&stat).map(|ticks| ticks as f64 / clock_ticks_per_second() as f64)
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let coarse = parse_cpu_ticks(&stat)? as f64 / clock_ticks_per_second() as f64;
+    Ok(thread_run_time(pid).map_or(coarse, |fine| fine.max(coarse)))
+}
+
+/// Sum of the first field (ns on CPU) of every thread's `schedstat`.
+fn thread_run_time(pid: u32) -> Option<f64> {
+    let mut total: u64 = 0;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        // A thread may exit between listing and reading: skip it.
+        if let Ok(text) = std::fs::read_to_string(entry.path().join("schedstat")) {
+            total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(total as f64 / 1e9)
 }
 
 /// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line. The command name (field
 /// 2) may contain spaces and parentheses, so fields are counted after the last `)`.
 pub fn parse_cpu_ticks(stat: &str) -> Result<u64> {
-    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or_else(|| anyhow!("malformed stat line"))?;
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| anyhow!("malformed stat line"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // After ')': field 3 (state) is index 0, so field 14 is index 11 and field 15 index 12.
     let get = |i: usize| -> Result<u64> {
-        fields.get(i).ok_or_else(|| anyhow!("stat line too short"))?.parse::<u64>().context("stat field is not a number")
+        fields
+            .get(i)
+            .ok_or_else(|| anyhow!("stat line too short"))?
+            .parse::<u64>()
+            .context("stat field is not a number")
     };
     Ok(get(11)? + get(12)?)
 }
@@ -103,7 +131,12 @@ impl CpuMeter {
         let before = self.read()?;
         let out = work.await?;
         let after = self.read()?;
-        let delta = self.pids.iter().zip(before.iter().zip(after)).map(|((name, _), (b, a))| (name.clone(), a - b)).collect();
+        let delta = self
+            .pids
+            .iter()
+            .zip(before.iter().zip(after))
+            .map(|((name, _), (b, a))| (name.clone(), a - b))
+            .collect();
         Ok((out, delta))
     }
 }
@@ -115,11 +148,57 @@ pub fn cpu_of(delta: &CpuDelta, name: &str) -> Option<f64> {
 
 /// Redis `INFO memory` `used_memory`, in bytes.
 pub async fn redis_used_memory(conn: &mut redis::aio::MultiplexedConnection) -> Result<u64> {
-    let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await.context("INFO memory")?;
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(conn)
+        .await
+        .context("INFO memory")?;
     info.lines()
         .find_map(|l| l.strip_prefix("used_memory:"))
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| anyhow!("INFO memory has no used_memory line"))
+}
+
+/// Every key in the Redis database (SCAN), for counting what a step added.
+pub async fn redis_keys(
+    conn: &mut redis::aio::MultiplexedConnection,
+) -> Result<std::collections::HashSet<String>> {
+    let mut keys = std::collections::HashSet::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(5000)
+            .query_async(conn)
+            .await
+            .context("SCAN")?;
+        keys.extend(batch);
+        if next == 0 {
+            return Ok(keys);
+        }
+        cursor = next;
+    }
+}
+
+/// `MEMORY USAGE` summed over `keys` (keys gone meanwhile count 0).
+pub async fn redis_memory_of<'a>(
+    conn: &mut redis::aio::MultiplexedConnection,
+    keys: impl Iterator<Item = &'a String>,
+) -> Result<u64> {
+    let mut total = 0;
+    for key in keys {
+        let bytes: Option<u64> = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async(conn)
+            .await
+            .context("MEMORY USAGE")?;
+        total += bytes.unwrap_or(0);
+    }
+    Ok(total)
 }
 
 /// Connects to a loopback Redis.
@@ -129,7 +208,10 @@ pub async fn redis_connect(url: &str) -> Result<redis::aio::MultiplexedConnectio
         bail!("the benchmark only uses a loopback Redis (got {url})");
     }
     let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
-    client.get_multiplexed_async_connection().await.with_context(|| format!("connecting to {url}"))
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .with_context(|| format!("connecting to {url}"))
 }
 
 /// What a closed-loop run did.
@@ -145,7 +227,12 @@ pub struct LoopRun<S> {
 /// Runs one worker per state; each repeats `op` (which takes and gives back its state)
 /// until `duration` has passed or `max_ops` operations were started in total. The first
 /// error stops the run.
-pub async fn closed_loop<S, F, Fut>(states: Vec<S>, duration: Duration, max_ops: usize, op: F) -> Result<LoopRun<S>>
+pub async fn closed_loop<S, F, Fut>(
+    states: Vec<S>,
+    duration: Duration,
+    max_ops: usize,
+    op: F,
+) -> Result<LoopRun<S>>
 where
     S: Send + 'static,
     F: Fn(S) -> Fut + Clone + Send + Sync + 'static,
@@ -169,7 +256,11 @@ where
             Ok::<_, anyhow::Error>((state, samples))
         }));
     }
-    let mut run = LoopRun { states: Vec::new(), samples: Vec::new(), wall: Duration::ZERO };
+    let mut run = LoopRun {
+        states: Vec::new(),
+        samples: Vec::new(),
+        wall: Duration::ZERO,
+    };
     let mut first_error = None;
     for handle in handles {
         match handle.await {
@@ -228,9 +319,14 @@ mod tests {
 
     #[tokio::test]
     async fn closed_loop_respects_the_budget() {
-        let run = closed_loop(vec![0usize; 4], Duration::from_secs(5), 10, |n: usize| async move { Ok(n + 1) })
-            .await
-            .expect("runs");
+        let run = closed_loop(
+            vec![0usize; 4],
+            Duration::from_secs(5),
+            10,
+            |n: usize| async move { Ok(n + 1) },
+        )
+        .await
+        .expect("runs");
         assert_eq!(run.samples.len(), 10);
         assert_eq!(run.states.iter().sum::<usize>(), 10);
     }

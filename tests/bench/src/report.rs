@@ -20,6 +20,13 @@ pub enum Verdict {
     Error,
 }
 
+/// A target: the limit and how the table shows it.
+#[derive(Debug, Clone, Copy)]
+pub enum Goal {
+    AtMost(f64, &'static str),
+    AtLeast(f64, &'static str),
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub scenario: String,
@@ -44,9 +51,12 @@ impl Report {
         self.push(scenario, metric, value, String::new(), Verdict::Info);
     }
 
-    /// A figure with a target `≤ limit` (`at_most`) or `≥ limit`.
-    pub fn target(&mut self, scenario: &str, metric: &str, value: f64, shown: String, at_most: bool, limit: f64, target: &str) {
-        let met = if at_most { value <= limit } else { value >= limit };
+    /// A figure judged against `goal`; `shown` is how the value is printed.
+    pub fn target(&mut self, scenario: &str, metric: &str, value: f64, shown: String, goal: Goal) {
+        let (met, target) = match goal {
+            Goal::AtMost(limit, label) => (value <= limit, label),
+            Goal::AtLeast(limit, label) => (value >= limit, label),
+        };
         // No figure (e.g. a ratio over a zero delta): shown, but judged neither way.
         let (verdict, shown) = if !value.is_finite() {
             (Verdict::Info, "n/a".to_owned())
@@ -61,15 +71,34 @@ impl Report {
     pub fn error(&mut self, scenario: &str, err: &anyhow::Error) {
         let message = format!("{err:#}");
         self.errors.push(format!("{scenario}: {message}"));
-        self.push(scenario, "scenario failed", message.chars().take(160).collect(), String::new(), Verdict::Error);
+        self.push(
+            scenario,
+            "scenario failed",
+            message.chars().take(160).collect(),
+            String::new(),
+            Verdict::Error,
+        );
     }
 
     pub fn detail(&mut self, scenario: &str, value: Value) {
         self.details.insert(scenario.to_owned(), value);
     }
 
-    fn push(&mut self, scenario: &str, metric: &str, value: String, target: String, verdict: Verdict) {
-        self.rows.push(Row { scenario: scenario.to_owned(), metric: metric.to_owned(), value, target, verdict });
+    fn push(
+        &mut self,
+        scenario: &str,
+        metric: &str,
+        value: String,
+        target: String,
+        verdict: Verdict,
+    ) {
+        self.rows.push(Row {
+            scenario: scenario.to_owned(),
+            metric: metric.to_owned(),
+            value,
+            target,
+            verdict,
+        });
     }
 
     /// The table as plain text.
@@ -85,7 +114,13 @@ impl Report {
                     Verdict::Info => "",
                     Verdict::Error => "ERROR",
                 };
-                [r.scenario.clone(), r.metric.clone(), r.value.clone(), r.target.clone(), verdict.to_owned()]
+                [
+                    r.scenario.clone(),
+                    r.metric.clone(),
+                    r.value.clone(),
+                    r.target.clone(),
+                    verdict.to_owned(),
+                ]
             })
             .collect();
         let mut widths = headers.map(|h| h.chars().count());
@@ -141,8 +176,20 @@ mod tests {
     fn table_and_verdicts() {
         let mut r = Report::default();
         r.info("S1", "p50, 1k objects", "0.41 ms".into());
-        r.target("S1", "ratio 100k/1k", 1.05, "1.05".into(), true, 1.2, "≤ 1.2");
-        r.target("S6", "share of floor", 0.3, "30%".into(), false, 0.5, "≥ 50%");
+        r.target(
+            "S1",
+            "ratio 100k/1k",
+            1.05,
+            "1.05".into(),
+            Goal::AtMost(1.2, "≤ 1.2"),
+        );
+        r.target(
+            "S6",
+            "share of floor",
+            0.3,
+            "30%".into(),
+            Goal::AtLeast(0.5, "≥ 50%"),
+        );
         let table = r.table();
         assert!(table.contains("met"), "{table}");
         assert!(table.contains("MISSED"), "{table}");

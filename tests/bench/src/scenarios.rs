@@ -26,8 +26,11 @@ use serde_json::{json, Value};
 use crate::client::{Admin, Device, Target};
 use crate::data::{self, seed};
 use crate::lambda;
-use crate::measure::{closed_loop, cpu_of, redis_connect, redis_used_memory, CpuDelta, CpuMeter, Latency};
-use crate::report::Report;
+use crate::measure::{
+    closed_loop, cpu_of, redis_connect, redis_keys, redis_memory_of, redis_used_memory, CpuDelta,
+    CpuMeter, Latency,
+};
+use crate::report::{Goal, Report};
 
 /// The settings file the benchmark's server runs with: the sources the scenarios use,
 /// none ever queried (`poll_interval: -1`, data arrives through `push_objects`), and any
@@ -89,7 +92,11 @@ pub struct Config {
     #[arg(long, default_value = ".local/bench/results.json")]
     pub out: PathBuf,
     /// Scenarios to run, comma-separated: s1,s2,s3,s4,s5,s6,startup.
-    #[arg(long, default_value = "s3,s1,s2,s4,s5,s6,startup", value_delimiter = ',')]
+    #[arg(
+        long,
+        default_value = "s3,s1,s2,s4,s5,s6,startup",
+        value_delimiter = ','
+    )]
     pub scenarios: Vec<String>,
     /// Prefix of the device logins of this run (a random suffix is added).
     #[arg(long, default_value = "bench")]
@@ -111,7 +118,7 @@ pub struct Config {
     #[arg(long, default_value_t = 100_000)]
     pub large_objects: usize,
     /// No-change requests per source in S1.
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 2000)]
     pub s1_requests: usize,
     /// Push-then-sync rounds in S2.
     #[arg(long, default_value_t = 30)]
@@ -120,7 +127,11 @@ pub struct Config {
     #[arg(long, default_value_t = 10)]
     pub s2_changed: usize,
     /// App-partitioned sources for S4 (`name:objects`, comma-separated).
-    #[arg(long, default_value = "BenchApp:10000,BenchAppSmall:1000", value_delimiter = ',')]
+    #[arg(
+        long,
+        default_value = "BenchApp:10000,BenchAppSmall:1000",
+        value_delimiter = ','
+    )]
     pub s4_sources: Vec<String>,
     /// Devices added per S4 source (in two halves).
     #[arg(long, default_value_t = 10)]
@@ -145,7 +156,11 @@ pub struct Config {
     /// Directory with the release function binaries, for start-up times.
     #[arg(long)]
     pub functions_dir: Option<PathBuf>,
-    #[arg(long, default_value = "sync,api,console,adapter-worker,push-worker,bulk-worker", value_delimiter = ',')]
+    #[arg(
+        long,
+        default_value = "sync,api,console,adapter-worker,push-worker,bulk-worker",
+        value_delimiter = ','
+    )]
     pub functions: Vec<String>,
     /// Starts per function binary (the median is reported).
     #[arg(long, default_value_t = 3)]
@@ -169,7 +184,9 @@ impl Config {
             redis_pid: None,
             floor_bin: None,
             out: PathBuf::from(".local/bench/smoke.json"),
-            scenarios: ["s3", "s1", "s2", "s4", "s5", "s6"].map(str::to_owned).to_vec(),
+            scenarios: ["s3", "s1", "s2", "s4", "s5", "s6"]
+                .map(str::to_owned)
+                .to_vec(),
             user_prefix: "smoke".into(),
             attrs: 3,
             p_size: 40,
@@ -197,13 +214,19 @@ impl Config {
     }
 
     fn wants(&self, scenario: &str) -> bool {
-        self.scenarios.iter().any(|s| s.eq_ignore_ascii_case(scenario))
+        self.scenarios
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(scenario))
     }
 
     fn max_pages(&self, objects: usize) -> usize {
         objects / self.p_size.max(1) + 20
     }
 }
+
+/// One scenario as a step of [`execute`].
+type Scenario =
+    fn(&mut Bench) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + '_>>;
 
 /// Shared state of one run.
 struct Bench {
@@ -221,13 +244,15 @@ struct Bench {
     seeded: Vec<String>,
 }
 
-
 fn per_request_ms(delta: &CpuDelta, name: &str, requests: usize) -> Option<f64> {
     cpu_of(delta, name).map(|s| s * 1e3 / requests.max(1) as f64)
 }
 
 fn fmt_opt(v: Option<f64>, unit: &str, digits: usize) -> String {
-    v.map_or_else(|| "n/a (no pid)".to_owned(), |v| format!("{v:.digits$} {unit}"))
+    v.map_or_else(
+        || "n/a (no pid)".to_owned(),
+        |v| format!("{v:.digits$} {unit}"),
+    )
 }
 
 fn cpu_json(delta: &CpuDelta) -> Value {
@@ -265,7 +290,7 @@ pub async fn execute(cfg: Config) -> Result<Report> {
         seeded: Vec::new(),
     };
     bench.check_server().await?;
-    let order: [(&str, fn(&mut Bench) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + '_>>); 7] = [
+    let order: [(&str, Scenario); 7] = [
         ("S3", |b| Box::pin(b.s3())),
         ("S1", |b| Box::pin(b.s1())),
         ("S2", |b| Box::pin(b.s2())),
@@ -285,7 +310,10 @@ pub async fn execute(cfg: Config) -> Result<Report> {
             eprintln!("[bench] {name} failed: {err:#}");
             bench.report.error(name, &err);
         }
-        eprintln!("[bench] {name} took {:.1} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "[bench] {name} took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(bench.report)
 }
@@ -304,9 +332,17 @@ pub async fn run(cfg: Config) -> Result<Report> {
     run_info["elapsed_s"] = json!(started.elapsed().as_secs_f64());
     print!("{}", report.table());
     report.write_json(&out, run_info)?;
-    println!("results written to {} ({:.0} s)", out.display(), started.elapsed().as_secs_f64());
+    println!(
+        "results written to {} ({:.0} s)",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
     if !report.errors.is_empty() {
-        bail!("{} scenario(s) failed: {}", report.errors.len(), report.errors.join("; "));
+        bail!(
+            "{} scenario(s) failed: {}",
+            report.errors.len(),
+            report.errors.join("; ")
+        );
     }
     Ok(report)
 }
@@ -332,8 +368,17 @@ impl Bench {
         }
         let s = seed(&self.admin, source, user, 0..objects, self.cfg.attrs, 0).await?;
         let rate = s.objects as f64 / s.elapsed.as_secs_f64().max(1e-9);
-        eprintln!("[bench] seeded {source} ({user}): {} objects in {:.1} s via {} ({rate:.0} objects/s)", s.objects, s.elapsed.as_secs_f64(), s.via);
-        self.report.info("seed", &format!("push_objects into {source}"), format!("{rate:.0} objects/s"));
+        eprintln!(
+            "[bench] seeded {source} ({user}): {} objects in {:.1} s via {} ({rate:.0} objects/s)",
+            s.objects,
+            s.elapsed.as_secs_f64(),
+            s.via
+        );
+        self.report.info(
+            "seed",
+            &format!("push_objects into {source}"),
+            format!("{rate:.0} objects/s"),
+        );
         self.seeded.push(key);
         Ok(())
     }
@@ -353,11 +398,16 @@ impl Bench {
     /// Brings the in-step device fully up to date with `source`.
     async fn catch_up(&mut self, source: &str, objects: usize) -> Result<()> {
         let mut d = self.device().await?;
-        let c = d.sync(source, self.cfg.p_size, self.cfg.max_pages(objects)).await?;
+        let c = d
+            .sync(source, self.cfg.p_size, self.cfg.max_pages(objects))
+            .await?;
         d.log.clear();
         self.device = Some(d);
         if c.total_count as usize != objects {
-            bail!("{source}: total_count {} after sync, expected {objects}", c.total_count);
+            bail!(
+                "{source}: total_count {} after sync, expected {objects}",
+                c.total_count
+            );
         }
         Ok(())
     }
@@ -368,21 +418,43 @@ impl Bench {
         let user = self.login("a");
         self.ensure_seeded(&source, &user, n).await?;
         let mut d = self.device().await?;
-        let (cycle, cpu) = self.cpu.around(d.sync(&source, self.cfg.p_size, self.cfg.max_pages(n))).await?;
+        let (cycle, cpu) = self
+            .cpu
+            .around(d.sync(&source, self.cfg.p_size, self.cfg.max_pages(n)))
+            .await?;
         d.log.clear();
         self.device = Some(d);
         if cycle.inserted != n {
-            bail!("initial sync delivered {} objects, expected {n}", cycle.inserted);
+            bail!(
+                "initial sync delivered {} objects, expected {n}",
+                cycle.inserted
+            );
         }
         let secs = cycle.elapsed.as_secs_f64();
         let rate = n as f64 / secs.max(1e-9);
         let cpu_per_object_us = cpu_of(&cpu, "runner").map(|s| s * 1e6 / n as f64);
         let label = format!("{n} objects × {} attrs", self.cfg.attrs);
-        self.report.info("S3", &format!("initial sync, {label}"), format!("{secs:.2} s, {} pages", cycle.requests));
-        self.report.info("S3", "initial sync throughput", format!("{rate:.0} objects/s"));
-        self.report.info("S3", "runner CPU per object", fmt_opt(cpu_per_object_us, "µs", 2));
+        self.report.info(
+            "S3",
+            &format!("initial sync, {label}"),
+            format!("{secs:.2} s, {} pages", cycle.requests),
+        );
+        self.report.info(
+            "S3",
+            "initial sync throughput",
+            format!("{rate:.0} objects/s"),
+        );
+        self.report.info(
+            "S3",
+            "runner CPU per object",
+            fmt_opt(cpu_per_object_us, "µs", 2),
+        );
         if let Some(s) = cpu_of(&cpu, "redis") {
-            self.report.info("S3", "redis CPU per object", format!("{:.2} µs", s * 1e6 / n as f64));
+            self.report.info(
+                "S3",
+                "redis CPU per object",
+                format!("{:.2} µs", s * 1e6 / n as f64),
+            );
         }
         self.report.detail(
             "S3",
@@ -429,7 +501,9 @@ impl Bench {
                         Ok(())
                     })
                     .await?;
-                lat.entry(key).or_default().extend(d.log.drain(..).map(|(_, t)| t));
+                lat.entry(key)
+                    .or_default()
+                    .extend(d.log.drain(..).map(|(_, t)| t));
                 let acc = cpu.entry(key).or_default();
                 for (name, s) in delta {
                     match acc.iter_mut().find(|(n, _)| *n == name) {
@@ -443,16 +517,44 @@ impl Bench {
         self.device = Some(d);
         let ls = Latency::of(lat.get("small").map_or(&[][..], Vec::as_slice));
         let ll = Latency::of(lat.get("large").map_or(&[][..], Vec::as_slice));
-        let cpu_small = cpu.get("small").and_then(|c| per_request_ms(c, "runner", ls.n));
-        let cpu_large = cpu.get("large").and_then(|c| per_request_ms(c, "runner", ll.n));
+        let cpu_small = cpu
+            .get("small")
+            .and_then(|c| per_request_ms(c, "runner", ls.n));
+        let cpu_large = cpu
+            .get("large")
+            .and_then(|c| per_request_ms(c, "runner", ll.n));
         let ratio = ll.p50_ms / ls.p50_ms;
-        self.report.info("S1", &format!("no-change sync p50 / p99, {ns} objects"), format!("{:.3} / {:.3} ms", ls.p50_ms, ls.p99_ms));
-        self.report.info("S1", &format!("no-change sync p50 / p99, {nl} objects"), format!("{:.3} / {:.3} ms", ll.p50_ms, ll.p99_ms));
-        self.report.target("S1", "latency ratio large / small (p50)", ratio, format!("{ratio:.2}"), true, 1.2, "≤ 1.2");
+        self.report.info(
+            "S1",
+            &format!("no-change sync p50 / p99, {ns} objects"),
+            format!("{:.3} / {:.3} ms", ls.p50_ms, ls.p99_ms),
+        );
+        self.report.info(
+            "S1",
+            &format!("no-change sync p50 / p99, {nl} objects"),
+            format!("{:.3} / {:.3} ms", ll.p50_ms, ll.p99_ms),
+        );
+        self.report.target(
+            "S1",
+            "latency ratio large / small (p50)",
+            ratio,
+            format!("{ratio:.2}"),
+            Goal::AtMost(1.2, "≤ 1.2"),
+        );
         if let (Some(a), Some(b)) = (cpu_small, cpu_large) {
-            self.report.info("S1", "runner CPU per no-change sync, small / large", format!("{a:.3} / {b:.3} ms"));
+            self.report.info(
+                "S1",
+                "runner CPU per no-change sync, small / large",
+                format!("{a:.3} / {b:.3} ms"),
+            );
             let r = b / a;
-            self.report.target("S1", "CPU ratio large / small", r, format!("{r:.2}"), true, 1.2, "≤ 1.2");
+            self.report.target(
+                "S1",
+                "CPU ratio large / small",
+                r,
+                format!("{r:.2}"),
+                Goal::AtMost(1.2, "≤ 1.2"),
+            );
         }
         self.s1_large_p50_ms = Some(ll.p50_ms);
         self.s1_large_cpu_ms = cpu_large;
@@ -485,13 +587,29 @@ impl Bench {
             }
             let generation = round as u32 + 1;
             // Spread the changed objects over the whole id range, different ones each round.
-            let ids: Vec<usize> = (0..changed).map(|k| (round * 7919 + k * (n / changed.max(1)).max(1)) % n).collect();
-            let objects = ids.iter().map(|&i| (data::object_id(i), Value::Object(data::object(i, self.cfg.attrs, generation)))).collect();
+            let ids: Vec<usize> = (0..changed)
+                .map(|k| (round * 7919 + k * (n / changed.max(1)).max(1)) % n)
+                .collect();
+            let objects = ids
+                .iter()
+                .map(|&i| {
+                    (
+                        data::object_id(i),
+                        Value::Object(data::object(i, self.cfg.attrs, generation)),
+                    )
+                })
+                .collect();
             self.admin.push_objects(&source, &user, &objects).await?;
             d.log.clear();
-            let (cycle, cpu) = self.cpu.around(d.sync(&source, self.cfg.p_size, 10)).await?;
+            let (cycle, cpu) = self
+                .cpu
+                .around(d.sync(&source, self.cfg.p_size, 10))
+                .await?;
             if cycle.inserted != changed {
-                bail!("round {round}: the device received {} changed objects, expected {changed}", cycle.inserted);
+                bail!(
+                    "round {round}: the device received {} changed objects, expected {changed}",
+                    cycle.inserted
+                );
             }
             match cpu_of(&cpu, "runner") {
                 Some(s) => cpu_total += s,
@@ -507,18 +625,39 @@ impl Bench {
         let lc = Latency::of(&cycles);
         let lf = Latency::of(&first);
         let cpu_per_cycle = cpu_known.then(|| cpu_total * 1e3 / lc.n.max(1) as f64);
-        self.report.info("S2", &format!("sync cycle p50 / p99, {changed} of {n} changed"), format!("{:.3} / {:.3} ms", lc.p50_ms, lc.p99_ms));
-        self.report.info("S2", "first request (the page) p50", format!("{:.3} ms", lf.p50_ms));
+        self.report.info(
+            "S2",
+            &format!("sync cycle p50 / p99, {changed} of {n} changed"),
+            format!("{:.3} / {:.3} ms", lc.p50_ms, lc.p99_ms),
+        );
+        self.report.info(
+            "S2",
+            "first request (the page) p50",
+            format!("{:.3} ms", lf.p50_ms),
+        );
         let mut ratio = None;
         if let Some(base) = self.s1_large_p50_ms {
             let r = lc.p50_ms / base;
             ratio = Some(r);
-            self.report.target("S2", "cycle / S1 no-change sync (p50, large)", r, format!("{r:.2}×"), true, 2.0, "≤ 2×");
+            self.report.target(
+                "S2",
+                "cycle / S1 no-change sync (p50, large)",
+                r,
+                format!("{r:.2}×"),
+                Goal::AtMost(2.0, "≤ 2×"),
+            );
         }
         if let (Some(c), Some(base)) = (cpu_per_cycle, self.s1_large_cpu_ms) {
-            self.report.info("S2", "runner CPU per cycle", format!("{c:.3} ms"));
+            self.report
+                .info("S2", "runner CPU per cycle", format!("{c:.3} ms"));
             let r = c / base;
-            self.report.target("S2", "CPU per cycle / S1 CPU per sync", r, format!("{r:.2}×"), true, 2.0, "≤ 2×");
+            self.report.target(
+                "S2",
+                "CPU per cycle / S1 CPU per sync",
+                r,
+                format!("{r:.2}×"),
+                Goal::AtMost(2.0, "≤ 2×"),
+            );
         }
         self.report.detail(
             "S2",
@@ -530,60 +669,113 @@ impl Bench {
 
     /// S4: Redis memory per additional device on app-partitioned sources.
     async fn s4(&mut self) -> Result<()> {
-        let Some(mut redis) = self.redis.clone() else { bail!("S4 needs --redis-url") };
+        let Some(mut redis) = self.redis.clone() else {
+            bail!("S4 needs --redis-url")
+        };
         let mut per_value = Vec::new();
         let mut details = Vec::new();
         for spec in self.cfg.s4_sources.clone() {
-            let (source, n) = spec.split_once(':').ok_or_else(|| anyhow!("bad --s4-sources entry {spec:?}"))?;
-            let n: usize = n.parse().with_context(|| format!("bad object count in {spec:?}"))?;
+            let (source, n) = spec
+                .split_once(':')
+                .ok_or_else(|| anyhow!("bad --s4-sources entry {spec:?}"))?;
+            let n: usize = n
+                .parse()
+                .with_context(|| format!("bad object count in {spec:?}"))?;
             let owner = self.login("s4-owner");
             self.ensure_seeded(source, &owner, n).await?;
-            let devices = self.cfg.s4_devices.max(2);
-            let halves = [devices / 2, devices - devices / 2];
-            let mut steps = Vec::new();
-            let mut index = 0;
-            for half in halves {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                let before = redis_used_memory(&mut redis).await?;
-                for _ in 0..half {
-                    index += 1;
-                    let mut d = Device::new(&self.target, &self.login(&format!("s4-{source}-{index}")), "bench");
-                    d.login().await?;
-                    d.client_create().await?;
-                    let c = d.sync(source, self.cfg.p_size, self.cfg.max_pages(n)).await?;
-                    if c.inserted != n {
-                        bail!("{source}: device {index} received {} objects, expected {n}", c.inserted);
-                    }
+            let devices = self.cfg.s4_devices.max(1);
+            // Key-level accounting next to INFO memory: MEMORY USAGE summed over every key
+            // before and after (exact per key, blind to allocator overhead), when the
+            // database is small enough to walk.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let keys_before = redis_keys(&mut redis).await?;
+            let walk = keys_before.len() <= 200_000;
+            let key_bytes_before = if walk {
+                redis_memory_of(&mut redis, keys_before.iter()).await?
+            } else {
+                0
+            };
+            let used_before = redis_used_memory(&mut redis).await?;
+            for index in 1..=devices {
+                let mut d = Device::new(
+                    &self.target,
+                    &self.login(&format!("s4-{source}-{index}")),
+                    "bench",
+                );
+                d.login().await?;
+                d.client_create().await?;
+                let c = d
+                    .sync(source, self.cfg.p_size, self.cfg.max_pages(n))
+                    .await?;
+                if c.inserted != n {
+                    bail!(
+                        "{source}: device {index} received {} objects, expected {n}",
+                        c.inserted
+                    );
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                let after = redis_used_memory(&mut redis).await?;
-                steps.push((half, after as f64 - before as f64));
             }
-            let total: f64 = steps.iter().map(|(_, b)| b).sum();
-            let per_device = total / devices as f64;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let used_after = redis_used_memory(&mut redis).await?;
+            let keys_after = redis_keys(&mut redis).await?;
+            let new_keys = keys_after.difference(&keys_before).count();
+            let key_bytes_after = if walk {
+                redis_memory_of(&mut redis, keys_after.iter()).await?
+            } else {
+                0
+            };
+            let per_device = (used_after as f64 - used_before as f64) / devices as f64;
+            let per_device_keys =
+                walk.then(|| (key_bytes_after as f64 - key_bytes_before as f64) / devices as f64);
             let values = (n * self.cfg.attrs) as f64;
             let pv = per_device / values;
-            per_value.push((source.to_owned(), n, per_device));
-            self.report.info("S4", &format!("Redis bytes per device, {source} ({n} × {})", self.cfg.attrs), format!("{per_device:.0} B"));
-            self.report.target("S4", &format!("bytes per value per device, {source}"), pv, format!("{pv:.2} B"), true, 30.0, "≤ 30 B");
+            per_value.push((source.to_owned(), n, per_device_keys.unwrap_or(per_device)));
+            self.report.info(
+                "S4",
+                &format!(
+                    "Redis bytes per device, {source} ({n} × {}): INFO / keys",
+                    self.cfg.attrs
+                ),
+                format!(
+                    "{per_device:.0} / {} B",
+                    per_device_keys.map_or("n/a".into(), |b| format!("{b:.0}"))
+                ),
+            );
+            self.report.target(
+                "S4",
+                &format!("INFO bytes per value per device, {source}"),
+                pv,
+                format!("{pv:.3} B"),
+                Goal::AtMost(30.0, "≤ 30 B"),
+            );
             details.push(json!({"source": source, "objects": n, "attrs": self.cfg.attrs, "devices": devices,
-                                "steps": steps.iter().map(|(d, b)| json!({"devices": d, "used_memory_delta": b})).collect::<Vec<_>>(),
-                                "bytes_per_device": per_device, "bytes_per_value_per_device": pv}));
+                                "used_memory_before": used_before, "used_memory_after": used_after,
+                                "keys_before": keys_before.len(), "new_keys": new_keys,
+                                "key_bytes_before": walk.then_some(key_bytes_before), "key_bytes_after": walk.then_some(key_bytes_after),
+                                "bytes_per_device": per_device, "key_bytes_per_device": per_device_keys,
+                                "bytes_per_value_per_device": pv}));
         }
         // Stretch: constant per device — the largest source's per-device cost against the smallest's.
         per_value.sort_by_key(|(_, n, _)| *n);
         if let [small, .., large] = per_value.as_slice() {
-            // A delta at or below zero (allocator noise on tiny sources) gives no ratio.
-            let r = if small.2 > 0.0 { large.2 / small.2 } else { f64::NAN };
+            // Key-level bytes per device where known. Up to 1 KB per device counts as
+            // constant whatever the ratio: below that the deltas are bookkeeping noise.
+            let r = if large.2 <= 1024.0 {
+                1.0
+            } else if small.2 > 0.0 {
+                large.2 / small.2
+            } else {
+                f64::NAN
+            };
             let growth = large.1 as f64 / small.1.max(1) as f64;
             self.report.target(
                 "S4",
-                &format!("per-device bytes {} / {} ({growth:.0}× the objects)", large.0, small.0),
+                &format!(
+                    "per-device bytes {} vs {} ({growth:.0}× the objects)",
+                    large.0, small.0
+                ),
                 r,
-                format!("{r:.2}×"),
-                true,
-                1.5,
-                "≈ 1 (stretch)",
+                format!("{:.0} vs {:.0} B", large.2, small.2),
+                Goal::AtMost(1.5, "≈ 1 (stretch)"),
             );
         }
         self.report.detail("S4", Value::Array(details));
@@ -610,14 +802,31 @@ impl Bench {
                     page: n.max(1),
                     iterations: 0,
                     log: Vec::new(),
+                    failures: 0,
+                    failure_samples: Vec::new(),
                 })
                 .collect();
             let duration = Duration::from_secs_f64(self.cfg.s5_seconds);
             // Each script iteration makes ~9 requests.
             let budget = (self.cfg.max_requests / 9).max(1);
-            let (run, cpu) = self.cpu.around(closed_loop(states, duration, budget, Script::iteration)).await?;
-            let log: Vec<(&'static str, Duration)> = run.states.iter().flat_map(|s| s.log.iter().copied()).collect();
+            let (run, cpu) = self
+                .cpu
+                .around(closed_loop(states, duration, budget, Script::iteration))
+                .await?;
+            let log: Vec<(&'static str, Duration)> = run
+                .states
+                .iter()
+                .flat_map(|s| s.log.iter().copied())
+                .collect();
             let iterations: usize = run.states.iter().map(|s| s.iterations).sum();
+            let failures: usize = run.states.iter().map(|s| s.failures).sum();
+            let mut failure_samples: Vec<String> = run
+                .states
+                .iter()
+                .flat_map(|s| s.failure_samples.iter().cloned())
+                .collect();
+            failure_samples.sort();
+            failure_samples.dedup();
             let all: Vec<Duration> = log.iter().map(|(_, t)| *t).collect();
             let lat = Latency::of(&all);
             let rps = lat.n as f64 / run.wall.as_secs_f64().max(1e-9);
@@ -631,7 +840,11 @@ impl Bench {
             let by_kind: serde_json::Map<String, Value> = kinds
                 .iter()
                 .map(|k| {
-                    let samples: Vec<Duration> = log.iter().filter(|(kk, _)| kk == k).map(|(_, t)| *t).collect();
+                    let samples: Vec<Duration> = log
+                        .iter()
+                        .filter(|(kk, _)| kk == k)
+                        .map(|(_, t)| *t)
+                        .collect();
                     ((*k).to_owned(), json!(Latency::of(&samples)))
                 })
                 .collect();
@@ -641,19 +854,43 @@ impl Bench {
                 format!("{rps:.0} req/s, {:.2} / {:.2} ms", lat.p50_ms, lat.p99_ms),
             );
             if let Some(v) = cpu_ms {
-                self.report.target("S5", &format!("{c} device(s): runner CPU per request"), v, format!("{v:.3} ms"), true, 0.6, "≤ 0.6 ms");
+                self.report.target(
+                    "S5",
+                    &format!("{c} device(s): runner CPU per request"),
+                    v,
+                    format!("{v:.3} ms"),
+                    Goal::AtMost(0.6, "≤ 0.6 ms"),
+                );
             }
-            levels.push(json!({"devices": c, "iterations": iterations, "requests": lat.n, "seconds": run.wall.as_secs_f64(),
+            if failures > 0 {
+                let first = failure_samples
+                    .first()
+                    .map_or(String::new(), |m| m.chars().take(90).collect());
+                self.report.target(
+                    "S5",
+                    &format!("{c} device(s): failed iterations"),
+                    failures as f64,
+                    format!("{failures} of {iterations}: {first}"),
+                    Goal::AtMost(0.0, "0"),
+                );
+            }
+            levels.push(json!({"devices": c, "iterations": iterations, "failed_iterations": failures,
+                               "failures": failure_samples, "requests": lat.n, "seconds": run.wall.as_secs_f64(),
                                "requests_per_s": rps, "latency": lat, "runner_cpu_ms_per_request": cpu_ms,
                                "cpu_s": cpu_json(&cpu), "by_request": by_kind}));
         }
-        self.report.detail("S5", json!({"objects": n, "levels": levels, "worst_runner_cpu_ms_per_request": worst_cpu}));
+        self.report.detail(
+            "S5",
+            json!({"objects": n, "levels": levels, "worst_runner_cpu_ms_per_request": worst_cpu}),
+        );
         Ok(())
     }
 
     /// S6: no-change sync requests/s against the floor's, same client and concurrency.
     async fn s6(&mut self) -> Result<()> {
-        let Some(redis_url) = self.cfg.redis_url.clone() else { bail!("S6 needs --redis-url for the floor") };
+        let Some(redis_url) = self.cfg.redis_url.clone() else {
+            bail!("S6 needs --redis-url for the floor")
+        };
         let (source, n) = (self.cfg.small_source.clone(), self.cfg.small_objects);
         let user = self.login("a");
         self.ensure_seeded(&source, &user, n).await?;
@@ -663,7 +900,8 @@ impl Bench {
             let mut d = Device::new(&self.target, &user, "bench");
             d.login().await?;
             d.client_create().await?;
-            d.sync(&source, self.cfg.p_size, self.cfg.max_pages(n)).await?;
+            d.sync(&source, self.cfg.p_size, self.cfg.max_pages(n))
+                .await?;
             d.log.clear();
             devices.push(d);
         }
@@ -681,16 +919,27 @@ impl Bench {
         // Warm both paths briefly, then measure each.
         let warm = Duration::from_millis(300).min(duration);
         let src = source.clone();
-        let devices = closed_loop(devices, warm, budget, move |d| nochange_owned(d, src.clone(), p_size)).await?.states;
+        let devices = closed_loop(devices, warm, budget, move |d| {
+            nochange_owned(d, src.clone(), p_size)
+        })
+        .await?
+        .states;
         let ft = floor_target.clone();
         closed_loop(vec![(); c], warm, budget, move |()| floor_get(ft.clone())).await?;
 
         let src = source.clone();
-        let (sync_run, sync_cpu) =
-            self.cpu.around(closed_loop(devices, duration, budget, move |d| nochange_owned(d, src.clone(), p_size))).await?;
+        let (sync_run, sync_cpu) = self
+            .cpu
+            .around(closed_loop(devices, duration, budget, move |d| {
+                nochange_owned(d, src.clone(), p_size)
+            }))
+            .await?;
         let ft = floor_target.clone();
-        let (floor_run, floor_cpu_delta) =
-            floor_cpu.around(closed_loop(vec![(); c], duration, budget, move |()| floor_get(ft.clone()))).await?;
+        let (floor_run, floor_cpu_delta) = floor_cpu
+            .around(closed_loop(vec![(); c], duration, budget, move |()| {
+                floor_get(ft.clone())
+            }))
+            .await?;
         drop(floor);
 
         let ls = Latency::of(&sync_run.samples);
@@ -698,14 +947,32 @@ impl Bench {
         let sync_rps = ls.n as f64 / sync_run.wall.as_secs_f64().max(1e-9);
         let floor_rps = lf.n as f64 / floor_run.wall.as_secs_f64().max(1e-9);
         let share = sync_rps / floor_rps.max(1e-9);
-        self.report.info("S6", &format!("no-change sync, {c} devices"), format!("{sync_rps:.0} req/s, p50 {:.2} ms", ls.p50_ms));
-        self.report.info("S6", &format!("floor (1 Redis GET), {c} clients"), format!("{floor_rps:.0} req/s, p50 {:.2} ms", lf.p50_ms));
+        self.report.info(
+            "S6",
+            &format!("no-change sync, {c} devices"),
+            format!("{sync_rps:.0} req/s, p50 {:.2} ms", ls.p50_ms),
+        );
+        self.report.info(
+            "S6",
+            &format!("floor (1 Redis GET), {c} clients"),
+            format!("{floor_rps:.0} req/s, p50 {:.2} ms", lf.p50_ms),
+        );
         let sync_cpu_ms = per_request_ms(&sync_cpu, "runner", ls.n);
         let floor_cpu_ms = per_request_ms(&floor_cpu_delta, "floor", lf.n);
         if let (Some(a), Some(b)) = (sync_cpu_ms, floor_cpu_ms) {
-            self.report.info("S6", "server CPU per request, sync / floor", format!("{a:.3} / {b:.3} ms"));
+            self.report.info(
+                "S6",
+                "server CPU per request, sync / floor",
+                format!("{a:.3} / {b:.3} ms"),
+            );
         }
-        self.report.target("S6", "sync req/s as a share of the floor", share, format!("{:.0}%", share * 100.0), false, 0.5, "≥ 50%");
+        self.report.target(
+            "S6",
+            "sync req/s as a share of the floor",
+            share,
+            format!("{:.0}%", share * 100.0),
+            Goal::AtLeast(0.5, "≥ 50%"),
+        );
         self.report.detail(
             "S6",
             json!({"concurrency": c, "objects": n, "sync": {"requests_per_s": sync_rps, "latency": ls, "runner_cpu_ms_per_request": sync_cpu_ms, "cpu_s": cpu_json(&sync_cpu)},
@@ -723,15 +990,26 @@ impl Bench {
                 let binary = dir.join(&function);
                 let mut runs = Vec::new();
                 for _ in 0..self.cfg.startup_runs.max(1) {
-                    runs.push(lambda::measure(&binary, &function, &env, Duration::from_secs(30)).await?);
+                    runs.push(
+                        lambda::measure(&binary, &function, &env, Duration::from_secs(30)).await?,
+                    );
                 }
                 let mut served: Vec<f64> = runs.iter().map(|r| r.first_response_ms).collect();
                 served.sort_by(f64::total_cmp);
                 let mut init: Vec<f64> = runs.iter().map(|r| r.init_ms).collect();
                 init.sort_by(f64::total_cmp);
                 let (served_med, init_med) = (served[served.len() / 2], init[init.len() / 2]);
-                let status = runs.iter().filter_map(|r| r.status).map(|s| s.to_string()).collect::<Vec<_>>().join(",");
-                let shown_status = if status.is_empty() { String::new() } else { format!(", HTTP {status}") };
+                let status = runs
+                    .iter()
+                    .filter_map(|r| r.status)
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let shown_status = if status.is_empty() {
+                    String::new()
+                } else {
+                    format!(", HTTP {status}")
+                };
                 self.report.info(
                     "start-up",
                     &format!("{function}: spawn → init done / first answer"),
@@ -741,19 +1019,31 @@ impl Bench {
             }
         }
         if let Some(path) = self.cfg.lambda_sizes.clone() {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let sizes: HashMap<String, u64> = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let sizes: HashMap<String, u64> = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", path.display()))?;
             let mut names: Vec<&String> = sizes.keys().collect();
             names.sort();
             for name in names {
                 let bytes = sizes[name] as f64;
                 let mb = bytes / 1e6;
-                self.report.target("start-up", &format!("{name}: zipped arm64 bootstrap"), bytes, format!("{mb:.2} MB"), true, 8e6, "≤ 8 MB");
+                self.report.target(
+                    "start-up",
+                    &format!("{name}: zipped arm64 bootstrap"),
+                    bytes,
+                    format!("{mb:.2} MB"),
+                    Goal::AtMost(8e6, "≤ 8 MB"),
+                );
             }
             details.insert("zipped_bytes".into(), json!(sizes));
         }
         if details.is_empty() {
-            self.report.info("start-up", "skipped", "no --functions-dir or --lambda-sizes".into());
+            self.report.info(
+                "start-up",
+                "skipped",
+                "no --functions-dir or --lambda-sizes".into(),
+            );
         }
         self.report.detail("startup", Value::Object(details));
         Ok(())
@@ -764,7 +1054,11 @@ impl Bench {
 async fn nochange(d: &mut Device, source: &str, p_size: usize) -> Result<()> {
     let page = d.query("nochange", source, p_size, None).await?;
     if !page.token.is_empty() || page.count != 0 {
-        bail!("{source}: expected an empty page for a device in step, got {} objects (token {:?})", page.count, page.token);
+        bail!(
+            "{source}: expected an empty page for a device in step, got {} objects (token {:?})",
+            page.count,
+            page.token
+        );
     }
     Ok(())
 }
@@ -788,6 +1082,10 @@ struct Script {
     page: usize,
     iterations: usize,
     log: Vec<(&'static str, Duration)>,
+    /// Iterations that stopped at an error answer (a load test counts them, it does not stop).
+    failures: usize,
+    /// Distinct error messages (a few).
+    failure_samples: Vec<String>,
 }
 
 impl Script {
@@ -795,18 +1093,37 @@ impl Script {
         self.iterations += 1;
         let login = format!("{}-{}", self.prefix, self.iterations);
         let mut d = Device::new(&self.target, &login, "bench");
+        let outcome = self.steps(&mut d, &login).await;
+        self.log.append(&mut d.log);
+        if let Err(err) = outcome {
+            self.failures += 1;
+            let message = format!("{err:#}");
+            if self.failure_samples.len() < 5 && !self.failure_samples.contains(&message) {
+                self.failure_samples.push(message);
+            }
+        }
+        Ok(self)
+    }
+
+    async fn steps(&mut self, d: &mut Device, login: &str) -> Result<()> {
         d.login().await?;
         d.client_create().await?;
         d.client_register().await?;
         d.sync(&self.source, self.page, 1000).await?;
         let ids = [format!("{login}-new-0"), format!("{login}-new-1")];
-        let objects = ids.iter().enumerate().map(|(i, id)| (id.clone(), Value::Object(data::object(i, 3, 9)))).collect();
+        let objects = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), Value::Object(data::object(i, 3, 9))))
+            .collect();
         d.create(&self.source, objects).await?;
         d.delete_one(&self.source, &ids[0]).await?;
-        let t = self.admin.push_deletes(&self.source, &login, &ids[1..]).await?;
-        self.log.append(&mut d.log);
+        let t = self
+            .admin
+            .push_deletes(&self.source, login, &ids[1..])
+            .await?;
         self.log.push(("push_deletes", t));
-        Ok(self)
+        Ok(())
     }
 }
 
@@ -823,14 +1140,26 @@ impl FloorProcess {
     async fn start(binary: Option<PathBuf>, redis_url: &str) -> Result<FloorProcess> {
         let binary = match binary {
             Some(b) => Some(b),
-            None => std::env::current_exe().ok().filter(|p| p.file_name().is_some_and(|n| n == "rhosync-bench")),
+            None => std::env::current_exe()
+                .ok()
+                .filter(|p| p.file_name().is_some_and(|n| n == "rhosync-bench")),
         };
         let Some(binary) = binary else {
-            let (addr, serving) = crate::floor::start(redis_url, ([127, 0, 0, 1], 0).into()).await?;
+            let (addr, serving) =
+                crate::floor::start(redis_url, ([127, 0, 0, 1], 0).into()).await?;
             let task = tokio::spawn(serving);
-            return Ok(FloorProcess { url: format!("http://{addr}"), pid: None, _child: None, _task: Some(task) });
+            return Ok(FloorProcess {
+                url: format!("http://{addr}"),
+                pid: None,
+                _child: None,
+                _task: Some(task),
+            });
         };
-        let port_file = std::env::temp_dir().join(format!("rhosync-bench-floor-{}-{}", std::process::id(), rand::random::<u32>()));
+        let port_file = std::env::temp_dir().join(format!(
+            "rhosync-bench-floor-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         let child = tokio::process::Command::new(&binary)
             .arg("floor")
             .arg("--redis-url")
@@ -847,7 +1176,10 @@ impl FloorProcess {
         let pid = child.id();
         let deadline = Instant::now() + Duration::from_secs(20);
         let port = loop {
-            if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|p| p.trim().parse::<u16>().ok()) {
+            if let Some(port) = std::fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|p| p.trim().parse::<u16>().ok())
+            {
                 break port;
             }
             if Instant::now() > deadline {
@@ -856,7 +1188,12 @@ impl FloorProcess {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let _ = std::fs::remove_file(&port_file);
-        Ok(FloorProcess { url: format!("http://127.0.0.1:{port}"), pid, _child: Some(child), _task: None })
+        Ok(FloorProcess {
+            url: format!("http://127.0.0.1:{port}"),
+            pid,
+            _child: Some(child),
+            _task: None,
+        })
     }
 }
 
