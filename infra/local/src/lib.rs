@@ -11,6 +11,7 @@ pub mod template_routes;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -80,18 +81,19 @@ pub enum RunnerError {
 /// it; otherwise paths under `/console` are the static console (as an S3/CloudFront origin
 /// would serve them next to the API); anything else is API Gateway's 404.
 pub fn router(state: AppState, table: RouteTable, static_dir: Option<PathBuf>) -> Router {
-    let functions: HashMap<FunctionName, Router> =
-        FunctionName::ALL.into_iter().map(|f| (f, f.router(state.clone()))).collect();
+    // Shared, not cloned per request: the route table is dozens of owned strings.
+    let functions: Arc<HashMap<FunctionName, Router>> =
+        Arc::new(FunctionName::ALL.into_iter().map(|f| (f, f.router(state.clone()))).collect());
+    let table = Arc::new(table);
     let files = static_dir.map(|dir| ServeDir::new(dir).append_index_html_on_directories(true));
     let dispatch = move |request: Request| {
-        let functions = functions.clone();
-        let table = table.clone();
+        let picked = table.select(request.method().as_str(), request.uri().path()).and_then(|f| functions.get(&f).cloned());
         let files = files.clone();
         async move {
-            let path = request.uri().path().to_owned();
-            if let Some(router) = table.select(request.method().as_str(), &path).and_then(|f| functions.get(&f)) {
-                return router.clone().oneshot(request).await.into_response();
+            if let Some(router) = picked {
+                return router.oneshot(request).await.into_response();
             }
+            let path = request.uri().path().to_owned();
             match files {
                 Some(files) if path == "/console" || path.starts_with("/console/") => {
                     let (mut parts, body) = request.into_parts();

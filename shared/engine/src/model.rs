@@ -128,6 +128,7 @@
 //!   or a generous time window.
 
 use std::collections::{BTreeMap, HashMap};
+use indexmap::{IndexMap, IndexSet};
 
 use crate::diff::{diff_object, ObjectDiff};
 use crate::values::{decode_body, encode_body, Attrs, Body, ObjectMap, ValuesError};
@@ -363,28 +364,26 @@ pub struct ClientSyncState {
 /// The client's sent-map entries the store read for the ids of a request.
 pub type SentEntries = HashMap<String, Version>;
 
-/// Writes to the client's sent map, applied in field order.
+/// Writes to the client's sent map, applied in field order. Keyed collections, so that
+/// a page of thousands of objects records its writes in O(1) each.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SentWrites {
     /// Delete the whole map first (cycle completed / state dropped).
     pub clear: bool,
     /// Entries to delete.
-    pub remove: Vec<String>,
+    pub remove: IndexSet<String>,
     /// Entries to set.
-    pub set: Vec<(String, Version)>,
+    pub set: IndexMap<String, Version>,
 }
 
 impl SentWrites {
     fn set(&mut self, id: &str, v: Version) {
-        self.remove.retain(|x| x != id);
-        self.set.retain(|(x, _)| x != id);
-        self.set.push((id.to_owned(), v));
+        self.remove.swap_remove(id);
+        self.set.insert(id.to_owned(), v);
     }
     fn remove(&mut self, id: &str) {
-        self.set.retain(|(x, _)| x != id);
-        if !self.remove.iter().any(|x| x == id) {
-            self.remove.push(id.to_owned());
-        }
+        self.set.swap_remove(id);
+        self.remove.insert(id.to_owned());
     }
     /// Appends `later` (computed after `self` was applied) so that applying the
     /// result equals applying `self` then `later` (a page planned over several

@@ -196,11 +196,76 @@ pub struct NewPageParts {
 pub struct NewPage {
     /// What to send.
     pub page: Page,
-    /// What to store as the unacknowledged page (`None`: token `""`; errors
-    /// were delivered and are gone, sync-engine.md §7.3 step 7).
-    pub stored: Option<StoredPage>,
+    /// The rest of the unacknowledged page to store with [`NewPage::page`] (`None`: token
+    /// `""`; errors were delivered and are gone, sync-engine.md §7.3 step 7).
+    pub stored: Option<StoredExtras>,
     /// New value for the client's `metadata_sha1`, if it changes.
     pub client_metadata_sha1: Option<String>,
+}
+
+/// What a [`StoredPage`] holds besides the page itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoredExtras {
+    /// See [`StoredPage::cud_deletes`].
+    pub cud_deletes: ObjectMap,
+    /// See [`StoredPage::undo`].
+    pub undo: PageUndo,
+}
+
+impl NewPage {
+    /// The page to store, if any (a copy; [`NewPage::stored_json`] avoids it).
+    pub fn stored_page(&self) -> Option<StoredPage> {
+        self.stored.as_ref().map(|extras| {
+            let mut page = self.page.clone();
+            page.source_error = IndexMap::new();
+            StoredPage { page, cud_deletes: extras.cud_deletes.clone(), undo: extras.undo.clone() }
+        })
+    }
+
+    /// The JSON of [`NewPage::stored_page`], written from borrowed parts: a page of
+    /// thousands of objects is not copied just to be stored.
+    pub fn stored_json(&self) -> Option<serde_json::Result<String>> {
+        let extras = self.stored.as_ref()?;
+        let p = &self.page;
+        let view = StoredPageRef {
+            page: PageRef {
+                token: &p.token,
+                total_count: p.total_count,
+                insert: &p.insert,
+                delete: &p.delete,
+                links: &p.links,
+                metadata: &p.metadata,
+                schema_changed: p.schema_changed,
+                errors: &p.errors,
+                source_error: IndexMap::new(),
+            },
+            cud_deletes: &extras.cud_deletes,
+            undo: &extras.undo,
+        };
+        Some(serde_json::to_string(&view))
+    }
+}
+
+/// [`StoredPage`]'s serialised form over borrowed parts (same field names and order).
+#[derive(serde::Serialize)]
+struct StoredPageRef<'a> {
+    page: PageRef<'a>,
+    cud_deletes: &'a ObjectMap,
+    undo: &'a PageUndo,
+}
+
+/// [`Page`]'s serialised form over borrowed parts (same field names and order).
+#[derive(serde::Serialize)]
+struct PageRef<'a> {
+    token: &'a str,
+    total_count: u64,
+    insert: &'a ObjectMap,
+    delete: &'a ObjectMap,
+    links: &'a IndexMap<String, String>,
+    metadata: &'a Option<String>,
+    schema_changed: bool,
+    errors: &'a CudErrors,
+    source_error: IndexMap<String, Value>,
 }
 
 /// Schema step of a new page (sync-engine.md §7.3 step 1).
@@ -265,9 +330,7 @@ pub fn assemble_new_page(parts: NewPageParts) -> NewPage {
     let needs_token = !page.insert.is_empty() || !page.delete.is_empty() || !page.links.is_empty();
     let stored = needs_token.then(|| {
         page.token = fresh_token.to_string();
-        let mut kept = page.clone();
-        kept.source_error = IndexMap::new();
-        StoredPage { page: kept, cud_deletes: pending.deletes, undo }
+        StoredExtras { cud_deletes: pending.deletes, undo }
     });
     NewPage { page, stored, client_metadata_sha1: new_sha }
 }
@@ -389,7 +452,7 @@ mod tests {
         });
         assert_eq!(out.page.token, "9");
         assert!(out.client_metadata_sha1.is_some());
-        let carry = reset_carry(out.stored.expect("stored"));
+        let carry = reset_carry(out.stored_page().expect("stored"));
         assert_eq!(carry.pending.links["tmp-100"], "4");
         assert!(carry.clear_metadata_sha1);
     }

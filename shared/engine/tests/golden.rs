@@ -37,8 +37,8 @@ fn render(page: &Page) -> Value {
     let value = query_response(page);
     let mut streamed = Vec::new();
     write_query_response(&mut streamed, page).expect("write");
-    let reparsed: Value = serde_json::from_slice(&streamed).expect("streamed JSON");
-    assert_eq!(reparsed, value, "streamed and tree output differ");
+    let tree = serde_json::to_vec(&value).expect("tree JSON");
+    assert_eq!(String::from_utf8_lossy(&streamed), String::from_utf8_lossy(&tree), "streamed and tree output differ");
     value
 }
 
@@ -307,7 +307,12 @@ impl MiniStore {
             fresh_token,
             ..NewPageParts::default()
         });
-        self.stored = out.stored;
+        self.stored = out.stored_page();
+        assert_eq!(
+            out.stored_json().map(|j| j.expect("stored json")),
+            self.stored.as_ref().map(|p| serde_json::to_string(p).expect("json")),
+            "borrowed and owned stored-page JSON differ"
+        );
         render(&out.page)
     }
 }

@@ -24,7 +24,8 @@ pub enum RedisError {
 /// `namespace` lets several deployments (or parallel tests) share one Redis.
 #[derive(Debug, Clone)]
 pub struct Keys {
-    namespace: String,
+    // Shared: every request's key set carries a copy of this handle.
+    namespace: std::sync::Arc<str>,
 }
 
 impl Keys {
@@ -32,12 +33,19 @@ impl Keys {
         let namespace = namespace.into();
         // A brace in the namespace would become the hash tag and put every key in one slot.
         assert!(!namespace.contains(['{', '}']), "namespace must not contain braces");
-        Self { namespace }
+        Self { namespace: namespace.into() }
     }
 
     /// `<namespace>:{<tag>}:<name>` — keys with equal `tag` share a cluster slot.
     pub fn key(&self, tag: &str, name: &str) -> String {
-        format!("{}:{{{}}}:{}", self.namespace, tag, name)
+        // Built by hand rather than with format!: a sync request builds a few dozen keys.
+        let mut key = String::with_capacity(self.namespace.len() + tag.len() + name.len() + 4);
+        key.push_str(&self.namespace);
+        key.push_str(":{");
+        key.push_str(tag);
+        key.push_str("}:");
+        key.push_str(name);
+        key
     }
 
     pub fn namespace(&self) -> &str {

@@ -60,8 +60,14 @@ impl FunctionName {
 /// Every response is uncacheable (sync-protocol.md §2.5, rest-api.md §1.5); browsers on
 /// other origins get CORS answers when the settings allow them ([`cors`]).
 fn with_common_layers(router: Router, state: AppState) -> Router {
+    // The CORS middleware only when origins are configured: it costs a state clone and a
+    // boxed future on every request otherwise.
+    let router = if state.config.settings.app.cors_origins.is_empty() {
+        router
+    } else {
+        router.layer(axum::middleware::from_fn_with_state(state, cors::layer))
+    };
     router
-        .layer(axum::middleware::from_fn_with_state(state, cors::layer))
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
         .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, HeaderValue::from_static("no-cache")))
         .layer(tower_http::trace::TraceLayer::new_for_http())

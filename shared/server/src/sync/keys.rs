@@ -28,9 +28,14 @@ use crate::edges::redis::Keys;
 /// The partition key of app-partitioned sources (sync-engine.md §4.2).
 pub const SHARED_PARTITION: &str = "__shared__";
 
-fn tag_part(s: &str) -> String {
-    // Braces would end the hash tag early; `|` separates the two parts.
-    s.replace('{', "%7B").replace('}', "%7D").replace('|', "%7C")
+fn tag_part(s: &str) -> std::borrow::Cow<'_, str> {
+    // Braces would end the hash tag early; `|` separates the two parts. Most names have
+    // none, and key building is on every request's path: borrow them as they are.
+    if s.contains(['{', '}', '|']) {
+        s.replace('{', "%7B").replace('}', "%7D").replace('|', "%7C").into()
+    } else {
+        s.into()
+    }
 }
 
 /// Keys of one (source, partition).
@@ -66,7 +71,13 @@ impl PartitionKeys {
 
     /// The keys of one client's documents for this source, in the same slot.
     pub fn client(&self, client_id: &str) -> ClientKeys {
-        let k = |name: &str| self.keys.key(&self.tag, &format!("c:{}:{name}", tag_part(client_id)));
+        let prefix = format!("c:{}:", tag_part(client_id));
+        let k = |name: &str| {
+            let mut name_in_tag = String::with_capacity(prefix.len() + name.len());
+            name_in_tag.push_str(&prefix);
+            name_in_tag.push_str(name);
+            self.keys.key(&self.tag, &name_in_tag)
+        };
         ClientKeys {
             st: k("st"),
             pin: k("pin"),

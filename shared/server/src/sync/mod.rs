@@ -120,13 +120,21 @@ pub struct SyncServices {
     pub store: SyncStore,
     pub clock: Arc<dyn Clock>,
     adapters: Arc<HashMap<String, BuiltAdapter>>,
+    /// The settings file's sources, shared so a request does not copy its source's settings.
+    configs: Arc<HashMap<String, Arc<SourceConfig>>>,
 }
 
 impl SyncServices {
     /// Builds every configured source's adapter once.
     pub fn new(store: SyncStore, sources: &[SourceConfig], deps: &AdapterDeps) -> Self {
         let adapters = sources.iter().map(|s| (s.name.clone(), factory::build(s, deps))).collect();
-        Self { store, clock: Arc::new(SystemClock), adapters: Arc::new(adapters) }
+        let configs = sources.iter().map(|s| (s.name.clone(), Arc::new(s.clone()))).collect();
+        Self { store, clock: Arc::new(SystemClock), adapters: Arc::new(adapters), configs: Arc::new(configs) }
+    }
+
+    /// The settings of a source of the settings file.
+    pub fn source_config(&self, source: &str) -> Option<Arc<SourceConfig>> {
+        self.configs.get(source).cloned()
     }
 
     /// The adapter of a configured source (its construction error, if it failed).
@@ -149,8 +157,8 @@ pub struct SourceCtx {
 impl SourceCtx {
     /// The configured source `name`, or `None`.
     pub fn find(state: &AppState, name: &str) -> Option<Self> {
-        let config = state.config.settings.source(name)?.clone();
-        Some(Self { adapter: state.sync.adapter(name), config: Arc::new(config) })
+        let config = state.sync.source_config(name)?;
+        Some(Self { adapter: state.sync.adapter(name), config })
     }
 
     /// The partition key for `login` (sync-engine.md §4.2).

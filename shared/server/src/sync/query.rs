@@ -261,7 +261,7 @@ async fn build(
             p_size,
             byte_cap,
         };
-        let plan = plan_page(&work, inputs, undo_cursor)?;
+        let mut plan = plan_page(&work, inputs, undo_cursor)?;
         for (id, p) in &plan.undo.pinned {
             if undone.insert(format!("p{id}")) {
                 undo.pinned.push((id.clone(), p.clone()));
@@ -272,7 +272,7 @@ async fn build(
                 undo.sent.push((id.clone(), *s));
             }
         }
-        writes.then(plan.sent_writes.clone());
+        writes.then(std::mem::take(&mut plan.sent_writes));
         work = plan.state.clone();
         if !plan.needs_another_slice {
             break plan;
@@ -321,11 +321,11 @@ async fn build(
     if let Some(sha) = &out.client_metadata_sha1 {
         st_fields.push(("msha", Some(sha.clone())));
     }
-    let stored_json = match &out.stored {
-        Some(stored) => {
+    let stored_json = match out.stored_json() {
+        Some(json) => {
             st_fields.push(("tok", Some(fresh_token.to_string())));
             st_fields.push(("lt", Some(fresh_token.to_string())));
-            Some(serde_json::to_string(stored).map_err(|e| SyncError::Internal(e.to_string()))?)
+            Some(json.map_err(|e| SyncError::Internal(e.to_string()))?)
         }
         None => {
             st_fields.push(("tok", None));
