@@ -576,6 +576,10 @@ pub struct PagePlan {
     pub undo: PageUndo,
     /// The cycle completed (base moved to the snapshot version).
     pub completed: bool,
+    /// The page carries objects and examined everything up to this snapshot version with
+    /// nothing left pinned: once the device acknowledges it, the cycle is complete
+    /// ([`complete_on_ack`]), so the acknowledging request needs no scan of its own.
+    pub complete_on_ack: Option<Version>,
     /// The page is empty only because the slice ran out: fetch the slice
     /// after the new scan position and call again.
     pub needs_another_slice: bool,
@@ -706,6 +710,9 @@ pub fn plan_page(state: &ClientSyncState, inputs: PageInputs<'_>, undo_cursor: O
         // A cycle is now in progress (sent entries may exist).
         work.cursor.scan = Some(scan_start(&work, &head));
     }
+    if slice_done && plan.objects > 0 && work.pinned.is_empty() && inputs.slice_is_last {
+        plan.complete_on_ack = Some(head.version);
+    }
     if slice_done && plan.objects == 0 && work.pinned.is_empty() {
         if inputs.slice_is_last {
             work.cursor = ClientCursor { base: Base::At(head.version), scan: None };
@@ -717,6 +724,17 @@ pub fn plan_page(state: &ClientSyncState, inputs: PageInputs<'_>, undo_cursor: O
     }
     plan.state = work;
     Ok(plan)
+}
+
+/// The acknowledgement of a page planned with [`PagePlan::complete_on_ack`] `= Some(at)`:
+/// the device now holds `body_at(x, at)` for every object outside the pinned entries, so
+/// the cycle completes as the next page would have found — `base := At(at)`, scan and
+/// sent map dropped. Changes made after `at` start the next cycle; pinned entries added
+/// since the page stay.
+pub fn complete_on_ack(state: &ClientSyncState, at: Version) -> (ClientSyncState, SentWrites) {
+    let mut next = state.clone();
+    next.cursor = ClientCursor { base: Base::At(at), scan: None };
+    (next, SentWrites { clear: true, ..SentWrites::default() })
 }
 
 /// Reset with undo (sync-protocol.md §6.4 DEVIATION, sync-engine.md §7.4):

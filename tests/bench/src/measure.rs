@@ -2,6 +2,7 @@
 //! and a bounded closed-loop driver (N workers, each issuing its next request as soon as
 //! the previous one is answered, until a deadline or a request budget).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -42,31 +43,67 @@ impl Latency {
     }
 }
 
-/// CPU seconds a process has used. `/proc/<pid>/stat` (utime + stime) counts in clock
-/// ticks (10 ms), too coarse for blocks of sub-millisecond requests, so the nanosecond
-/// run time of each live thread (`/proc/<pid>/task/*/schedstat`) is summed as well and
-/// the larger of the two is used: the thread sum misses only threads that have exited,
-/// which the tick count still includes.
+/// CPU seconds a process has used: utime + stime of `/proc/<pid>/stat` (clock ticks,
+/// 10 ms, dead threads included) or, when larger, the sum of its live threads'
+/// nanosecond run times. For the CPU of a short window use [`CpuReading`] instead: the
+/// larger-of-two of this total jumps by up to a tick at either end of a window.
 pub fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    let coarse = parse_cpu_ticks(&stat)? as f64 / clock_ticks_per_second() as f64;
-    Ok(thread_run_time(pid).map_or(coarse, |fine| fine.max(coarse)))
+    let reading = CpuReading::take(pid)?;
+    let fine = reading.threads.values().sum::<u64>() as f64 / 1e9;
+    Ok(fine.max(reading.coarse))
 }
 
-/// Sum of the first field (ns on CPU) of every thread's `schedstat`.
-fn thread_run_time(pid: u32) -> Option<f64> {
-    let mut total: u64 = 0;
-    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .ok()?
-        .flatten()
-    {
-        // A thread may exit between listing and reading: skip it.
-        if let Ok(text) = std::fs::read_to_string(entry.path().join("schedstat")) {
-            total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+/// One reading of a process's CPU time, fine and coarse.
+#[derive(Debug, Clone, Default)]
+pub struct CpuReading {
+    /// utime + stime in seconds, from clock ticks.
+    coarse: f64,
+    /// Nanoseconds on CPU of each live thread (`/proc/<pid>/task/<tid>/schedstat`).
+    threads: HashMap<u32, u64>,
+}
+
+impl CpuReading {
+    pub fn take(pid: u32) -> Result<CpuReading> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("reading /proc/{pid}/stat"))?;
+        let coarse = parse_cpu_ticks(&stat)? as f64 / clock_ticks_per_second() as f64;
+        Ok(CpuReading { coarse, threads: thread_run_times(pid) })
+    }
+
+    /// CPU seconds from `self` to `later`: the threads' nanosecond counters (a thread
+    /// born in between counts from zero), unless the tick count says clearly more — threads
+    /// that exited in between take their time out of the thread sum but not out of the
+    /// ticks, and the ticks are exact to within one tick at each end.
+    pub fn seconds_until(&self, later: &CpuReading) -> f64 {
+        let fine: u64 = later
+            .threads
+            .iter()
+            .map(|(tid, ns)| ns.saturating_sub(self.threads.get(tid).copied().unwrap_or(0)))
+            .sum();
+        let fine = fine as f64 / 1e9;
+        let coarse = later.coarse - self.coarse;
+        if coarse > fine + 2.5 / clock_ticks_per_second() as f64 {
+            coarse
+        } else {
+            fine
         }
     }
-    Some(total as f64 / 1e9)
+}
+
+/// The first field (ns on CPU) of every live thread's `schedstat`, by thread id.
+fn thread_run_times(pid: u32) -> HashMap<u32, u64> {
+    let mut times = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return times };
+    for entry in entries.flatten() {
+        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse::<u32>().ok()) else { continue };
+        // A thread may exit between listing and reading: skip it.
+        if let Ok(text) = std::fs::read_to_string(entry.path().join("schedstat")) {
+            if let Some(ns) = text.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()) {
+                times.insert(tid, ns);
+            }
+        }
+    }
+    times
 }
 
 /// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line. The command name (field
@@ -121,12 +158,12 @@ impl CpuMeter {
         self.pids.is_empty()
     }
 
-    /// Current CPU seconds of each process.
-    pub fn read(&self) -> Result<Vec<f64>> {
-        self.pids.iter().map(|(_, pid)| cpu_seconds(*pid)).collect()
+    /// Current CPU readings of each process.
+    pub fn read(&self) -> Result<Vec<CpuReading>> {
+        self.pids.iter().map(|(_, pid)| CpuReading::take(*pid)).collect()
     }
 
-    /// Runs `work` and returns its output with the CPU each process spent meanwhile.
+    /// Runs `work` and returns its output with the CPU each process used meanwhile.
     pub async fn around<T, F: Future<Output = Result<T>>>(&self, work: F) -> Result<(T, CpuDelta)> {
         let before = self.read()?;
         let out = work.await?;
@@ -135,7 +172,7 @@ impl CpuMeter {
             .pids
             .iter()
             .zip(before.iter().zip(after))
-            .map(|((name, _), (b, a))| (name.clone(), a - b))
+            .map(|((name, _), (b, a))| (name.clone(), b.seconds_until(&a)))
             .collect();
         Ok((out, delta))
     }

@@ -123,6 +123,16 @@ fn new_page(part: &Part, client: &mut NewClient, p_size: usize, byte_cap: usize,
     }
 }
 
+/// The device acknowledged `plan`'s page: what the store does on the next request's token.
+fn new_ack(client: &mut NewClient, plan: &PagePlan) {
+    client.undo = None;
+    if let Some(at) = plan.complete_on_ack {
+        let (state, writes) = complete_on_ack(&client.state, at);
+        client.state = state;
+        writes.apply_to(&mut client.sent);
+    }
+}
+
 fn new_reset(client: &mut NewClient) {
     if let Some(undo) = client.undo.take() {
         let (state, writes) = apply_undo(&client.state, &undo);
@@ -319,7 +329,7 @@ fn randomized_equivalence_with_full_cd_reference() {
                 }
                 union_into(&mut u_new, &plan.insert, &plan.delete);
                 device_apply(&mut dev_new, &plan.insert, &plan.delete);
-                new_c.undo = None;
+                new_ack(&mut new_c, &plan);
             }
             for _ in 0..200 {
                 let (ins, del) = ref_page(&md, &mut ref_c, p_size);
@@ -366,7 +376,7 @@ fn randomized_belief_tracks_device_with_concurrent_changes() {
                 new_reset(&mut client);
             } else {
                 device_apply(&mut device, &plan.insert, &plan.delete);
-                client.undo = None;
+                new_ack(&mut client, &plan);
             }
             let cd = materialize_cd(&client.state, &part.head, &client.sent, &part.all_records()).expect("cd");
             let cd: BTreeMap<String, Attrs> = cd.into_iter().collect();
@@ -375,6 +385,7 @@ fn randomized_belief_tracks_device_with_concurrent_changes() {
         for _ in 0..200 {
             let plan = new_page(&part, &mut client, 3, 1 << 20, 3);
             device_apply(&mut device, &plan.insert, &plan.delete);
+            new_ack(&mut client, &plan);
             if plan.objects == 0 && plan.completed {
                 break;
             }
@@ -550,4 +561,31 @@ fn sent_writes_compose() {
     let mut cleared = first;
     cleared.then(SentWrites { clear: true, ..SentWrites::default() });
     assert!(cleared.clear && cleared.set.is_empty());
+}
+
+#[test]
+fn last_page_of_a_cycle_completes_on_acknowledgement() {
+    let mut part = Part::default();
+    let mut md = ObjectMap::new();
+    for i in 0..5 {
+        md.insert(format!("{i}"), attrs(&[("n", &i.to_string())]));
+    }
+    part.apply(apply_refresh(&IndexMap::new(), &md));
+    let mut c = NewClient::default();
+    // Two pages of 3: the first leaves objects behind, the second takes the rest.
+    let first = new_page(&part, &mut c, 3, 1 << 20, 10);
+    assert_eq!((first.objects, first.complete_on_ack), (3, None));
+    new_ack(&mut c, &first);
+    let second = new_page(&part, &mut c, 3, 1 << 20, 10);
+    assert_eq!((second.objects, second.complete_on_ack), (2, Some(part.head.version)));
+    assert!(!is_in_step(&c.state, &part.head), "not complete before the acknowledgement");
+    new_ack(&mut c, &second);
+    assert!(is_in_step(&c.state, &part.head), "complete once acknowledged");
+    assert!(c.sent.is_empty());
+    // A change after the page is the next cycle's.
+    let mut changed = ObjectMap::new();
+    changed.insert("4".into(), attrs(&[("n", "changed")]));
+    part.apply(apply_push_objects(&part.md.clone().into_iter().collect(), &changed).expect("push"));
+    let third = new_page(&part, &mut c, 3, 1 << 20, 10);
+    assert_eq!(third.insert.keys().collect::<Vec<_>>(), ["4"]);
 }

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::keys::{ClientKeys, PartitionKeys};
+use super::store::{BeginArgs, BeginMode, BeginReply};
 use super::{keys, sessions};
 use super::{SourceCtx, SyncError};
 use crate::adapters::{AuthOutcome, Authenticator};
@@ -127,27 +129,61 @@ async fn load_durable(state: &AppState, client_id: &str) -> Result<Option<Client
 }
 
 /// What the query route reads before its script: the client, the poll-interval override
-/// of the source, and whether the session still names a user.
+/// of the source, whether the session still names a user, and what a probe read.
 #[derive(Debug, Clone)]
 pub struct QueryLookup {
     /// `false`: answer 401 (`super::sessions`).
     pub session_valid: bool,
     pub client: Option<ClientRecord>,
     pub poll_override: Option<i64>,
+    /// The query script's probe reply and the refresh time it saw, when a probe was asked
+    /// for and found nothing that needs the full step.
+    pub probed: Option<(BeginReply, f64)>,
 }
 
-/// The client record, the poll-interval override of `source` and the session check's keys,
-/// in one round trip (the no-change sync stays at two round trips with its script).
+/// What to probe along with the lookup: a query without a token of one (client, source).
+pub struct ProbeRequest<'a> {
+    pub partition: &'a PartitionKeys,
+    pub client: &'a ClientKeys,
+    pub slice_limit: usize,
+}
+
+/// The client record, the poll-interval override of `source` and the session check's keys
+/// — and, for a query without a token, the query script's read-only probe — in one round
+/// trip: a no-change sync needs no other, and a page's read is already done.
 pub async fn find_with_poll(
     state: &AppState,
     client_id: &str,
     source: &str,
     session: &Session,
+    probe: Option<ProbeRequest<'_>>,
 ) -> Result<QueryLookup, SyncError> {
     let [exists, revoked, reset] = sessions::check_keys(state, &session.login);
     let rec_key = keys::client_record(&state.redis.keys, client_id);
     let poll_key = keys::poll_interval(&state.redis.keys, source);
-    let mut values = state.sync.store.get_many(&[&rec_key, &poll_key, &exists, &revoked, &reset]).await?;
+    let gets = [rec_key.as_str(), &poll_key, &exists, &revoked, &reset];
+    let (mut values, probed) = match probe {
+        Some(p) => {
+            let args = BeginArgs {
+                token: None,
+                now_secs: 0,
+                poll_interval: 0,
+                may_refresh: false,
+                slice_limit: p.slice_limit,
+                mode: BeginMode::Probe,
+                start_override: None,
+                include_pinned: true,
+            };
+            let (values, reply, refresh_time) =
+                state.sync.store.get_many_and_probe(&gets, p.partition, p.client, &args).await?;
+            let probed = match (reply, refresh_time) {
+                (BeginReply::Busy, _) | (_, None) => None,
+                (reply, Some(rt)) => Some((reply, rt)),
+            };
+            (values, probed)
+        }
+        None => (state.sync.store.get_many(&gets).await?, None),
+    };
     let session_values = values.split_off(2.min(values.len()));
     let session_valid = sessions::decide(state, session, &session_values)
         .await
@@ -156,13 +192,13 @@ pub async fn find_with_poll(
     let (rec, poll) = (values.next().flatten(), values.next().flatten());
     let poll_override = poll.and_then(|p| p.trim().parse().ok());
     if !session_valid {
-        return Ok(QueryLookup { session_valid, client: None, poll_override });
+        return Ok(QueryLookup { session_valid, client: None, poll_override, probed: None });
     }
     let client = match parse_cached(rec) {
         Some(c) => Some(c),
         None => load_durable(state, client_id).await?,
     };
-    Ok(QueryLookup { session_valid, client, poll_override })
+    Ok(QueryLookup { session_valid, client, poll_override, probed })
 }
 
 fn device_fields(params: &serde_json::Map<String, Value>) -> BTreeMap<String, String> {

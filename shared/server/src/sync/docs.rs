@@ -276,6 +276,7 @@ async fn set_cd(state: &AppState, source: &SourceCtx, login: &str, client_id: &s
         store.del(&[&ck.pin, &ck.sent, &ck.page]).await?;
         let mut fields: Vec<(&str, Option<String>)> = cursor_fields(&Default::default()).to_vec();
         fields.push(("tok", None));
+        fields.push(("fin", None));
         store.hset(&ck.st, &fields).await?;
     }
     let pins: Vec<(String, String)> = objects.iter().map(|(id, a)| (id.clone(), encode_body(a))).collect();

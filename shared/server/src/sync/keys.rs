@@ -13,7 +13,7 @@
 //! | `head` | hash | `v` version, `h` history horizon, `n` md_size |
 //! | `src` | hash | `errors` (JSON), `metadata`, `metadata_sha1`, `schema`, `schema_sha1` |
 //! | `rs` | hash | read state: `refresh_time`, `prev_refresh_time`, `retry_counter` |
-//! | `c:<id>:st` | hash | client cursor `base` (`e` or version), `scan`, `msha`, `ssha`, `tok`, `lt`, `gen` |
+//! | `c:<id>:st` | hash | client cursor `base` (`e` or version), `scan`, `fin` (base once the page is acknowledged), `msha`, `ssha`, `tok`, `lt`, `gen` |
 //! | `c:<id>:pin` | hash | pinned exceptions: id → body (`""` = absent) |
 //! | `c:<id>:sent` | hash | sent map of the running cycle: id → version |
 //! | `c:<id>:page` | string | the unacknowledged page (JSON `StoredPage`) |

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use super::keys::ClientKeys;
 use super::refresh;
-use super::store::{client_state, cursor_fields, pin_delta, st_num, BeginArgs, BeginReply, Commit, PageRead};
+use super::store::{client_state, cursor_fields, pin_delta, st_num, BeginArgs, BeginMode, BeginReply, Commit, PageRead};
 use super::{SourceCtx, SyncError};
 use crate::jobs::{Job, JobMessage};
 use crate::AppState;
@@ -79,7 +79,7 @@ pub async fn query(
             poll_interval: poll,
             may_refresh: true,
             slice_limit: 0,
-            begin: true,
+            mode: BeginMode::Begin,
             start_override: None,
             include_pinned: false,
         };
@@ -102,7 +102,7 @@ pub async fn query(
             poll_interval: poll,
             may_refresh: begin,
             slice_limit: slice_limit(p_size),
-            begin,
+            mode: if begin { BeginMode::Begin } else { BeginMode::Read },
             start_override: None,
             include_pinned: true,
         };
@@ -126,9 +126,29 @@ pub async fn query(
                 return Ok(Page { total_count: md_size, source_error: json_map(Some(&errors)), ..Page::default() });
             }
             BeginReply::Build { read, .. } => return build(state, &pk, &ck, *read, p_size).await,
+            BeginReply::Busy => return Err(SyncError::Internal("the query script answered a probe reply to a full step".into())),
         }
     }
     Err(SyncError::Conflict)
+}
+
+/// The page for a probe's reply (`BeginMode::Probe`), once the caller has checked the
+/// session, the client and that no refresh is due: `None` when the reply needs the full
+/// query step.
+pub async fn serve_probed(
+    state: &AppState,
+    pk: &super::keys::PartitionKeys,
+    ck: &ClientKeys,
+    reply: BeginReply,
+    p_size: usize,
+) -> Result<Option<Page>, SyncError> {
+    match reply {
+        BeginReply::InStep { md_size, errors } => {
+            Ok(Some(Page { total_count: md_size, source_error: json_map(Some(&errors)), ..Page::default() }))
+        }
+        BeginReply::Build { read, .. } => build(state, pk, ck, *read, p_size).await.map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// Reset with undo (sync-protocol.md §6.4 DEVIATION): puts back the pre-page belief and the
@@ -147,6 +167,7 @@ async fn undo_stored_page(
     let (pin_set, pin_del) = pin_delta(&before, &after);
     let mut st_fields: Vec<(&'static str, Option<String>)> = cursor_fields(&after.cursor).to_vec();
     st_fields.push(("tok", None));
+    st_fields.push(("fin", None));
     if carry.clear_metadata_sha1 {
         st_fields.push(("msha", None));
     }
@@ -284,7 +305,7 @@ async fn build(
             poll_interval: 0,
             may_refresh: false,
             slice_limit: slice_limit(p_size),
-            begin: false,
+            mode: BeginMode::Read,
             start_override: work.cursor.scan,
             include_pinned: false,
         };
@@ -318,6 +339,9 @@ async fn build(
         fresh_token,
     });
     st_fields.extend(cursor_fields(&work.cursor));
+    // `fin`: the version the cycle completes at when this page is acknowledged
+    // (`lua/begin.lua` applies it, as `rhosync_engine::model::complete_on_ack` describes).
+    st_fields.push(("fin", plan.complete_on_ack.filter(|_| out.stored.is_some()).map(|v| v.to_string())));
     if let Some(sha) = &out.client_metadata_sha1 {
         st_fields.push(("msha", Some(sha.clone())));
     }

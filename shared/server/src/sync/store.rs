@@ -39,6 +39,76 @@ use serde_json::Value;
 use super::keys::{ClientKeys, PartitionKeys};
 use crate::edges::RedisEdge;
 
+/// Parses the query script's JSON reply; also returns the refresh time a probe saw.
+fn parse_begin_reply(text: &str) -> Result<(BeginReply, Option<f64>), StoreError> {
+    let v: Value = serde_json::from_str(text).map_err(corrupt)?;
+    let s = |key: &str| v.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let action = s("action");
+    // The refresh time a probe saw (a number or its string form).
+    let refresh_time = v.get("rt").and_then(|rt| rt.as_f64().or_else(|| rt.as_str().and_then(|t| t.parse().ok())));
+    let acked = action == "ack";
+    match action.as_str() {
+        "busy" => return Ok((BeginReply::Busy, refresh_time)),
+        "resend" => return Ok((BeginReply::Resend { page: s("page"), errors: s("errors") }, refresh_time)),
+        "reset" => {
+            let st = flat_pairs(&v["st"]).into_iter().collect();
+            return Ok((BeginReply::Reset { page: s("page"), st, pinned: flat_pairs(&v["pin"]) }, refresh_time));
+        }
+        _ => {}
+    }
+    if v.get("refresh").and_then(Value::as_bool) == Some(true) {
+        return Ok((BeginReply::Refresh { acked }, refresh_time));
+    }
+    if v.get("fast").and_then(Value::as_bool) == Some(true) {
+        return Ok((BeginReply::InStep { md_size: v["n"].as_u64().unwrap_or(0), errors: s("errors") }, refresh_time));
+    }
+    let st: HashMap<String, String> = flat_pairs(&v["st"]).into_iter().collect();
+    let head = PartitionHead {
+        version: v["v"].as_u64().unwrap_or(0),
+        horizon: v["h"].as_u64().unwrap_or(0),
+        md_size: v["n"].as_u64().unwrap_or(0),
+    };
+    let slice: Vec<(String, u64)> = flat_pairs(&v["slice"])
+        .into_iter()
+        .map(|(id, score)| (id, score.parse::<f64>().map(|f| f as u64).unwrap_or(0)))
+        .collect();
+    let ids = str_list(&v["ids"]);
+    let (md, hist, latest, sent) = (str_list(&v["md"]), str_list(&v["hist"]), str_list(&v["latest"]), str_list(&v["sent"]));
+    let mut records = HashMap::new();
+    let mut sent_map = HashMap::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        let Some(id) = id else { continue };
+        let history = match hist.get(i).cloned().flatten() {
+            Some(text) => parse_history(&text)?,
+            None => Vec::new(),
+        };
+        let record = ObjectRecord {
+            current: md.get(i).cloned().flatten(),
+            latest: latest.get(i).cloned().flatten().and_then(|s| s.parse::<f64>().ok()).map(|f| f as u64),
+            history,
+        };
+        if let Some(Some(sv)) = sent.get(i) {
+            if let Ok(n) = sv.parse() {
+                sent_map.insert(id.clone(), n);
+            }
+        }
+        records.insert(id, record);
+    }
+    let pending = v["pending"].as_array().map(|a| a.iter().map(flat_pairs).collect()).unwrap_or_default();
+    let read = PageRead {
+        head,
+        st,
+        pinned: flat_pairs(&v["pin"]),
+        src: flat_pairs(&v["src"]).into_iter().collect(),
+        slice,
+        slice_is_last: v["last"].as_bool().unwrap_or(true),
+        records,
+        sent: sent_map,
+        pending,
+    };
+    Ok((BeginReply::Build { acked, read: Box::new(read) }, refresh_time))
+}
+
 /// `HMGET head v h n` as read.
 type RawHead = (Option<u64>, Option<u64>, Option<u64>);
 
@@ -120,11 +190,41 @@ pub struct BeginArgs<'a> {
     pub poll_interval: i64,
     pub may_refresh: bool,
     pub slice_limit: usize,
-    /// `false`: skip the token action and refresh decision (after a refresh, or for the
-    /// next slice of the same request).
-    pub begin: bool,
+    pub mode: BeginMode,
     pub start_override: Option<u64>,
     pub include_pinned: bool,
+}
+
+/// What the query script does before it reads (`lua/begin.lua`, ARGV 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeginMode {
+    /// The token action and the refresh decision, then the read.
+    Begin,
+    /// Only the read (after a refresh, or the next slice of the same request).
+    Read,
+    /// Only the read, and only when a query without a token would do nothing else: no
+    /// unacknowledged page and a refresh time recorded ([`BeginReply::Busy`] otherwise).
+    /// Writes nothing, so it can run before the request is authenticated, in the same
+    /// round trip as the lookup; the caller decides with [`refresh_due`] whether the
+    /// recorded refresh time lets it use the read.
+    Probe,
+}
+
+impl BeginMode {
+    fn as_arg(self) -> &'static str {
+        match self {
+            BeginMode::Begin => "begin",
+            BeginMode::Read => "read",
+            BeginMode::Probe => "probe",
+        }
+    }
+}
+
+/// Whether a refresh is due at `now_secs` under `poll_interval` for a source whose next
+/// refresh was recorded for `refresh_time` (the rule of `lua/begin.lua`: 0 = on every
+/// query, -1 = never, n = every n seconds).
+pub fn refresh_due(poll_interval: i64, refresh_time: f64, now_secs: u64) -> bool {
+    poll_interval == 0 || (poll_interval != -1 && refresh_time <= now_secs as f64)
 }
 
 /// Everything the query script read for building a page.
@@ -155,6 +255,8 @@ pub enum BeginReply {
     InStep { md_size: u64, errors: String },
     /// Build a page from this snapshot.
     Build { acked: bool, read: Box<PageRead> },
+    /// A probe found a pending page or no refresh time: run the full step.
+    Busy,
 }
 
 /// One page's writes for one client (applied by the commit script).
@@ -252,6 +354,48 @@ impl SyncStore {
 
     /// The query script (see `lua/begin.lua`).
     pub async fn begin(&self, pk: &PartitionKeys, ck: &ClientKeys, args: &BeginArgs<'_>) -> Result<BeginReply, StoreError> {
+        let text: String = self.begin_invocation(pk, ck, args).invoke_async(&mut self.conn()).await?;
+        Ok(parse_begin_reply(&text)?.0)
+    }
+
+    /// `GET` of each of `keys` (any slots) and, in the same round trip, the query script in
+    /// [`BeginMode::Probe`] for one (client, source): a no-change sync needs no other round
+    /// trip, and a page's read is already done. Also returns the refresh time the probe saw.
+    pub async fn get_many_and_probe(
+        &self,
+        keys: &[&str],
+        pk: &PartitionKeys,
+        ck: &ClientKeys,
+        args: &BeginArgs<'_>,
+    ) -> Result<(Vec<Option<String>>, BeginReply, Option<f64>), StoreError> {
+        debug_assert_eq!(args.mode, BeginMode::Probe);
+        let inv = self.begin_invocation(pk, ck, args);
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.cmd("GET").arg(*k);
+        }
+        pipe.invoke_script(&inv);
+        let mut replies: Vec<redis::Value> = match pipe.query_async(&mut self.conn()).await {
+            Ok(replies) => replies,
+            // A Redis that restarted or was flushed has forgotten the script: load it, retry once.
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                let _: String = inv.load_async(&mut self.conn()).await?;
+                pipe.query_async(&mut self.conn()).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let probe = replies.pop().ok_or_else(|| corrupt("probe: no reply"))?;
+        let values = replies
+            .into_iter()
+            .map(redis::from_redis_value)
+            .collect::<Result<Vec<Option<String>>, _>>()
+            .map_err(redis::RedisError::from)?;
+        let text: String = redis::from_redis_value(probe).map_err(redis::RedisError::from)?;
+        let (reply, refresh_time) = parse_begin_reply(&text)?;
+        Ok((values, reply, refresh_time))
+    }
+
+    fn begin_invocation<'a>(&'a self, pk: &PartitionKeys, ck: &ClientKeys, args: &BeginArgs<'_>) -> redis::ScriptInvocation<'a> {
         let mut inv = self.scripts.begin.prepare_invoke();
         inv.key(&ck.st).key(&ck.pin).key(&ck.sent).key(&ck.page);
         inv.key(&pk.rs).key(&pk.head).key(&pk.src).key(&pk.md).key(&pk.idx).key(&pk.hist);
@@ -264,73 +408,10 @@ impl SyncStore {
             .arg(args.poll_interval)
             .arg(if args.may_refresh { "1" } else { "0" })
             .arg(args.slice_limit)
-            .arg(if args.begin { "begin" } else { "read" })
+            .arg(args.mode.as_arg())
             .arg(args.start_override.map(|s| s.to_string()).unwrap_or_default())
             .arg(if args.include_pinned { "1" } else { "0" });
-        let text: String = inv.invoke_async(&mut self.conn()).await?;
-        let v: Value = serde_json::from_str(&text).map_err(corrupt)?;
-        let s = |key: &str| v.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
-        let action = s("action");
-        let acked = action == "ack";
-        match action.as_str() {
-            "resend" => return Ok(BeginReply::Resend { page: s("page"), errors: s("errors") }),
-            "reset" => {
-                let st = flat_pairs(&v["st"]).into_iter().collect();
-                return Ok(BeginReply::Reset { page: s("page"), st, pinned: flat_pairs(&v["pin"]) });
-            }
-            _ => {}
-        }
-        if v.get("refresh").and_then(Value::as_bool) == Some(true) {
-            return Ok(BeginReply::Refresh { acked });
-        }
-        if v.get("fast").and_then(Value::as_bool) == Some(true) {
-            return Ok(BeginReply::InStep { md_size: v["n"].as_u64().unwrap_or(0), errors: s("errors") });
-        }
-        let st: HashMap<String, String> = flat_pairs(&v["st"]).into_iter().collect();
-        let head = PartitionHead {
-            version: v["v"].as_u64().unwrap_or(0),
-            horizon: v["h"].as_u64().unwrap_or(0),
-            md_size: v["n"].as_u64().unwrap_or(0),
-        };
-        let slice: Vec<(String, u64)> = flat_pairs(&v["slice"])
-            .into_iter()
-            .map(|(id, score)| (id, score.parse::<f64>().map(|f| f as u64).unwrap_or(0)))
-            .collect();
-        let ids = str_list(&v["ids"]);
-        let (md, hist, latest, sent) = (str_list(&v["md"]), str_list(&v["hist"]), str_list(&v["latest"]), str_list(&v["sent"]));
-        let mut records = HashMap::new();
-        let mut sent_map = HashMap::new();
-        for (i, id) in ids.into_iter().enumerate() {
-            let Some(id) = id else { continue };
-            let history = match hist.get(i).cloned().flatten() {
-                Some(text) => parse_history(&text)?,
-                None => Vec::new(),
-            };
-            let record = ObjectRecord {
-                current: md.get(i).cloned().flatten(),
-                latest: latest.get(i).cloned().flatten().and_then(|s| s.parse::<f64>().ok()).map(|f| f as u64),
-                history,
-            };
-            if let Some(Some(sv)) = sent.get(i) {
-                if let Ok(n) = sv.parse() {
-                    sent_map.insert(id.clone(), n);
-                }
-            }
-            records.insert(id, record);
-        }
-        let pending = v["pending"].as_array().map(|a| a.iter().map(flat_pairs).collect()).unwrap_or_default();
-        let read = PageRead {
-            head,
-            st,
-            pinned: flat_pairs(&v["pin"]),
-            src: flat_pairs(&v["src"]).into_iter().collect(),
-            slice,
-            slice_is_last: v["last"].as_bool().unwrap_or(true),
-            records,
-            sent: sent_map,
-            pending,
-        };
-        Ok(BeginReply::Build { acked, read: Box::new(read) })
+        inv
     }
 
     /// Writes one page outcome; `false` when the client state changed since it was read.

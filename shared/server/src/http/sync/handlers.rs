@@ -14,7 +14,8 @@ use crate::http::session::{self, Session, APP_NAME, COOKIE_NAME, LEGACY_COOKIE_N
 use crate::registry::ClientRecord;
 use crate::sync::clients::{self, LoginOutcome};
 use crate::sync::cud::{self, CudOps};
-use crate::sync::query::{query as query_page, unknown_source_page};
+use crate::sync::query::{query as query_page, serve_probed, slice_limit, unknown_source_page};
+use crate::sync::store::refresh_due;
 use crate::sync::{search as search_svc, sessions, SourceCtx};
 use crate::AppState;
 
@@ -205,16 +206,44 @@ pub async fn query(State(state): State<AppState>, path: RawPathParams, DeviceReq
         let session = signed_session(&state, &req)?;
         let name = source_name(&req, &path)?;
         let id = client_id(&req, &path).ok_or(HttpError::UnknownClient)?;
-        let lookup = clients::find_with_poll(&state, &id, &name, &session).await?;
+        let source = SourceCtx::find(&state, &name);
+        // A query without a token is probed in the lookup's round trip: a no-change sync
+        // is then answered at once, and a page is built from what the probe read.
+        let p_size = params::page_size(&req.params).ok();
+        let keys = match (&source, p_size) {
+            (Some(s), Some(p_size)) if !s.config.pass_through && params::token(&req.params).is_none() => {
+                let pk = s.keys(&state, &session.login);
+                let ck = pk.client(&id);
+                Some((pk, ck, p_size))
+            }
+            _ => None,
+        };
+        let probe = keys.as_ref().map(|(pk, ck, p_size)| clients::ProbeRequest {
+            partition: pk,
+            client: ck,
+            slice_limit: slice_limit(*p_size),
+        });
+        let lookup = clients::find_with_poll(&state, &id, &name, &session, probe).await?;
         if !lookup.session_valid {
             return Err(HttpError::NotAuthenticated);
         }
         let (login, poll_override) = (session.login, lookup.poll_override);
+        let same_user = lookup.client.as_ref().is_some_and(|c| c.user_id == login);
         let client = clients::resolve(&state, &login, lookup.client).await?;
-        let Some(source) = SourceCtx::find(&state, &name) else {
+        let Some(source) = source else {
             return page_response(&unknown_source_page(&name));
         };
         let poll = poll_override.unwrap_or(source.config.poll_interval);
+        if let (true, Some((reply, refresh_time)), Some((pk, ck, p_size))) = (same_user, lookup.probed, &keys) {
+            if !refresh_due(poll, refresh_time, state.sync.clock.now_secs()) {
+                match serve_probed(&state, pk, ck, reply, *p_size).await {
+                    Ok(Some(page)) => return page_response(&page),
+                    // Not servable from the probe, or the client state moved meanwhile: the full step.
+                    Ok(None) | Err(crate::sync::SyncError::Conflict) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
         let page = query_page(&state, &source, &login, &client.id, &req.params, poll).await?;
         page_response(&page)
     }

@@ -3,11 +3,20 @@
 -- KEYS: 1 st, 2 pin, 3 sent, 4 page, 5 rs, 6 head, 7 src, 8 md, 9 idx, 10 hist,
 --       11 links, 12 cerr, 13 uerr, 14 derr, 15 urb, 16 cdel
 -- ARGV: 1 token present (1/0), 2 token, 3 now (s), 4 poll interval, 5 may refresh (1/0),
---       6 slice limit, 7 mode (begin|read), 8 scan start override ('' = from state),
+--       6 slice limit, 7 mode (begin|read|probe), 8 scan start override ('' = from state),
 --       9 first read of the request (1/0): include pinned and pending docs, allow the
 --         in-step shortcut
 local mode = ARGV[7]
 local action = 'new'
+-- probe: read without writing, for a query without a token that will run no token action
+-- (no page pending) and may not need a refresh (a refresh time is recorded; the caller
+-- decides, as it alone knows the effective poll interval).
+local rt_seen = nil
+if mode == 'probe' then
+  if redis.call('HEXISTS', KEYS[1], 'tok') == 1 then return cjson.encode({action = 'busy'}) end
+  rt_seen = redis.call('HGET', KEYS[5], 'refresh_time')
+  if not rt_seen then return cjson.encode({action = 'busy'}) end
+end
 if mode == 'begin' then
   local stored = redis.call('HGET', KEYS[1], 'tok')
   if stored then
@@ -26,6 +35,15 @@ if mode == 'begin' then
   if action == 'ack' then
     redis.call('DEL', KEYS[4])
     redis.call('HDEL', KEYS[1], 'tok')
+    -- The acknowledged page ended its scan cycle (rhosync_engine::model::complete_on_ack):
+    -- complete it now, so this request is answered like any in-step one.
+    local fin = redis.call('HGET', KEYS[1], 'fin')
+    if fin then
+      redis.call('HSET', KEYS[1], 'base', fin)
+      redis.call('HDEL', KEYS[1], 'scan', 'fin')
+      redis.call('HINCRBY', KEYS[1], 'gen', 1)
+      redis.call('DEL', KEYS[3])
+    end
   end
   if ARGV[5] == '1' then
     local now = tonumber(ARGV[3])
@@ -52,14 +70,13 @@ local n = tonumber(head[3] or '0') or 0
 local src = hash_to_table(redis.call('HGETALL', KEYS[7]))
 
 if ARGV[9] == '1' then
-  local pending = 0
-  for k = 11, 16 do pending = pending + redis.call('HLEN', KEYS[k]) end
-  local in_step = redis.call('HLEN', KEYS[2]) == 0 and pending == 0 and st['scan'] == nil
-    and st['base'] == (head[1] or '0')
+  -- Empty hashes do not exist: one EXISTS covers the pinned and the six pending docs.
+  local in_step = st['scan'] == nil and st['base'] == (head[1] or '0')
     and (src['metadata_sha1'] == nil or src['metadata_sha1'] == st['msha'])
     and (src['schema_sha1'] == nil or src['schema_sha1'] == st['ssha'])
+    and redis.call('EXISTS', KEYS[2], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]) == 0
   if in_step then
-    return cjson.encode({action = action, fast = true, n = n, errors = src['errors'] or ''})
+    return cjson.encode({action = action, fast = true, n = n, errors = src['errors'] or '', rt = rt_seen})
   end
 end
 
@@ -103,7 +120,7 @@ local pend = {}
 if ARGV[9] == '1' then
   for k = 11, 16 do pend[#pend + 1] = redis.call('HGETALL', KEYS[k]) end
 end
-return cjson.encode({action = action, build = true, v = v, h = h, n = n,
+return cjson.encode({action = action, build = true, v = v, h = h, n = n, rt = rt_seen,
   st = redis.call('HGETALL', KEYS[1]), pin = pin, src = redis.call('HGETALL', KEYS[7]),
   slice = slice, last = last, ids = ids, md = md, hist = hist, latest = latest, sent = sent,
   pending = pend})
