@@ -592,12 +592,39 @@ impl PagePlan {
     }
 }
 
+/// [`diff_object`] over owned sides: an object new to the client (or gone from the
+/// master) moves its attributes into the diff instead of copying them.
+fn diff_owned(master: Option<Attrs>, client: Option<Attrs>) -> Option<ObjectDiff> {
+    match (master, client) {
+        (Some(m), None) if !m.is_empty() => Some(ObjectDiff { insert: m, delete: Attrs::new() }),
+        (None, Some(c)) if !c.is_empty() => Some(ObjectDiff { insert: Attrs::new(), delete: c }),
+        (m, c) => diff_object(m.as_ref(), c.as_ref()),
+    }
+}
+
+/// Bytes a string takes as a JSON string literal (quotes and escapes included), as
+/// serde_json writes it.
+fn json_str_len(s: &str) -> usize {
+    2 + s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
+/// Page bytes of one object's diff, as [`encode_body`] would measure it, without
+/// encoding it.
 fn diff_size(id: &str, diff: &ObjectDiff) -> usize {
     let part = |a: &Attrs| {
         if a.is_empty() {
             0
         } else {
-            id.len() + 4 + encode_body(a).len()
+            // `{` `}`, a `:` per pair and a `,` between pairs.
+            let body = 2 + a.iter().map(|(k, v)| json_str_len(k) + 1 + json_str_len(v)).sum::<usize>() + a.len() - 1;
+            id.len() + 4 + body
         }
     };
     part(&diff.insert) + part(&diff.delete)
@@ -640,14 +667,18 @@ pub fn plan_page(state: &ClientSyncState, inputs: PageInputs<'_>, undo_cursor: O
             None => sent_in.get(id).copied(),
         };
         let belief = believed_body(work, sent, record, id, &head);
-        let master = record.current.as_deref().map(decode_body).transpose()?;
-        let diff = match &belief {
+        let diff = match belief {
+            // Same canonical text: equal, nothing to decode.
+            Belief::Known(b) if b.as_deref() == record.current.as_deref() => None,
             Belief::Known(b) => {
+                let master = record.current.as_deref().map(decode_body).transpose()?;
                 let client = b.as_deref().map(decode_body).transpose()?;
-                diff_object(master.as_ref(), client.as_ref())
+                diff_owned(master, client)
             }
             // Unknown: send the whole current body as an insert, if any.
-            Belief::Unknown => master.clone().map(|m| ObjectDiff { insert: m, delete: Attrs::new() }),
+            Belief::Unknown => {
+                record.current.as_deref().map(decode_body).transpose()?.map(|m| ObjectDiff { insert: m, delete: Attrs::new() })
+            }
         };
         let was_pinned = work.pinned.get(id).cloned();
         let sending = diff.is_some();

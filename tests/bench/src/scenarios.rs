@@ -576,12 +576,15 @@ impl Bench {
     async fn s2(&mut self) -> Result<()> {
         let user = self.login("a");
         let (source, n) = (self.cfg.large_source.clone(), self.cfg.large_objects);
+        let (small, ns) = (self.cfg.small_source.clone(), self.cfg.small_objects);
         self.ensure_seeded(&source, &user, n).await?;
+        self.ensure_seeded(&small, &user, ns).await?;
         self.catch_up(&source, n).await?;
+        self.catch_up(&small, ns).await?;
         let mut d = self.device().await?;
         let changed = self.cfg.s2_changed.min(n);
-        let (mut pages, mut acks, mut cycles) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut page_cpu, mut ack_cpu) = (0.0, 0.0);
+        let (mut pages, mut acks, mut cycles, mut paired) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut page_cpu, mut ack_cpu, mut paired_cpu) = (0.0, 0.0, 0.0);
         let mut cpu_known = !self.cpu.is_empty();
         let deadline = Instant::now() + Duration::from_secs(60);
         for round in 0..self.cfg.s2_rounds {
@@ -606,8 +609,15 @@ impl Bench {
             // Let the server finish with the push (connection bookkeeping after the answer)
             // so that none of its CPU lands in the sync's window.
             tokio::time::sleep(Duration::from_millis(5)).await;
-            d.log.clear();
             let p_size = self.cfg.p_size;
+            // The paired baseline: a no-change sync (of the small source, which the push did
+            // not touch) under the same conditions as the incremental sync — one request
+            // after a pause, not one of a warm loop like S1's.
+            let started = Instant::now();
+            let ((), cpu_paired) = self.cpu.around(nochange(&mut d, &small, p_size)).await?;
+            paired.push(started.elapsed());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            d.log.clear();
             let started = Instant::now();
             let (page, cpu) = self
                 .cpu
@@ -634,10 +644,11 @@ impl Bench {
                     ack.token
                 );
             }
-            match (cpu_of(&cpu, "runner"), cpu_of(&cpu_ack, "runner")) {
-                (Some(a), Some(b)) => {
+            match (cpu_of(&cpu, "runner"), cpu_of(&cpu_ack, "runner"), cpu_of(&cpu_paired, "runner")) {
+                (Some(a), Some(b), Some(c)) => {
                     page_cpu += a;
                     ack_cpu += b;
+                    paired_cpu += c;
                 }
                 _ => cpu_known = false,
             }
@@ -647,9 +658,9 @@ impl Bench {
         }
         d.log.clear();
         self.device = Some(d);
-        let (lp, la, lc) = (Latency::of(&pages), Latency::of(&acks), Latency::of(&cycles));
+        let (lp, la, lc, lb) = (Latency::of(&pages), Latency::of(&acks), Latency::of(&cycles), Latency::of(&paired));
         let per = |total: f64| cpu_known.then(|| total * 1e3 / lp.n.max(1) as f64);
-        let (page_cpu_ms, ack_cpu_ms) = (per(page_cpu), per(ack_cpu));
+        let (page_cpu_ms, ack_cpu_ms, paired_cpu_ms) = (per(page_cpu), per(ack_cpu), per(paired_cpu));
         self.report.info(
             "S2",
             &format!("incremental sync ({changed} of {n} changed) p50 / p99"),
@@ -677,6 +688,29 @@ impl Bench {
                 format!("{:.2}×; {:.2}×", la.p50_ms / base, lc.p50_ms / base),
             );
         }
+        self.report.info(
+            "S2",
+            "paired no-change sync (same conditions) p50",
+            format!("{:.3} ms", lb.p50_ms),
+        );
+        let paired_ratio = lp.p50_ms / lb.p50_ms.max(1e-9);
+        self.report.target(
+            "S2",
+            "incremental sync / paired no-change sync (p50)",
+            paired_ratio,
+            format!("{paired_ratio:.2}×"),
+            Goal::AtMost(2.0, "≤ 2×"),
+        );
+        if let (Some(c), Some(b)) = (page_cpu_ms, paired_cpu_ms) {
+            let r = c / b.max(1e-9);
+            self.report.target(
+                "S2",
+                "CPU of the incremental sync / paired no-change sync",
+                r,
+                format!("{r:.2}× ({c:.3} / {b:.3} ms)"),
+                Goal::AtMost(2.0, "≤ 2×"),
+            );
+        }
         if let (Some(c), Some(a)) = (page_cpu_ms, ack_cpu_ms) {
             self.report.info(
                 "S2",
@@ -698,7 +732,9 @@ impl Bench {
             "S2",
             json!({"objects": n, "changed_per_round": changed, "rounds": lp.n, "page_latency": lp,
                    "ack_latency": la, "cycle_latency": lc, "runner_cpu_ms_per_page": page_cpu_ms,
-                   "runner_cpu_ms_per_ack": ack_cpu_ms, "ratio_to_s1_p50": ratio}),
+                   "runner_cpu_ms_per_ack": ack_cpu_ms, "ratio_to_s1_p50": ratio,
+                   "paired_nochange_latency": lb, "runner_cpu_ms_per_paired_nochange": paired_cpu_ms,
+                   "ratio_to_paired_p50": paired_ratio}),
         );
         Ok(())
     }

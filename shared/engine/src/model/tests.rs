@@ -589,3 +589,13 @@ fn last_page_of_a_cycle_completes_on_acknowledgement() {
     let third = new_page(&part, &mut c, 3, 1 << 20, 10);
     assert_eq!(third.insert.keys().collect::<Vec<_>>(), ["4"]);
 }
+
+#[test]
+fn diff_size_matches_the_encoded_length() {
+    let odd = attrs(&[("name", "quote \" back \\ tab \t nl \n bell \u{7} é ✓"), ("a", ""), ("zz", "plain")]);
+    for insert in [odd.clone(), attrs(&[("k", "v")]), Attrs::new()] {
+        let diff = ObjectDiff { insert: insert.clone(), delete: odd.clone() };
+        let expected = |a: &Attrs| if a.is_empty() { 0 } else { 3 + 4 + encode_body(a).len() };
+        assert_eq!(diff_size("abc", &diff), expected(&insert) + expected(&odd), "{insert:?}");
+    }
+}

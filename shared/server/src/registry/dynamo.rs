@@ -214,6 +214,22 @@ impl DynamoRegistry {
         }
     }
 
+    fn client_item(client: &ClientRecord) -> Item {
+        let mut item = Item::new();
+        item.insert("pk".into(), s(format!("CLIENT#{}", client.id)));
+        item.insert("sk".into(), s(PROFILE));
+        item.insert("user_id".into(), s(client.user_id.clone()));
+        item.insert("app_id".into(), s(client.app_id.clone()));
+        item.insert(
+            "device".into(),
+            AttributeValue::M(client.device.iter().map(|(k, v)| (k.clone(), s(v.clone()))).collect()),
+        );
+        if let Some(last) = &client.last_sync {
+            item.insert("last_sync".into(), s(last.clone()));
+        }
+        item
+    }
+
     fn membership(pk: String, sk: String) -> Item {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
     }
@@ -344,21 +360,26 @@ impl Registry for DynamoRegistry {
         }))
     }
 
+    async fn create_client(&self, client: &ClientRecord) -> Result<(), RegistryError> {
+        // A fresh id has no previous owner: the record and its membership in one call.
+        let put = |item: Item| -> Result<aws_sdk_dynamodb::types::TransactWriteItem, RegistryError> {
+            let put = aws_sdk_dynamodb::types::Put::builder().table_name(&self.table).set_item(Some(item)).build().map_err(err)?;
+            Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
+        };
+        let membership = Self::membership(format!("USER#{}", client.user_id), format!("CLIENT#{}", client.id));
+        self.client
+            .transact_write_items()
+            .transact_items(put(Self::client_item(client))?)
+            .transact_items(put(membership)?)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
     async fn put_client(&self, client: &ClientRecord) -> Result<(), RegistryError> {
         let previous = self.client(&client.id).await?;
-        let mut item = Item::new();
-        item.insert("pk".into(), s(format!("CLIENT#{}", client.id)));
-        item.insert("sk".into(), s(PROFILE));
-        item.insert("user_id".into(), s(client.user_id.clone()));
-        item.insert("app_id".into(), s(client.app_id.clone()));
-        item.insert(
-            "device".into(),
-            AttributeValue::M(client.device.iter().map(|(k, v)| (k.clone(), s(v.clone()))).collect()),
-        );
-        if let Some(last) = &client.last_sync {
-            item.insert("last_sync".into(), s(last.clone()));
-        }
-        self.put(item).await?;
+        self.put(Self::client_item(client)).await?;
         if let Some(previous) = previous.filter(|p| p.user_id != client.user_id) {
             self.delete(format!("USER#{}", previous.user_id), format!("CLIENT#{}", client.id)).await?;
         }

@@ -75,6 +75,10 @@ pub trait Registry: Send + Sync {
 
     async fn client(&self, id: &str) -> Result<Option<ClientRecord>, RegistryError>;
     async fn put_client(&self, client: &ClientRecord) -> Result<(), RegistryError>;
+    /// Stores a client under an id that was never used (clientcreate): nothing to replace.
+    async fn create_client(&self, client: &ClientRecord) -> Result<(), RegistryError> {
+        self.put_client(client).await
+    }
     async fn delete_client(&self, id: &str) -> Result<(), RegistryError>;
     async fn clients_of(&self, login: &str) -> Result<Vec<String>, RegistryError>;
 

@@ -223,13 +223,15 @@ pub async fn create(state: &AppState, login: &str, params: &serde_json::Map<Stri
         device: device_fields(params),
         last_sync: None,
     };
-    save(state, &client).await?;
+    state.registry().create_client(&client).await?;
+    cache(state, &client).await?;
     Ok(client)
 }
 
 /// clientregister (sync-protocol.md §5.2): create-if-missing, then store device fields.
 pub async fn register(state: &AppState, login: &str, client_id: &str, params: &serde_json::Map<String, Value>) -> Result<(), SyncError> {
-    let mut client = match state.registry().client(client_id).await? {
+    // The cached record is written through on every change, so it is as good as the registry's.
+    let mut client = match find(state, client_id).await? {
         Some(c) => c,
         None => ClientRecord {
             id: client_id.to_owned(),

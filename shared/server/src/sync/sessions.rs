@@ -81,16 +81,23 @@ pub async fn decide(state: &AppState, session: &Session, values: &[Option<String
         .map_err(|e| SessionCheckError::Registry(e.to_string()))?
         .is_some();
     if found {
-        let [exists, _, _] = check_keys(state, &session.login);
-        let _: () = redis::cmd("SET")
-            .arg(&exists)
-            .arg("1")
-            .arg("EX")
-            .arg(EXISTS_TTL_SECS)
-            .query_async(&mut state.redis.conn())
-            .await?;
+        user_exists(state, &session.login).await?;
     }
     Ok(found)
+}
+
+/// Records that the registry has `login` (a registry hit, or a login that just created or
+/// found the user), so the device requests that follow need no registry read.
+pub async fn user_exists(state: &AppState, login: &str) -> Result<(), RedisError> {
+    let [exists, _, _] = check_keys(state, login);
+    let _: () = redis::cmd("SET")
+        .arg(&exists)
+        .arg("1")
+        .arg("EX")
+        .arg(EXISTS_TTL_SECS)
+        .query_async(&mut state.redis.conn())
+        .await?;
+    Ok(())
 }
 
 /// Voids the sessions of `login` (its user was just deleted): drops the cached hit and

@@ -34,78 +34,112 @@ use rhosync_engine::model::{
     Base, ClientCursor, ClientSyncState, HistoryEvent, ObjectRecord, PartitionHead, SentWrites, VersionedChange,
 };
 use rhosync_engine::values::Body;
-use serde_json::Value;
 
 use super::keys::{ClientKeys, PartitionKeys};
 use crate::edges::RedisEdge;
 
-/// Parses the query script's JSON reply; also returns the refresh time a probe saw.
-fn parse_begin_reply(text: &str) -> Result<(BeginReply, Option<f64>), StoreError> {
-    let v: Value = serde_json::from_str(text).map_err(corrupt)?;
-    let s = |key: &str| v.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
-    let action = s("action");
-    // The refresh time a probe saw (a number or its string form).
-    let refresh_time = v.get("rt").and_then(|rt| rt.as_f64().or_else(|| rt.as_str().and_then(|t| t.parse().ok())));
-    let acked = action == "ack";
-    match action.as_str() {
-        "busy" => return Ok((BeginReply::Busy, refresh_time)),
-        "resend" => return Ok((BeginReply::Resend { page: s("page"), errors: s("errors") }, refresh_time)),
-        "reset" => {
-            let st = flat_pairs(&v["st"]).into_iter().collect();
-            return Ok((BeginReply::Reset { page: s("page"), st, pinned: flat_pairs(&v["pin"]) }, refresh_time));
+/// Text of one RESP item of a script reply (bulk or simple string, or an integer), taking
+/// the bytes over rather than copying them.
+fn resp_text(v: redis::Value) -> Option<String> {
+    match v {
+        redis::Value::BulkString(b) => Some(String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+        redis::Value::SimpleString(s) => Some(s),
+        redis::Value::Int(i) => Some(i.to_string()),
+        redis::Value::VerbatimString { text, .. } => Some(text),
+        _ => None,
+    }
+}
+
+/// A RESP array of optional strings (`nil` for missing hash fields).
+fn resp_list(v: Option<redis::Value>) -> Vec<Option<String>> {
+    match v {
+        Some(redis::Value::Array(items)) => items.into_iter().map(resp_text).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A flat RESP array `[k1, v1, k2, v2, …]` (HGETALL, WITHSCORES) as pairs.
+fn resp_pairs(v: Option<redis::Value>) -> Vec<(String, String)> {
+    let Some(redis::Value::Array(items)) = v else { return Vec::new() };
+    let mut out = Vec::with_capacity(items.len() / 2);
+    let mut it = items.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        if let (Some(k), Some(v)) = (resp_text(k), resp_text(v)) {
+            out.push((k, v));
         }
+    }
+    out
+}
+
+/// Parses the query script's reply (a RESP array, see `lua/begin.lua`); also returns the
+/// refresh time a probe saw.
+fn parse_begin_reply(reply: redis::Value) -> Result<(BeginReply, Option<f64>), StoreError> {
+    let redis::Value::Array(items) = reply else { return Err(corrupt("query script: not an array")) };
+    let mut items: Vec<Option<redis::Value>> = items.into_iter().map(Some).collect();
+    let mut take = |i: usize| items.get_mut(i).and_then(Option::take);
+    let mut text = |i: usize| take(i).and_then(resp_text).unwrap_or_default();
+    let kind = text(0);
+    match kind.as_str() {
+        "busy" => return Ok((BeginReply::Busy, None)),
+        "resend" => return Ok((BeginReply::Resend { page: text(1), errors: text(2) }, None)),
+        "reset" => {
+            let page = text(1);
+            let st = resp_pairs(take(2)).into_iter().collect();
+            return Ok((BeginReply::Reset { page, st, pinned: resp_pairs(take(3)) }, None));
+        }
+        "refresh" => return Ok((BeginReply::Refresh { acked: text(1) == "ack" }, None)),
         _ => {}
     }
-    if v.get("refresh").and_then(Value::as_bool) == Some(true) {
-        return Ok((BeginReply::Refresh { acked }, refresh_time));
+    let acked = text(1) == "ack";
+    let num = |t: String| t.parse::<f64>().map(|f| f as u64).unwrap_or(0);
+    if kind == "fast" {
+        let (n, errors, rt) = (text(2), text(3), text(4));
+        return Ok((BeginReply::InStep { md_size: num(n), errors }, rt.parse::<f64>().ok()));
     }
-    if v.get("fast").and_then(Value::as_bool) == Some(true) {
-        return Ok((BeginReply::InStep { md_size: v["n"].as_u64().unwrap_or(0), errors: s("errors") }, refresh_time));
+    if kind != "build" {
+        return Err(corrupt(format!("query script: unknown reply {kind:?}")));
     }
-    let st: HashMap<String, String> = flat_pairs(&v["st"]).into_iter().collect();
-    let head = PartitionHead {
-        version: v["v"].as_u64().unwrap_or(0),
-        horizon: v["h"].as_u64().unwrap_or(0),
-        md_size: v["n"].as_u64().unwrap_or(0),
+    // build: 2 v, 3 h, 4 n, 5 rt, 6 last, 7 st, 8 pin, 9 src, 10 slice, 11 ids, 12 md,
+    // 13 hist, 14 latest, 15 sent, 16 pending
+    let head = PartitionHead { version: num(text(2)), horizon: num(text(3)), md_size: num(text(4)) };
+    let refresh_time = text(5).parse::<f64>().ok();
+    let slice_is_last = text(6) != "0";
+    let st: HashMap<String, String> = resp_pairs(take(7)).into_iter().collect();
+    let pinned = resp_pairs(take(8));
+    let src = resp_pairs(take(9)).into_iter().collect();
+    let slice: Vec<(String, u64)> = resp_pairs(take(10)).into_iter().map(|(id, score)| (id, num(score))).collect();
+    let (ids, md, hist, latest, sent) =
+        (resp_list(take(11)), resp_list(take(12)), resp_list(take(13)), resp_list(take(14)), resp_list(take(15)));
+    let pending = match take(16) {
+        Some(redis::Value::Array(parts)) => parts.into_iter().map(|p| resp_pairs(Some(p))).collect(),
+        _ => Vec::new(),
     };
-    let slice: Vec<(String, u64)> = flat_pairs(&v["slice"])
-        .into_iter()
-        .map(|(id, score)| (id, score.parse::<f64>().map(|f| f as u64).unwrap_or(0)))
-        .collect();
-    let ids = str_list(&v["ids"]);
-    let (md, hist, latest, sent) = (str_list(&v["md"]), str_list(&v["hist"]), str_list(&v["latest"]), str_list(&v["sent"]));
-    let mut records = HashMap::new();
+    // A client holding nothing believes nothing about an object it was not sent in this
+    // cycle: that object's history is never consulted, so it is not parsed.
+    let base_empty = matches!(st.get("base").map(String::as_str), None | Some("e"));
+    let mut records = HashMap::with_capacity(ids.len());
     let mut sent_map = HashMap::new();
+    let mut md = md.into_iter();
+    let mut hist = hist.into_iter();
     for (i, id) in ids.into_iter().enumerate() {
+        let (current, history_text) = (md.next().flatten(), hist.next().flatten());
         let Some(id) = id else { continue };
-        let history = match hist.get(i).cloned().flatten() {
-            Some(text) => parse_history(&text)?,
-            None => Vec::new(),
+        let sent_version = sent.get(i).and_then(Option::as_deref).and_then(|v| v.parse::<u64>().ok());
+        let history = match history_text {
+            Some(text) if !base_empty || sent_version.is_some() => parse_history(&text)?,
+            _ => Vec::new(),
         };
         let record = ObjectRecord {
-            current: md.get(i).cloned().flatten(),
-            latest: latest.get(i).cloned().flatten().and_then(|s| s.parse::<f64>().ok()).map(|f| f as u64),
+            current,
+            latest: latest.get(i).and_then(Option::as_deref).and_then(|s| s.parse::<f64>().ok()).map(|f| f as u64),
             history,
         };
-        if let Some(Some(sv)) = sent.get(i) {
-            if let Ok(n) = sv.parse() {
-                sent_map.insert(id.clone(), n);
-            }
+        if let Some(n) = sent_version {
+            sent_map.insert(id.clone(), n);
         }
         records.insert(id, record);
     }
-    let pending = v["pending"].as_array().map(|a| a.iter().map(flat_pairs).collect()).unwrap_or_default();
-    let read = PageRead {
-        head,
-        st,
-        pinned: flat_pairs(&v["pin"]),
-        src: flat_pairs(&v["src"]).into_iter().collect(),
-        slice,
-        slice_is_last: v["last"].as_bool().unwrap_or(true),
-        records,
-        sent: sent_map,
-        pending,
-    };
+    let read = PageRead { head, st, pinned, src, slice, slice_is_last, records, sent: sent_map, pending };
     Ok((BeginReply::Build { acked, read: Box::new(read) }, refresh_time))
 }
 
@@ -277,23 +311,6 @@ pub struct Commit {
     pub add: [Vec<(String, String)>; 6],
 }
 
-fn flat_pairs(v: &Value) -> Vec<(String, String)> {
-    let Some(items) = v.as_array() else { return Vec::new() };
-    items
-        .chunks(2)
-        .filter_map(|pair| match pair {
-            [Value::String(k), Value::String(v)] => Some((k.clone(), v.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-fn str_list(v: &Value) -> Vec<Option<String>> {
-    v.as_array()
-        .map(|items| items.iter().map(|x| x.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
-}
-
 fn parse_history(text: &str) -> Result<Vec<HistoryEvent>, StoreError> {
     let events: Vec<(u64, Option<String>)> = serde_json::from_str(text).map_err(corrupt)?;
     Ok(events.into_iter().map(|(version, before)| HistoryEvent { version, before }).collect())
@@ -354,8 +371,8 @@ impl SyncStore {
 
     /// The query script (see `lua/begin.lua`).
     pub async fn begin(&self, pk: &PartitionKeys, ck: &ClientKeys, args: &BeginArgs<'_>) -> Result<BeginReply, StoreError> {
-        let text: String = self.begin_invocation(pk, ck, args).invoke_async(&mut self.conn()).await?;
-        Ok(parse_begin_reply(&text)?.0)
+        let reply: redis::Value = self.begin_invocation(pk, ck, args).invoke_async(&mut self.conn()).await?;
+        Ok(parse_begin_reply(reply)?.0)
     }
 
     /// `GET` of each of `keys` (any slots) and, in the same round trip, the query script in
@@ -390,8 +407,7 @@ impl SyncStore {
             .map(redis::from_redis_value)
             .collect::<Result<Vec<Option<String>>, _>>()
             .map_err(redis::RedisError::from)?;
-        let text: String = redis::from_redis_value(probe).map_err(redis::RedisError::from)?;
-        let (reply, refresh_time) = parse_begin_reply(&text)?;
+        let (reply, refresh_time) = parse_begin_reply(probe)?;
         Ok((values, reply, refresh_time))
     }
 
@@ -415,36 +431,46 @@ impl SyncStore {
     }
 
     /// Writes one page outcome; `false` when the client state changed since it was read.
+    /// The arguments are flat (`lua/commit.lua` documents the layout).
     pub async fn commit(&self, ck: &ClientKeys, c: &Commit) -> Result<bool, StoreError> {
-        let st: serde_json::Map<String, Value> =
-            c.st.iter().map(|(k, v)| ((*k).to_owned(), v.clone().map_or(Value::Null, Value::String))).collect();
-        let flat = |pairs: &[(String, String)]| -> Vec<String> {
-            pairs.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect()
-        };
-        let sent_set: Vec<String> = c.sent.set.iter().flat_map(|(id, v)| [id.clone(), v.to_string()]).collect();
-        let page = match &c.page {
-            None => Value::String(String::new()),
-            Some(None) => Value::Null,
-            Some(Some(json)) => Value::String(json.clone()),
-        };
-        let payload = serde_json::json!({
-            "gen": c.gen,
-            "st": st,
-            "pin_set": flat(&c.pin_set),
-            "pin_del": c.pin_del,
-            "sent_clear": c.sent.clear,
-            "sent_del": c.sent.remove,
-            "sent_set": sent_set,
-            "page": page,
-            "consume": c.consume,
-            "add": c.add.iter().map(|a| flat(a)).collect::<Vec<_>>(),
-        });
         let mut inv = self.scripts.commit.prepare_invoke();
         inv.key(&ck.st).key(&ck.pin).key(&ck.sent).key(&ck.page);
         for k in ck.pending() {
             inv.key(k);
         }
-        inv.arg(payload.to_string());
+        let (page_action, page_text) = match &c.page {
+            None => ("", ""),
+            Some(None) => ("del", ""),
+            Some(Some(json)) => ("set", json.as_str()),
+        };
+        inv.arg(&c.gen).arg(page_action).arg(page_text).arg(if c.sent.clear { "1" } else { "0" });
+        let st_set: Vec<(&str, &str)> = c.st.iter().filter_map(|(k, v)| v.as_deref().map(|v| (*k, v))).collect();
+        inv.arg(st_set.len() * 2);
+        for (k, v) in &st_set {
+            inv.arg(*k).arg(*v);
+        }
+        let st_del: Vec<&str> = c.st.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| *k).collect();
+        inv.arg(st_del.len()).arg(&st_del);
+        inv.arg(c.pin_del.len()).arg(&c.pin_del);
+        inv.arg(c.pin_set.len() * 2);
+        for (id, body) in &c.pin_set {
+            inv.arg(id).arg(body);
+        }
+        inv.arg(c.sent.remove.len());
+        for id in &c.sent.remove {
+            inv.arg(id);
+        }
+        inv.arg(c.sent.set.len() * 2);
+        for (id, v) in &c.sent.set {
+            inv.arg(id).arg(*v);
+        }
+        for k in 0..6 {
+            inv.arg(c.consume[k].len()).arg(&c.consume[k]);
+            inv.arg(c.add[k].len() * 2);
+            for (field, value) in &c.add[k] {
+                inv.arg(field).arg(value);
+            }
+        }
         let out: String = inv.invoke_async(&mut self.conn()).await?;
         Ok(out == "ok")
     }

@@ -133,6 +133,11 @@ pub async fn login(State(state): State<AppState>, DeviceRequest(req): DeviceRequ
             LoginOutcome::Refused(message) => Err(HttpError::LoginError(message)),
             LoginOutcome::Failed(message) => Err(HttpError::Internal(message)),
             LoginOutcome::Allowed(login) => {
+                // The user exists now: the session checks of the requests that follow need
+                // no registry read.
+                sessions::user_exists(&state, &login)
+                    .await
+                    .map_err(|e| HttpError::internal("recording the session user", e))?;
                 let micros = state.sync.clock.now_micros();
                 let now = micros / 1_000_000;
                 let value = session::sign(

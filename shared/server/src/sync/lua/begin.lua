@@ -13,9 +13,8 @@ local action = 'new'
 -- decides, as it alone knows the effective poll interval).
 local rt_seen = nil
 if mode == 'probe' then
-  if redis.call('HEXISTS', KEYS[1], 'tok') == 1 then return cjson.encode({action = 'busy'}) end
   rt_seen = redis.call('HGET', KEYS[5], 'refresh_time')
-  if not rt_seen then return cjson.encode({action = 'busy'}) end
+  if not rt_seen then return {'busy'} end
 end
 if mode == 'begin' then
   local stored = redis.call('HGET', KEYS[1], 'tok')
@@ -25,12 +24,10 @@ if mode == 'begin' then
     else action = 'reset' end
   end
   if action == 'resend' then
-    return cjson.encode({action = 'resend', page = redis.call('GET', KEYS[4]) or '',
-      errors = redis.call('HGET', KEYS[7], 'errors') or ''})
+    return {'resend', redis.call('GET', KEYS[4]) or '', redis.call('HGET', KEYS[7], 'errors') or ''}
   end
   if action == 'reset' then
-    return cjson.encode({action = 'reset', page = redis.call('GET', KEYS[4]) or '',
-      st = redis.call('HGETALL', KEYS[1]), pin = redis.call('HGETALL', KEYS[2])})
+    return {'reset', redis.call('GET', KEYS[4]) or '', redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
   end
   if action == 'ack' then
     redis.call('DEL', KEYS[4])
@@ -57,38 +54,39 @@ if mode == 'begin' then
     end
     if poll == 0 or (poll ~= -1 and rt <= now) then
       redis.call('HSET', KEYS[5], 'prev_refresh_time', rt, 'refresh_time', now + poll)
-      return cjson.encode({action = action, refresh = true})
+      return {'refresh', action}
     end
   end
 end
 
-local st = hash_to_table(redis.call('HGETALL', KEYS[1]))
+-- Only the fields the decisions need (HMGET: `false` for a missing field); a page's read
+-- returns the whole hashes at the end.
+local stv = redis.call('HMGET', KEYS[1], 'base', 'scan', 'msha', 'ssha', 'tok')
+local base, scan = stv[1], stv[2]
+if mode == 'probe' and stv[5] then return {'busy'} end
 local head = redis.call('HMGET', KEYS[6], 'v', 'h', 'n')
 local v = tonumber(head[1] or '0') or 0
 local h = tonumber(head[2] or '0') or 0
 local n = tonumber(head[3] or '0') or 0
-local src = hash_to_table(redis.call('HGETALL', KEYS[7]))
 
-if ARGV[9] == '1' then
+if ARGV[9] == '1' and not scan and base == (head[1] or '0') then
+  local src = redis.call('HMGET', KEYS[7], 'metadata_sha1', 'schema_sha1', 'errors')
   -- Empty hashes do not exist: one EXISTS covers the pinned and the six pending docs.
-  local in_step = st['scan'] == nil and st['base'] == (head[1] or '0')
-    and (src['metadata_sha1'] == nil or src['metadata_sha1'] == st['msha'])
-    and (src['schema_sha1'] == nil or src['schema_sha1'] == st['ssha'])
+  local in_step = (not src[1] or src[1] == stv[3]) and (not src[2] or src[2] == stv[4])
     and redis.call('EXISTS', KEYS[2], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]) == 0
   if in_step then
-    return cjson.encode({action = action, fast = true, n = n, errors = src['errors'] or '', rt = rt_seen})
+    return {'fast', action, tostring(n), src[3] or '', rt_seen or ''}
   end
 end
 
-local base = st['base']
 local start
 if ARGV[8] ~= '' then
   start = tonumber(ARGV[8])
-elseif base ~= nil and base ~= 'e' and tonumber(base) < h then
+elseif base and base ~= 'e' and tonumber(base) < h then
   start = 0
-elseif st['scan'] ~= nil then
-  start = tonumber(st['scan'])
-elseif base ~= nil and base ~= 'e' then
+elseif scan then
+  start = tonumber(scan)
+elseif base and base ~= 'e' then
   start = tonumber(base)
 else
   start = 0
@@ -120,7 +118,7 @@ local pend = {}
 if ARGV[9] == '1' then
   for k = 11, 16 do pend[#pend + 1] = redis.call('HGETALL', KEYS[k]) end
 end
-return cjson.encode({action = action, build = true, v = v, h = h, n = n, rt = rt_seen,
-  st = redis.call('HGETALL', KEYS[1]), pin = pin, src = redis.call('HGETALL', KEYS[7]),
-  slice = slice, last = last, ids = ids, md = md, hist = hist, latest = latest, sent = sent,
-  pending = pend})
+-- A RESP array rather than JSON: bodies travel as they are stored, without escaping.
+return {'build', action, tostring(v), tostring(h), tostring(n), rt_seen or '', last and '1' or '0',
+  redis.call('HGETALL', KEYS[1]), pin, redis.call('HGETALL', KEYS[7]),
+  slice, ids, md, hist, latest, sent, pend}

@@ -1,12 +1,6 @@
 -- Helpers shared by the sync scripts (prepended to each script).
 local CHUNK = 500
 
-local function hash_to_table(flat)
-  local t = {}
-  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
-  return t
-end
-
 -- HMGET / ZMSCORE over many fields without overflowing Lua's unpack limit.
 local function multi_get(cmd, key, fields)
   local out = {}
