@@ -352,3 +352,72 @@ async fn bad_input_gets_clear_answers_and_writes_nothing() {
     let r = d.post_json("/rc/v1/app/login", json!({"password": "x"})).await;
     assert_eq!((r.status, r.text.as_str()), (401, "Unable to authenticate ''"));
 }
+
+/// The client-state hash of `login`'s device on MockAdapter (a user-partitioned source).
+async fn client_state(w: &World, login: &str, client_id: &str) -> std::collections::HashMap<String, String> {
+    let pk = rhosync_server::sync::keys::PartitionKeys::new(&w.env.state.redis.keys, "MockAdapter", login);
+    let ck = pk.client(client_id);
+    let mut conn = w.env.state.redis.conn();
+    let st: std::collections::HashMap<String, String> =
+        redis::cmd("HGETALL").arg(&ck.st).query_async(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
+    let sent: bool = redis::cmd("EXISTS").arg(&ck.sent).query_async(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(st.contains_key("fin") || st.contains_key("scan") || !sent, "a sent map outlived its cycle: {st:?}");
+    st
+}
+
+/// The head version of `login`'s MockAdapter partition.
+async fn head_version(w: &World, login: &str) -> String {
+    let pk = rhosync_server::sync::keys::PartitionKeys::new(&w.env.state.redis.keys, "MockAdapter", login);
+    let v: Option<String> =
+        redis::cmd("HGET").arg(&pk.head).arg("v").query_async(&mut w.env.state.redis.conn()).await.unwrap_or_else(|e| panic!("{e}"));
+    v.unwrap_or_default()
+}
+
+/// The acknowledgement of a cycle's last page completes the cycle (the device is in step,
+/// in O(1) state, without a scan of its own); a reset in between undoes that; the
+/// one-round-trip in-step answer still refuses bad input; and a Redis that forgot its
+/// scripts is served all the same.
+#[tokio::test]
+async fn last_page_acknowledgement_completes_the_cycle() {
+    let w = World::new("complete", SYNC_SETTINGS).await;
+    w.set_backend("cy", objects(3)).await;
+    let mut d = w.device("cy").await;
+    let p1 = d.query("MockAdapter", "p_size=2").await;
+    assert_eq!(p1.count(), 2);
+    assert!(!client_state(&w, "cy", &d.client_id).await.contains_key("fin"), "more objects to come: no completion yet");
+    let p2 = d.query("MockAdapter", &format!("p_size=2&token={}", p1.token())).await;
+    assert_eq!(p2.insert_ids().len(), 1);
+    let st = client_state(&w, "cy", &d.client_id).await;
+    assert_eq!(st.get("fin"), Some(&head_version(&w, "cy").await), "the last page completes on its acknowledgement: {st:?}");
+    // The acknowledgement: an empty page, and the state of a device in step.
+    let p3 = d.query("MockAdapter", &format!("p_size=2&token={}", p2.token())).await;
+    assert_eq!((p3.count(), p3.token()), (0, String::new()));
+    let st = client_state(&w, "cy", &d.client_id).await;
+    assert_eq!(st.get("base"), Some(&head_version(&w, "cy").await), "{st:?}");
+    for gone in ["scan", "fin", "tok"] {
+        assert!(!st.contains_key(gone), "{gone} left after completion: {st:?}");
+    }
+
+    // A change, its page, then a reset instead of the acknowledgement: the completion
+    // marker goes with the undone page, and the object comes again.
+    let (status, _) = w
+        .admin("POST", "/app/v1/MockAdapter/push_objects", Some(json!({"user_id": "cy", "objects": {"2": {"name": "changed"}}})))
+        .await;
+    assert_eq!(status, 200);
+    let p4 = d.query("MockAdapter", "p_size=2").await;
+    assert_eq!(p4.insert_ids(), ["2"]);
+    let p5 = d.query("MockAdapter", "p_size=2").await;
+    assert_eq!(p5.insert_ids(), ["2"], "reset with undo sends the object again");
+    assert_ne!(p5.token(), p4.token());
+    let done = d.query("MockAdapter", &format!("p_size=2&token={}", p5.token())).await;
+    assert_eq!((done.count(), done.token()), (0, String::new()));
+    assert_eq!(client_state(&w, "cy", &d.client_id).await.get("base"), Some(&head_version(&w, "cy").await));
+
+    // In step: bad input is still refused (the fast answer comes after the checks).
+    let r = d.query("MockAdapter", "p_size=-1").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    // A Redis that lost its scripts (restart, SCRIPT FLUSH): the probe reloads and answers.
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut w.env.state.redis.conn()).await.unwrap_or_else(|e| panic!("{e}"));
+    let p = d.query("MockAdapter", "p_size=2").await;
+    assert_eq!((p.status, p.count(), p.total()), (200, 0, 3));
+}
