@@ -377,6 +377,18 @@ impl Registry for DynamoRegistry {
         Ok(())
     }
 
+    async fn put_client_owned_by(&self, client: &ClientRecord, stored_owner: Option<&str>) -> Result<(), RegistryError> {
+        match stored_owner {
+            None => self.create_client(client).await,
+            Some(owner) if owner == client.user_id => self.put(Self::client_item(client)).await,
+            Some(owner) => {
+                self.put(Self::client_item(client)).await?;
+                self.delete(format!("USER#{owner}"), format!("CLIENT#{}", client.id)).await?;
+                self.put(Self::membership(format!("USER#{}", client.user_id), format!("CLIENT#{}", client.id))).await
+            }
+        }
+    }
+
     async fn put_client(&self, client: &ClientRecord) -> Result<(), RegistryError> {
         let previous = self.client(&client.id).await?;
         self.put(Self::client_item(client)).await?;

@@ -79,6 +79,13 @@ pub trait Registry: Send + Sync {
     async fn create_client(&self, client: &ClientRecord) -> Result<(), RegistryError> {
         self.put_client(client).await
     }
+    /// Rewrites a client whose stored owner the caller knows (`None`: not stored yet), so
+    /// nothing is read first and the user's membership is only touched when the owner
+    /// changes.
+    async fn put_client_owned_by(&self, client: &ClientRecord, stored_owner: Option<&str>) -> Result<(), RegistryError> {
+        let _ = stored_owner;
+        self.put_client(client).await
+    }
     async fn delete_client(&self, id: &str) -> Result<(), RegistryError>;
     async fn clients_of(&self, login: &str) -> Result<Vec<String>, RegistryError>;
 

@@ -100,8 +100,10 @@ pub async fn forget(state: &AppState, client_id: &str) -> Result<(), SyncError> 
     Ok(())
 }
 
-async fn save(state: &AppState, client: &ClientRecord) -> Result<(), SyncError> {
-    state.registry().put_client(client).await?;
+/// Writes a client through to the registry and the cache; `stored_owner` is the owner
+/// its stored record has (`None`: not stored yet).
+async fn save(state: &AppState, client: &ClientRecord, stored_owner: Option<&str>) -> Result<(), SyncError> {
+    state.registry().put_client_owned_by(client, stored_owner).await?;
     cache(state, client).await
 }
 
@@ -231,7 +233,9 @@ pub async fn create(state: &AppState, login: &str, params: &serde_json::Map<Stri
 /// clientregister (sync-protocol.md §5.2): create-if-missing, then store device fields.
 pub async fn register(state: &AppState, login: &str, client_id: &str, params: &serde_json::Map<String, Value>) -> Result<(), SyncError> {
     // The cached record is written through on every change, so it is as good as the registry's.
-    let mut client = match find(state, client_id).await? {
+    let found = find(state, client_id).await?;
+    let stored_owner = found.as_ref().map(|c| c.user_id.clone());
+    let mut client = match found {
         Some(c) => c,
         None => ClientRecord {
             id: client_id.to_owned(),
@@ -245,7 +249,7 @@ pub async fn register(state: &AppState, login: &str, client_id: &str, params: &s
         client.user_id = login.to_owned();
     }
     client.device.extend(device_fields(params));
-    save(state, &client).await
+    save(state, &client, stored_owner.as_deref()).await
 }
 
 /// The client a request names, switched to the session's user if it belongs to another
@@ -254,8 +258,8 @@ pub async fn resolve(state: &AppState, login: &str, client: Option<ClientRecord>
     let mut client = client.ok_or(SyncError::UnknownClient)?;
     if client.user_id != login {
         flush_documents(state, &client, None).await?;
-        client.user_id = login.to_owned();
-        save(state, &client).await?;
+        let stored_owner = std::mem::replace(&mut client.user_id, login.to_owned());
+        save(state, &client, Some(&stored_owner)).await?;
     }
     Ok(client)
 }

@@ -22,12 +22,14 @@
 //! `cargo test -p rhosync-e2e --test sync_cost -- --nocapture` counts `INFO commandstats`
 //! on a private redis-server (script inner commands included):
 //!
-//! * no-change sync (device in step, poll interval not elapsed): 2 round trips (one
-//!   pipelined read of five `GET`s: client record, poll interval and the three keys of the
-//!   session check in [`sessions`]; one `EVALSHA`), 18 commands, all O(1) — no index scan,
-//!   no write;
-//! * 10 objects changed (push API), then a sync cycle: 2 requests, 6 round trips (per
-//!   request: the pipelined read, the query script, the commit script), 79 commands;
+//! * no-change sync (device in step, poll interval not elapsed): 1 round trip — one
+//!   pipeline of five `GET`s (client record, poll interval and the three keys of the
+//!   session check in [`sessions`]) and the query script in its read-only probe mode —
+//!   11 commands, all O(1): no index scan, no write;
+//! * 10 objects changed (push API), then a sync cycle: 2 requests, 4 round trips, 48
+//!   commands. The page: the pipeline (whose probe already read the change-index slice
+//!   and the objects) and the commit script; the acknowledgement: the pipelined read and
+//!   the query script, which completes the cycle the page ended and answers in step;
 //! * a device in step keeps one small hash (`c:<id>:st`, ~184 bytes).
 
 pub mod clients;

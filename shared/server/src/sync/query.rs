@@ -1,11 +1,16 @@
 //! One query request (sync-protocol.md §6, sync-engine.md §6–7): the token rules, the
 //! refresh decision, page planning over the versioned model, and the atomic commit.
 //!
-//! Round trips for a device in step with its master document: the client record and the
-//! poll interval (one pipelined read, done by the caller), then one script call that
-//! decides the token action and the refresh and answers "in step" — O(1) whatever the
-//! size of the master document. A page with changes adds one read of the change-index
-//! slice (folded into that same script call when no refresh runs) and one commit.
+//! Round trips for a query without a token: one — the caller's pipeline reads the client
+//! record, the poll interval and the session keys and runs the query script in its
+//! read-only probe mode; when no refresh is due the probe's answer is used as it is: "in
+//! step" (O(1) whatever the size of the master document), or the read a page is planned
+//! from, which then costs one more round trip, its commit ([`serve_probed`]). Anything
+//! else — a token (acknowledgement, resend, reset), a due refresh, a pending page — runs
+//! the full step ([`query`]): the query script decides the token action and the refresh,
+//! then reads, then the commit. The acknowledgement of a page that ended its scan cycle
+//! completes the cycle inside the query script (`fin`, see
+//! `rhosync_engine::model::complete_on_ack`), so it is answered like an in-step query.
 
 use std::collections::{HashMap, HashSet};
 
