@@ -390,12 +390,8 @@ impl Registry for DynamoRegistry {
     }
 
     async fn put_client(&self, client: &ClientRecord) -> Result<(), RegistryError> {
-        let previous = self.client(&client.id).await?;
-        self.put(Self::client_item(client)).await?;
-        if let Some(previous) = previous.filter(|p| p.user_id != client.user_id) {
-            self.delete(format!("USER#{}", previous.user_id), format!("CLIENT#{}", client.id)).await?;
-        }
-        self.put(Self::membership(format!("USER#{}", client.user_id), format!("CLIENT#{}", client.id))).await
+        let stored = self.client(&client.id).await?;
+        self.put_client_owned_by(client, stored.as_ref().map(|c| c.user_id.as_str())).await
     }
 
     async fn delete_client(&self, id: &str) -> Result<(), RegistryError> {

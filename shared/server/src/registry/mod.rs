@@ -82,8 +82,7 @@ pub trait Registry: Send + Sync {
     /// Rewrites a client whose stored owner the caller knows (`None`: not stored yet), so
     /// nothing is read first and the user's membership is only touched when the owner
     /// changes.
-    async fn put_client_owned_by(&self, client: &ClientRecord, stored_owner: Option<&str>) -> Result<(), RegistryError> {
-        let _ = stored_owner;
+    async fn put_client_owned_by(&self, client: &ClientRecord, _stored_owner: Option<&str>) -> Result<(), RegistryError> {
         self.put_client(client).await
     }
     async fn delete_client(&self, id: &str) -> Result<(), RegistryError>;

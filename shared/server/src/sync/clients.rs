@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::keys::{ClientKeys, PartitionKeys};
-use super::store::{BeginArgs, BeginMode, BeginReply};
+use super::store::BeginReply;
 use super::{keys, sessions};
 use super::{SourceCtx, SyncError};
 use crate::adapters::{AuthOutcome, Authenticator};
@@ -166,18 +166,8 @@ pub async fn find_with_poll(
     let gets = [rec_key.as_str(), &poll_key, &exists, &revoked, &reset];
     let (mut values, probed) = match probe {
         Some(p) => {
-            let args = BeginArgs {
-                token: None,
-                now_secs: 0,
-                poll_interval: 0,
-                may_refresh: false,
-                slice_limit: p.slice_limit,
-                mode: BeginMode::Probe,
-                start_override: None,
-                include_pinned: true,
-            };
             let (values, reply, refresh_time) =
-                state.sync.store.get_many_and_probe(&gets, p.partition, p.client, &args).await?;
+                state.sync.store.get_many_and_probe(&gets, p.partition, p.client, p.slice_limit).await?;
             let probed = match (reply, refresh_time) {
                 (BeginReply::Busy, _) | (_, None) => None,
                 (reply, Some(rt)) => Some((reply, rt)),

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use super::keys::ClientKeys;
 use super::refresh;
-use super::store::{client_state, cursor_fields, pin_delta, st_num, BeginArgs, BeginMode, BeginReply, Commit, PageRead};
+use super::store::{client_state, cursor_fields, pin_delta, refresh_due, st_num, BeginArgs, BeginMode, BeginReply, Commit, PageRead};
 use super::{SourceCtx, SyncError};
 use crate::jobs::{Job, JobMessage};
 use crate::AppState;
@@ -137,21 +137,29 @@ pub async fn query(
     Err(SyncError::Conflict)
 }
 
-/// The page for a probe's reply (`BeginMode::Probe`), once the caller has checked the
-/// session, the client and that no refresh is due: `None` when the reply needs the full
-/// query step.
+/// The page for a probe's reply (`BeginMode::Probe`) and the refresh time it saw, once the
+/// caller has checked the session and the client: `None` when the full query step must
+/// run instead — a refresh is due under `poll`, the reply needs the full step, or the
+/// client state moved between the probe and the commit.
 pub async fn serve_probed(
     state: &AppState,
     pk: &super::keys::PartitionKeys,
     ck: &ClientKeys,
-    reply: BeginReply,
+    (reply, refresh_time): (BeginReply, f64),
+    poll: i64,
     p_size: usize,
 ) -> Result<Option<Page>, SyncError> {
+    if refresh_due(poll, refresh_time, state.sync.clock.now_secs()) {
+        return Ok(None);
+    }
     match reply {
         BeginReply::InStep { md_size, errors } => {
             Ok(Some(Page { total_count: md_size, source_error: json_map(Some(&errors)), ..Page::default() }))
         }
-        BeginReply::Build { read, .. } => build(state, pk, ck, *read, p_size).await.map(Some),
+        BeginReply::Build { read, .. } => match build(state, pk, ck, *read, p_size).await {
+            Err(SyncError::Conflict) => Ok(None),
+            page => page.map(Some),
+        },
         _ => Ok(None),
     }
 }

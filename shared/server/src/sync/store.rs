@@ -143,6 +143,15 @@ fn parse_begin_reply(reply: redis::Value) -> Result<(BeginReply, Option<f64>), S
     Ok((BeginReply::Build { acked, read: Box::new(read) }, refresh_time))
 }
 
+/// A pipeline of one `GET` per key.
+fn gets(keys: &[&str]) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    for k in keys {
+        pipe.cmd("GET").arg(*k);
+    }
+    pipe
+}
+
 /// `HMGET head v h n` as read.
 type RawHead = (Option<u64>, Option<u64>, Option<u64>);
 
@@ -227,6 +236,23 @@ pub struct BeginArgs<'a> {
     pub mode: BeginMode,
     pub start_override: Option<u64>,
     pub include_pinned: bool,
+}
+
+impl BeginArgs<'_> {
+    /// The arguments of a [`BeginMode::Probe`] call: no token, no refresh, the first read of
+    /// a request (pinned and pending documents included) with slices of `slice_limit`.
+    pub fn probe(slice_limit: usize) -> BeginArgs<'static> {
+        BeginArgs {
+            token: None,
+            now_secs: 0,
+            poll_interval: 0,
+            may_refresh: false,
+            slice_limit,
+            mode: BeginMode::Probe,
+            start_override: None,
+            include_pinned: true,
+        }
+    }
 }
 
 /// What the query script does before it reads (`lua/begin.lua`, ARGV 7).
@@ -383,14 +409,10 @@ impl SyncStore {
         keys: &[&str],
         pk: &PartitionKeys,
         ck: &ClientKeys,
-        args: &BeginArgs<'_>,
+        slice_limit: usize,
     ) -> Result<(Vec<Option<String>>, BeginReply, Option<f64>), StoreError> {
-        debug_assert_eq!(args.mode, BeginMode::Probe);
-        let inv = self.begin_invocation(pk, ck, args);
-        let mut pipe = redis::pipe();
-        for k in keys {
-            pipe.cmd("GET").arg(*k);
-        }
+        let inv = self.begin_invocation(pk, ck, &BeginArgs::probe(slice_limit));
+        let mut pipe = gets(keys);
         pipe.invoke_script(&inv);
         let mut replies: Vec<redis::Value> = match pipe.query_async(&mut self.conn()).await {
             Ok(replies) => replies,
@@ -615,11 +637,7 @@ impl SyncStore {
 
     /// String values of keys in any slots, in one round trip (a pipeline of `GET`s).
     pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
-        let mut pipe = redis::pipe();
-        for k in keys {
-            pipe.cmd("GET").arg(*k);
-        }
-        Ok(pipe.query_async(&mut self.conn()).await?)
+        Ok(gets(keys).query_async(&mut self.conn()).await?)
     }
 
     /// Deletes keys of one slot.

@@ -15,7 +15,6 @@ use crate::registry::ClientRecord;
 use crate::sync::clients::{self, LoginOutcome};
 use crate::sync::cud::{self, CudOps};
 use crate::sync::query::{query as query_page, serve_probed, slice_limit, unknown_source_page};
-use crate::sync::store::refresh_due;
 use crate::sync::{search as search_svc, sessions, SourceCtx};
 use crate::AppState;
 
@@ -239,14 +238,9 @@ pub async fn query(State(state): State<AppState>, path: RawPathParams, DeviceReq
             return page_response(&unknown_source_page(&name));
         };
         let poll = poll_override.unwrap_or(source.config.poll_interval);
-        if let (true, Some((reply, refresh_time)), Some((pk, ck, p_size))) = (same_user, lookup.probed, &keys) {
-            if !refresh_due(poll, refresh_time, state.sync.clock.now_secs()) {
-                match serve_probed(&state, pk, ck, reply, *p_size).await {
-                    Ok(Some(page)) => return page_response(&page),
-                    // Not servable from the probe, or the client state moved meanwhile: the full step.
-                    Ok(None) | Err(crate::sync::SyncError::Conflict) => {}
-                    Err(e) => return Err(e.into()),
-                }
+        if let (true, Some(probed), Some((pk, ck, p_size))) = (same_user, lookup.probed, &keys) {
+            if let Some(page) = serve_probed(&state, pk, ck, probed, poll, *p_size).await? {
+                return page_response(&page);
             }
         }
         let page = query_page(&state, &source, &login, &client.id, &req.params, poll).await?;
