@@ -1,4 +1,4 @@
-//! Golden replays of RhoConnect 7.8 captures (`../shared/spec/transcripts/01a`, `01b`, `04`)
+//! Golden replays of RhoConnect 7.8 captures (`tests/fixtures/transcripts/01a`, `01b`, `04`)
 //! against our server over real HTTP, Redis and the AWS emulator.
 //!
 //! Each device exchange is replayed with the transcript's cookie, client id, page tokens and
@@ -17,9 +17,9 @@ use serde_json::{json, Value};
 use sync_support::{Device, World, SYNC_SETTINGS};
 
 fn transcript(name: &str) -> Vec<Value> {
-    let path = rhosync_e2e::repo_root().join("../shared/spec/transcripts").join(name);
+    let path = rhosync_e2e::repo_root().join("tests/fixtures/transcripts").join(name);
     let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("the handed-over transcript {} is needed: {e}", PathBuf::from(&path).display()));
+        .unwrap_or_else(|e| panic!("the recorded transcript {} is needed: {e}", PathBuf::from(&path).display()));
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}"))).collect()
 }
 
