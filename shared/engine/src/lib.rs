@@ -13,8 +13,10 @@
 //!   index + history; per client a cursor, a few pinned exceptions and a
 //!   per-cycle sent map) that replaces RC7's full client documents, the page
 //!   planner over it, md change producers and RC7 document names;
-//! * [`page`] — token state machine, new-page assembly, resend, reset carry,
-//!   pass-through pages, token generation (sync-protocol.md §6.4–6.8);
+//! * [`page`] — new-page assembly, resend, reset carry, pass-through pages,
+//!   token generation (sync-protocol.md §6.4–6.8); the token rule that picks
+//!   between them lives in the server's query script, which decides it
+//!   atomically;
 //! * [`wire`] — exact JSON rendering and headers of query and search
 //!   responses (sync-protocol.md §6.2, §8.2);
 //! * [`search`] — search paging/ack/error rules (sync-protocol.md §8.3,

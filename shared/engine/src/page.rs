@@ -1,6 +1,12 @@
-//! Query pages: the token state machine (sync-protocol.md §6.4,
-//! sync-engine.md §7.4), new-page assembly (sync-engine.md §7.3), resend,
+//! Query pages: new-page assembly (sync-engine.md §7.3), resend, reset carry,
 //! pass-through pages (sync-protocol.md §6.8) and token generation.
+//!
+//! The token rule — whether a query acknowledges, resends or resets the stored
+//! page, decided from the stored token and the `token` parameter — is not here:
+//! it lives in the server's query script (`shared/server/src/sync/lua/begin.lua`),
+//! which must decide it atomically with the reads and writes it guards. This
+//! module provides what each outcome then needs ([`resend_page`],
+//! [`reset_carry`], [`assemble_new_page`]).
 //!
 //! The object diff itself comes from [`crate::model::plan_page`]; this module
 //! wraps it with everything else a page carries (links, metadata, schema,
@@ -44,31 +50,6 @@ pub fn parse_token(token: &str) -> Result<u64, PageError> {
 /// (sync-engine.md §7.5).
 pub fn sha1_hex(text: &str) -> String {
     hex::encode(Sha1::digest(text.as_bytes()))
-}
-
-/// What a query request must do, from the stored token `S` and the `token`
-/// parameter `T` (sync-protocol.md §6.4 table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenAction {
-    /// No stored page: refresh and build a new page.
-    NewPage,
-    /// `T == S`: forget the stored page, then refresh and build a new page.
-    Acknowledge,
-    /// `T` present and different (including `""`): resend the stored page.
-    Resend,
-    /// `T` absent while a page is pending: undo that page (DEVIATION), then
-    /// refresh and build a new page.
-    Reset,
-}
-
-/// Decides the [`TokenAction`].
-pub fn decide_token_action(stored: Option<&str>, param: Option<&str>) -> TokenAction {
-    match (stored, param) {
-        (None, _) => TokenAction::NewPage,
-        (Some(s), Some(t)) if s == t => TokenAction::Acknowledge,
-        (Some(_), Some(_)) => TokenAction::Resend,
-        (Some(_), None) => TokenAction::Reset,
-    }
 }
 
 /// An error map: `"<id>": {attrs}` and `"<id>-error": {"message": ...}`
@@ -401,17 +382,6 @@ pub fn pass_through_page(
 mod tests {
     use super::*;
     use crate::values::Attrs;
-
-    #[test]
-    fn token_table() {
-        use TokenAction::*;
-        assert_eq!(decide_token_action(None, None), NewPage);
-        assert_eq!(decide_token_action(None, Some("5")), NewPage);
-        assert_eq!(decide_token_action(Some("5"), Some("5")), Acknowledge);
-        assert_eq!(decide_token_action(Some("5"), Some("4")), Resend);
-        assert_eq!(decide_token_action(Some("5"), Some("")), Resend);
-        assert_eq!(decide_token_action(Some("5"), None), Reset);
-    }
 
     #[test]
     fn tokens_increase_strictly() {

@@ -8,8 +8,19 @@
 //! too: a value-less query key that is a JSON object is merged, other junk is
 //! dropped. Uploaded files are returned apart from the map.
 //!
-//! Any failure is a [`ParamsError`]; the server answers all of them with 500
-//! `Server error while processing client data` before authentication.
+//! Any failure is a [`ParamsError`]; the server answers them with 500
+//! `Server error while processing client data` before authentication, except
+//! [`ParamsError::NestingTooDeep`], which is meant to be answered with 400 and
+//! its own message.
+//!
+//! Nesting is bounded: a parameter name may nest at most [`MAX_PARAM_DEPTH`]
+//! levels (Rack's limit). The name parser recurses once per level, so without
+//! the bound a name like `a[b][b]…` a few thousand levels deep, which fits in
+//! a small query string or form body, would overflow the stack and kill the
+//! process instead of failing the request. A JSON text this module parses
+//! (the JSON body, `cud`, a JSON query key) is held to the same depth, measured
+//! by a plain scan before the recursive JSON parser runs; that parser's own
+//! stop, at 128 levels, would otherwise answer as malformed JSON.
 
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
@@ -17,7 +28,8 @@ use serde_json::{Map, Value};
 /// The parameter map, in first-seen key order.
 pub type Params = Map<String, Value>;
 
-/// Body text of the 500 answer for any [`ParamsError`] in body parsing.
+/// Body text of the 500 answer for a [`ParamsError`] in body parsing (all but
+/// [`ParamsError::NestingTooDeep`]).
 pub const CLIENT_DATA_ERROR_BODY: &str = "Server error while processing client data";
 
 /// Largest accepted `p_size` (pages are byte-capped anyway; this only rejects
@@ -25,6 +37,10 @@ pub const CLIENT_DATA_ERROR_BODY: &str = "Server error while processing client d
 pub const MAX_P_SIZE: u64 = 100_000;
 /// `p_size` when absent (sync-protocol.md §6.1).
 pub const DEFAULT_P_SIZE: usize = 500;
+/// Deepest nesting accepted, in levels: of a parameter name (`a` is one level,
+/// `a[b]` two; Rack's `param_depth_limit`) and of a JSON text (`{}` is one
+/// level, `{"a":[]}` two; the default `max_nesting` of Ruby's JSON parser).
+pub const MAX_PARAM_DEPTH: usize = 100;
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -41,6 +57,9 @@ pub enum ParamsError {
     /// `p_size` is negative, not a number or too large.
     #[error("invalid p_size {0:?}")]
     InvalidPageSize(String),
+    /// A parameter name or a JSON text nests deeper than [`MAX_PARAM_DEPTH`].
+    #[error("parameter nesting too deep (more than {MAX_PARAM_DEPTH} levels)")]
+    NestingTooDeep,
 }
 
 /// One multipart part, already split by the HTTP layer.
@@ -109,12 +128,29 @@ fn hash_has_key(hash: &Map<String, Value>, key: &str) -> bool {
 }
 
 /// Rack's `normalize_params`: stores `value` under the nested `name`.
-pub fn insert_nested(params: &mut Map<String, Value>, name: &str, value: Value) {
+///
+/// A name nesting deeper than [`MAX_PARAM_DEPTH`] levels is refused with
+/// [`ParamsError::NestingTooDeep`]; `params` may then hold the outer levels
+/// (empty), as with Rack — callers drop the whole map.
+pub fn insert_nested(params: &mut Map<String, Value>, name: &str, value: Value) -> Result<(), ParamsError> {
+    insert_nested_at(params, name, value, 1)
+}
+
+/// [`insert_nested`] at nesting level `depth` (1 for the outermost key).
+fn insert_nested_at(
+    params: &mut Map<String, Value>,
+    name: &str,
+    value: Value,
+    depth: usize,
+) -> Result<(), ParamsError> {
+    if depth > MAX_PARAM_DEPTH {
+        return Err(ParamsError::NestingTooDeep);
+    }
     let trimmed = name.trim_start_matches(['[', ']']);
     let key_end = trimmed.find(['[', ']']).unwrap_or(trimmed.len());
     let key = &trimmed[..key_end];
     if key.is_empty() {
-        return;
+        return Ok(());
     }
     let mut after = &trimmed[key_end..];
     // Rack's pattern also swallows closing brackets right after the key.
@@ -136,10 +172,12 @@ pub fn insert_nested(params: &mut Map<String, Value>, name: &str, value: Value) 
         let entry = params.entry(key.to_owned()).or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(items) = entry {
             match items.last_mut() {
-                Some(Value::Object(last)) if !hash_has_key(last, child_key) => insert_nested(last, child_key, value),
+                Some(Value::Object(last)) if !hash_has_key(last, child_key) => {
+                    insert_nested_at(last, child_key, value, depth + 1)?;
+                }
                 _ => {
                     let mut fresh = Map::new();
-                    insert_nested(&mut fresh, child_key, value);
+                    insert_nested_at(&mut fresh, child_key, value, depth + 1)?;
                     items.push(Value::Object(fresh));
                 }
             }
@@ -150,27 +188,71 @@ pub fn insert_nested(params: &mut Map<String, Value>, name: &str, value: Value) 
             *entry = Value::Object(Map::new());
         }
         if let Value::Object(inner) = entry {
-            insert_nested(inner, after, value);
+            insert_nested_at(inner, after, value, depth + 1)?;
         }
     }
+    Ok(())
+}
+
+/// True when the JSON text nests arrays and objects deeper than
+/// [`MAX_PARAM_DEPTH`]. A plain scan that skips strings, so it costs no stack
+/// and runs before the (recursive) parser sees the text. On malformed JSON the
+/// count may be off, but the parser rejects such text anyway.
+fn json_too_deep(text: &[u8]) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_PARAM_DEPTH {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// `serde_json::from_slice` after the depth check.
+fn parse_json(text: &[u8]) -> Result<serde_json::Result<Value>, ParamsError> {
+    if json_too_deep(text) {
+        return Err(ParamsError::NestingTooDeep);
+    }
+    Ok(serde_json::from_slice::<Value>(text))
 }
 
 /// Parses a query string or form body with Rack nesting. Value-less keys
 /// that are JSON objects are merged (rhoconnect.js, §2.1); other value-less
-/// keys are ignored.
-pub fn parse_nested_query(text: &str) -> Params {
+/// keys are ignored. Fails only on nesting deeper than [`MAX_PARAM_DEPTH`].
+pub fn parse_nested_query(text: &str) -> Result<Params, ParamsError> {
     let mut params = Params::new();
     for (key, value) in split_pairs(text) {
         match value {
-            Some(v) => insert_nested(&mut params, &key, Value::String(v)),
-            None => {
-                if let Ok(Value::Object(members)) = serde_json::from_str::<Value>(&key) {
+            Some(v) => insert_nested(&mut params, &key, Value::String(v))?,
+            // Only an object is merged, so only text that can be one is parsed.
+            None if key.trim_start().starts_with('{') => {
+                if let Ok(Value::Object(members)) = parse_json(key.as_bytes())? {
                     params.extend(members);
                 }
             }
+            None => {}
         }
     }
-    params
+    Ok(params)
 }
 
 /// Parses a JSON body: must be an object; duplicate keys → last wins;
@@ -179,7 +261,7 @@ pub fn parse_json_body(bytes: &[u8]) -> Result<Params, ParamsError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Params::new());
     }
-    match serde_json::from_slice::<Value>(bytes) {
+    match parse_json(bytes)? {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ParamsError::JsonBodyNotObject),
         Err(e) => Err(ParamsError::MalformedJsonBody(e.to_string())),
@@ -193,7 +275,7 @@ fn media_type(content_type: &str) -> String {
 /// Builds the parameters of a request (sync-protocol.md §2.1, in order:
 /// query, body, path captures, `cud`).
 pub fn build_params(query: Option<&str>, body: Body<'_>, path_captures: &[(&str, &str)]) -> Result<RequestParams, ParamsError> {
-    let mut out = RequestParams { params: parse_nested_query(query.unwrap_or("")), uploads: Vec::new() };
+    let mut out = RequestParams { params: parse_nested_query(query.unwrap_or(""))?, uploads: Vec::new() };
     match body {
         Body::None => {}
         Body::Raw { content_type, bytes } => {
@@ -203,7 +285,7 @@ pub fn build_params(query: Option<&str>, body: Body<'_>, path_captures: &[(&str,
             } else if media == "application/x-www-form-urlencoded" {
                 let text = String::from_utf8_lossy(bytes);
                 for (key, value) in split_pairs(&text) {
-                    insert_nested(&mut out.params, &key, Value::String(value.unwrap_or_default()));
+                    insert_nested(&mut out.params, &key, Value::String(value.unwrap_or_default()))?;
                 }
             }
         }
@@ -213,7 +295,7 @@ pub fn build_params(query: Option<&str>, body: Body<'_>, path_captures: &[(&str,
                     out.uploads.push(part);
                 } else {
                     let text = String::from_utf8_lossy(&part.bytes).into_owned();
-                    insert_nested(&mut out.params, &part.name, Value::String(text));
+                    insert_nested(&mut out.params, &part.name, Value::String(text))?;
                 }
             }
         }
@@ -223,7 +305,7 @@ pub fn build_params(query: Option<&str>, body: Body<'_>, path_captures: &[(&str,
     }
     if let Some(cud) = out.params.get("cud").cloned() {
         let members = match cud {
-            Value::String(text) => match serde_json::from_str::<Value>(&text) {
+            Value::String(text) => match parse_json(text.as_bytes())? {
                 Ok(Value::Object(m)) => m,
                 Ok(_) => return Err(ParamsError::MalformedCud("not an object".into())),
                 Err(e) => return Err(ParamsError::MalformedCud(e.to_string())),
@@ -319,26 +401,27 @@ mod tests {
 
     #[test]
     fn rack_nesting() {
-        let p = parse_nested_query("search[name]=iPhone&query[since]=2011&a[]=x&a[]=y");
+        let p = parse_nested_query("search[name]=iPhone&query[since]=2011&a[]=x&a[]=y").expect("params");
         assert_eq!(Value::Object(p), json!({"search": {"name": "iPhone"}, "query": {"since": "2011"}, "a": ["x", "y"]}));
-        let p = parse_nested_query("sources[][name]=Product&sources[][token]=4734&sources[][name]=Customer");
+        let p = parse_nested_query("sources[][name]=Product&sources[][token]=4734&sources[][name]=Customer")
+            .expect("params");
         assert_eq!(
             Value::Object(p),
             json!({"sources": [{"name": "Product", "token": "4734"}, {"name": "Customer"}]})
         );
-        let p = parse_nested_query("a[b][c]=1&a[b][d]=2&x=%20y+z");
+        let p = parse_nested_query("a[b][c]=1&a[b][d]=2&x=%20y+z").expect("params");
         assert_eq!(Value::Object(p), json!({"a": {"b": {"c": "1", "d": "2"}}, "x": " y z"}));
     }
 
     #[test]
     fn rhoconnect_js_junk_keys() {
         let q = "%7B%22client_id%22:%224f1c%22%7D&_=123&=&junk";
-        let p = parse_nested_query(q);
+        let p = parse_nested_query(q).expect("params");
         assert_eq!(p.get("client_id"), Some(&json!("4f1c")));
         assert_eq!(p.get("_"), Some(&json!("123")));
         assert!(!p.contains_key("junk"));
         assert!(!p.contains_key(""));
-        let p = parse_nested_query(r#"{"client_id":"abc"}"#);
+        let p = parse_nested_query(r#"{"client_id":"abc"}"#).expect("params");
         assert_eq!(p.get("client_id"), Some(&json!("abc")));
     }
 
@@ -428,5 +511,157 @@ mod tests {
         assert_eq!(token(&m).as_deref(), Some(""));
         m.insert("token".into(), json!(473402519234881u64));
         assert_eq!(token(&m).as_deref(), Some("473402519234881"));
+    }
+
+    /// Runs `f` on a thread with a small stack, so that a parser recursing once
+    /// per level without a bound overflows here instead of passing on a large
+    /// main-thread stack. 512 KB holds serde_json's recursion over 100 levels in
+    /// an unoptimised build (about 300 KB), but not the name parser's over 5,000
+    /// levels once its bound is removed (tried: the process aborts).
+    fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(f)
+            .expect("spawn")
+            .join()
+            .expect("no panic on a small stack");
+    }
+
+    /// `a[b][b]…=1` nesting `levels` levels (`a` alone is one).
+    fn deep_name(levels: usize) -> String {
+        format!("a{}", "[b]".repeat(levels - 1))
+    }
+
+    /// `{"a":{"a":…1…}}` nesting `levels` objects.
+    fn deep_json(levels: usize) -> String {
+        format!("{}1{}", r#"{"a":"#.repeat(levels), "}".repeat(levels))
+    }
+
+    fn depth_of(mut value: &Value) -> usize {
+        let mut depth = 0;
+        while let Some(inner) = value.as_object().and_then(|m| m.values().next()) {
+            depth += 1;
+            value = inner;
+        }
+        depth
+    }
+
+    const TOO_DEEP: [usize; 3] = [MAX_PARAM_DEPTH + 1, 5_000, 100_000];
+
+    #[test]
+    fn nesting_error_message() {
+        assert_eq!(ParamsError::NestingTooDeep.to_string(), "parameter nesting too deep (more than 100 levels)");
+    }
+
+    #[test]
+    fn query_and_form_names_nest_at_most_100_levels() {
+        on_small_stack(|| {
+            let ok = format!("{}=1", deep_name(MAX_PARAM_DEPTH));
+            let p = parse_nested_query(&ok).expect("100 levels parse");
+            assert_eq!(depth_of(&Value::Object(p.clone())), MAX_PARAM_DEPTH);
+            let r = build_params(Some(&ok), Body::None, &[]).expect("100 levels in a query");
+            assert_eq!(Value::Object(r.params), Value::Object(p));
+            let form = |text: &str| {
+                build_params(
+                    None,
+                    Body::Raw { content_type: "application/x-www-form-urlencoded", bytes: text.as_bytes() },
+                    &[],
+                )
+            };
+            assert!(form(&ok).is_ok());
+            for levels in TOO_DEEP {
+                let bad = format!("x=1&{}=1", deep_name(levels));
+                assert_eq!(parse_nested_query(&bad), Err(ParamsError::NestingTooDeep), "{levels}");
+                assert_eq!(build_params(Some(&bad), Body::None, &[]), Err(ParamsError::NestingTooDeep), "{levels}");
+                assert_eq!(form(&bad), Err(ParamsError::NestingTooDeep), "{levels}");
+            }
+            // The same name with its brackets percent-encoded, as a client would send it.
+            let encoded = format!("{}=1", deep_name(5_000).replace('[', "%5B").replace(']', "%5D"));
+            assert_eq!(parse_nested_query(&encoded), Err(ParamsError::NestingTooDeep));
+        });
+    }
+
+    #[test]
+    fn array_names_count_their_levels_too() {
+        on_small_stack(|| {
+            // `a[][b][][b]…`: each `[][b]` is one more level.
+            let name = |levels: usize| format!("a{}", "[][b]".repeat(levels - 1));
+            let p = parse_nested_query(&format!("{}=1", name(MAX_PARAM_DEPTH))).expect("100 levels parse");
+            assert!(p["a"].is_array());
+            for levels in TOO_DEEP {
+                let bad = format!("{}=1", name(levels));
+                assert_eq!(parse_nested_query(&bad), Err(ParamsError::NestingTooDeep), "{levels}");
+            }
+        });
+    }
+
+    #[test]
+    fn multipart_field_names_nest_at_most_100_levels() {
+        on_small_stack(|| {
+            let part = |name: String| Part { name, filename: None, content_type: None, bytes: b"1".to_vec() };
+            let ok = build_params(None, Body::Multipart(vec![part(deep_name(MAX_PARAM_DEPTH))]), &[])
+                .expect("100 levels parse");
+            assert_eq!(depth_of(&Value::Object(ok.params)), MAX_PARAM_DEPTH);
+            for levels in TOO_DEEP {
+                let bad = build_params(None, Body::Multipart(vec![part(deep_name(levels))]), &[]);
+                assert_eq!(bad, Err(ParamsError::NestingTooDeep), "{levels}");
+            }
+        });
+    }
+
+    #[test]
+    fn json_nests_at_most_100_levels() {
+        on_small_stack(|| {
+            let json = |text: &str| {
+                build_params(None, Body::Raw { content_type: "application/json", bytes: text.as_bytes() }, &[])
+            };
+            let ok = json(&deep_json(MAX_PARAM_DEPTH)).expect("100 levels parse");
+            assert_eq!(depth_of(&Value::Object(ok.params)), MAX_PARAM_DEPTH);
+            // Arrays count as levels; brackets inside strings do not.
+            let arrays = format!(r#"{{"a":{}1{},"s":"{}"}}"#, "[".repeat(99), "]".repeat(99), "[{".repeat(500));
+            assert!(json(&arrays).is_ok());
+            let arrays = format!(r#"{{"a":{}1{}}}"#, "[".repeat(100), "]".repeat(100));
+            assert_eq!(json(&arrays), Err(ParamsError::NestingTooDeep));
+            // An escaped quote does not end a string.
+            let escaped = format!(r#"{{"s":"\"{}","a":1}}"#, "[".repeat(200));
+            assert!(json(&escaped).is_ok());
+            for levels in TOO_DEEP {
+                let text = deep_json(levels);
+                assert_eq!(json(&text), Err(ParamsError::NestingTooDeep), "{levels}");
+                assert_eq!(parse_json_body(text.as_bytes()), Err(ParamsError::NestingTooDeep), "{levels}");
+                // Unbalanced (cut before its closing braces) deep JSON is refused the same way.
+                assert_eq!(json(&text[..text.len() - levels]), Err(ParamsError::NestingTooDeep), "{levels}");
+            }
+        });
+    }
+
+    #[test]
+    fn cud_and_json_query_keys_nest_at_most_100_levels() {
+        on_small_stack(|| {
+            let enc = |t: &str| t.replace('{', "%7B").replace('}', "%7D").replace('"', "%22");
+            // `cud`'s own object is the first level: 1 + 99 = 100.
+            let ok = format!("cud={}", enc(&format!(r#"{{"x":{}}}"#, deep_json(MAX_PARAM_DEPTH - 1))));
+            let r = build_params(Some(&ok), Body::None, &[]).expect("100 levels parse");
+            assert_eq!(depth_of(&r.params["x"]), MAX_PARAM_DEPTH - 1);
+            let key = enc(&deep_json(MAX_PARAM_DEPTH));
+            assert_eq!(depth_of(&Value::Object(parse_nested_query(&key).expect("100 levels parse"))), MAX_PARAM_DEPTH);
+            for levels in TOO_DEEP {
+                let deep = enc(&deep_json(levels));
+                let cud = build_params(Some(&format!("cud={deep}")), Body::None, &[]);
+                assert_eq!(cud, Err(ParamsError::NestingTooDeep), "{levels}");
+                let part = Part {
+                    name: "cud".into(),
+                    filename: None,
+                    content_type: None,
+                    bytes: deep_json(levels).into_bytes(),
+                };
+                let multipart = build_params(None, Body::Multipart(vec![part]), &[]);
+                assert_eq!(multipart, Err(ParamsError::NestingTooDeep), "{levels}");
+                assert_eq!(parse_nested_query(&deep), Err(ParamsError::NestingTooDeep), "{levels}");
+            }
+            // Junk keys that cannot be an object are still ignored, however many brackets.
+            let junk = format!("x=1&{}", "[".repeat(5_000));
+            assert_eq!(parse_nested_query(&junk).expect("ignored").len(), 1);
+        });
     }
 }

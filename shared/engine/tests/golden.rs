@@ -11,8 +11,8 @@ use rhosync_engine::model::{
     scan_start, ClientSyncState, HistoryEvent, ObjectRecord, PageInputs, PartitionHead, SentEntries,
 };
 use rhosync_engine::page::{
-    assemble_new_page, decide_token_action, merge_pending, next_token, record_cud_error, reset_carry, resend_page,
-    CudErrors, NewPageParts, Page, PendingClientDocs, StoredPage, TokenAction,
+    assemble_new_page, merge_pending, next_token, record_cud_error, reset_carry, resend_page, CudErrors,
+    NewPageParts, Page, PendingClientDocs, StoredPage,
 };
 use rhosync_engine::values::{normalize_objects, Attrs, Body, ObjectMap};
 use rhosync_engine::wire::{page_headers, query_response, search_headers, search_response, write_query_response, SearchElement};
@@ -253,22 +253,23 @@ impl MiniStore {
         t
     }
 
-    /// A query request: the token state machine around plan_page.
+    /// A query request around plan_page. The token rule is the server's (its query
+    /// script decides it atomically); this store applies the same rule: no stored
+    /// page → new page; the stored token → acknowledge; another token (even `""`)
+    /// → resend; no token while a page is pending → reset with undo.
     fn query(&mut self, token: Option<&str>, p_size: usize) -> Value {
-        match decide_token_action(self.stored.as_ref().map(|s| s.page.token.as_str()), token) {
-            TokenAction::Resend => {
-                let stored = self.stored.as_ref().expect("stored");
-                return render(&resend_page(stored, &IndexMap::new()));
+        if let Some(stored) = &self.stored {
+            match token {
+                Some(t) if t == stored.page.token => self.stored = None,
+                Some(_) => return render(&resend_page(stored, &IndexMap::new())),
+                None => {
+                    let carry = reset_carry(self.stored.take().expect("stored"));
+                    let (state, writes) = apply_undo(&self.client, &carry.undo);
+                    self.client = state;
+                    writes.apply_to(&mut self.sent);
+                    self.pending = merge_pending(carry.pending, std::mem::take(&mut self.pending));
+                }
             }
-            TokenAction::Acknowledge => self.stored = None,
-            TokenAction::Reset => {
-                let carry = reset_carry(self.stored.take().expect("stored"));
-                let (state, writes) = apply_undo(&self.client, &carry.undo);
-                self.client = state;
-                writes.apply_to(&mut self.sent);
-                self.pending = merge_pending(carry.pending, std::mem::take(&mut self.pending));
-            }
-            TokenAction::NewPage => {}
         }
         let mut undo_cursor = None;
         let plan = loop {

@@ -1,0 +1,240 @@
+//! The client side of the model (per client and source): the server's belief
+//! about what a device holds, and the rules that read it.
+//!
+//! The belief ([`ClientSyncState`] plus the sent map):
+//!
+//! * `base`: [`Base::Empty`] (holds nothing) or [`Base::At`]`(c)` (holds
+//!   `body_at(x, c)` for every `x`);
+//! * `scan`: while a scan cycle is in progress, the index score of the last
+//!   examined entry (ids with latest change ≤ `scan` have been examined);
+//! * `pinned`: a few explicit exceptions `id → body or absent` (objects the
+//!   client created through CUD, search results, client deletes, …); read in
+//!   full on every page and emptied by the next page that has room;
+//! * the **sent map** (`id → version`, kept apart because it can be as large
+//!   as one cycle's traffic): "the client holds `body_at(x, v)`". Only the
+//!   entries for the ids being examined are read ([`SentEntries`]); the whole
+//!   map is dropped when a cycle completes. Changes to it are [`SentWrites`].
+//!
+//! Belief for `x` ([`believed_body`]): the pinned entry if any, else the sent
+//! entry if any, else the base. [`materialize_cd`] evaluates it for every id.
+//!
+//! A device in step has `base = At(version)`, no scan, no pinned and an empty
+//! sent map: O(1) memory, and a sync is answered after reading two scalars
+//! (partition version == base version and nothing pinned → empty page, see
+//! [`is_in_step`]).
+//!
+//! A base older than the partition's horizon (history pruned) cannot be
+//! evaluated; [`effective_state`] turns it into [`Base::Empty`], so the device
+//! receives everything again as inserts.
+
+use std::collections::{BTreeMap, HashMap};
+
+use indexmap::{IndexMap, IndexSet};
+
+use super::{BodyAt, ModelError, ObjectRecord, PartitionHead, Version};
+use crate::values::{decode_body, Body, ObjectMap};
+
+/// What the client is believed to hold for ids without an exception entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Base {
+    /// Nothing (new client, after reset, or stale).
+    #[default]
+    Empty,
+    /// `body_at(x, c)` for every `x`.
+    At(Version),
+}
+
+/// The scalar part of a client's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ClientCursor {
+    /// Base belief.
+    pub base: Base,
+    /// Scan position while a cycle is in progress.
+    pub scan: Option<Version>,
+}
+
+/// The per-(client, source) state the store reads in full on every page.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientSyncState {
+    /// Cursor scalars.
+    pub cursor: ClientCursor,
+    /// Explicit exceptions: id → what the client holds (`None`: nothing).
+    pub pinned: BTreeMap<String, Option<Body>>,
+}
+
+/// The client's sent-map entries the store read for the ids of a request.
+pub type SentEntries = HashMap<String, Version>;
+
+/// Writes to the client's sent map, applied in field order. Keyed collections, so that
+/// a page of thousands of objects records its writes in O(1) each.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SentWrites {
+    /// Delete the whole map first (cycle completed / state dropped).
+    pub clear: bool,
+    /// Entries to delete.
+    pub remove: IndexSet<String>,
+    /// Entries to set.
+    pub set: IndexMap<String, Version>,
+}
+
+impl SentWrites {
+    /// Records "set `id` to `v`", replacing an earlier remove of `id`.
+    pub(super) fn set(&mut self, id: &str, v: Version) {
+        self.remove.swap_remove(id);
+        self.set.insert(id.to_owned(), v);
+    }
+    /// Records "remove `id`", replacing an earlier set of `id`.
+    pub(super) fn remove(&mut self, id: &str) {
+        self.set.swap_remove(id);
+        self.remove.insert(id.to_owned());
+    }
+    /// Appends `later` (computed after `self` was applied) so that applying the
+    /// result equals applying `self` then `later` (a page planned over several
+    /// slices writes once).
+    pub fn then(&mut self, later: SentWrites) {
+        if later.clear {
+            *self = later;
+            return;
+        }
+        for id in &later.remove {
+            self.remove(id);
+        }
+        for (id, v) in &later.set {
+            self.set(id, *v);
+        }
+    }
+
+    /// Applies the writes to an in-memory sent map (tests, in-memory stores).
+    pub fn apply_to(&self, sent: &mut SentEntries) {
+        if self.clear {
+            sent.clear();
+        }
+        for id in &self.remove {
+            sent.remove(id);
+        }
+        for (id, v) in &self.set {
+            sent.insert(id.clone(), *v);
+        }
+    }
+}
+
+/// What the client is believed to hold for one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Belief {
+    /// Known (possibly absent).
+    Known(Option<Body>),
+    /// Unknown (history pruned): treat as "has nothing we can diff against".
+    Unknown,
+}
+
+fn is_stale(cursor: &ClientCursor, head: &PartitionHead) -> bool {
+    matches!(cursor.base, Base::At(c) if c < head.horizon)
+}
+
+/// The state to work from: a base older than the horizon is unknown and
+/// becomes [`Base::Empty`] (see the limitation note of the [model](super) docs).
+pub fn effective_state(state: &ClientSyncState, head: &PartitionHead) -> (ClientSyncState, bool) {
+    if is_stale(&state.cursor, head) {
+        (ClientSyncState { cursor: ClientCursor::default(), pinned: state.pinned.clone() }, true)
+    } else {
+        (state.clone(), false)
+    }
+}
+
+/// Where the change-index slice must start (exclusive).
+pub fn scan_start(state: &ClientSyncState, head: &PartitionHead) -> Version {
+    let (state, _) = effective_state(state, head);
+    match (state.cursor.scan, state.cursor.base) {
+        (Some(s), _) => s,
+        (None, Base::At(c)) => c,
+        (None, Base::Empty) => 0,
+    }
+}
+
+/// True when nothing can differ: the page is empty without reading any
+/// object (the O(1) no-change sync).
+pub fn is_in_step(state: &ClientSyncState, head: &PartitionHead) -> bool {
+    state.pinned.is_empty() && state.cursor.scan.is_none() && state.cursor.base == Base::At(head.version)
+}
+
+/// The believed body of one object.
+pub fn believed_body(
+    state: &ClientSyncState,
+    sent: Option<Version>,
+    record: &ObjectRecord,
+    id: &str,
+    head: &PartitionHead,
+) -> Belief {
+    if let Some(pinned) = state.pinned.get(id) {
+        return Belief::Known(pinned.clone());
+    }
+    let known = |b: BodyAt<'_>| match b {
+        BodyAt::Known(b) => Belief::Known(b.cloned()),
+        BodyAt::Unknown => Belief::Unknown,
+    };
+    if let Some(v) = sent {
+        return known(record.body_at(v, head.horizon));
+    }
+    match state.cursor.base {
+        Base::Empty => Belief::Known(None),
+        Base::At(c) => known(record.body_at(c, head.horizon)),
+    }
+}
+
+/// Materialises the client document `cd` (for the store API's GET of a `cd`
+/// name): `records` must hold every id of the change index (live objects
+/// and retained tombstones); `sent` the whole sent map. Ids whose belief is
+/// unknown are left out.
+pub fn materialize_cd(
+    state: &ClientSyncState,
+    head: &PartitionHead,
+    sent: &SentEntries,
+    records: &HashMap<String, ObjectRecord>,
+) -> Result<ObjectMap, ModelError> {
+    let (state, stale) = effective_state(state, head);
+    let no_record = ObjectRecord::default();
+    let mut ids: Vec<&String> = state.pinned.keys().collect();
+    if !stale {
+        ids.extend(sent.keys());
+    }
+    if let Base::At(_) = state.cursor.base {
+        ids.extend(records.keys());
+    }
+    ids.sort();
+    ids.dedup();
+    let mut cd = ObjectMap::new();
+    for id in ids {
+        let record = records.get(id).unwrap_or(&no_record);
+        let sent = if stale { None } else { sent.get(id).copied() };
+        if let Belief::Known(Some(body)) = believed_body(&state, sent, record, id, head) {
+            cd.insert(id.clone(), decode_body(&body)?);
+        }
+    }
+    Ok(cd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sent_writes_compose() {
+        let mut map: SentEntries = HashMap::from([("a".to_owned(), 1), ("b".to_owned(), 2)]);
+        let mut first = SentWrites::default();
+        first.set("c", 3);
+        first.remove("a");
+        let mut second = SentWrites::default();
+        second.set("a", 5);
+        second.remove("c");
+        let mut stepwise = map.clone();
+        first.apply_to(&mut stepwise);
+        second.apply_to(&mut stepwise);
+        let mut combined = first.clone();
+        combined.then(second);
+        combined.apply_to(&mut map);
+        assert_eq!(map, stepwise);
+        let mut cleared = first;
+        cleared.then(SentWrites { clear: true, ..SentWrites::default() });
+        assert!(cleared.clear && cleared.set.is_empty());
+    }
+}

@@ -1,0 +1,134 @@
+//! Model tests through an in-memory store: this file holds the harness (a
+//! partition store and the request steps a real store performs around
+//! [`plan_page`]); the tests are split by concern:
+//!
+//! * `pages` — unit cases of paging, pins, undo and acknowledgement;
+//! * `randomized` — randomized runs against a reference that keeps a full
+//!   client document per client (RC7 semantics, with the undo of a lost page),
+//!   and against what a simulated device really holds.
+//!
+//! Unit tests of private helpers live next to them (`client.rs`, `plan.rs`,
+//! `doc_name.rs`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use indexmap::IndexMap;
+
+use super::*;
+use crate::values::{decode_body, Attrs, Body};
+
+mod pages;
+mod randomized;
+
+fn attrs(pairs: &[(&str, &str)]) -> Attrs {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+// ----- an in-memory partition store -----
+
+#[derive(Default, Clone)]
+struct Part {
+    md: IndexMap<String, Body>,
+    latest: HashMap<String, Version>,
+    hist: HashMap<String, Vec<HistoryEvent>>,
+    head: PartitionHead,
+}
+
+impl Part {
+    fn apply(&mut self, changes: Vec<Change>) {
+        let (numbered, head) = assign_versions(self.head, changes);
+        for vc in numbered {
+            let c = vc.change;
+            match &c.after {
+                Some(b) => {
+                    self.md.insert(c.id.clone(), b.clone());
+                }
+                None => {
+                    self.md.shift_remove(&c.id);
+                }
+            }
+            self.latest.insert(c.id.clone(), vc.version);
+            self.hist.entry(c.id.clone()).or_default().push(HistoryEvent { version: vc.version, before: c.before });
+        }
+        self.head = head;
+        assert_eq!(self.head.md_size, self.md.len() as u64);
+    }
+    fn record(&self, id: &str) -> ObjectRecord {
+        ObjectRecord {
+            current: self.md.get(id).cloned(),
+            latest: self.latest.get(id).copied(),
+            history: self.hist.get(id).cloned().unwrap_or_default(),
+        }
+    }
+    fn all_records(&self) -> HashMap<String, ObjectRecord> {
+        self.latest.keys().map(|id| (id.clone(), self.record(id))).collect()
+    }
+    fn slice(&self, after: Version, limit: usize) -> (Vec<(String, Version)>, bool) {
+        let mut entries: Vec<(String, Version)> =
+            self.latest.iter().filter(|(_, v)| **v > after).map(|(k, v)| (k.clone(), *v)).collect();
+        entries.sort_by_key(|(_, v)| *v);
+        let last = entries.len() <= limit;
+        entries.truncate(limit);
+        (entries, last)
+    }
+    fn md_objects(&self) -> BTreeMap<String, Attrs> {
+        self.md.iter().map(|(k, b)| (k.clone(), decode_body(b).expect("body"))).collect()
+    }
+}
+
+#[derive(Default, Clone)]
+struct NewClient {
+    state: ClientSyncState,
+    sent: SentEntries,
+    undo: Option<PageUndo>,
+}
+
+/// Drives plan_page as a store would: read, plan, loop on needs_another_slice, write.
+fn new_page(part: &Part, client: &mut NewClient, p_size: usize, byte_cap: usize, limit: usize) -> PagePlan {
+    let mut undo_cursor = None;
+    loop {
+        let start = scan_start(&client.state, &part.head);
+        let (slice, last) = part.slice(start, limit);
+        let mut ids: Vec<String> = slice.iter().map(|(id, _)| id.clone()).collect();
+        ids.extend(client.state.pinned.keys().cloned());
+        let objects: HashMap<String, ObjectRecord> = ids.iter().map(|id| (id.clone(), part.record(id))).collect();
+        let sent: SentEntries =
+            ids.iter().filter_map(|id| client.sent.get(id).map(|v| (id.clone(), *v))).collect();
+        let inputs = PageInputs {
+            head: part.head,
+            slice: &slice,
+            slice_is_last: last,
+            objects: &objects,
+            sent: &sent,
+            p_size,
+            byte_cap,
+        };
+        let plan = plan_page(&client.state, inputs, undo_cursor).expect("plan");
+        client.state = plan.state.clone();
+        plan.sent_writes.apply_to(&mut client.sent);
+        if plan.needs_another_slice {
+            undo_cursor = Some(plan.undo.cursor);
+            continue;
+        }
+        client.undo = (plan.objects > 0).then(|| plan.undo.clone());
+        return plan;
+    }
+}
+
+/// The device acknowledged `plan`'s page: what the store does on the next request's token.
+fn new_ack(client: &mut NewClient, plan: &PagePlan) {
+    client.undo = None;
+    if let Some(at) = plan.complete_on_ack {
+        let (state, writes) = complete_on_ack(&client.state, at);
+        client.state = state;
+        writes.apply_to(&mut client.sent);
+    }
+}
+
+fn new_reset(client: &mut NewClient) {
+    if let Some(undo) = client.undo.take() {
+        let (state, writes) = apply_undo(&client.state, &undo);
+        client.state = state;
+        writes.apply_to(&mut client.sent);
+    }
+}
