@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, Method, Uri};
-use rhosync_engine::params::{build_params, Body, Params, Part, RequestParams};
+use rhosync_engine::params::{build_params, Body, Params, ParamsError, Part, RequestParams};
 
 use super::error::HttpError;
 
@@ -75,7 +75,7 @@ async fn params_of(query: Option<&str>, content_type: &str, bytes: Bytes, lenien
     let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     if media == "multipart/form-data" {
         let parts = multipart_parts(content_type, bytes).await?;
-        return build_params(query, Body::Multipart(parts), &[]).map_err(|_| HttpError::ClientData);
+        return build_params(query, Body::Multipart(parts), &[]).map_err(params_error);
     }
     let looks_like_json = lenient_json && media.is_empty() && bytes.trim_ascii_start().first() == Some(&b'{');
     let body = if bytes.is_empty() && media.is_empty() {
@@ -85,7 +85,16 @@ async fn params_of(query: Option<&str>, content_type: &str, bytes: Bytes, lenien
     } else {
         Body::Raw { content_type, bytes: &bytes }
     };
-    build_params(query, body, &[]).map_err(|_| HttpError::ClientData)
+    build_params(query, body, &[]).map_err(params_error)
+}
+
+/// A body nested past the parser's depth limit is refused with 400 and the limit; any other
+/// unparsable body gets RhoConnect's client-data error, which clients match on.
+fn params_error(err: ParamsError) -> HttpError {
+    match err {
+        ParamsError::NestingTooDeep => HttpError::BadRequest(err.to_string()),
+        _ => HttpError::ClientData,
+    }
 }
 
 async fn multipart_parts(content_type: &str, bytes: Bytes) -> Result<Vec<Part>, HttpError> {
