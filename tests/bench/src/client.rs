@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use reqwest::header::{HeaderMap, COOKIE, SET_COOKIE};
 use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 /// Header carrying the client id (§2.2).
@@ -432,7 +433,9 @@ impl Admin {
         }
     }
 
-    async fn post(&self, path: &str, body: &Value) -> Result<(StatusCode, String)> {
+    /// Posts `body` to `path` with the API token; fails unless the answer is 200, naming
+    /// `what` with the status and the start of the body.
+    async fn post_ok(&self, what: &str, path: &str, body: &Value) -> Result<()> {
         let resp = self
             .target
             .request(Method::POST, path)?
@@ -446,7 +449,13 @@ impl Admin {
             .text()
             .await
             .with_context(|| format!("POST {path}: reading the body"))?;
-        Ok((status, text))
+        if status != StatusCode::OK {
+            bail!(
+                "{what}: HTTP {status}: {}",
+                text.chars().take(300).collect::<String>()
+            );
+        }
+        Ok(())
     }
 
     /// `POST /app/v1/{source}/push_objects`: merge `objects` into `user`'s master document
@@ -457,47 +466,43 @@ impl Admin {
         user: &str,
         objects: &Map<String, Value>,
     ) -> Result<Duration> {
-        let started = Instant::now();
-        let body = json!({"user_id": user, "objects": objects, "rebuild_md": false});
-        let (status, text) = self
-            .post(&format!("/app/v1/{source}/push_objects"), &body)
-            .await?;
-        if status != StatusCode::OK {
-            bail!(
-                "push_objects to {source}: HTTP {status}: {}",
-                text.chars().take(300).collect::<String>()
-            );
-        }
-        Ok(started.elapsed())
+        self.push("push_objects", source, user, objects).await
     }
 
     /// `POST /app/v1/{source}/push_deletes`. Returns the latency.
     pub async fn push_deletes(&self, source: &str, user: &str, ids: &[String]) -> Result<Duration> {
+        self.push("push_deletes", source, user, ids).await
+    }
+
+    /// `POST /app/v1/{source}/{route}` of `objects` for `user`, one of the backend push
+    /// routes. Returns the latency.
+    async fn push<T: Serialize + ?Sized>(
+        &self,
+        route: &str,
+        source: &str,
+        user: &str,
+        objects: &T,
+    ) -> Result<Duration> {
         let started = Instant::now();
-        let body = json!({"user_id": user, "objects": ids, "rebuild_md": false});
-        let (status, text) = self
-            .post(&format!("/app/v1/{source}/push_deletes"), &body)
-            .await?;
-        if status != StatusCode::OK {
-            bail!(
-                "push_deletes to {source}: HTTP {status}: {}",
-                text.chars().take(300).collect::<String>()
-            );
-        }
+        let body = json!({"user_id": user, "objects": objects, "rebuild_md": false});
+        self.post_ok(
+            &format!("{route} to {source}"),
+            &format!("/app/v1/{source}/{route}"),
+            &body,
+        )
+        .await?;
         Ok(started.elapsed())
     }
 
     /// `POST /rc/v1/store/{docname}` with `append`: the fallback seeding path.
     pub async fn store_append(&self, docname: &str, objects: &Map<String, Value>) -> Result<()> {
         let body = json!({"data": objects, "append": true});
-        let (status, text) = self.post(&format!("/rc/v1/store/{docname}"), &body).await?;
-        if status != StatusCode::OK {
-            bail!(
-                "store {docname}: HTTP {status}: {}",
-                text.chars().take(300).collect::<String>()
-            );
-        }
-        Ok(())
+        self.post_ok(
+            &format!("store {docname}"),
+            &format!("/rc/v1/store/{docname}"),
+            &body,
+        )
+        .await
     }
 }
 

@@ -183,6 +183,17 @@ pub fn cpu_of(delta: &CpuDelta, name: &str) -> Option<f64> {
     delta.iter().find(|(n, _)| n == name).map(|(_, s)| *s)
 }
 
+/// Adds `delta` into `total`, process by process: the CPU of several measured windows
+/// taken together (a process `total` does not have yet is added to it).
+pub fn add_cpu(total: &mut CpuDelta, delta: CpuDelta) {
+    for (name, seconds) in delta {
+        match total.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, sum)) => *sum += seconds,
+            None => total.push((name, seconds)),
+        }
+    }
+}
+
 /// Redis `INFO memory` `used_memory`, in bytes.
 pub async fn redis_used_memory(conn: &mut redis::aio::MultiplexedConnection) -> Result<u64> {
     let info: String = redis::cmd("INFO")
@@ -352,6 +363,17 @@ mod tests {
         }
         std::hint::black_box(x);
         assert!(cpu_seconds(pid).expect("own stat") >= a);
+    }
+
+    #[test]
+    fn cpu_of_several_windows_adds_up_by_process() {
+        let mut total = CpuDelta::new();
+        add_cpu(&mut total, vec![("runner".into(), 0.5), ("redis".into(), 0.25)]);
+        add_cpu(&mut total, vec![("runner".into(), 1.0), ("floor".into(), 2.0)]);
+        assert_eq!(cpu_of(&total, "runner"), Some(1.5));
+        assert_eq!(cpu_of(&total, "redis"), Some(0.25));
+        assert_eq!(cpu_of(&total, "floor"), Some(2.0));
+        assert_eq!(cpu_of(&CpuDelta::new(), "runner"), None);
     }
 
     #[tokio::test]
