@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{json, Value};
 
-use rhosync_server::adapters::factory::AdapterDeps;
+use rhosync_server::adapters::deps::AdapterDeps;
 use rhosync_server::adapters::http_backend::{self, json_request};
 use rhosync_server::adapters::{AdapterCtx, AdapterError, RawAttrs, RawObjects, SourceAdapter};
 use rhosync_server::config::SourceConfig;

@@ -5,9 +5,14 @@
 //! routers of the three HTTP functions ([`http`]), the SQS job machinery and workers
 //! ([`jobs`]), configuration ([`config`]) and start-up ([`runtime`]). A function's `main` is a
 //! call into [`runtime`]; the local runner (`infra/local`) serves the same routers and feeds
-//! the same workers.
+//! the same workers. Session cookies and tokens ([`auth`]) sit below both the routers and
+//! the sync services, which use them.
+//!
+//! No module imports a module that imports it, directly or through others:
+//! `tests/tests/module_graph.rs` checks it.
 
 pub mod adapters;
+pub mod auth;
 pub mod config;
 pub mod edges;
 pub mod health;

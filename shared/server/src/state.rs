@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapters::app_server::CachedAppServer;
-use crate::adapters::factory::AdapterDeps;
+use crate::adapters::deps::{AdapterDeps, AppServerUrl};
 use crate::adapters::http_backend;
-use crate::adapters::plugin::{AppServerUrl, PluginAuthenticator};
+use crate::adapters::plugin::PluginAuthenticator;
 use crate::config::Config;
 use crate::edges::{AwsClients, RedisEdge};
 use crate::registry::{DynamoRegistry, Registry};

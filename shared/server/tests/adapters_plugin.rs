@@ -15,8 +15,9 @@ use serde_json::{json, Map, Value};
 use adapters_support::{
     attrs, closed_port_url, ctx, deps, deps_with_token, settings, Answer, Backend, Call, TOKEN,
 };
+use rhosync_server::adapters::deps::AppServerUrl;
 use rhosync_server::adapters::factory;
-use rhosync_server::adapters::plugin::{AppServerUrl, PluginAdapter, PluginAuthenticator, NO_APP_SERVER};
+use rhosync_server::adapters::plugin::{PluginAdapter, PluginAuthenticator, NO_APP_SERVER};
 use rhosync_server::adapters::{AdapterError, AuthOutcome, Authenticator, SourceAdapter};
 use rhosync_server::config::Settings;
 

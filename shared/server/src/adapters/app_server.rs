@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use redis::AsyncCommands;
 
-use super::plugin::AppServerUrl;
+use super::deps::AppServerUrl;
 use super::AdapterError;
 use crate::edges::RedisEdge;
 use crate::registry::cache::{redis_key, APPSERVER_DOC};

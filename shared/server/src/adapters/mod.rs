@@ -8,6 +8,7 @@
 pub mod app_server;
 pub mod bench;
 pub mod demo;
+pub mod deps;
 pub mod factory;
 pub mod http_backend;
 pub mod plugin;

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{json, Map, Value};
 
-use super::factory::AdapterDeps;
+use super::deps::{AdapterDeps, AppServerUrl};
 use super::http_backend::{self, json_request, Reply};
 use super::{AdapterCtx, AdapterError, AuthOutcome, Authenticator, RawAttrs, RawObjects, SourceAdapter};
 use crate::config::SourceConfig;
@@ -27,14 +27,6 @@ use crate::registry::{Registry, ADMIN_LOGIN};
 pub const NO_APP_SERVER: &str = "Please set uri in your settings or through console";
 /// The query error for a 2xx body that is not a JSON object (or empty array) (§5).
 pub const INVALID_QUERY_RESPONSE: &str = "Invalid query response";
-
-/// Where the plugin backend lives *now*. The URL can change at run time
-/// (`POST /rc/v1/system/appserver`, erased by a reset), so adapters ask on every call.
-#[async_trait]
-pub trait AppServerUrl: Send + Sync {
-    /// The configured app server URL, possibly with userinfo; `None` when unset.
-    async fn app_server_url(&self) -> Result<Option<String>, AdapterError>;
-}
 
 /// A fixed app server URL (the `:appserver:` setting), for when nothing can change it.
 #[derive(Debug, Clone)]

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use reqwest::{Method, Url};
 use serde_json::{Map, Value};
 
-use super::factory::AdapterDeps;
+use super::deps::AdapterDeps;
 use super::http_backend::{self, json_request};
 use super::{AdapterCtx, AdapterError, RawAttrs, RawObjects, SourceAdapter};
 use crate::config::SourceConfig;

@@ -2,10 +2,10 @@
 //! `rhoadmin` account with its API token (auth-and-settings.md §2–3).
 
 use axum::extract::{FromRequest, Request};
-use rand::RngCore;
 
 use super::error::HttpError;
 use super::request::{ApiRequest, Parsed};
+use crate::auth::tokens::random_token;
 use crate::registry::{password, RegistryError, User, ADMIN_LOGIN};
 use crate::AppState;
 
@@ -73,11 +73,4 @@ pub async fn ensure_admin(state: &AppState) -> Result<(), RegistryError> {
         .await
         .map(|_| ())
         .map_err(|e| RegistryError::Store(e.to_string()))
-}
-
-/// 32 lowercase hex characters.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }

@@ -1,11 +1,14 @@
 //! One error type for every HTTP route, mapped to a status and a plain-text body in one
 //! place. The bodies are the exact texts clients match on (sync-protocol.md §2.6,
-//! rest-api.md §1.6), so they are constants here rather than scattered literals.
+//! rest-api.md §1.6), so they are constants here rather than scattered literals. The
+//! services' error enums are converted here too, so that no service names HTTP.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use rhosync_engine::params::CLIENT_DATA_ERROR_BODY;
+
+use crate::sync::SyncError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -75,6 +78,19 @@ impl IntoResponse for HttpError {
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         response
+    }
+}
+
+impl From<SyncError> for HttpError {
+    fn from(err: SyncError) -> Self {
+        match err {
+            SyncError::UnknownClient => Self::UnknownClient,
+            SyncError::UnknownSource => Self::UnknownSource,
+            SyncError::UnknownUser(u) => Self::UnknownUser(u),
+            SyncError::BadInput(m) => Self::BadRequest(m),
+            SyncError::Refused(m) => Self::Internal(m),
+            other => Self::internal("sync", other),
+        }
     }
 }
 

@@ -11,7 +11,6 @@ pub mod console;
 pub mod cors;
 pub mod error;
 pub mod request;
-pub mod session;
 pub mod sync;
 
 pub use error::HttpError;

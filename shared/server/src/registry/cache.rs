@@ -87,7 +87,7 @@ return 1
 
 /// Records `value` as the current bucket of counter metric `metric`.
 pub async fn record_counter(state: &AppState, metric: &str, value: i64) -> Result<(), RedisError> {
-    let now = crate::http::session::now() as i64;
+    let now = crate::auth::session::now() as i64;
     let start = now / STATS_RESOLUTION * STATS_RESOLUTION;
     let mut conn = state.redis.conn();
     let _: i64 = redis::Script::new(RECORD_SCRIPT)

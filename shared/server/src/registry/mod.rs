@@ -2,16 +2,15 @@
 //! — what must survive a Redis flush (design.md "Where data lives"). [`Registry`] is the
 //! port; [`DynamoRegistry`] is its DynamoDB edge (one table, `pk`/`sk` strings).
 //!
-//! Next to it: [`login`] (password check with the legacy SHA-1 upgrade), [`sources`]
-//! (effective source settings = settings file + overrides) and [`cache`] (the few
-//! RhoConnect records that live in Redis and are lost on reset: counters, app server URL,
-//! stats).
+//! Next to it: [`login`] (password check with the legacy SHA-1 upgrade) and [`cache`] (the
+//! few RhoConnect records that live in Redis and are lost on reset: counters, app server
+//! URL, stats). The effective source settings (settings file + the overrides kept here)
+//! are `crate::sync::sources`: they also read the sync engine's poll-interval key.
 
 pub mod cache;
 pub mod dynamo;
 pub mod login;
 pub mod password;
-pub mod sources;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -15,8 +15,8 @@ use super::store::BeginReply;
 use super::{keys, sessions};
 use super::{SourceCtx, SyncError};
 use crate::adapters::{AuthOutcome, Authenticator};
+use crate::auth::session::Session;
 use crate::config::DeviceAuth;
-use crate::http::session::Session;
 use crate::registry::{password, ClientRecord, ADMIN_LOGIN, DEVICE_FIELDS};
 use crate::AppState;
 
@@ -209,9 +209,9 @@ fn device_fields(params: &serde_json::Map<String, Value>) -> BTreeMap<String, St
 /// clientcreate (sync-protocol.md §5.1): a new client for `login`.
 pub async fn create(state: &AppState, login: &str, params: &serde_json::Map<String, Value>) -> Result<ClientRecord, SyncError> {
     let client = ClientRecord {
-        id: crate::http::admin::random_token(),
+        id: crate::auth::tokens::random_token(),
         user_id: login.to_owned(),
-        app_id: crate::http::session::APP_NAME.to_owned(),
+        app_id: crate::auth::session::APP_NAME.to_owned(),
         device: device_fields(params),
         last_sync: None,
     };
@@ -230,7 +230,7 @@ pub async fn register(state: &AppState, login: &str, client_id: &str, params: &s
         None => ClientRecord {
             id: client_id.to_owned(),
             user_id: login.to_owned(),
-            app_id: crate::http::session::APP_NAME.to_owned(),
+            app_id: crate::auth::session::APP_NAME.to_owned(),
             ..ClientRecord::default()
         },
     };

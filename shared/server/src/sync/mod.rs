@@ -15,7 +15,9 @@
 //! * [`docs`] — RC7 document names resolved onto this layout (store API);
 //! * [`push`] — backend pushes into a master document (`push_objects`, `fast_*`);
 //! * [`scratch`] — adapter scratch documents;
-//! * [`sessions`] — whether a signed session still names an existing user.
+//! * [`sessions`] — whether a signed session still names an existing user;
+//! * [`sources`] — effective source settings: the settings file plus the overrides of the
+//!   REST API (kept in the registry, the poll interval in the cache).
 //!
 //! # Cost (measured by `tests/tests/sync_cost.rs`, 100k-object source)
 //!
@@ -43,6 +45,7 @@ pub mod refresh;
 pub mod scratch;
 pub mod search;
 pub mod sessions;
+pub mod sources;
 pub mod store;
 
 use std::collections::HashMap;
@@ -52,14 +55,14 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use refresh::refresh;
 pub use store::SyncStore;
 
-use crate::adapters::factory::{self, AdapterDeps};
+use crate::adapters::deps::AdapterDeps;
+use crate::adapters::factory;
 use crate::adapters::{AdapterCtx, AdapterError, SourceAdapter};
 use crate::config::{PartitionType, SourceConfig};
-use crate::http::HttpError;
 use crate::AppState;
 use keys::{PartitionKeys, SHARED_PARTITION};
 
-/// Errors of the sync services; mapped to HTTP once, in [`From<SyncError> for HttpError`].
+/// Errors of the sync services; mapped to HTTP once, in `crate::http::error`.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error(transparent)]
@@ -86,19 +89,6 @@ pub enum SyncError {
     Queue(String),
     #[error("{0}")]
     Internal(String),
-}
-
-impl From<SyncError> for HttpError {
-    fn from(err: SyncError) -> Self {
-        match err {
-            SyncError::UnknownClient => HttpError::UnknownClient,
-            SyncError::UnknownSource => HttpError::UnknownSource,
-            SyncError::UnknownUser(u) => HttpError::UnknownUser(u),
-            SyncError::BadInput(m) => HttpError::BadRequest(m),
-            SyncError::Refused(m) => HttpError::Internal(m),
-            other => HttpError::internal("sync", other),
-        }
-    }
 }
 
 impl From<rhosync_engine::model::ModelError> for SyncError {

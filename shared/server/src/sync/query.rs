@@ -207,7 +207,7 @@ async fn undo_stored_page(
 /// Queues a refresh for the adapter worker (sync-engine.md §6.4).
 pub async fn enqueue_refresh(state: &AppState, source: &str, login: &str, query: Option<&Value>) -> Result<(), SyncError> {
     let message = JobMessage {
-        id: Some(crate::http::admin::random_token()),
+        id: Some(crate::auth::tokens::random_token()),
         job: Job::Refresh { source: source.to_owned(), user: login.to_owned(), query: query.cloned() },
     };
     let body = serde_json::to_string(&message).map_err(|e| SyncError::Internal(e.to_string()))?;

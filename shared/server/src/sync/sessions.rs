@@ -1,6 +1,6 @@
 //! Whether a signed device session still names an existing user.
 //!
-//! Sessions are stateless signed cookies (`crate::http::session`), so a valid signature
+//! Sessions are stateless signed cookies (`crate::auth::session`), so a valid signature
 //! alone would keep a deleted user's devices syncing until the cookie expires.
 //! sync-protocol.md §2.4 makes a request authenticated only while the session names an
 //! existing user, so every device request also checks the user here:
@@ -26,7 +26,7 @@
 use redis::RedisError;
 
 use super::keys;
-use crate::http::session::Session;
+use crate::auth::session::Session;
 use crate::AppState;
 
 /// How long a registry hit is trusted.

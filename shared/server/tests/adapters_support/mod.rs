@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use rhosync_server::adapters::factory::AdapterDeps;
+use rhosync_server::adapters::deps::AdapterDeps;
 use rhosync_server::adapters::{http_backend, AdapterCtx, AdapterError, ScratchDocs};
 use rhosync_server::config::Settings;
 use rhosync_server::registry::{ClientRecord, Registry, RegistryError, SourceOverrides, User};

@@ -21,7 +21,7 @@ pub fn routes() -> Router<AppState> {
 #[utoipa::path(get, path = "/rc/v1/clients/{client_id}", tag = "clients", security(("api_token" = [])),
     params(("client_id" = String, Path, description = "Client id")),
     responses(
-        (status = 200, description = "Field array", body = Vec<super::openapi::Field>),
+        (status = 200, description = "Field array", body = Vec<super::schemas::Field>),
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
         (status = 500, description = "`Unknown client`", body = String, content_type = "text/plain"),
     ))]

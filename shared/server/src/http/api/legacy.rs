@@ -21,9 +21,10 @@ use tower::ServiceExt;
 
 use super::input::{param, MAX_ID_BYTES};
 use super::reply;
-use crate::http::admin::{random_token, require_admin};
+use crate::auth::session;
+use crate::auth::tokens::random_token;
+use crate::http::admin::require_admin;
 use crate::http::request::{deprecation_warning, MAX_BODY_BYTES};
-use crate::http::session;
 use crate::http::{ApiRequest, HttpError, Parsed};
 use crate::registry::cache::{self, Counter};
 use crate::registry::{login::check_password, ClientRecord};

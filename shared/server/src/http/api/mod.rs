@@ -5,7 +5,8 @@
 //! [`sources`] manage the system, the registry and source settings; [`legacy`] serves every
 //! pre-v1 alias by rewriting it into its v1 request; [`openapi`] describes the v1 API.
 //! [`input`] and [`reply`] hold the parameter and response conventions of rest-api.md
-//! §1.2/§1.5; [`purge`] drops a deleted user's or client's cached documents.
+//! §1.2/§1.5; [`purge`] drops a deleted user's or client's cached documents; [`schemas`]
+//! holds the body shapes [`openapi`] describes.
 
 pub mod clients;
 pub mod data;
@@ -15,6 +16,7 @@ pub mod openapi;
 pub mod openapi_data;
 pub mod purge;
 pub mod reply;
+pub mod schemas;
 pub mod sources;
 pub mod system;
 pub mod users;

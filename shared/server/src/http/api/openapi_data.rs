@@ -4,7 +4,7 @@
 //! does not depend on how those are written; the functions are never called.
 #![allow(dead_code)]
 
-use super::openapi::{FastBody, PushDeletesBody, PushObjectsBody, ReadStateBody, SetDocBody};
+use super::schemas::{FastBody, PushDeletesBody, PushObjectsBody, ReadStateBody, SetDocBody};
 
 #[utoipa::path(get, path = "/rc/v1/store/{doc}", tag = "store", security(("api_token" = [])),
     params(("doc" = String, Path, description = "RhoConnect document name, e.g. `source:application:testuser:Product:md`")),

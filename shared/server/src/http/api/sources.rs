@@ -1,6 +1,6 @@
 //! `/rc/v1/sources/*` (rest-api.md §2 R1–R3, §4.17–4.18): list sources by partition type,
 //! show a source's 21 fields, and write setting overrides. The effective settings and
-//! where overrides are kept: [`crate::registry::sources`].
+//! where overrides are kept: [`crate::sync::sources`].
 
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -12,7 +12,7 @@ use super::reply;
 use crate::config::PartitionType;
 use crate::http::admin::AdminRequest;
 use crate::http::HttpError;
-use crate::registry::sources::{self, INTEGER_FIELDS, STRING_FIELDS};
+use crate::sync::sources::{self, INTEGER_FIELDS, STRING_FIELDS};
 use crate::AppState;
 
 impl From<sources::SourcesError> for HttpError {
@@ -59,7 +59,7 @@ pub async fn list_sources(
 #[utoipa::path(get, path = "/rc/v1/sources/{source_id}", tag = "sources", security(("api_token" = [])),
     params(("source_id" = String, Path, description = "Source name (case-sensitive)")),
     responses(
-        (status = 200, description = "Field array", body = Vec<super::openapi::Field>),
+        (status = 200, description = "Field array", body = Vec<super::schemas::Field>),
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
         (status = 500, description = "`Unknown source`", body = String, content_type = "text/plain"),
     ))]
@@ -90,7 +90,7 @@ pub async fn show_source(
 /// the ones before it were stored (rest-api.md §4.18).
 #[utoipa::path(put, path = "/rc/v1/sources/{source_id}", tag = "sources", security(("api_token" = [])),
     params(("source_id" = String, Path, description = "Source name (case-sensitive)")),
-    request_body(content = super::openapi::UpdateSourceBody, content_type = "application/json"),
+    request_body(content = super::schemas::UpdateSourceBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Updated (empty body)", body = String, content_type = "text/plain"),
         (status = 400, description = "`data` is not an object", body = String, content_type = "text/plain"),

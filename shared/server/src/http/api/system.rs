@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use super::input::{admin_with_token, constant_time_eq, param, scalar};
 use super::legacy::LegacyCall;
 use super::reply;
+use crate::auth::session::{self, Session, APP_NAME};
 use crate::http::admin::AdminRequest;
-use crate::http::session::{self, Session, APP_NAME};
 use crate::http::{ApiRequest, HttpError};
 use crate::registry::cache::{self, Metric};
 use crate::registry::{login::check_password, password, User, ADMIN_LOGIN};
@@ -33,7 +33,7 @@ pub fn routes() -> Router<AppState> {
 
 /// S1: password → API token, plus the session cookie (rest-api.md §4.1).
 #[utoipa::path(post, path = "/rc/v1/system/login", tag = "system",
-    request_body(content = super::openapi::LoginBody, content_type = "application/json"),
+    request_body(content = super::schemas::LoginBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The admin's API token (and a session cookie)", body = String, content_type = "text/plain"),
         (status = 401, description = "`Unable to authenticate '<login>'`", body = String, content_type = "text/plain"),
@@ -69,7 +69,7 @@ pub async fn login(State(state): State<AppState>, ApiRequest(req): ApiRequest) -
 /// The RhoSync 3.0 aliases name the first key `rhosync_version`.
 #[utoipa::path(get, path = "/rc/v1/system/license", tag = "system", security(("api_token" = [])),
     responses(
-        (status = 200, description = "License object", body = super::openapi::License),
+        (status = 200, description = "License object", body = super::schemas::License),
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
     ))]
 pub async fn license(
@@ -119,7 +119,7 @@ pub async fn reset(State(state): State<AppState>, ApiRequest(req): ApiRequest) -
 /// setting, else null.
 #[utoipa::path(get, path = "/rc/v1/system/appserver", tag = "system", security(("api_token" = [])),
     responses(
-        (status = 200, description = "`{\"adapter_url\": <string or null>}`", body = super::openapi::Appserver),
+        (status = 200, description = "`{\"adapter_url\": <string or null>}`", body = super::schemas::Appserver),
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
     ))]
 pub async fn get_appserver(State(state): State<AppState>, _admin: AdminRequest) -> Result<Response, HttpError> {
@@ -130,7 +130,7 @@ pub async fn get_appserver(State(state): State<AppState>, _admin: AdminRequest) 
 /// S5: stores the app server URL verbatim; top-level `adapter_url` wins over
 /// `attributes.adapter_url`; null or `""` clears it (rest-api.md §4.4).
 #[utoipa::path(post, path = "/rc/v1/system/appserver", tag = "system", security(("api_token" = [])),
-    request_body(content = super::openapi::AppserverBody, content_type = "application/json"),
+    request_body(content = super::schemas::AppserverBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The stored URL (empty when cleared)", body = String, content_type = "text/plain"),
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),

@@ -48,7 +48,7 @@ pub async fn list_users(State(state): State<AppState>, _admin: AdminRequest) -> 
 #[utoipa::path(get, path = "/rc/v1/users/{user_id}", tag = "users", security(("api_token" = [])),
     params(("user_id" = String, Path, description = "Login")),
     responses(
-        (status = 200, description = "Field array", body = Vec<super::openapi::Field>),
+        (status = 200, description = "Field array", body = Vec<super::schemas::Field>),
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
         (status = 500, description = "`Unknown user '<id>'`", body = String, content_type = "text/plain"),
     ))]
@@ -102,7 +102,7 @@ impl From<CreateError> for HttpError {
 
 /// U3: creates an app user with a password (empty when absent).
 #[utoipa::path(post, path = "/rc/v1/users", tag = "users", security(("api_token" = [])),
-    request_body(content = super::openapi::CreateUserBody, content_type = "application/json"),
+    request_body(content = super::schemas::CreateUserBody, content_type = "application/json"),
     responses(
         (status = 200, description = "`User created`", body = String, content_type = "text/plain"),
         (status = 400, description = "Login too long", body = String, content_type = "text/plain"),
@@ -135,7 +135,7 @@ pub async fn create_user(State(state): State<AppState>, AdminRequest(req): Admin
 /// were applied (rest-api.md §4.10).
 #[utoipa::path(put, path = "/rc/v1/users/{user_id}", tag = "users", security(("api_token" = [])),
     params(("user_id" = String, Path, description = "Login")),
-    request_body(content = super::openapi::UpdateUserBody, content_type = "application/json"),
+    request_body(content = super::schemas::UpdateUserBody, content_type = "application/json"),
     responses(
         (status = 200, description = "`User updated`", body = String, content_type = "text/plain"),
         (status = 400, description = "Token empty, too long or owned by another user", body = String, content_type = "text/plain"),
@@ -276,7 +276,7 @@ pub async fn delete_client(
 
 /// U11: validates the ping parameters and enqueues one ping job (push.md §3, §5, §8).
 #[utoipa::path(post, path = "/rc/v1/users/ping", tag = "users", security(("api_token" = [])),
-    request_body(content = super::openapi::PingBody, content_type = "application/json"),
+    request_body(content = super::schemas::PingBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Queued (empty body)", body = String, content_type = "text/plain"),
         (status = 400, description = "`user_id` or `sources` of the wrong shape", body = String, content_type = "text/plain"),
@@ -300,7 +300,7 @@ pub async fn ping(State(state): State<AppState>, AdminRequest(req): AdminRequest
         vibrate: param(&req, "vibrate").unwrap_or_default(),
         origin: Some("api".into()),
     };
-    let message = JobMessage { id: Some(crate::http::admin::random_token()), job };
+    let message = JobMessage { id: Some(crate::auth::tokens::random_token()), job };
     let body = serde_json::to_string(&message).map_err(|e| HttpError::internal("ping", e))?;
     state
         .aws

@@ -8,9 +8,9 @@ use rhosync_engine::params;
 use rhosync_engine::wire::{page_headers, search_headers, search_response, write_query_response};
 use serde_json::{json, Value};
 
+use crate::auth::session::{self, Session, APP_NAME, COOKIE_NAME, LEGACY_COOKIE_NAME};
 use crate::http::error::HttpError;
 use crate::http::request::{deprecation_warning, DeviceRequest, Parsed};
-use crate::http::session::{self, Session, APP_NAME, COOKIE_NAME, LEGACY_COOKIE_NAME};
 use crate::registry::ClientRecord;
 use crate::sync::clients::{self, LoginOutcome};
 use crate::sync::cud::{self, CudOps};

@@ -10,8 +10,11 @@
 
 use serde_json::{json, Value};
 
-use super::{RegistryError, SourceOverrides};
+use super::keys;
+use crate::config::{PartitionType, SourceConfig, SyncType};
 use crate::edges::RedisError;
+use crate::registry::{RegistryError, SourceOverrides};
+use crate::AppState;
 
 /// A failure reading or writing source settings.
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +30,6 @@ impl From<redis::RedisError> for SourcesError {
         Self::Cache(err.into())
     }
 }
-use crate::config::{PartitionType, SourceConfig, SyncType};
-use crate::AppState;
 
 /// String fields of a source record, in display order (rest-api.md §4.18 rows 1–16).
 pub const STRING_FIELDS: [&str; 16] = [
@@ -249,10 +250,10 @@ pub async fn write_fields(state: &AppState, name: &str, fields: &[(String, Value
 
 /// The poll interval is the one field kept in the cache, as RhoConnect kept it
 /// (`source:<name>:poll_interval`, rest-api.md §4.18), at the key the sync engine reads
-/// ([`crate::sync::keys::poll_interval`]); a reset drops it with the rest of the cache.
+/// ([`keys::poll_interval`]); a reset drops it with the rest of the cache.
 pub async fn poll_interval_override(state: &AppState, name: &str) -> Result<Option<i64>, SourcesError> {
     use redis::AsyncCommands;
-    let key = crate::sync::keys::poll_interval(&state.redis.keys, name);
+    let key = keys::poll_interval(&state.redis.keys, name);
     let value: Option<String> = state.redis.conn().get(key).await?;
     Ok(value.and_then(|v| v.trim().parse().ok()))
 }
@@ -260,7 +261,7 @@ pub async fn poll_interval_override(state: &AppState, name: &str) -> Result<Opti
 /// Sets the global poll interval of a source (R3 and the read state's `poll_interval`).
 pub async fn set_poll_interval(state: &AppState, name: &str, seconds: i64) -> Result<(), SourcesError> {
     use redis::AsyncCommands;
-    let key = crate::sync::keys::poll_interval(&state.redis.keys, name);
+    let key = keys::poll_interval(&state.redis.keys, name);
     state.redis.conn().set::<_, _, ()>(key, seconds).await?;
     Ok(())
 }
