@@ -7,7 +7,7 @@ mod sync_support;
 
 use std::collections::HashMap;
 
-use rhosync_server::sync::keys::PartitionKeys;
+use rhosync_server::store::keys::PartitionKeys;
 use serde_json::{json, Value};
 use sync_support::World;
 

@@ -355,7 +355,7 @@ async fn bad_input_gets_clear_answers_and_writes_nothing() {
 
 /// The client-state hash of `login`'s device on MockAdapter (a user-partitioned source).
 async fn client_state(w: &World, login: &str, client_id: &str) -> std::collections::HashMap<String, String> {
-    let pk = rhosync_server::sync::keys::PartitionKeys::new(&w.env.state.redis.keys, "MockAdapter", login);
+    let pk = rhosync_server::store::keys::PartitionKeys::new(&w.env.state.redis.keys, "MockAdapter", login);
     let ck = pk.client(client_id);
     let mut conn = w.env.state.redis.conn();
     let st: std::collections::HashMap<String, String> =
@@ -367,7 +367,7 @@ async fn client_state(w: &World, login: &str, client_id: &str) -> std::collectio
 
 /// The head version of `login`'s MockAdapter partition.
 async fn head_version(w: &World, login: &str) -> String {
-    let pk = rhosync_server::sync::keys::PartitionKeys::new(&w.env.state.redis.keys, "MockAdapter", login);
+    let pk = rhosync_server::store::keys::PartitionKeys::new(&w.env.state.redis.keys, "MockAdapter", login);
     let v: Option<String> =
         redis::cmd("HGET").arg(&pk.head).arg("v").query_async(&mut w.env.state.redis.conn()).await.unwrap_or_else(|e| panic!("{e}"));
     v.unwrap_or_default()

@@ -22,7 +22,7 @@ pub struct Health {
 const DEADLINE: Duration = Duration::from_secs(2);
 
 pub async fn check(function: &'static str, state: &AppState) -> (StatusCode, Health) {
-    let redis = match tokio::time::timeout(DEADLINE, state.redis.ping()).await {
+    let redis = match tokio::time::timeout(DEADLINE, state.sync.store.ping()).await {
         Ok(Ok(())) => "ok".to_owned(),
         Ok(Err(err)) => err.to_string(),
         Err(_) => "timeout".to_owned(),

@@ -4,34 +4,31 @@
 //! change it while functions run; one Redis `GET` per call.
 
 use async_trait::async_trait;
-use redis::AsyncCommands;
 
 use super::deps::AppServerUrl;
 use super::AdapterError;
-use crate::edges::RedisEdge;
-use crate::registry::cache::{redis_key, APPSERVER_DOC};
+use crate::store::SyncStore;
 
 /// [`AppServerUrl`] over the registry cache, defaulting to the settings file.
 #[derive(Clone)]
 pub struct CachedAppServer {
-    redis: RedisEdge,
+    store: SyncStore,
     setting: Option<String>,
 }
 
 impl CachedAppServer {
-    pub fn new(redis: RedisEdge, setting: Option<String>) -> Self {
-        Self { redis, setting: setting.filter(|url| !url.trim().is_empty()) }
+    /// Reads through `store` (a [`SyncStore`] or the Redis edge it wraps).
+    pub fn new(store: impl Into<SyncStore>, setting: Option<String>) -> Self {
+        Self { store: store.into(), setting: setting.filter(|url| !url.trim().is_empty()) }
     }
 }
 
 #[async_trait]
 impl AppServerUrl for CachedAppServer {
     async fn app_server_url(&self) -> Result<Option<String>, AdapterError> {
-        let Some(key) = redis_key(&self.redis, APPSERVER_DOC) else { return Ok(self.setting.clone()) };
-        let stored: Option<String> = self
-            .redis
-            .conn()
-            .get(key)
+        let stored = self
+            .store
+            .app_server_url()
             .await
             .map_err(|e| AdapterError::Backend(format!("cannot read the app server URL: {e}")))?;
         Ok(stored.filter(|url| !url.trim().is_empty()).or_else(|| self.setting.clone()))

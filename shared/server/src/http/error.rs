@@ -107,5 +107,5 @@ macro_rules! internal_from {
 internal_from!(
     crate::registry::RegistryError => "registry",
     crate::edges::RedisError => "redis",
-    redis::RedisError => "redis",
+    crate::store::StoreError => "redis",
 );

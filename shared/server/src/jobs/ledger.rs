@@ -3,34 +3,26 @@
 //! Entries expire after a day: SQS keeps a message at most 14 days but redelivers a handled
 //! one only within its visibility window, so a day is ample.
 
-use redis::AsyncCommands;
-
-use crate::edges::{RedisEdge, RedisError};
+use crate::store::{StoreError, SyncStore};
 
 const TTL_SECS: u64 = 86_400;
 
 #[derive(Clone)]
 pub struct JobLedger {
-    redis: RedisEdge,
+    store: SyncStore,
 }
 
 impl JobLedger {
-    pub fn new(redis: RedisEdge) -> Self {
-        Self { redis }
+    /// The ledger over `store` (a [`SyncStore`] or the Redis edge it wraps).
+    pub fn new(store: impl Into<SyncStore>) -> Self {
+        Self { store: store.into() }
     }
 
-    fn key(&self, job_id: &str) -> String {
-        self.redis.keys.key(&format!("job:{job_id}"), "done")
+    pub async fn is_done(&self, job_id: &str) -> Result<bool, StoreError> {
+        self.store.ledger_is_done(job_id).await
     }
 
-    pub async fn is_done(&self, job_id: &str) -> Result<bool, RedisError> {
-        let mut conn = self.redis.conn();
-        Ok(conn.exists(self.key(job_id)).await?)
-    }
-
-    pub async fn mark_done(&self, job_id: &str) -> Result<(), RedisError> {
-        let mut conn = self.redis.conn();
-        let _: () = conn.set_ex(self.key(job_id), 1, TTL_SECS).await?;
-        Ok(())
+    pub async fn mark_done(&self, job_id: &str) -> Result<(), StoreError> {
+        self.store.ledger_mark_done(job_id, TTL_SECS).await
     }
 }

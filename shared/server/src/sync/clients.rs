@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::keys::{ClientKeys, PartitionKeys};
-use super::store::BeginReply;
-use super::{keys, sessions};
+use crate::store::keys::{self, ClientKeys, PartitionKeys};
+use crate::store::BeginReply;
+use super::sessions;
 use super::{SourceCtx, SyncError};
 use crate::adapters::{AuthOutcome, Authenticator};
 use crate::auth::session::Session;

@@ -15,11 +15,11 @@ use rhosync_engine::search::SearchState;
 use rhosync_engine::values::{decode_body, encode_body, objects_to_json, ObjectMap};
 use serde_json::{json, Map, Value};
 
-use super::keys::{self, PartitionKeys};
+use crate::store::keys::{self, PartitionKeys};
 use super::push::strict_objects;
 use super::refresh::{replace_md, update_md};
 use super::scratch::RedisScratch;
-use super::store::{client_state, cursor_fields};
+use crate::store::{client_state, cursor_fields};
 use super::{SourceCtx, SyncError};
 use crate::AppState;
 

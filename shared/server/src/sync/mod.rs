@@ -1,9 +1,9 @@
-//! The sync engine's I/O half: the Redis store over the versioned partition model of
-//! `rhosync_engine::model`, and the services behind the device routes (login, clients,
-//! query, client writes, search) and the document routes of the REST API.
+//! The sync engine's I/O half: the services behind the device routes (login, clients,
+//! query, client writes, search) and the document routes of the REST API, over the store
+//! ([`crate::store`]: the Redis layout of the versioned partition model of
+//! `rhosync_engine::model` and its atomic scripts).
 //!
 //! * [`clock`] — the clock port (controllable in tests);
-//! * [`keys`] / [`store`] — Redis layout and the atomic scripts;
 //! * [`refresh`] — calling a source adapter and writing its result (`sync::refresh`, also
 //!   used by the adapter worker for queued refreshes);
 //! * [`query`] — one query page: token rules, refresh decision, planning, commit;
@@ -38,7 +38,6 @@ pub mod clients;
 pub mod clock;
 pub mod cud;
 pub mod docs;
-pub mod keys;
 pub mod push;
 pub mod query;
 pub mod refresh;
@@ -46,27 +45,26 @@ pub mod scratch;
 pub mod search;
 pub mod sessions;
 pub mod sources;
-pub mod store;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use refresh::refresh;
-pub use store::SyncStore;
+pub use crate::store::SyncStore;
 
 use crate::adapters::deps::AdapterDeps;
 use crate::adapters::factory;
 use crate::adapters::{AdapterCtx, AdapterError, SourceAdapter};
 use crate::config::{PartitionType, SourceConfig};
 use crate::AppState;
-use keys::{PartitionKeys, SHARED_PARTITION};
+use crate::store::keys::{PartitionKeys, SHARED_PARTITION};
 
 /// Errors of the sync services; mapped to HTTP once, in `crate::http::error`.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error(transparent)]
-    Store(#[from] store::StoreError),
+    Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
     #[error("Unknown client")]

@@ -24,9 +24,9 @@ use rhosync_engine::params::{self, Params};
 use rhosync_engine::values::{decode_body, encode_body, ObjectMap};
 use serde_json::{json, Value};
 
-use super::keys::ClientKeys;
+use crate::store::keys::ClientKeys;
 use super::refresh;
-use super::store::{client_state, cursor_fields, pin_delta, refresh_due, st_num, BeginArgs, BeginMode, BeginReply, Commit, PageRead};
+use crate::store::{client_state, cursor_fields, pin_delta, refresh_due, st_num, BeginArgs, BeginMode, BeginReply, Commit, PageRead};
 use super::{SourceCtx, SyncError};
 use crate::jobs::{Job, JobMessage};
 use crate::AppState;
@@ -143,7 +143,7 @@ pub async fn query(
 /// client state moved between the probe and the commit.
 pub async fn serve_probed(
     state: &AppState,
-    pk: &super::keys::PartitionKeys,
+    pk: &crate::store::keys::PartitionKeys,
     ck: &ClientKeys,
     (reply, refresh_time): (BeginReply, f64),
     poll: i64,
@@ -242,7 +242,7 @@ fn pending_docs(read: &PageRead) -> Result<(PendingClientDocs, [Vec<String>; 6])
 
 async fn build(
     state: &AppState,
-    pk: &super::keys::PartitionKeys,
+    pk: &crate::store::keys::PartitionKeys,
     ck: &ClientKeys,
     read: PageRead,
     p_size: usize,

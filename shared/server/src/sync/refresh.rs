@@ -12,8 +12,8 @@ use rhosync_engine::page::sha1_hex;
 use rhosync_engine::values::{normalize_objects, Body, ObjectMap};
 use serde_json::{json, Value};
 
-use super::keys::{self, PartitionKeys};
-use super::store::HistoryPolicy;
+use crate::store::keys::{self, PartitionKeys};
+use crate::store::HistoryPolicy;
 use super::{SourceCtx, SyncError};
 use crate::AppState;
 

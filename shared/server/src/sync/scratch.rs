@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::keys;
-use super::store::{StoreError, SyncStore};
+use crate::store::keys;
+use crate::store::{StoreError, SyncStore};
 use crate::adapters::{AdapterError, ScratchDocs};
 
 /// Scratch documents in Redis.
@@ -22,7 +22,7 @@ impl RedisScratch {
 
     /// The document `name`.
     pub async fn read(&self, name: &str) -> Result<Option<Value>, StoreError> {
-        let key = keys::scratch(&self.store.redis.keys, name);
+        let key = keys::scratch(self.store.keys(), name);
         match self.store.get(&key).await? {
             None => Ok(None),
             Some(text) => Ok(Some(serde_json::from_str(&text).unwrap_or(Value::String(text)))),
@@ -31,7 +31,7 @@ impl RedisScratch {
 
     /// Replaces (or, for `None`, deletes) the document `name`.
     pub async fn write(&self, name: &str, value: Option<&Value>) -> Result<(), StoreError> {
-        let key = keys::scratch(&self.store.redis.keys, name);
+        let key = keys::scratch(self.store.keys(), name);
         let text = value.map(Value::to_string);
         self.store.set(&key, text.as_deref(), None).await
     }

@@ -15,9 +15,9 @@ use rhosync_engine::values::{normalize_objects, Body, ObjectMap};
 use rhosync_engine::wire::SearchElement;
 use serde_json::Value;
 
-use super::keys::{ClientKeys, PartitionKeys};
+use crate::store::keys::{ClientKeys, PartitionKeys};
 use super::refresh::update_md;
-use super::store::{client_state, pin_delta};
+use crate::store::{client_state, pin_delta};
 use super::{SourceCtx, SyncError};
 use crate::AppState;
 

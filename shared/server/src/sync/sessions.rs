@@ -23,10 +23,8 @@
 //! outside the reset route), a deleted user's cookie is refused only while no user of that
 //! login exists.
 
-use redis::RedisError;
-
-use super::keys;
 use crate::auth::session::Session;
+use crate::store::StoreError;
 use crate::AppState;
 
 /// How long a registry hit is trusted.
@@ -35,16 +33,15 @@ pub const EXISTS_TTL_SECS: u64 = 45;
 /// Errors of the session check.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionCheckError {
-    #[error("redis: {0}")]
-    Redis(#[from] RedisError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("registry: {0}")]
     Registry(String),
 }
 
 /// The three keys a check reads, in the order [`decide`] takes their values.
 pub fn check_keys(state: &AppState, login: &str) -> [String; 3] {
-    let k = &state.redis.keys;
-    [keys::login_session(k, login, "exists"), keys::login_session(k, login, "revoked"), keys::sessions_reset(k)]
+    state.sync.store.session_marker_keys(login)
 }
 
 /// True while `session` names an existing user and was issued after any deletion of that
@@ -52,16 +49,7 @@ pub fn check_keys(state: &AppState, login: &str) -> [String; 3] {
 /// is in another slot); the query route folds those reads into its own pipeline instead
 /// and calls [`decide`].
 pub async fn still_valid(state: &AppState, session: &Session) -> Result<bool, SessionCheckError> {
-    let [exists, revoked, reset] = check_keys(state, &session.login);
-    let values: Vec<Option<String>> = redis::pipe()
-        .cmd("GET")
-        .arg(&exists)
-        .cmd("GET")
-        .arg(&revoked)
-        .cmd("GET")
-        .arg(&reset)
-        .query_async(&mut state.redis.conn())
-        .await?;
+    let values = state.sync.store.session_markers(&session.login).await?;
     decide(state, session, &values).await
 }
 
@@ -88,51 +76,21 @@ pub async fn decide(state: &AppState, session: &Session, values: &[Option<String
 
 /// Records that the registry has `login` (a registry hit, or a login that just created or
 /// found the user), so the device requests that follow need no registry read.
-pub async fn user_exists(state: &AppState, login: &str) -> Result<(), RedisError> {
-    let [exists, _, _] = check_keys(state, login);
-    let _: () = redis::cmd("SET")
-        .arg(&exists)
-        .arg("1")
-        .arg("EX")
-        .arg(EXISTS_TTL_SECS)
-        .query_async(&mut state.redis.conn())
-        .await?;
-    Ok(())
+pub async fn user_exists(state: &AppState, login: &str) -> Result<(), StoreError> {
+    state.sync.store.mark_user_exists(login, EXISTS_TTL_SECS).await
 }
 
 /// Voids the sessions of `login` (its user was just deleted): drops the cached hit and
 /// records the deletion time.
-pub async fn user_deleted(state: &AppState, login: &str) -> Result<(), RedisError> {
-    let k = &state.redis.keys;
+pub async fn user_deleted(state: &AppState, login: &str) -> Result<(), StoreError> {
     let now = state.sync.clock.now_micros();
-    // Both keys share the login's hash tag: one atomic step.
-    let _: () = redis::pipe()
-        .atomic()
-        .cmd("DEL")
-        .arg(keys::login_session(k, login, "exists"))
-        .ignore()
-        .cmd("SET")
-        .arg(keys::login_session(k, login, "revoked"))
-        .arg(now)
-        .arg("EX")
-        .arg(revocation_ttl(state))
-        .ignore()
-        .query_async(&mut state.redis.conn())
-        .await?;
-    Ok(())
+    state.sync.store.void_sessions_of(login, now, revocation_ttl(state)).await
 }
 
 /// Voids every session issued so far (system reset, after the namespace flush).
-pub async fn all_reset(state: &AppState) -> Result<(), RedisError> {
+pub async fn all_reset(state: &AppState) -> Result<(), StoreError> {
     let now = state.sync.clock.now_micros();
-    let _: () = redis::cmd("SET")
-        .arg(keys::sessions_reset(&state.redis.keys))
-        .arg(now)
-        .arg("EX")
-        .arg(revocation_ttl(state))
-        .query_async(&mut state.redis.conn())
-        .await?;
-    Ok(())
+    state.sync.store.void_all_sessions(now, revocation_ttl(state)).await
 }
 
 /// A cookie older than `cookie_expire` is refused anyway; one second more covers rounding.

@@ -10,10 +10,9 @@
 
 use serde_json::{json, Value};
 
-use super::keys;
 use crate::config::{PartitionType, SourceConfig, SyncType};
-use crate::edges::RedisError;
 use crate::registry::{RegistryError, SourceOverrides};
+use crate::store::{keys, StoreError};
 use crate::AppState;
 
 /// A failure reading or writing source settings.
@@ -22,13 +21,7 @@ pub enum SourcesError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
-    Cache(#[from] RedisError),
-}
-
-impl From<redis::RedisError> for SourcesError {
-    fn from(err: redis::RedisError) -> Self {
-        Self::Cache(err.into())
-    }
+    Cache(#[from] StoreError),
 }
 
 /// String fields of a source record, in display order (rest-api.md §4.18 rows 1–16).
@@ -250,18 +243,15 @@ pub async fn write_fields(state: &AppState, name: &str, fields: &[(String, Value
 
 /// The poll interval is the one field kept in the cache, as RhoConnect kept it
 /// (`source:<name>:poll_interval`, rest-api.md §4.18), at the key the sync engine reads
-/// ([`keys::poll_interval`]); a reset drops it with the rest of the cache.
+/// ([`crate::store::keys::poll_interval`]); a reset drops it with the rest of the cache.
 pub async fn poll_interval_override(state: &AppState, name: &str) -> Result<Option<i64>, SourcesError> {
-    use redis::AsyncCommands;
-    let key = keys::poll_interval(&state.redis.keys, name);
-    let value: Option<String> = state.redis.conn().get(key).await?;
+    let store = &state.sync.store;
+    let value = store.get(&keys::poll_interval(store.keys(), name)).await?;
     Ok(value.and_then(|v| v.trim().parse().ok()))
 }
 
 /// Sets the global poll interval of a source (R3 and the read state's `poll_interval`).
 pub async fn set_poll_interval(state: &AppState, name: &str, seconds: i64) -> Result<(), SourcesError> {
-    use redis::AsyncCommands;
-    let key = keys::poll_interval(&state.redis.keys, name);
-    state.redis.conn().set::<_, _, ()>(key, seconds).await?;
-    Ok(())
+    let store = &state.sync.store;
+    Ok(store.set(&keys::poll_interval(store.keys(), name), Some(&seconds.to_string()), None).await?)
 }

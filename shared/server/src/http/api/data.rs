@@ -13,7 +13,7 @@ use super::reply;
 use crate::http::admin::AdminRequest;
 use crate::http::{HttpError, Parsed};
 use crate::sync::docs::{self, Doc, CLIENT_DOC_TYPES, INTERNAL_CLIENT_DOC_TYPES};
-use crate::sync::keys::SHARED_PARTITION;
+use crate::store::keys::SHARED_PARTITION;
 use crate::sync::push::{push, PushKind};
 use crate::sync::{clients, SourceCtx};
 use crate::AppState;

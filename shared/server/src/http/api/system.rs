@@ -95,7 +95,7 @@ pub async fn license(
     ))]
 pub async fn reset(State(state): State<AppState>, ApiRequest(req): ApiRequest) -> Result<Response, HttpError> {
     let (_, token) = admin_with_token(&state, &req).await?;
-    let deleted = cache::flush_namespace(&state.redis).await?;
+    let deleted = cache::flush_namespace(&state).await?;
     // Sessions signed before the reset name users that no longer exist (sync-protocol.md §2.4).
     crate::sync::sessions::all_reset(&state).await?;
     let registry = state.registry();

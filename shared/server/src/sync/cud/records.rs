@@ -1,4 +1,5 @@
-//! Redis records that make a client write's effect happen once.
+//! Records that make a client write's effect happen once (stored by
+//! [`crate::store::writes`]).
 //!
 //! * The **retry key** per (source, client) remembers the last accepted write: a request
 //!   whose content equals it (a device retrying after a lost response) gets the same write
@@ -10,10 +11,8 @@
 
 use std::collections::HashMap;
 
-use redis::Script;
 use serde::{Deserialize, Serialize};
 
-use super::super::store::StoreError;
 use super::super::SyncError;
 use crate::adapters::validate::CudOp;
 use crate::adapters::RawAttrs;
@@ -46,7 +45,7 @@ pub fn record_id(op: CudOp, index: usize) -> String {
     format!("{}:{index}", op.as_str())
 }
 
-/// The state of one write as read from Redis.
+/// The state of one write as read from the store.
 #[derive(Debug, Clone, Default)]
 pub struct WriteState {
     pub outcomes: HashMap<String, RecordOutcome>,
@@ -54,64 +53,31 @@ pub struct WriteState {
     pub persisted: bool,
 }
 
-fn record_key(state: &AppState, write_key: &str) -> String {
-    state.redis.keys.key(&format!("cudw:{write_key}"), "rec")
-}
-
-fn store_err(e: redis::RedisError) -> SyncError {
-    SyncError::Store(StoreError::from(e))
-}
-
 /// Reads a write's record.
 pub async fn load(state: &AppState, write_key: &str) -> Result<WriteState, SyncError> {
-    let fields = state.sync.store.hgetall(&record_key(state, write_key)).await?;
-    let mut out = WriteState::default();
-    for (field, value) in fields {
-        if field == "persisted" {
-            out.persisted = true;
-        } else if let Some(rec) = field.strip_prefix("r:") {
-            let outcome = serde_json::from_str(&value).map_err(|e| SyncError::Internal(format!("write record: {e}")))?;
-            out.outcomes.insert(rec.to_owned(), outcome);
-        } else if let Some(rec) = field.strip_prefix("c:") {
-            out.started.push(rec.to_owned());
-        }
+    let stored = state.sync.store.write_record(write_key).await?;
+    let mut outcomes = HashMap::with_capacity(stored.outcomes.len());
+    for (rec, text) in stored.outcomes {
+        let outcome = serde_json::from_str(&text).map_err(|e| SyncError::Internal(format!("write record: {e}")))?;
+        outcomes.insert(rec, outcome);
     }
-    Ok(out)
-}
-
-async fn set_field(state: &AppState, write_key: &str, field: &str, value: &str) -> Result<(), SyncError> {
-    let key = record_key(state, write_key);
-    let _: () = redis::pipe()
-        .atomic()
-        .cmd("HSET")
-        .arg(&key)
-        .arg(field)
-        .arg(value)
-        .ignore()
-        .cmd("EXPIRE")
-        .arg(&key)
-        .arg(RECORD_TTL_SECS)
-        .ignore()
-        .query_async(&mut state.redis.conn())
-        .await
-        .map_err(store_err)?;
-    Ok(())
+    Ok(WriteState { outcomes, started: stored.started, persisted: stored.persisted })
 }
 
 /// Notes that the backend call of a record is about to be made.
 pub async fn mark_started(state: &AppState, write_key: &str, rec: &str) -> Result<(), SyncError> {
-    set_field(state, write_key, &format!("c:{rec}"), "1").await
+    Ok(state.sync.store.mark_write_started(write_key, rec, RECORD_TTL_SECS).await?)
 }
 
 /// Stores a record's outcome (one atomic `HSET`).
 pub async fn record(state: &AppState, write_key: &str, rec: &str, outcome: &RecordOutcome) -> Result<(), SyncError> {
     let text = serde_json::to_string(outcome).map_err(|e| SyncError::Internal(e.to_string()))?;
-    set_field(state, write_key, &format!("r:{rec}"), &text).await
+    Ok(state.sync.store.put_write_outcome(write_key, rec, &text, RECORD_TTL_SECS).await?)
 }
 
 /// Notes that the outcomes reached the client's documents.
 pub async fn mark_persisted(state: &AppState, write_key: &str) -> Result<(), SyncError> {
-    set_field(state, write_key, "persisted", "1").await
+    Ok(state.sync.store.mark_write_persisted(write_key, RECORD_TTL_SECS).await?)
 }
 
 /// Returns the write key for a request whose content digest is `digest`, and whether it
@@ -120,32 +86,6 @@ pub async fn mark_persisted(state: &AppState, write_key: &str) -> Result<(), Syn
 /// the *last* write only means a device that really repeats a change later (10 → 20 →
 /// 10) is not mistaken for a retry.
 pub async fn claim_key(state: &AppState, source: &str, client_id: &str, digest: &str) -> Result<(String, bool), SyncError> {
-    let tag = format!("cud:{source}:{client_id}");
-    let last = state.redis.keys.key(&tag, "last");
-    let seq = state.redis.keys.key(&tag, "seq");
-    let script = Script::new(
-        r"
-local last = redis.call('GET', KEYS[1])
-if last then
-  local dot = string.find(last, '.', 1, true)
-  if dot and string.sub(last, 1, dot - 1) == ARGV[1] then return {last, 1} end
-end
-local n = redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-local key = ARGV[1] .. '.' .. n
-redis.call('SET', KEYS[1], key, 'EX', ARGV[2])
-return {key, 0}
-",
-    );
-    let (key, retry): (String, i64) = script
-        .key(last)
-        .key(seq)
-        .arg(digest)
-        .arg(RECORD_TTL_SECS)
-        // The counter outlives every record made from it, so a key is never reused.
-        .arg(RECORD_TTL_SECS * 30)
-        .invoke_async(&mut state.redis.conn())
-        .await
-        .map_err(store_err)?;
-    Ok((key, retry == 1))
+    // The counter outlives every record made from it, so a key is never reused.
+    Ok(state.sync.store.claim_write_key(source, client_id, digest, RECORD_TTL_SECS, RECORD_TTL_SECS * 30).await?)
 }

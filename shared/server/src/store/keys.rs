@@ -20,8 +20,22 @@
 //! | `c:<id>:links`, `cerr`, `uerr`, `derr`, `urb`, `cdel` | hash | pending links, CUD errors, rollbacks, CUD deletes |
 //! | `c:<id>:search` | string | search state (JSON) |
 //!
-//! Client records, poll-interval overrides and adapter scratch documents live under their
-//! own tags (`client:<id>`, `src:<source>`, `doc:<name>`).
+//! Everything else lives under its own tag, one unit per tag:
+//!
+//! | tag | keys | content |
+//! |---|---|---|
+//! | `client:<id>` | `rec` | cached client record (JSON) |
+//! | `src:<source>` | `poll_interval` | poll-interval override |
+//! | `doc:<name>` | `v` | adapter scratch document |
+//! | `login:<login>` | `exists`, `revoked` | session markers of one login (`crate::sync::sessions`) |
+//! | `sessions` | `reset_at` | time of the last system reset (µs) |
+//! | `registry` | `user:count`, `client:count`, `appserver_url` | registry records kept in the cache (`crate::registry::cache`) |
+//! | `stats` | `stat:<metric>` | statistics: zset of `<value>:<bucket start>` scored by bucket, or a string |
+//! | `cudw:<write key>` | `rec` | hash: one client write's record (`c:<op>:<i>`, `r:<op>:<i>`, `persisted`) |
+//! | `cud:<source>:<client>` | `last`, `seq` | last accepted write key, write counter (`crate::sync::cud::records`) |
+//! | `job:<id>` | `done` | job ledger entry (`crate::jobs::ledger`) |
+//!
+//! The last three tags take their names as they are (no escaping), as they always have.
 
 use crate::edges::redis::Keys;
 
@@ -140,8 +154,8 @@ pub fn poll_interval(keys: &Keys, source: &str) -> String {
     keys.key(&format!("src:{}", tag_part(source)), "poll_interval")
 }
 
-/// Session checks of one login (see `super::sessions`): `exists` (short-lived cache of the
-/// registry lookup) and `revoked` (sessions issued at or before this second are void).
+/// Session checks of one login (see `crate::sync::sessions`): `exists` (short-lived cache
+/// of the registry lookup) and `revoked` (sessions issued before this time are void).
 pub fn login_session(keys: &Keys, login: &str, name: &str) -> String {
     keys.key(&format!("login:{}", tag_part(login)), name)
 }
@@ -154,6 +168,45 @@ pub fn sessions_reset(keys: &Keys) -> String {
 /// An adapter scratch document (or any document name without a mapping).
 pub fn scratch(keys: &Keys, name: &str) -> String {
     keys.key(&format!("doc:{}", tag_part(name)), "v")
+}
+
+/// Hash tag of the small registry records (counters, app server URL).
+const RECORDS_TAG: &str = "registry";
+/// Hash tag of the statistics.
+const STATS_TAG: &str = "stats";
+/// The app server URL's RhoConnect name (a [`registry_record`]).
+pub const APPSERVER_DOC: &str = "appserver_url";
+
+/// A registry record kept in the cache, by its RhoConnect name (`user:count`,
+/// `client:count`, `appserver_url`).
+pub fn registry_record(keys: &Keys, docname: &str) -> String {
+    keys.key(RECORDS_TAG, docname)
+}
+
+/// The statistics metric `metric` (RhoConnect name `stat:<metric>`).
+pub fn stat(keys: &Keys, metric: &str) -> String {
+    keys.key(STATS_TAG, &format!("stat:{metric}"))
+}
+
+/// What every statistics key starts with (the metric name follows).
+pub fn stats_prefix(keys: &Keys) -> String {
+    stat(keys, "")
+}
+
+/// The record of one client write (`crate::sync::cud::records`).
+pub fn write_record(keys: &Keys, write_key: &str) -> String {
+    keys.key(&format!("cudw:{write_key}"), "rec")
+}
+
+/// The last accepted write key and the write counter of one (source, client).
+pub fn write_claim(keys: &Keys, source: &str, client_id: &str) -> (String, String) {
+    let tag = format!("cud:{source}:{client_id}");
+    (keys.key(&tag, "last"), keys.key(&tag, "seq"))
+}
+
+/// The job ledger's entry for job `job_id`.
+pub fn job_done(keys: &Keys, job_id: &str) -> String {
+    keys.key(&format!("job:{job_id}"), "done")
 }
 
 #[cfg(test)]
@@ -169,5 +222,18 @@ mod tests {
         assert_eq!(c.st, "rs:{Product|alice}:c:c1:st");
         let odd = PartitionKeys::new(&keys, "P{x}", "a|b");
         assert_eq!(odd.md, "rs:{P%7Bx%7D|a%7Cb}:md");
+    }
+
+    #[test]
+    fn unit_tags_are_as_they_always_were() {
+        let keys = Keys::new("rs");
+        assert_eq!(registry_record(&keys, "user:count"), "rs:{registry}:user:count");
+        assert_eq!(stat(&keys, "users"), "rs:{stats}:stat:users");
+        assert_eq!(stats_prefix(&keys), "rs:{stats}:stat:");
+        assert_eq!(write_record(&keys, "d.1"), "rs:{cudw:d.1}:rec");
+        assert_eq!(write_claim(&keys, "P", "c1"), ("rs:{cud:P:c1}:last".to_owned(), "rs:{cud:P:c1}:seq".to_owned()));
+        assert_eq!(job_done(&keys, "j1"), "rs:{job:j1}:done");
+        assert_eq!(login_session(&keys, "a", "exists"), "rs:{login:a}:exists");
+        assert_eq!(sessions_reset(&keys), "rs:{sessions}:reset_at");
     }
 }

@@ -1,0 +1,127 @@
+//! A client's state documents for one source: read into the engine's
+//! [`ClientSyncState`] ([`client_state`]), and written back one page at a time by the
+//! commit script (`lua/commit.lua`), which checks the state's `gen` so two concurrent
+//! syncs of the same client and source cannot both write.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use redis::Script;
+use rhosync_engine::model::{Base, ClientCursor, ClientSyncState, SentWrites};
+
+use super::keys::ClientKeys;
+use super::{with_common, StoreError, SyncStore};
+
+fn script() -> &'static Script {
+    static SCRIPT: OnceLock<Script> = OnceLock::new();
+    SCRIPT.get_or_init(|| with_common(include_str!("lua/commit.lua")))
+}
+
+/// One page's writes for one client (applied by the commit script).
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    /// The `gen` the state had when read (optimistic check).
+    pub gen: String,
+    /// State fields to set (`None`: delete).
+    pub st: Vec<(&'static str, Option<String>)>,
+    pub pin_set: Vec<(String, String)>,
+    pub pin_del: Vec<String>,
+    pub sent: SentWrites,
+    /// `None`: leave the stored page; `Some(None)`: delete it; `Some(Some(json))`: store it.
+    pub page: Option<Option<String>>,
+    /// Fields consumed from the six pending hashes (links, cerr, uerr, derr, urb, cdel).
+    pub consume: [Vec<String>; 6],
+    /// Fields added to the six pending hashes.
+    pub add: [Vec<(String, String)>; 6],
+}
+
+fn parse_num(s: Option<&String>) -> u64 {
+    s.and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// The client's sync state from its `st` and `pin` hashes.
+pub fn client_state(st: &HashMap<String, String>, pinned: &[(String, String)]) -> ClientSyncState {
+    let base = match st.get("base").map(String::as_str) {
+        Some(v) if v != "e" => v.parse().map(Base::At).unwrap_or(Base::Empty),
+        _ => Base::Empty,
+    };
+    let scan = st.get("scan").and_then(|s| s.parse().ok());
+    let pinned = pinned
+        .iter()
+        .map(|(id, body)| (id.clone(), (!body.is_empty()).then(|| body.clone())))
+        .collect();
+    ClientSyncState { cursor: ClientCursor { base, scan }, pinned }
+}
+
+/// State fields for a cursor.
+pub fn cursor_fields(cursor: &ClientCursor) -> [(&'static str, Option<String>); 2] {
+    let base = match cursor.base {
+        Base::Empty => "e".to_owned(),
+        Base::At(v) => v.to_string(),
+    };
+    [("base", Some(base)), ("scan", cursor.scan.map(|s| s.to_string()))]
+}
+
+/// Pin writes turning `old` pinned entries into `new` ones.
+pub fn pin_delta(old: &ClientSyncState, new: &ClientSyncState) -> (Vec<(String, String)>, Vec<String>) {
+    let set = new
+        .pinned
+        .iter()
+        .filter(|(id, body)| old.pinned.get(*id) != Some(*body))
+        .map(|(id, body)| (id.clone(), body.clone().unwrap_or_default()))
+        .collect();
+    let del = old.pinned.keys().filter(|id| !new.pinned.contains_key(*id)).cloned().collect();
+    (set, del)
+}
+
+/// Reads `n` from a state map.
+pub fn st_num(st: &HashMap<String, String>, key: &str) -> u64 {
+    parse_num(st.get(key))
+}
+
+impl SyncStore {
+    /// Writes one page outcome; `false` when the client state changed since it was read.
+    /// The arguments are flat (`lua/commit.lua` documents the layout).
+    pub async fn commit(&self, ck: &ClientKeys, c: &Commit) -> Result<bool, StoreError> {
+        let mut inv = script().prepare_invoke();
+        inv.key(&ck.st).key(&ck.pin).key(&ck.sent).key(&ck.page);
+        for k in ck.pending() {
+            inv.key(k);
+        }
+        let (page_action, page_text) = match &c.page {
+            None => ("", ""),
+            Some(None) => ("del", ""),
+            Some(Some(json)) => ("set", json.as_str()),
+        };
+        inv.arg(&c.gen).arg(page_action).arg(page_text).arg(if c.sent.clear { "1" } else { "0" });
+        let st_set: Vec<(&str, &str)> = c.st.iter().filter_map(|(k, v)| v.as_deref().map(|v| (*k, v))).collect();
+        inv.arg(st_set.len() * 2);
+        for (k, v) in &st_set {
+            inv.arg(*k).arg(*v);
+        }
+        let st_del: Vec<&str> = c.st.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| *k).collect();
+        inv.arg(st_del.len()).arg(&st_del);
+        inv.arg(c.pin_del.len()).arg(&c.pin_del);
+        inv.arg(c.pin_set.len() * 2);
+        for (id, body) in &c.pin_set {
+            inv.arg(id).arg(body);
+        }
+        inv.arg(c.sent.remove.len());
+        for id in &c.sent.remove {
+            inv.arg(id);
+        }
+        inv.arg(c.sent.set.len() * 2);
+        for (id, v) in &c.sent.set {
+            inv.arg(id).arg(*v);
+        }
+        for k in 0..6 {
+            inv.arg(c.consume[k].len()).arg(&c.consume[k]);
+            inv.arg(c.add[k].len() * 2);
+            for (field, value) in &c.add[k] {
+                inv.arg(field).arg(value);
+            }
+        }
+        let out: String = inv.invoke_async(&mut self.conn()).await?;
+        Ok(out == "ok")
+    }
+}

@@ -1,0 +1,123 @@
+//! The store: the only code that talks to Redis (the connection itself is the edge,
+//! [`crate::edges::redis`]). Services keep their rules — what is valid, how long a record
+//! lives, what a value means — and call the typed methods of [`SyncStore`], which only
+//! read and write. Every key name is built in [`keys`].
+//!
+//! One `impl SyncStore` block per concern:
+//!
+//! * [`keys`] — the key layout and its hash tags;
+//! * [`query`] — the query script (`lua/begin.lua`): token action, refresh decision and the
+//!   read a page is planned from, and its read-only probe;
+//! * [`commit`] — one page's writes for one client (`lua/commit.lua`) and the client state
+//!   fields it reads and writes;
+//! * [`partition`] — md writes with history retention (`lua/apply.lua`), refresh outcomes
+//!   (`lua/finish_refresh.lua`) and the partition reads;
+//! * [`kv`] — plain string and hash reads and writes, and whole-document deletion;
+//! * [`sessions`] — the session markers behind `crate::sync::sessions`;
+//! * [`meta`] — the registry records kept in the cache (counters, statistics, app server
+//!   URL) and the namespace flush of `system/reset`;
+//! * [`writes`] — the records that make a client write happen once
+//!   (`crate::sync::cud::records`);
+//! * [`ledger`] — the job ledger (`crate::jobs::ledger`).
+//!
+//! What each sync request kind reads and writes follows the store contract in
+//! `rhosync_engine::model`'s module docs.
+//!
+//! # History retention
+//!
+//! Every md write appends one history event per changed object (the body before the
+//! change) and logs it in the partition's `hlog` zset (version, write time, id). The same
+//! script then prunes the oldest events: those written more than
+//! `:history_retention_secs:` ago (default 7 days), and, whatever their age, as many as
+//! needed to keep at most `:history_max_events:` (default max(100 000, 2 × md size)).
+//! The cap wins over the window so memory stays bounded when a partition churns fast.
+//! Work is bounded per write ([`HistoryPolicy::budget`]: twice the write's own events plus
+//! a constant), so a backlog shrinks over a few writes instead of in one long script.
+//! Pruning moves the head's `h` (horizon) to the last dropped version and drops the
+//! change-index tombstones at or below it.
+//!
+//! A client whose cursor is below the horizon is treated as unknown by the engine and
+//! gets the whole partition again as inserts (the stale-cursor path of
+//! `rhosync_engine::model`). **Limitation:** objects deleted while such a client was away
+//! stay on the device — the tombstone that would have told it is gone (RC7 has the same
+//! outcome after losing its client documents, sync-engine.md §4.4). The same applies to a
+//! client whose scan cycle was still running when the horizon passed a deletion it had not
+//! reached yet, which only the event cap can cause within the retention window.
+//! Events written before `hlog` existed are only dropped when a newer event of the same
+//! object is pruned.
+
+pub mod commit;
+pub mod keys;
+pub mod kv;
+pub mod ledger;
+pub mod meta;
+pub mod partition;
+pub mod query;
+pub mod sessions;
+pub mod writes;
+
+use redis::aio::ConnectionManager;
+use redis::Script;
+
+pub use commit::{client_state, cursor_fields, pin_delta, st_num, Commit};
+pub use meta::Metric;
+pub use partition::{HistoryPolicy, APPLY_CHUNK};
+pub use query::{refresh_due, BeginArgs, BeginMode, BeginReply, PageRead};
+pub use writes::WriteRecord;
+
+use crate::edges::{Keys, RedisEdge};
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("corrupt sync data: {0}")]
+    Corrupt(String),
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+const COMMON: &str = include_str!("lua/common.lua");
+
+/// A sync script with the shared helpers of `lua/common.lua` prepended (run with EVALSHA,
+/// loaded automatically when Redis does not know it).
+fn with_common(body: &str) -> Script {
+    Script::new(&format!("{COMMON}\n{body}"))
+}
+
+/// The store over one Redis connection; cheap to clone (the connection is shared). The
+/// compiled scripts are process-wide, so a handle is no more than the edge.
+#[derive(Clone)]
+pub struct SyncStore {
+    redis: RedisEdge,
+}
+
+impl From<RedisEdge> for SyncStore {
+    fn from(redis: RedisEdge) -> Self {
+        Self::new(redis)
+    }
+}
+
+impl SyncStore {
+    pub fn new(redis: RedisEdge) -> Self {
+        Self { redis }
+    }
+
+    /// The key builder of this deployment's namespace (see [`keys`]).
+    pub fn keys(&self) -> &Keys {
+        &self.redis.keys
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.redis.conn()
+    }
+
+    /// Whether Redis answers (the health check).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
+        Ok(())
+    }
+}
