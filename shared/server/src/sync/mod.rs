@@ -2,7 +2,6 @@
 //! `rhosync_engine::model`, and the services behind the device routes (login, clients,
 //! query, client writes, search) and the document routes of the REST API.
 //!
-//! * [`clock`] — the clock port (controllable in tests);
 //! * [`keys`] / [`store`] — Redis layout and the atomic scripts;
 //! * [`refresh`] — calling a source adapter and writing its result (`sync::refresh`, also
 //!   used by the adapter worker for queued refreshes);
@@ -33,7 +32,6 @@
 //! * a device in step keeps one small hash (`c:<id>:st`, ~184 bytes).
 
 pub mod clients;
-pub mod clock;
 pub mod cud;
 pub mod docs;
 pub mod keys;
@@ -48,7 +46,6 @@ pub mod store;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use refresh::refresh;
 pub use store::SyncStore;
 
@@ -56,6 +53,7 @@ use crate::adapters::factory::{self, AdapterDeps};
 use crate::adapters::{AdapterCtx, AdapterError, SourceAdapter};
 use crate::config::{PartitionType, SourceConfig};
 use crate::http::HttpError;
+use crate::ports::{BlobError, Clock, QueueError, SystemClock};
 use crate::AppState;
 use keys::{PartitionKeys, SHARED_PARTITION};
 
@@ -110,6 +108,20 @@ impl From<rhosync_engine::model::ModelError> for SyncError {
 impl From<rhosync_engine::values::ValuesError> for SyncError {
     fn from(e: rhosync_engine::values::ValuesError) -> Self {
         SyncError::Internal(e.to_string())
+    }
+}
+
+/// The queue or the blob store did not take (or give back) a job or its payload: the work
+/// is not durable, so the caller fails and the device or SQS retries.
+impl From<QueueError> for SyncError {
+    fn from(e: QueueError) -> Self {
+        SyncError::Queue(e.to_string())
+    }
+}
+
+impl From<BlobError> for SyncError {
+    fn from(e: BlobError) -> Self {
+        SyncError::Queue(e.to_string())
     }
 }
 
