@@ -9,6 +9,7 @@ use rhosync_server::edges::{aws, AwsClients, QueueUrls, S3BlobStore, SqsJobQueue
 use rhosync_server::ports::{
     BlobStore, CudOp, CudWrite, Job, JobMessage, JobQueue, MemoryBlobStore, MemoryJobQueue, Queue,
 };
+use rhosync_server::ports::queue::MAX_MESSAGE_BYTES;
 use rhosync_server::registry::dynamo::{MAX_PK_BYTES, MAX_SK_BYTES};
 use rhosync_server::registry::{ClientRecord, DynamoRegistry, MemoryRegistry, Registry, SourceOverrides, User};
 use rhosync_testkit::{unique_prefix, Stack};
@@ -314,7 +315,7 @@ async fn memory_queue_holds_what_sqs_delivers() {
         memory.send(queue, &message).await.unwrap_or_else(|e| panic!("{e}"));
     }
     // Over the size limit: both refuse, and nothing arrives.
-    let big = JobMessage { id: None, job: Job::ping(vec!["x".repeat(300 * 1024)], Vec::new(), "api") };
+    let big = JobMessage { id: None, job: Job::ping(vec!["x".repeat(MAX_MESSAGE_BYTES)], Vec::new(), "api") };
     assert!(sqs.send(Queue::Push, &big).await.is_err(), "SQS refuses an oversized message");
     assert!(memory.send(Queue::Push, &big).await.is_err(), "the memory queue refuses it too");
     for queue in Queue::ALL {

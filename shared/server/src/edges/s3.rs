@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::aws::AwsError;
-use crate::ports::blobs::{BlobError, BlobMeta, BlobStore};
+use crate::ports::blobs::{BlobError, BlobMeta, BlobStore, DEFAULT_CONTENT_TYPE};
 
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
@@ -28,11 +28,15 @@ fn failed(action: &'static str, key: &str, err: impl std::error::Error) -> BlobE
 #[async_trait]
 impl BlobStore for S3BlobStore {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: Option<&str>) -> Result<(), BlobError> {
-        let mut put = self.client.put_object().bucket(&self.bucket).key(key).body(bytes.into());
-        if let Some(content_type) = content_type {
-            put = put.content_type(content_type);
-        }
-        put.send().await.map_err(|e| failed("put", key, e))?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type.unwrap_or(DEFAULT_CONTENT_TYPE))
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(|e| failed("put", key, e))?;
         Ok(())
     }
 

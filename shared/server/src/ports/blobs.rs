@@ -7,8 +7,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-/// What S3 answers for an object stored without a content type.
-pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+/// The content type of an object stored without one (what the AWS SDK sends for such a
+/// body; the S3 edge sends it explicitly so every store answers the same).
+pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
 /// What a stored object is, without its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]

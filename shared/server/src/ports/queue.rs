@@ -16,8 +16,9 @@ use super::jobs::JobMessage;
 /// provisioning use the same number.
 pub const MAX_RECEIVE_COUNT: u32 = 3;
 
-/// Largest message body the queues take (SQS's default maximum message size).
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Largest message body the queues take: SQS's default maximum message size, which
+/// `template.yaml` keeps.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
 /// The three queues, as `template.yaml` declares them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -71,8 +71,8 @@ use crate::AppState;
 /// The `<op>-error` message of records whose write was given up after SQS's last retry.
 pub const GAVE_UP: &str = "write could not be applied";
 
-/// Largest job message we send inline; a queue takes 256 KiB
-/// ([`crate::ports::queue::MAX_MESSAGE_BYTES`]), the rest of the body is small.
+/// Largest job message we send inline, well under what a queue takes
+/// ([`crate::ports::queue::MAX_MESSAGE_BYTES`]); a bigger write goes to the blob store.
 const MAX_INLINE_MESSAGE: usize = 200 * 1024;
 
 /// The three operation maps of a request, in request order.
@@ -197,4 +197,58 @@ pub async fn load_stored(blobs: &dyn BlobStore, object: &str) -> Result<CudWrite
         .await?
         .ok_or_else(|| SyncError::Queue(format!("reading a stored write: {object} is not stored")))?;
     serde_json::from_slice(&bytes).map_err(|e| SyncError::Internal(format!("stored write {object}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{MemoryBlobStore, MemoryJobQueue};
+
+    fn write(name_len: usize) -> CudWrite {
+        let mut attrs = RawAttrs::new();
+        attrs.insert("name".into(), Value::String("n".repeat(name_len)));
+        CudWrite {
+            key: "d1.1".into(),
+            source: "Product".into(),
+            login: "amy".into(),
+            client_id: "c1".into(),
+            accepted_ms: 1,
+            create: vec![("tmp".into(), attrs)],
+            update: Vec::new(),
+            delete: Vec::new(),
+            blobs: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_small_write_travels_inline_keyed_by_its_write_key() {
+        let (queue, blobs) = (MemoryJobQueue::new(), MemoryBlobStore::new());
+        let w = write(10);
+        enqueue(&queue, &blobs, &w).await.expect("queued");
+        let sent = queue.messages(Queue::Adapter);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].id.as_deref(), Some("d1.1"));
+        let Job::Cud { write: Some(inline), write_ref: None, .. } = &sent[0].job else { panic!("{:?}", sent[0]) };
+        assert_eq!(**inline, w);
+        assert!(blobs.keys().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_big_write_is_stored_and_named_by_the_message() {
+        let (queue, blobs) = (MemoryJobQueue::new(), MemoryBlobStore::new());
+        let w = write(MAX_INLINE_MESSAGE);
+        enqueue(&queue, &blobs, &w).await.expect("queued");
+        let sent = queue.messages(Queue::Adapter);
+        let Job::Cud { write: None, write_ref: Some(object), .. } = &sent[0].job else { panic!("{:?}", sent[0]) };
+        assert_eq!(object, "cud/Product/d1.1.json");
+        assert_eq!(load_stored(&blobs, object).await.expect("loads"), w);
+        assert!(matches!(load_stored(&blobs, "cud/Product/none.json").await, Err(SyncError::Queue(_))));
+    }
+
+    #[tokio::test]
+    async fn a_refused_send_fails_the_write() {
+        let (queue, blobs) = (MemoryJobQueue::new(), MemoryBlobStore::new());
+        queue.fail_with("down");
+        assert!(matches!(enqueue(&queue, &blobs, &write(1)).await, Err(SyncError::Queue(_))));
+    }
 }
