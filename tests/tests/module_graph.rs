@@ -30,16 +30,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Edges tolerated for now, each as its crate's package name and the two module paths (children
-/// of one module). Cycles are looked for without them; an entry whose edge no longer exists
-/// fails the check, so that it is deleted rather than forgotten.
-///
-/// `sync -> jobs`: `sync::cud`, `sync::push` and `sync::query` import the job messages (`Job`,
-/// `JobMessage`) from `jobs`, while `jobs` runs the sync services — a cycle
-/// `jobs -> sync -> jobs`. The job messages are moving into a neutral `crate::ports` module
-/// on another branch; delete this entry when that branch is merged.
-const KNOWN_EDGES_UNTIL_PORTS_MERGE: &[(&str, &str, &str)] = &[("rhosync-server", "sync", "jobs")];
-
 #[test]
 fn no_module_import_cycles() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or_else(|| Path::new("..")).to_path_buf();
@@ -64,27 +54,7 @@ fn no_module_import_cycles() {
             assert!(graph.references > 20, "{}: only {} references found", krate.name, graph.references);
         }
         eprintln!("{}: {} modules, {} references into the crate", krate.name, graph.modules.len(), graph.references);
-        let edges = graph.edge_list();
-        let mut ignored = Vec::new();
-        for &(_, from, to) in KNOWN_EDGES_UNTIL_PORTS_MERGE.iter().filter(|(name, _, _)| *name == krate.name) {
-            let edge = (from.to_string(), to.to_string());
-            match edges.iter().find(|(e, _)| *e == edge) {
-                Some((_, evidence)) => {
-                    let mut s = String::new();
-                    render_evidence(&mut s, from, to, evidence);
-                    eprintln!("{}: tolerated until the ports merge:{s}", krate.name);
-                    ignored.push(edge);
-                }
-                None => {
-                    let _ = writeln!(
-                        failures,
-                        "{}: the known edge {from} -> {to} no longer exists; delete it from KNOWN_EDGES_UNTIL_PORTS_MERGE",
-                        krate.name
-                    );
-                }
-            }
-        }
-        for cycle in graph.cycles(&ignored) {
+        for cycle in graph.cycles(&[]) {
             let _ = writeln!(failures, "{}: {}", krate.name, cycle.render());
         }
     }

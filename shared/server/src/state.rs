@@ -9,9 +9,10 @@ use crate::adapters::deps::{AdapterDeps, AppServerUrl};
 use crate::adapters::http_backend;
 use crate::adapters::plugin::PluginAuthenticator;
 use crate::config::Config;
-use crate::edges::{AwsClients, RedisEdge};
+use crate::edges::{AwsClients, QueueUrls, RedisEdge, S3BlobStore, SqsJobQueue};
+use crate::ports::{BlobStore, Clock, JobQueue};
 use crate::registry::{DynamoRegistry, Registry};
-use crate::sync::{Clock, SyncServices, SyncStore};
+use crate::sync::{SyncServices, SyncStore};
 
 /// Shared handler state; cloning copies a few reference-counted handles.
 #[derive(Clone)]
@@ -20,6 +21,10 @@ pub struct AppState {
     pub redis: RedisEdge,
     pub aws: AwsClients,
     registry: Arc<dyn Registry>,
+    /// The three job queues (SQS).
+    queue: Arc<dyn JobQueue>,
+    /// The data bucket (S3): uploaded blobs, client writes too big for a queue message.
+    blobs: Arc<dyn BlobStore>,
     /// The sync store, the source adapters (built once) and the clock.
     pub sync: SyncServices,
     /// Device logins while an app server URL is configured (plugin-adapters.md §4).
@@ -29,6 +34,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, redis: RedisEdge, aws: AwsClients) -> Self {
         let registry: Arc<dyn Registry> = Arc::new(DynamoRegistry::new(aws.dynamodb.clone(), config.env.table.clone()));
+        let queue: Arc<dyn JobQueue> = Arc::new(SqsJobQueue::new(aws.sqs.clone(), QueueUrls::from_env(&config.env)));
+        let blobs: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(aws.s3.clone(), config.env.bucket.clone()));
         let app = &config.settings.app;
         let http = http_backend::client(Duration::from_secs(app.plugin_timeout.max(1))).unwrap_or_else(|err| {
             // Building a client only fails when the TLS backend cannot initialise; the
@@ -45,7 +52,7 @@ impl AppState {
         };
         let authenticator = Arc::new(PluginAuthenticator::new(&deps));
         let sync = SyncServices::new(SyncStore::new(redis.clone()), &config.settings.sources, &deps);
-        Self { config: Arc::new(config), redis, aws, registry, sync, authenticator }
+        Self { config: Arc::new(config), redis, aws, registry, queue, blobs, sync, authenticator }
     }
 
     /// The same state reading time from `clock` (tests move time instead of sleeping).
@@ -54,8 +61,30 @@ impl AppState {
         self
     }
 
+    /// The same state sending jobs to `queue` (tests record them in a `MemoryJobQueue`).
+    pub fn with_queue(mut self, queue: Arc<dyn JobQueue>) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// The same state storing objects in `blobs`.
+    pub fn with_blobs(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = blobs;
+        self
+    }
+
     /// The durable registry (users, tokens, clients).
     pub fn registry(&self) -> &dyn Registry {
         &*self.registry
+    }
+
+    /// The job queues.
+    pub fn queue(&self) -> &dyn JobQueue {
+        &*self.queue
+    }
+
+    /// The blob store (the data bucket).
+    pub fn blobs(&self) -> &dyn BlobStore {
+        &*self.blobs
     }
 }

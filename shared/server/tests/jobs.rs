@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use rhosync_server::jobs::{process_batch, Job, JobError, JobHandler, JobLedger};
+use rhosync_server::jobs::{process_batch, JobError, JobHandler, JobLedger};
+use rhosync_server::ports::Job;
 use rhosync_testkit::{TestEnv, DEMO_SETTINGS};
 
 /// Counts the pings it handles; refuses everything else.

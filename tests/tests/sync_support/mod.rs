@@ -9,7 +9,7 @@ use std::sync::Arc;
 use reqwest::header::HeaderMap;
 use rhosync_e2e::{start_runner, TestEnv, TEST_API_TOKEN};
 use rhosync_local::Runner;
-use rhosync_server::sync::ManualClock;
+use rhosync_server::ports::ManualClock;
 use serde_json::Value;
 
 /// Bench-style settings: mock sources in every partition flavour, a pass-through source and

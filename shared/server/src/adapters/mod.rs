@@ -24,8 +24,8 @@ use crate::config::SourceConfig;
 
 /// Raw objects from an adapter: id → attribute map (values not yet normalised).
 pub type RawObjects = Map<String, Value>;
-/// One object's raw attributes.
-pub type RawAttrs = Map<String, Value>;
+/// One object's raw attributes (defined with the queued writes that carry them).
+pub use crate::ports::jobs::RawAttrs;
 
 /// Every adapter failure carries the message devices will see.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,31 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::RawAttrs;
 use crate::config::DuplicatePolicy;
-
-/// The three client write operations, in processing order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CudOp {
-    Create,
-    Update,
-    Delete,
-}
-
-impl CudOp {
-    pub const ALL: [CudOp; 3] = [Self::Create, Self::Update, Self::Delete];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Create => "create",
-            Self::Update => "update",
-            Self::Delete => "delete",
-        }
-    }
-}
+// The operations belong to the queued write; validators name them too.
+pub use crate::ports::jobs::CudOp;
 
 /// One write's records of one operation, as `validate` sees them.
 #[derive(Debug, Clone, Copy)]

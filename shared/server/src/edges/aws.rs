@@ -13,6 +13,8 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
+use crate::ports::queue::MAX_RECEIVE_COUNT;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
     #[error("{service}: {message}")]
@@ -78,8 +80,6 @@ impl Provisioned {
     }
 }
 
-/// Receives before a failing message moves to its DLQ; the template uses the same number.
-pub const MAX_RECEIVE_COUNT: u32 = 3;
 /// Queue visibility timeout in seconds, as in the template.
 pub const VISIBILITY_TIMEOUT_SECS: u32 = 30;
 

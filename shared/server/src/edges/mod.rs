@@ -1,8 +1,13 @@
-//! Edges: the real systems behind the ports — Redis, DynamoDB, SQS, S3. Each is built once
+//! Edges: the real systems behind the ports — Redis, DynamoDB (`crate::registry::dynamo`),
+//! SQS ([`sqs`], the job queue), S3 ([`s3`], the blob store). Each is built once
 //! per process (outside any handler) and tested against the real thing.
 
 pub mod aws;
 pub mod redis;
+pub mod s3;
+pub mod sqs;
 
 pub use self::aws::{AwsClients, AwsError};
 pub use self::redis::{Keys, RedisEdge, RedisError};
+pub use self::s3::S3BlobStore;
+pub use self::sqs::{QueueUrls, SqsJobQueue};

@@ -1,4 +1,6 @@
-//! Jobs carried by SQS and the per-message machinery every worker shares.
+//! The per-message machinery every SQS worker shares. The messages themselves
+//! ([`JobMessage`], [`Job`]) are in [`crate::ports::jobs`], next to the queue port producers
+//! send them through.
 //!
 //! A worker is a [`JobHandler`]; [`process_batch`] runs it over an SQS batch the way the
 //! Lambda event source mapping expects: each message is handled on its own and failures are
@@ -11,69 +13,11 @@ pub mod workers;
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use serde::{Deserialize, Serialize};
 
 pub use ledger::JobLedger;
 
-use crate::sync::cud::CudWrite;
-
-/// A job message body. `id` is the producer's idempotency key; without one the SQS message
-/// id is used, which still dedupes redeliveries of the same message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobMessage {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(flatten)]
-    pub job: Job,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Job {
-    /// Run a source's query for a user's partition (sync-engine.md §6.4).
-    Refresh {
-        source: String,
-        user: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        query: Option<serde_json::Value>,
-    },
-    /// Apply one accepted client write of a source (sync-engine.md §8, §13). The message
-    /// id is the write's idempotency key. `write` carries the operations; a write too big
-    /// for an SQS message is stored in S3 and `write_ref` names the object instead.
-    Cud {
-        source: String,
-        user: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        write: Option<Box<CudWrite>>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        write_ref: Option<String>,
-    },
-    /// Notify users' devices (push.md §3, §8). Never carries the API token.
-    Ping {
-        users: Vec<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        message: Option<String>,
-        /// Sources the devices should sync; empty = all.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        sources: Vec<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        badge: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        sound: Option<String>,
-        /// Always a string, `""` when absent (push.md §3).
-        #[serde(default)]
-        vibrate: String,
-        /// `api`, `push_notify` or `job` (push.md §8).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        origin: Option<String>,
-    },
-    /// Build a bulk-data file (bulk-data.md).
-    Bulk {
-        name: String,
-        #[serde(default)]
-        sources: Vec<String>,
-    },
-}
+use crate::ports::jobs::{Job, JobMessage};
+use crate::ports::queue::MAX_RECEIVE_COUNT;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -83,31 +27,6 @@ pub enum JobError {
     WrongWorker(&'static str),
     #[error("job failed: {0}")]
     Failed(String),
-}
-
-impl Job {
-    /// A silent ping of `users` asking their devices to sync `sources` (push.md §8; the
-    /// automatic ping after backend pushes uses origin `push_notify`).
-    pub fn ping(users: Vec<String>, sources: Vec<String>, origin: &str) -> Self {
-        Self::Ping {
-            users,
-            message: None,
-            sources,
-            badge: None,
-            sound: None,
-            vibrate: String::new(),
-            origin: Some(origin.to_owned()),
-        }
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Refresh { .. } => "refresh",
-            Self::Cud { .. } => "cud",
-            Self::Ping { .. } => "ping",
-            Self::Bulk { .. } => "bulk",
-        }
-    }
 }
 
 /// One job of a batch, with what the handler may need to know about its delivery.
@@ -124,7 +43,7 @@ impl JobItem {
     /// True when a failure now sends the message to the DLQ (the queue's
     /// `maxReceiveCount`, the same number in `template.yaml` and the local provisioning).
     pub fn is_last_attempt(&self) -> bool {
-        self.receive_count >= crate::edges::aws::MAX_RECEIVE_COUNT
+        self.receive_count >= MAX_RECEIVE_COUNT
     }
 }
 
@@ -214,21 +133,4 @@ async fn prepare(handler: &dyn JobHandler, ledger: &JobLedger, message: &SqsMess
     let receive_count =
         message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
     Ok(Some(JobItem { key, job: parsed.job, receive_count }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn job_messages_round_trip_with_and_without_id() {
-        let m: JobMessage = serde_json::from_str(r#"{"kind":"refresh","source":"Product","user":"demo"}"#)
-            .expect("parses");
-        assert_eq!(m.id, None);
-        assert_eq!(m.job, Job::Refresh { source: "Product".into(), user: "demo".into(), query: None });
-        let m: JobMessage =
-            serde_json::from_str(r#"{"id":"j1","kind":"ping","users":["a"]}"#).expect("parses");
-        assert_eq!(m.id.as_deref(), Some("j1"));
-        assert!(serde_json::from_str::<JobMessage>(r#"{"kind":"nope"}"#).is_err());
-    }
 }

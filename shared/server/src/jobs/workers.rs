@@ -8,10 +8,13 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::{Job, JobError, JobHandler, JobItem};
+use super::{JobError, JobHandler, JobItem};
+use crate::edges::sqs::QueueUrls;
+use crate::ports::jobs::{CudWrite, Job};
+use crate::ports::Queue;
 use crate::state::AppState;
+use crate::sync::cud;
 use crate::sync::cud::apply::PendingWrite;
-use crate::sync::cud::{self, CudWrite};
 use crate::sync::{self, SourceCtx, SyncError};
 
 /// Which worker a queue feeds.
@@ -34,13 +37,17 @@ impl WorkerName {
     }
 
     /// The queue this worker consumes.
-    pub fn queue_url(self, state: &AppState) -> String {
-        let env = &state.config.env;
+    pub fn queue(self) -> Queue {
         match self {
-            Self::Adapter => env.adapter_queue_url.clone(),
-            Self::Push => env.push_queue_url.clone(),
-            Self::Bulk => env.bulk_queue_url.clone(),
+            Self::Adapter => Queue::Adapter,
+            Self::Push => Queue::Push,
+            Self::Bulk => Queue::Bulk,
         }
+    }
+
+    /// The URL of [`WorkerName::queue`] in this deployment.
+    pub fn queue_url(self, state: &AppState) -> String {
+        QueueUrls::from_env(&state.config.env).url(self.queue()).to_owned()
     }
 
     pub fn handler(self, state: AppState) -> Box<dyn JobHandler> {
@@ -70,7 +77,7 @@ impl AdapterWorker {
             return Ok(Some((**write).clone()));
         }
         match write_ref {
-            Some(object) => cud::load_stored(&self.state, object).await.map(Some).map_err(|e| JobError::Failed(e.to_string())),
+            Some(object) => cud::load_stored(self.state.blobs(), object).await.map(Some).map_err(|e| JobError::Failed(e.to_string())),
             None => Ok(None),
         }
     }

@@ -1,6 +1,7 @@
 //! The durable registry: users, API tokens, clients (devices) and source setting overrides
 //! — what must survive a Redis flush (design.md "Where data lives"). [`Registry`] is the
-//! port; [`DynamoRegistry`] is its DynamoDB edge (one table, `pk`/`sk` strings).
+//! port; [`DynamoRegistry`] is its DynamoDB edge (one table, `pk`/`sk` strings) and
+//! [`MemoryRegistry`] its in-memory twin.
 //!
 //! Next to it: [`login`] (password check with the legacy SHA-1 upgrade) and [`cache`] (the
 //! few RhoConnect records that live in Redis and are lost on reset: counters, app server
@@ -10,12 +11,14 @@
 pub mod cache;
 pub mod dynamo;
 pub mod login;
+pub mod memory;
 pub mod password;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use dynamo::DynamoRegistry;
+pub use memory::MemoryRegistry;
 
 /// The reserved admin login (sync-engine.md §1).
 pub const ADMIN_LOGIN: &str = "rhoadmin";

@@ -3,7 +3,6 @@
 //! ([`crate::store`]: the Redis layout of the versioned partition model of
 //! `rhosync_engine::model` and its atomic scripts).
 //!
-//! * [`clock`] — the clock port (controllable in tests);
 //! * [`refresh`] — calling a source adapter and writing its result (`sync::refresh`, also
 //!   used by the adapter worker for queued refreshes);
 //! * [`query`] — one query page: token rules, refresh decision, planning, commit;
@@ -35,7 +34,6 @@
 //! * a device in step keeps one small hash (`c:<id>:st`, ~184 bytes).
 
 pub mod clients;
-pub mod clock;
 pub mod cud;
 pub mod docs;
 pub mod push;
@@ -49,7 +47,6 @@ pub mod sources;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use refresh::refresh;
 pub use crate::store::SyncStore;
 
@@ -57,6 +54,7 @@ use crate::adapters::deps::AdapterDeps;
 use crate::adapters::factory;
 use crate::adapters::{AdapterCtx, AdapterError, SourceAdapter};
 use crate::config::{PartitionType, SourceConfig};
+use crate::ports::{BlobError, Clock, QueueError, SystemClock};
 use crate::AppState;
 use crate::store::keys::{PartitionKeys, SHARED_PARTITION};
 
@@ -98,6 +96,20 @@ impl From<rhosync_engine::model::ModelError> for SyncError {
 impl From<rhosync_engine::values::ValuesError> for SyncError {
     fn from(e: rhosync_engine::values::ValuesError) -> Self {
         SyncError::Internal(e.to_string())
+    }
+}
+
+/// The queue or the blob store did not take (or give back) a job or its payload: the work
+/// is not durable, so the caller fails and the device or SQS retries.
+impl From<QueueError> for SyncError {
+    fn from(e: QueueError) -> Self {
+        SyncError::Queue(e.to_string())
+    }
+}
+
+impl From<BlobError> for SyncError {
+    fn from(e: BlobError) -> Self {
+        SyncError::Queue(e.to_string())
     }
 }
 

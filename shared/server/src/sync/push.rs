@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 
 use super::refresh::update_md;
 use super::{SourceCtx, SyncError};
-use crate::jobs::{Job, JobMessage};
+use crate::ports::jobs::{Job, JobMessage};
+use crate::ports::Queue;
 use crate::AppState;
 
 /// Which push.
@@ -116,16 +117,7 @@ pub async fn push(state: &AppState, source: &SourceCtx, kind: PushKind, params: 
     }
     if source.config.push_notify && source.config.partition_type == crate::config::PartitionType::User {
         let message = JobMessage { id: None, job: Job::ping(vec![user], vec![source.config.name.clone()], "push_notify") };
-        let body = serde_json::to_string(&message).map_err(|e| SyncError::Internal(e.to_string()))?;
-        state
-            .aws
-            .sqs
-            .send_message()
-            .queue_url(&state.config.env.push_queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| SyncError::Internal(format!("enqueueing a ping: {e}")))?;
+        state.queue().send(Queue::Push, &message).await?;
     }
     Ok(())
 }

@@ -28,7 +28,8 @@ use crate::store::keys::ClientKeys;
 use super::refresh;
 use crate::store::{client_state, cursor_fields, pin_delta, refresh_due, st_num, BeginArgs, BeginMode, BeginReply, Commit, PageRead};
 use super::{SourceCtx, SyncError};
-use crate::jobs::{Job, JobMessage};
+use crate::ports::jobs::{Job, JobMessage};
+use crate::ports::{JobQueue, Queue};
 use crate::AppState;
 
 /// Message of the page for a source name nobody configured (sync-protocol.md §6.9).
@@ -121,7 +122,7 @@ pub async fn query(
             }
             BeginReply::Refresh { .. } => {
                 if source.config.query_queued {
-                    enqueue_refresh(state, &source.config.name, login, query_param).await?;
+                    enqueue_refresh(state.queue(), &source.config.name, login, query_param).await?;
                 } else {
                     refresh::run(state, source, login, query_param, poll, true).await?;
                 }
@@ -205,21 +206,9 @@ async fn undo_stored_page(
 }
 
 /// Queues a refresh for the adapter worker (sync-engine.md §6.4).
-pub async fn enqueue_refresh(state: &AppState, source: &str, login: &str, query: Option<&Value>) -> Result<(), SyncError> {
-    let message = JobMessage {
-        id: Some(crate::auth::tokens::random_token()),
-        job: Job::Refresh { source: source.to_owned(), user: login.to_owned(), query: query.cloned() },
-    };
-    let body = serde_json::to_string(&message).map_err(|e| SyncError::Internal(e.to_string()))?;
-    state
-        .aws
-        .sqs
-        .send_message()
-        .queue_url(&state.config.env.adapter_queue_url)
-        .message_body(body)
-        .send()
-        .await
-        .map_err(|e| SyncError::Internal(format!("enqueueing a refresh: {e}")))?;
+pub async fn enqueue_refresh(queue: &dyn JobQueue, source: &str, login: &str, query: Option<&Value>) -> Result<(), SyncError> {
+    let message = JobMessage::with_fresh_id(Job::Refresh { source: source.to_owned(), user: login.to_owned(), query: query.cloned() });
+    queue.send(Queue::Adapter, &message).await?;
     Ok(())
 }
 

@@ -14,7 +14,8 @@ use super::input::{param, scalar, MAX_ID_BYTES};
 use super::reply;
 use crate::http::admin::AdminRequest;
 use crate::http::HttpError;
-use crate::jobs::{Job, JobMessage};
+use crate::ports::jobs::{Job, JobMessage};
+use crate::ports::Queue;
 use crate::registry::cache::{self, Counter};
 use crate::registry::{password, User};
 use crate::AppState;
@@ -300,17 +301,8 @@ pub async fn ping(State(state): State<AppState>, AdminRequest(req): AdminRequest
         vibrate: param(&req, "vibrate").unwrap_or_default(),
         origin: Some("api".into()),
     };
-    let message = JobMessage { id: Some(crate::auth::tokens::random_token()), job };
-    let body = serde_json::to_string(&message).map_err(|e| HttpError::internal("ping", e))?;
-    state
-        .aws
-        .sqs
-        .send_message()
-        .queue_url(&state.config.env.push_queue_url)
-        .message_body(body)
-        .send()
-        .await
-        .map_err(|e| HttpError::internal("push queue", crate::edges::AwsError::sdk("sqs", e)))?;
+    let message = JobMessage::with_fresh_id(job);
+    state.queue().send(Queue::Push, &message).await.map_err(|e| HttpError::internal("push queue", e))?;
     Ok(reply::empty())
 }
 

@@ -13,9 +13,10 @@ use rhosync_engine::values::{encode_body, normalize_attrs, Attrs, Body};
 use serde_json::{json, Value};
 
 use super::records::{self, record_id, RecordOutcome, WriteState};
-use super::{blobs, CudOps, CudWrite, GAVE_UP};
+use super::{blobs, CudOps, GAVE_UP};
 use crate::adapters::validate::{find_duplicates_on_update, CudEntry, CudOp, RecordMark, ValidationMarks};
 use crate::adapters::{AdapterCtx, AdapterError, RawAttrs, SourceAdapter};
+use crate::ports::jobs::CudWrite;
 use crate::sync::refresh::update_md;
 use crate::sync::{SourceCtx, SyncError};
 use crate::AppState;
@@ -253,10 +254,10 @@ async fn call(
     ctx.idempotency_key = Some(format!("{}:{rec}", write.key));
     let mut attrs = raw.clone();
     for blob in write.blobs.iter().filter(|b| b.op == op && &b.object == id) {
-        let uploaded = blobs::describe(state, blob).await?;
+        let uploaded = blobs::describe(state.blobs(), blob).await?;
         match adapter.store_blob(&ctx, &mut attrs, &blob.field, &uploaded).await {
             Ok(value) => {
-                let value = value.unwrap_or_else(|| blobs::reference(state, &uploaded));
+                let value = value.unwrap_or_else(|| blobs::reference(state.blobs(), &uploaded));
                 attrs.insert(blob.field.clone(), Value::String(value));
             }
             Err(e) => return Ok(RecordOutcome::Failed { message: e.message().to_owned() }),
@@ -343,7 +344,7 @@ async fn carry(state: &AppState, slot: &Slot) -> Result<(), SyncError> {
     if next.is_empty() {
         return Ok(());
     }
-    super::enqueue(state, &next).await
+    super::enqueue(state.queue(), state.blobs(), &next).await
 }
 
 fn attrs_of(raw: &RawAttrs) -> Attrs {

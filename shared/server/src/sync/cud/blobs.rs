@@ -8,28 +8,12 @@
 //! the attribute becomes the object's `s3://bucket/key` reference.
 
 use rhosync_engine::params::Part;
-use serde::{Deserialize, Serialize};
 
 use super::super::SyncError;
 use super::CudOps;
-use crate::adapters::validate::CudOp;
 use crate::adapters::UploadedBlob;
-use crate::AppState;
-
-/// A stored blob of a write: which record and attribute it belongs to, and where it is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BlobRef {
-    pub op: CudOp,
-    /// The object id (temporary id for creates).
-    pub object: String,
-    pub field: String,
-    pub stored_key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filename: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_type: Option<String>,
-    pub size: u64,
-}
+use crate::ports::jobs::{BlobRef, CudOp};
+use crate::ports::BlobStore;
 
 /// The file parts a write uses: for each create/update record and each blob field, the
 /// part named `<field>-<id>` when present.
@@ -48,13 +32,9 @@ pub fn matching_parts<'a>(ops: &CudOps, uploads: &'a [Part], blob_fields: &[Stri
     out
 }
 
-fn aws_err(what: &str, e: impl std::fmt::Display) -> SyncError {
-    SyncError::Queue(format!("{what}: {e}"))
-}
-
 /// Stores the parts in the data bucket under `blobs/<source>/<write key>/`.
 pub async fn store(
-    state: &AppState,
+    blobs: &dyn BlobStore,
     source: &str,
     write_key: &str,
     parts: &[(CudOp, String, String, &Part)],
@@ -62,17 +42,7 @@ pub async fn store(
     let mut refs = Vec::with_capacity(parts.len());
     for (op, object, field, part) in parts {
         let stored_key = format!("blobs/{source}/{write_key}/{}-{field}-{object}", op.as_str());
-        let mut put = state
-            .aws
-            .s3
-            .put_object()
-            .bucket(&state.config.env.bucket)
-            .key(&stored_key)
-            .body(part.bytes.clone().into());
-        if let Some(ct) = &part.content_type {
-            put = put.content_type(ct);
-        }
-        put.send().await.map_err(|e| aws_err("storing a blob", crate::edges::AwsError::sdk("s3", e)))?;
+        blobs.put(&stored_key, part.bytes.clone(), part.content_type.as_deref()).await?;
         refs.push(BlobRef {
             op: *op,
             object: object.clone(),
@@ -88,16 +58,10 @@ pub async fn store(
 
 /// The blob as the adapter hook sees it, after checking the bytes are still stored. A
 /// failure here is infrastructure (retried, then dead-lettered), not an adapter answer.
-pub async fn describe(state: &AppState, blob: &BlobRef) -> Result<UploadedBlob, SyncError> {
-    state
-        .aws
-        .s3
-        .head_object()
-        .bucket(&state.config.env.bucket)
-        .key(&blob.stored_key)
-        .send()
-        .await
-        .map_err(|e| aws_err("reading a stored blob", crate::edges::AwsError::sdk("s3", e)))?;
+pub async fn describe(blobs: &dyn BlobStore, blob: &BlobRef) -> Result<UploadedBlob, SyncError> {
+    if blobs.head(&blob.stored_key).await?.is_none() {
+        return Err(SyncError::Queue(format!("reading a stored blob: {} is not stored", blob.stored_key)));
+    }
     Ok(UploadedBlob {
         filename: blob.filename.clone(),
         content_type: blob.content_type.clone(),
@@ -106,7 +70,7 @@ pub async fn describe(state: &AppState, blob: &BlobRef) -> Result<UploadedBlob, 
     })
 }
 
-/// The default attribute value for a stored blob.
-pub fn reference(state: &AppState, blob: &UploadedBlob) -> String {
-    format!("s3://{}/{}", state.config.env.bucket, blob.stored_key)
+/// The default attribute value for a stored blob (`s3://<bucket>/<key>` on S3).
+pub fn reference(blobs: &dyn BlobStore, blob: &UploadedBlob) -> String {
+    blobs.url(&blob.stored_key)
 }

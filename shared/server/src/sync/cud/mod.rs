@@ -58,21 +58,21 @@ pub mod blobs;
 pub mod records;
 
 use rhosync_engine::params::Part;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{SourceCtx, SyncError};
-use crate::adapters::validate::CudOp;
 use crate::adapters::RawAttrs;
-use crate::jobs::{Job, JobMessage};
+use crate::ports::jobs::{CudOp, CudWrite, Job, JobMessage};
+use crate::ports::queue::{encoded_len, Queue};
+use crate::ports::{BlobStore, JobQueue};
 use crate::AppState;
-pub use blobs::BlobRef;
 
 /// The `<op>-error` message of records whose write was given up after SQS's last retry.
 pub const GAVE_UP: &str = "write could not be applied";
 
-/// Largest job message we send inline; SQS takes 256 KiB, the rest of the body is small.
+/// Largest job message we send inline, well under what a queue takes
+/// ([`crate::ports::queue::MAX_MESSAGE_BYTES`]); a bigger write goes to the blob store.
 const MAX_INLINE_MESSAGE: usize = 200 * 1024;
 
 /// The three operation maps of a request, in request order.
@@ -97,49 +97,6 @@ impl CudOps {
             }
         };
         Self { create: op("create"), update: op("update"), delete: op("delete") }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.create.is_empty() && self.update.is_empty() && self.delete.is_empty()
-    }
-}
-
-/// One accepted client request, as queued for the adapter worker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CudWrite {
-    /// The idempotency key (also the job id).
-    pub key: String,
-    pub source: String,
-    /// The user owning the client (the partition and the adapter's acting user).
-    pub login: String,
-    pub client_id: String,
-    /// When it was accepted, in ms since the epoch: batches run oldest first.
-    pub accepted_ms: i64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub create: Vec<(String, RawAttrs)>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub update: Vec<(String, RawAttrs)>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub delete: Vec<(String, RawAttrs)>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub blobs: Vec<BlobRef>,
-}
-
-impl CudWrite {
-    pub fn records(&self, op: CudOp) -> &[(String, RawAttrs)] {
-        match op {
-            CudOp::Create => &self.create,
-            CudOp::Update => &self.update,
-            CudOp::Delete => &self.delete,
-        }
-    }
-
-    fn records_mut(&mut self, op: CudOp) -> &mut Vec<(String, RawAttrs)> {
-        match op {
-            CudOp::Create => &mut self.create,
-            CudOp::Update => &mut self.update,
-            CudOp::Delete => &mut self.delete,
-        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -189,7 +146,7 @@ pub async fn submit(
     if retry {
         tracing::info!(source = %name, client = client_id, write = %key, "device retry of an accepted write");
     }
-    let blobs = blobs::store(state, name, &key, &parts).await?;
+    let blobs = blobs::store(state.blobs(), name, &key, &parts).await?;
     let write = CudWrite {
         key,
         source: name.clone(),
@@ -204,15 +161,16 @@ pub async fn submit(
     if source.config.cud_queued {
         // A retry is sent again: if the first send was lost we need it, and if not the
         // worker skips the duplicate by its key.
-        enqueue(state, &write).await
+        enqueue(state.queue(), state.blobs(), &write).await
     } else {
         let mut results = apply::apply_batch(state, source, vec![apply::PendingWrite { write, last_attempt: false }]).await;
         results.pop().unwrap_or(Ok(()))
     }
 }
 
-/// Sends `write` to the adapter queue (its body to S3 first when too big for SQS).
-pub async fn enqueue(state: &AppState, write: &CudWrite) -> Result<(), SyncError> {
+/// Sends `write` to the adapter queue (its body to the blob store first when too big for a
+/// queue message).
+pub async fn enqueue(queue: &dyn JobQueue, blobs: &dyn BlobStore, write: &CudWrite) -> Result<(), SyncError> {
     let mut message = JobMessage {
         id: Some(write.key.clone()),
         job: Job::Cud {
@@ -222,47 +180,75 @@ pub async fn enqueue(state: &AppState, write: &CudWrite) -> Result<(), SyncError
             write_ref: None,
         },
     };
-    let mut body = serde_json::to_string(&message).map_err(|e| SyncError::Internal(e.to_string()))?;
-    if body.len() > MAX_INLINE_MESSAGE {
+    if encoded_len(&message).map_err(|e| SyncError::Internal(e.to_string()))? > MAX_INLINE_MESSAGE {
         let object = format!("cud/{}/{}.json", write.source, write.key);
         let payload = serde_json::to_vec(write).map_err(|e| SyncError::Internal(e.to_string()))?;
-        state
-            .aws
-            .s3
-            .put_object()
-            .bucket(&state.config.env.bucket)
-            .key(&object)
-            .content_type("application/json")
-            .body(payload.into())
-            .send()
-            .await
-            .map_err(|e| SyncError::Queue(format!("storing a write: {}", crate::edges::AwsError::sdk("s3", e))))?;
+        blobs.put(&object, payload, Some("application/json")).await?;
         message.job = Job::Cud { source: write.source.clone(), user: write.login.clone(), write: None, write_ref: Some(object) };
-        body = serde_json::to_string(&message).map_err(|e| SyncError::Internal(e.to_string()))?;
     }
-    state
-        .aws
-        .sqs
-        .send_message()
-        .queue_url(&state.config.env.adapter_queue_url)
-        .message_body(body)
-        .send()
-        .await
-        .map_err(|e| SyncError::Queue(format!("queueing a write: {}", crate::edges::AwsError::sdk("sqs", e))))?;
+    queue.send(Queue::Adapter, &message).await?;
     Ok(())
 }
 
-/// Loads a write stored in S3 by [`enqueue`].
-pub async fn load_stored(state: &AppState, object: &str) -> Result<CudWrite, SyncError> {
-    let out = state
-        .aws
-        .s3
-        .get_object()
-        .bucket(&state.config.env.bucket)
-        .key(object)
-        .send()
-        .await
-        .map_err(|e| SyncError::Queue(format!("reading a stored write: {}", crate::edges::AwsError::sdk("s3", e))))?;
-    let bytes = out.body.collect().await.map_err(|e| SyncError::Queue(format!("reading a stored write: {e}")))?;
-    serde_json::from_slice(&bytes.into_bytes()).map_err(|e| SyncError::Internal(format!("stored write {object}: {e}")))
+/// Loads a write stored by [`enqueue`].
+pub async fn load_stored(blobs: &dyn BlobStore, object: &str) -> Result<CudWrite, SyncError> {
+    let bytes = blobs
+        .get(object)
+        .await?
+        .ok_or_else(|| SyncError::Queue(format!("reading a stored write: {object} is not stored")))?;
+    serde_json::from_slice(&bytes).map_err(|e| SyncError::Internal(format!("stored write {object}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{MemoryBlobStore, MemoryJobQueue};
+
+    fn write(name_len: usize) -> CudWrite {
+        let mut attrs = RawAttrs::new();
+        attrs.insert("name".into(), Value::String("n".repeat(name_len)));
+        CudWrite {
+            key: "d1.1".into(),
+            source: "Product".into(),
+            login: "amy".into(),
+            client_id: "c1".into(),
+            accepted_ms: 1,
+            create: vec![("tmp".into(), attrs)],
+            update: Vec::new(),
+            delete: Vec::new(),
+            blobs: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_small_write_travels_inline_keyed_by_its_write_key() {
+        let (queue, blobs) = (MemoryJobQueue::new(), MemoryBlobStore::new());
+        let w = write(10);
+        enqueue(&queue, &blobs, &w).await.expect("queued");
+        let sent = queue.messages(Queue::Adapter);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].id.as_deref(), Some("d1.1"));
+        let Job::Cud { write: Some(inline), write_ref: None, .. } = &sent[0].job else { panic!("{:?}", sent[0]) };
+        assert_eq!(**inline, w);
+        assert!(blobs.keys().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_big_write_is_stored_and_named_by_the_message() {
+        let (queue, blobs) = (MemoryJobQueue::new(), MemoryBlobStore::new());
+        let w = write(MAX_INLINE_MESSAGE);
+        enqueue(&queue, &blobs, &w).await.expect("queued");
+        let sent = queue.messages(Queue::Adapter);
+        let Job::Cud { write: None, write_ref: Some(object), .. } = &sent[0].job else { panic!("{:?}", sent[0]) };
+        assert_eq!(object, "cud/Product/d1.1.json");
+        assert_eq!(load_stored(&blobs, object).await.expect("loads"), w);
+        assert!(matches!(load_stored(&blobs, "cud/Product/none.json").await, Err(SyncError::Queue(_))));
+    }
+
+    #[tokio::test]
+    async fn a_refused_send_fails_the_write() {
+        let (queue, blobs) = (MemoryJobQueue::new(), MemoryBlobStore::new());
+        queue.fail_with("down");
+        assert!(matches!(enqueue(&queue, &blobs, &write(1)).await, Err(SyncError::Queue(_))));
+    }
 }
