@@ -41,9 +41,9 @@ struct Redrive {
 
 /// Polls `worker`'s queue until `stop` flips to true.
 pub async fn run(state: AppState, worker: WorkerName, options: ConsumerOptions, mut stop: watch::Receiver<bool>) {
-    let queue_url = worker.queue_url(&state);
+    let queue_url = worker.queue_url(&state.config.env);
     let ledger = JobLedger::new(state.redis.clone());
-    let handler = worker.handler(state.clone());
+    let handler = worker.handler(state.sync.clone());
     let redrive = match redrive_policy(&state, &queue_url).await {
         Ok(r) => r,
         Err(err) => {

@@ -76,7 +76,7 @@ async fn main() -> ExitCode {
                 Ok(state) => state,
                 Err(err) => return fail(program, &err),
             };
-            match rhosync_server::seed::demo_user(&state, &login, &password).await {
+            match rhosync_server::seed::demo_user(state.registry(), &login, &password).await {
                 Ok(()) => {
                     println!("seeded device user {login}");
                     ExitCode::SUCCESS

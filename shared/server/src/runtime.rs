@@ -66,7 +66,7 @@ pub async fn run_worker_function(worker: WorkerName) -> ExitCode {
         Err(err) => return fail(&program, &err),
     };
     let ledger = JobLedger::new(state.redis.clone());
-    let handler = worker.handler(state);
+    let handler = worker.handler(state.sync.clone());
     let handler = &*handler;
     let ledger = &ledger;
     let service = service_fn(move |event: LambdaEvent<SqsEvent>| async move {

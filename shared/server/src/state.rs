@@ -7,28 +7,23 @@ use std::time::Duration;
 use crate::adapters::app_server::CachedAppServer;
 use crate::adapters::deps::{AdapterDeps, AppServerUrl};
 use crate::adapters::http_backend;
-use crate::adapters::plugin::PluginAuthenticator;
 use crate::config::Config;
 use crate::edges::{AwsClients, QueueUrls, RedisEdge, S3BlobStore, SqsJobQueue};
 use crate::ports::{BlobStore, Clock, JobQueue};
 use crate::registry::{DynamoRegistry, Registry};
-use crate::sync::{SyncServices, SyncStore};
+use crate::sync::{Ports, SyncServices, SyncStore};
 
-/// Shared handler state; cloning copies a few reference-counted handles.
+/// Shared handler state: the configuration, the raw edges a few routes need (health, the
+/// local provisioning), and the sync services with their ports. Cloning copies a few
+/// reference-counted handles.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub redis: RedisEdge,
     pub aws: AwsClients,
-    registry: Arc<dyn Registry>,
-    /// The three job queues (SQS).
-    queue: Arc<dyn JobQueue>,
-    /// The data bucket (S3): uploaded blobs, client writes too big for a queue message.
-    blobs: Arc<dyn BlobStore>,
-    /// The sync store, the source adapters (built once) and the clock.
+    /// The services behind the device routes, over the store, registry, queue, blob store
+    /// and clock ports.
     pub sync: SyncServices,
-    /// Device logins while an app server URL is configured (plugin-adapters.md §4).
-    pub authenticator: Arc<PluginAuthenticator>,
 }
 
 impl AppState {
@@ -50,9 +45,9 @@ impl AppState {
             app: Arc::new(app.clone()),
             app_server: Some(app_server),
         };
-        let authenticator = Arc::new(PluginAuthenticator::new(&deps));
-        let sync = SyncServices::new(SyncStore::new(redis.clone()), &config.settings.sources, &deps);
-        Self { config: Arc::new(config), redis, aws, registry, queue, blobs, sync, authenticator }
+        let ports = Ports { store: SyncStore::new(redis.clone()), registry, queue, blobs };
+        let sync = SyncServices::new(ports, config.settings.clone(), &deps);
+        Self { config: Arc::new(config), redis, aws, sync }
     }
 
     /// The same state reading time from `clock` (tests move time instead of sleeping).
@@ -63,28 +58,28 @@ impl AppState {
 
     /// The same state sending jobs to `queue` (tests record them in a `MemoryJobQueue`).
     pub fn with_queue(mut self, queue: Arc<dyn JobQueue>) -> Self {
-        self.queue = queue;
+        self.sync = self.sync.with_queue(queue);
         self
     }
 
     /// The same state storing objects in `blobs`.
     pub fn with_blobs(mut self, blobs: Arc<dyn BlobStore>) -> Self {
-        self.blobs = blobs;
+        self.sync = self.sync.with_blobs(blobs);
         self
     }
 
     /// The durable registry (users, tokens, clients).
     pub fn registry(&self) -> &dyn Registry {
-        &*self.registry
+        self.sync.registry()
     }
 
     /// The job queues.
     pub fn queue(&self) -> &dyn JobQueue {
-        &*self.queue
+        self.sync.queue()
     }
 
     /// The blob store (the data bucket).
     pub fn blobs(&self) -> &dyn BlobStore {
-        &*self.blobs
+        self.sync.blobs()
     }
 }

@@ -43,7 +43,8 @@ pub struct Env {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub env: Env,
-    pub settings: Settings,
+    /// Shared with the sync services ([`crate::sync::SyncServices`]), which read it too.
+    pub settings: std::sync::Arc<Settings>,
 }
 
 impl Config {
@@ -89,6 +90,6 @@ impl Config {
             bulk_queue_url: need("RHOSYNC_BULK_QUEUE_URL")?,
             aws_endpoint_url: get("AWS_ENDPOINT_URL"),
         };
-        Ok(Self { env, settings })
+        Ok(Self { env, settings: std::sync::Arc::new(settings) })
     }
 }

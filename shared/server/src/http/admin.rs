@@ -69,7 +69,7 @@ pub async fn ensure_admin(state: &AppState) -> Result<(), RegistryError> {
     let token = state.config.env.api_token.clone().unwrap_or_else(random_token);
     registry.set_user_token(ADMIN_LOGIN, &token).await?;
     // `user:count` counts rhoadmin too (auth-and-settings.md §2).
-    crate::registry::cache::bump(state, crate::registry::cache::Counter::Users, 1)
+    crate::registry::cache::bump(&state.sync.store, state.config.settings.app.stats, crate::registry::cache::Counter::Users, 1)
         .await
         .map(|_| ())
         .map_err(|e| RegistryError::Store(e.to_string()))

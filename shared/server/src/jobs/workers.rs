@@ -12,10 +12,10 @@ use super::{JobError, JobHandler, JobItem};
 use crate::edges::sqs::QueueUrls;
 use crate::ports::jobs::{CudWrite, Job};
 use crate::ports::Queue;
-use crate::state::AppState;
+use crate::config::Env;
 use crate::sync::cud;
 use crate::sync::cud::apply::PendingWrite;
-use crate::sync::{self, SourceCtx, SyncError};
+use crate::sync::{self, SourceCtx, SyncError, SyncServices};
 
 /// Which worker a queue feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,29 +46,30 @@ impl WorkerName {
     }
 
     /// The URL of [`WorkerName::queue`] in this deployment.
-    pub fn queue_url(self, state: &AppState) -> String {
-        QueueUrls::from_env(&state.config.env).url(self.queue()).to_owned()
+    pub fn queue_url(self, env: &Env) -> String {
+        QueueUrls::from_env(env).url(self.queue()).to_owned()
     }
 
-    pub fn handler(self, state: AppState) -> Box<dyn JobHandler> {
+    /// The worker's job handler over the sync services.
+    pub fn handler(self, svc: SyncServices) -> Box<dyn JobHandler> {
         match self {
-            Self::Adapter => Box::new(AdapterWorker { state }),
-            Self::Push => Box::new(PushWorker { state }),
-            Self::Bulk => Box::new(BulkWorker { state }),
+            Self::Adapter => Box::new(AdapterWorker { svc }),
+            Self::Push => Box::new(PushWorker { svc }),
+            Self::Bulk => Box::new(BulkWorker { svc }),
         }
     }
 }
 
 /// Runs queued refreshes (sync-engine.md §6.4) and applies queued client writes (§8.3).
 pub struct AdapterWorker {
-    state: AppState,
+    svc: SyncServices,
 }
 
 impl AdapterWorker {
     async fn refresh(&self, source: &str, user: &str, query: Option<&serde_json::Value>) -> Result<(), JobError> {
         // Adapter failures are recorded as the source's errors for devices, and the md is
         // left as it was; only infrastructure failures make the job fail (and retry).
-        sync::refresh(&self.state, source, user, query).await.map_err(|e| JobError::Failed(e.to_string()))
+        sync::refresh(&self.svc, source, user, query).await.map_err(|e| JobError::Failed(e.to_string()))
     }
 
     async fn write_of(&self, job: &Job) -> Result<Option<CudWrite>, JobError> {
@@ -77,7 +78,7 @@ impl AdapterWorker {
             return Ok(Some((**write).clone()));
         }
         match write_ref {
-            Some(object) => cud::load_stored(self.state.blobs(), object).await.map(Some).map_err(|e| JobError::Failed(e.to_string())),
+            Some(object) => cud::load_stored(self.svc.blobs(), object).await.map(Some).map_err(|e| JobError::Failed(e.to_string())),
             None => Ok(None),
         }
     }
@@ -116,8 +117,8 @@ impl JobHandler for AdapterWorker {
         }
         for (name, group) in by_source {
             let (indices, writes): (Vec<usize>, Vec<PendingWrite>) = group.into_iter().unzip();
-            let outcomes = match SourceCtx::find(&self.state, &name) {
-                Some(source) => cud::apply::apply_batch(&self.state, &source, writes).await,
+            let outcomes = match SourceCtx::find(&self.svc, &name) {
+                Some(source) => cud::apply::apply_batch(&self.svc, &source, writes).await,
                 // The source left the settings after the write was accepted: fail loudly.
                 None => writes.iter().map(|_| Err(SyncError::UnknownSource)).collect(),
             };
@@ -132,7 +133,7 @@ impl JobHandler for AdapterWorker {
 /// Sends pings to devices.
 pub struct PushWorker {
     #[allow(dead_code)]
-    state: AppState,
+    svc: SyncServices,
 }
 
 #[async_trait]
@@ -155,7 +156,7 @@ impl JobHandler for PushWorker {
 /// Builds bulk-data files.
 pub struct BulkWorker {
     #[allow(dead_code)]
-    state: AppState,
+    svc: SyncServices,
 }
 
 #[async_trait]

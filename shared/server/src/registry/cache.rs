@@ -9,23 +9,23 @@
 //! counter, the bucket size and retention, that an empty URL clears it); the reads and
 //! writes are the store's ([`crate::store::meta`]).
 
-use crate::edges::RedisEdge;
+use crate::edges::Keys;
 use crate::store::keys;
 /// The app server URL's RhoConnect name.
 pub use crate::store::keys::APPSERVER_DOC;
 pub use crate::store::Metric;
 use crate::store::StoreError;
-use crate::AppState;
+use crate::store::SyncStore;
 
 /// Stats bucket size and retention in seconds (auth-and-settings.md §7.3 defaults).
 pub const STATS_RESOLUTION: i64 = 60;
 pub const STATS_RETENTION: i64 = 44_640;
 
 /// The Redis key of a RhoConnect document name this module owns, else `None`.
-pub fn redis_key(redis: &RedisEdge, docname: &str) -> Option<String> {
+pub fn redis_key(keys: &Keys, docname: &str) -> Option<String> {
     match docname {
-        "user:count" | "client:count" | APPSERVER_DOC => Some(keys::registry_record(&redis.keys, docname)),
-        name => name.strip_prefix("stat:").map(|metric| keys::stat(&redis.keys, metric)),
+        "user:count" | "client:count" | APPSERVER_DOC => Some(keys::registry_record(keys, docname)),
+        name => name.strip_prefix("stat:").map(|metric| keys::stat(keys, metric)),
     }
 }
 
@@ -54,43 +54,44 @@ impl Counter {
 }
 
 /// Adds `delta` to a counter and, when stats are on, records the new value in its series.
-pub async fn bump(state: &AppState, counter: Counter, delta: i64) -> Result<i64, StoreError> {
-    let value = state.sync.store.incr_counter(counter.docname(), delta).await?;
-    if state.config.settings.app.stats {
-        record_counter(state, counter.metric(), value).await?;
+/// `stats`: the `:stats:` setting.
+pub async fn bump(store: &SyncStore, stats: bool, counter: Counter, delta: i64) -> Result<i64, StoreError> {
+    let value = store.incr_counter(counter.docname(), delta).await?;
+    if stats {
+        record_counter(store, counter.metric(), value).await?;
     }
     Ok(value)
 }
 
 /// Records `value` as the current bucket of counter metric `metric`.
-pub async fn record_counter(state: &AppState, metric: &str, value: i64) -> Result<(), StoreError> {
+pub async fn record_counter(store: &SyncStore, metric: &str, value: i64) -> Result<(), StoreError> {
     let now = crate::auth::session::now() as i64;
     let start = now / STATS_RESOLUTION * STATS_RESOLUTION;
-    state.sync.store.record_stat(metric, start, STATS_RESOLUTION, STATS_RETENTION, value).await
+    store.record_stat(metric, start, STATS_RESOLUTION, STATS_RETENTION, value).await
 }
 
 /// Metric names matching a Redis glob, without the `stat:` prefix.
-pub async fn metric_names(state: &AppState, glob: &str) -> Result<Vec<String>, StoreError> {
-    state.sync.store.stat_names(glob).await
+pub async fn metric_names(store: &SyncStore, glob: &str) -> Result<Vec<String>, StoreError> {
+    store.stat_names(glob).await
 }
 
 /// Members `start..=finish` of a series (oldest first), or a string metric's value.
-pub async fn metric(state: &AppState, name: &str, start: i64, finish: i64) -> Result<Metric, StoreError> {
-    state.sync.store.stat(name, start, finish).await
+pub async fn metric(store: &SyncStore, name: &str, start: i64, finish: i64) -> Result<Metric, StoreError> {
+    store.stat(name, start, finish).await
 }
 
 /// The app server URL set through the API (`None` when unset).
-pub async fn appserver_url(state: &AppState) -> Result<Option<String>, StoreError> {
-    state.sync.store.app_server_url().await
+pub async fn appserver_url(store: &SyncStore) -> Result<Option<String>, StoreError> {
+    store.app_server_url().await
 }
 
 /// Stores the app server URL verbatim; `None` or `""` clears it.
-pub async fn set_appserver_url(state: &AppState, url: Option<&str>) -> Result<(), StoreError> {
-    state.sync.store.set_app_server_url(url.filter(|u| !u.is_empty())).await
+pub async fn set_appserver_url(store: &SyncStore, url: Option<&str>) -> Result<(), StoreError> {
+    store.set_app_server_url(url.filter(|u| !u.is_empty())).await
 }
 
 /// Deletes every key of this deployment's namespace (`<ns>:{…}:…`), in SCAN batches so a
 /// large cache never blocks Redis. Returns the count.
-pub async fn flush_namespace(state: &AppState) -> Result<u64, StoreError> {
-    state.sync.store.flush_namespace().await
+pub async fn flush_namespace(store: &SyncStore) -> Result<u64, StoreError> {
+    store.flush_namespace().await
 }

@@ -18,7 +18,7 @@ use crate::adapters::{AuthOutcome, Authenticator};
 use crate::auth::session::Session;
 use crate::config::DeviceAuth;
 use crate::registry::{password, ClientRecord, ADMIN_LOGIN, DEVICE_FIELDS};
-use crate::AppState;
+use super::SyncServices;
 
 /// Lifetime of a cached client record.
 pub const CLIENT_CACHE_TTL_SECS: u64 = 300;
@@ -41,7 +41,7 @@ pub enum LoginOutcome {
 /// (plugin-adapters.md §4); otherwise local users (`device_auth: local`) or anyone
 /// (`open`). The user record is created on success.
 pub async fn login(
-    state: &AppState,
+    svc: &SyncServices,
     login: &str,
     pass: &str,
     params: &serde_json::Map<String, Value>,
@@ -49,13 +49,13 @@ pub async fn login(
     if login.is_empty() || login == ADMIN_LOGIN || login == keys::SHARED_PARTITION {
         return Ok(LoginOutcome::Denied);
     }
-    let registry = state.registry();
-    let delegated = match state.authenticator.is_configured().await {
+    let registry = svc.registry();
+    let delegated = match svc.authenticator.is_configured().await {
         Ok(configured) => configured,
         Err(err) => return Ok(LoginOutcome::Failed(err.message().to_owned())),
     };
     if delegated {
-        return Ok(match state.authenticator.authenticate(login, pass, params).await {
+        return Ok(match svc.authenticator.authenticate(login, pass, params).await {
             AuthOutcome::Allow(name) if name == ADMIN_LOGIN || name == keys::SHARED_PARTITION => LoginOutcome::Denied,
             AuthOutcome::Allow(name) => {
                 registry.ensure_user(&name).await?;
@@ -66,7 +66,7 @@ pub async fn login(
             AuthOutcome::Error(message) => LoginOutcome::Failed(message),
         });
     }
-    match state.config.settings.app.device_auth {
+    match svc.settings.app.device_auth {
         DeviceAuth::Open => {
             registry.ensure_user(login).await?;
             Ok(LoginOutcome::Allowed(login.to_owned()))
@@ -87,24 +87,24 @@ pub async fn login(
     }
 }
 
-async fn cache(state: &AppState, client: &ClientRecord) -> Result<(), SyncError> {
-    let key = keys::client_record(&state.redis.keys, &client.id);
+async fn cache(svc: &SyncServices, client: &ClientRecord) -> Result<(), SyncError> {
+    let key = keys::client_record(svc.store.keys(), &client.id);
     let text = serde_json::to_string(client).map_err(|e| SyncError::Internal(e.to_string()))?;
-    state.sync.store.set(&key, Some(&text), Some(CLIENT_CACHE_TTL_SECS)).await?;
+    svc.store.set(&key, Some(&text), Some(CLIENT_CACHE_TTL_SECS)).await?;
     Ok(())
 }
 
 /// Drops a client record from the cache (call after deleting or changing it elsewhere).
-pub async fn forget(state: &AppState, client_id: &str) -> Result<(), SyncError> {
-    state.sync.store.set(&keys::client_record(&state.redis.keys, client_id), None, None).await?;
+pub async fn forget(svc: &SyncServices, client_id: &str) -> Result<(), SyncError> {
+    svc.store.set(&keys::client_record(svc.store.keys(), client_id), None, None).await?;
     Ok(())
 }
 
 /// Writes a client through to the registry and the cache; `stored_owner` is the owner
 /// its stored record has (`None`: not stored yet).
-async fn save(state: &AppState, client: &ClientRecord, stored_owner: Option<&str>) -> Result<(), SyncError> {
-    state.registry().put_client_owned_by(client, stored_owner).await?;
-    cache(state, client).await
+async fn save(svc: &SyncServices, client: &ClientRecord, stored_owner: Option<&str>) -> Result<(), SyncError> {
+    svc.registry().put_client_owned_by(client, stored_owner).await?;
+    cache(svc, client).await
 }
 
 fn parse_cached(text: Option<String>) -> Option<ClientRecord> {
@@ -112,18 +112,18 @@ fn parse_cached(text: Option<String>) -> Option<ClientRecord> {
 }
 
 /// The client record (cache first), or `None`.
-pub async fn find(state: &AppState, client_id: &str) -> Result<Option<ClientRecord>, SyncError> {
-    let key = keys::client_record(&state.redis.keys, client_id);
-    if let Some(client) = parse_cached(state.sync.store.get(&key).await?) {
+pub async fn find(svc: &SyncServices, client_id: &str) -> Result<Option<ClientRecord>, SyncError> {
+    let key = keys::client_record(svc.store.keys(), client_id);
+    if let Some(client) = parse_cached(svc.store.get(&key).await?) {
         return Ok(Some(client));
     }
-    load_durable(state, client_id).await
+    load_durable(svc, client_id).await
 }
 
-async fn load_durable(state: &AppState, client_id: &str) -> Result<Option<ClientRecord>, SyncError> {
-    match state.registry().client(client_id).await? {
+async fn load_durable(svc: &SyncServices, client_id: &str) -> Result<Option<ClientRecord>, SyncError> {
+    match svc.registry().client(client_id).await? {
         Some(client) => {
-            cache(state, &client).await?;
+            cache(svc, &client).await?;
             Ok(Some(client))
         }
         None => Ok(None),
@@ -154,30 +154,30 @@ pub struct ProbeRequest<'a> {
 /// — and, for a query without a token, the query script's read-only probe — in one round
 /// trip: a no-change sync needs no other, and a page's read is already done.
 pub async fn find_with_poll(
-    state: &AppState,
+    svc: &SyncServices,
     client_id: &str,
     source: &str,
     session: &Session,
     probe: Option<ProbeRequest<'_>>,
 ) -> Result<QueryLookup, SyncError> {
-    let [exists, revoked, reset] = sessions::check_keys(state, &session.login);
-    let rec_key = keys::client_record(&state.redis.keys, client_id);
-    let poll_key = keys::poll_interval(&state.redis.keys, source);
+    let [exists, revoked, reset] = sessions::check_keys(svc, &session.login);
+    let rec_key = keys::client_record(svc.store.keys(), client_id);
+    let poll_key = keys::poll_interval(svc.store.keys(), source);
     let gets = [rec_key.as_str(), &poll_key, &exists, &revoked, &reset];
     let (mut values, probed) = match probe {
         Some(p) => {
             let (values, reply, refresh_time) =
-                state.sync.store.get_many_and_probe(&gets, p.partition, p.client, p.slice_limit).await?;
+                svc.store.get_many_and_probe(&gets, p.partition, p.client, p.slice_limit).await?;
             let probed = match (reply, refresh_time) {
                 (BeginReply::Busy, _) | (_, None) => None,
                 (reply, Some(rt)) => Some((reply, rt)),
             };
             (values, probed)
         }
-        None => (state.sync.store.get_many(&gets).await?, None),
+        None => (svc.store.get_many(&gets).await?, None),
     };
     let session_values = values.split_off(2.min(values.len()));
-    let session_valid = sessions::decide(state, session, &session_values)
+    let session_valid = sessions::decide(svc, session, &session_values)
         .await
         .map_err(|e| SyncError::Internal(format!("checking the session user: {e}")))?;
     let mut values = values.into_iter();
@@ -188,7 +188,7 @@ pub async fn find_with_poll(
     }
     let client = match parse_cached(rec) {
         Some(c) => Some(c),
-        None => load_durable(state, client_id).await?,
+        None => load_durable(svc, client_id).await?,
     };
     Ok(QueryLookup { session_valid, client, poll_override, probed })
 }
@@ -207,7 +207,7 @@ fn device_fields(params: &serde_json::Map<String, Value>) -> BTreeMap<String, St
 }
 
 /// clientcreate (sync-protocol.md §5.1): a new client for `login`.
-pub async fn create(state: &AppState, login: &str, params: &serde_json::Map<String, Value>) -> Result<ClientRecord, SyncError> {
+pub async fn create(svc: &SyncServices, login: &str, params: &serde_json::Map<String, Value>) -> Result<ClientRecord, SyncError> {
     let client = ClientRecord {
         id: crate::auth::tokens::random_token(),
         user_id: login.to_owned(),
@@ -215,15 +215,15 @@ pub async fn create(state: &AppState, login: &str, params: &serde_json::Map<Stri
         device: device_fields(params),
         last_sync: None,
     };
-    state.registry().create_client(&client).await?;
-    cache(state, &client).await?;
+    svc.registry().create_client(&client).await?;
+    cache(svc, &client).await?;
     Ok(client)
 }
 
 /// clientregister (sync-protocol.md §5.2): create-if-missing, then store device fields.
-pub async fn register(state: &AppState, login: &str, client_id: &str, params: &serde_json::Map<String, Value>) -> Result<(), SyncError> {
+pub async fn register(svc: &SyncServices, login: &str, client_id: &str, params: &serde_json::Map<String, Value>) -> Result<(), SyncError> {
     // The cached record is written through on every change, so it is as good as the registry's.
-    let found = find(state, client_id).await?;
+    let found = find(svc, client_id).await?;
     let stored_owner = found.as_ref().map(|c| c.user_id.clone());
     let mut client = match found {
         Some(c) => c,
@@ -235,46 +235,45 @@ pub async fn register(state: &AppState, login: &str, client_id: &str, params: &s
         },
     };
     if client.user_id != login {
-        flush_documents(state, &client, None).await?;
+        flush_documents(svc, &client, None).await?;
         client.user_id = login.to_owned();
     }
     client.device.extend(device_fields(params));
-    save(state, &client, stored_owner.as_deref()).await
+    save(svc, &client, stored_owner.as_deref()).await
 }
 
 /// The client a request names, switched to the session's user if it belongs to another
 /// (sync-engine.md §10.3): its documents are flushed first.
-pub async fn resolve(state: &AppState, login: &str, client: Option<ClientRecord>) -> Result<ClientRecord, SyncError> {
+pub async fn resolve(svc: &SyncServices, login: &str, client: Option<ClientRecord>) -> Result<ClientRecord, SyncError> {
     let mut client = client.ok_or(SyncError::UnknownClient)?;
     if client.user_id != login {
-        flush_documents(state, &client, None).await?;
+        flush_documents(svc, &client, None).await?;
         let stored_owner = std::mem::replace(&mut client.user_id, login.to_owned());
-        save(state, &client, Some(&stored_owner)).await?;
+        save(svc, &client, Some(&stored_owner)).await?;
     }
     Ok(client)
 }
 
 /// Deletes the client's documents of every source, or only of `sources`
 /// (clientreset, sync-engine.md §10.2).
-pub async fn flush_documents(state: &AppState, client: &ClientRecord, sources: Option<&[String]>) -> Result<(), SyncError> {
-    for config in &state.config.settings.sources {
+pub async fn flush_documents(svc: &SyncServices, client: &ClientRecord, sources: Option<&[String]>) -> Result<(), SyncError> {
+    for config in &svc.settings.sources {
         if let Some(only) = sources {
             if !only.iter().any(|s| s == &config.name) {
                 continue;
             }
         }
-        let Some(source) = SourceCtx::find(state, &config.name) else { continue };
-        let ck = source.keys(state, &client.user_id).client(&client.id);
-        state.sync.store.del(&ck.all()).await?;
+        let Some(source) = SourceCtx::find(svc, &config.name) else { continue };
+        let ck = source.keys(svc, &client.user_id).client(&client.id);
+        svc.store.del(&ck.all()).await?;
     }
     Ok(())
 }
 
 /// The public settings of every source, for the clientreset body rhoconnect.js needs
 /// (sync-protocol.md §5.3).
-pub fn public_sources(state: &AppState) -> Value {
-    let sources: serde_json::Map<String, Value> = state
-        .config
+pub fn public_sources(svc: &SyncServices) -> Value {
+    let sources: serde_json::Map<String, Value> = svc
         .settings
         .sources
         .iter()

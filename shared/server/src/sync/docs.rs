@@ -21,7 +21,7 @@ use super::refresh::{replace_md, update_md};
 use super::scratch::RedisScratch;
 use crate::store::{client_state, cursor_fields};
 use super::{SourceCtx, SyncError};
-use crate::AppState;
+use super::SyncServices;
 
 /// Client document types (rest-api.md §4.16), in docnames order.
 pub const CLIENT_DOC_TYPES: [&str; 24] = [
@@ -79,34 +79,34 @@ fn links_json(links: impl IntoIterator<Item = (String, String)>) -> Value {
 }
 
 /// Reads the document `name`.
-pub async fn get(state: &AppState, name: &str) -> Result<Doc, SyncError> {
-    if let Some(key) = crate::registry::cache::redis_key(&state.redis, name) {
-        return Ok(text_or_missing(state.sync.store.get(&key).await?, name));
+pub async fn get(svc: &SyncServices, name: &str) -> Result<Doc, SyncError> {
+    if let Some(key) = crate::registry::cache::redis_key(svc.store.keys(), name) {
+        return Ok(text_or_missing(svc.store.get(&key).await?, name));
     }
     match DocName::parse(name) {
-        DocName::Source { partition, source, doc } if SourceCtx::find(state, &source).is_some() => {
-            let pk = PartitionKeys::new(&state.redis.keys, &source, &partition);
-            get_source_doc(state, &pk, &doc, name).await
+        DocName::Source { partition, source, doc } if SourceCtx::find(svc, &source).is_some() => {
+            let pk = PartitionKeys::new(svc.store.keys(), &source, &partition);
+            get_source_doc(svc, &pk, &doc, name).await
         }
-        DocName::Client { login, client_id, source, doc } => match SourceCtx::find(state, &source) {
-            Some(src) => get_client_doc(state, &src, &login, &client_id, &doc).await,
-            None => scratch_get(state, name).await,
+        DocName::Client { login, client_id, source, doc } => match SourceCtx::find(svc, &source) {
+            Some(src) => get_client_doc(svc, &src, &login, &client_id, &doc).await,
+            None => scratch_get(svc, name).await,
         },
         DocName::ReadState { partition, source, field } => {
-            let pk = PartitionKeys::new(&state.redis.keys, &source, &partition);
-            Ok(text_or_missing(state.sync.store.hget(&pk.rs, &field).await?, &field))
+            let pk = PartitionKeys::new(svc.store.keys(), &source, &partition);
+            Ok(text_or_missing(svc.store.hget(&pk.rs, &field).await?, &field))
         }
         DocName::PollInterval { source } => {
-            let over = state.sync.store.get(&keys::poll_interval(&state.redis.keys, &source)).await?;
-            let configured = state.config.settings.source(&source).map(|s| s.poll_interval.to_string());
+            let over = svc.store.get(&keys::poll_interval(svc.store.keys(), &source)).await?;
+            let configured = svc.settings.source(&source).map(|s| s.poll_interval.to_string());
             Ok(text_or_missing(over.or(configured), "poll_interval"))
         }
-        _ => scratch_get(state, name).await,
+        _ => scratch_get(svc, name).await,
     }
 }
 
-async fn scratch_get(state: &AppState, name: &str) -> Result<Doc, SyncError> {
-    let scratch = RedisScratch::new(state.sync.store.clone());
+async fn scratch_get(svc: &SyncServices, name: &str) -> Result<Doc, SyncError> {
+    let scratch = RedisScratch::new(svc.store.clone());
     Ok(match scratch.read(name).await? {
         None => Doc::Missing { object_type: false },
         Some(Value::String(s)) => Doc::Text(s),
@@ -114,8 +114,8 @@ async fn scratch_get(state: &AppState, name: &str) -> Result<Doc, SyncError> {
     })
 }
 
-async fn get_source_doc(state: &AppState, pk: &PartitionKeys, doc: &str, name: &str) -> Result<Doc, SyncError> {
-    let store = &state.sync.store;
+async fn get_source_doc(svc: &SyncServices, pk: &PartitionKeys, doc: &str, name: &str) -> Result<Doc, SyncError> {
+    let store = &svc.store;
     match doc {
         "md" => {
             let (_, md) = store.read_md(pk).await?;
@@ -131,20 +131,20 @@ async fn get_source_doc(state: &AppState, pk: &PartitionKeys, doc: &str, name: &
             None => Ok(Doc::Missing { object_type: true }),
         },
         "metadata" | "metadata_sha1" | "schema" | "schema_sha1" => Ok(text_or_missing(store.hget(&pk.src, doc).await?, doc)),
-        _ => scratch_get(state, name).await,
+        _ => scratch_get(svc, name).await,
     }
 }
 
-async fn stored_page(state: &AppState, key: &str) -> Result<Option<StoredPage>, SyncError> {
-    Ok(state.sync.store.get(key).await?.and_then(|t| serde_json::from_str(&t).ok()))
+async fn stored_page(svc: &SyncServices, key: &str) -> Result<Option<StoredPage>, SyncError> {
+    Ok(svc.store.get(key).await?.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
-async fn get_client_doc(state: &AppState, source: &SourceCtx, login: &str, client_id: &str, doc: &str) -> Result<Doc, SyncError> {
-    let pk = source.keys(state, login);
+async fn get_client_doc(svc: &SyncServices, source: &SourceCtx, login: &str, client_id: &str, doc: &str) -> Result<Doc, SyncError> {
+    let pk = source.keys(svc, login);
     let ck = pk.client(client_id);
-    let store = &state.sync.store;
+    let store = &svc.store;
     let st = || async { Ok::<_, SyncError>(store.hgetall(&ck.st).await?.into_iter().collect::<HashMap<String, String>>()) };
-    let page = stored_page(state, &ck.page).await?;
+    let page = stored_page(svc, &ck.page).await?;
     let page_part = |f: &dyn Fn(&StoredPage) -> Value| page.as_ref().map(f).unwrap_or(Value::Object(Map::new()));
     let search = || async {
         Ok::<_, SyncError>(
@@ -197,39 +197,39 @@ async fn get_client_doc(state: &AppState, source: &SourceCtx, login: &str, clien
 }
 
 /// Writes the document `name` (rest-api.md §4.6 rules; `None` data deletes it).
-pub async fn set(state: &AppState, name: &str, data: Option<&Value>, append: bool) -> Result<(), SyncError> {
+pub async fn set(svc: &SyncServices, name: &str, data: Option<&Value>, append: bool) -> Result<(), SyncError> {
     let data = data.filter(|v| !v.is_null());
-    if let Some(key) = crate::registry::cache::redis_key(&state.redis, name) {
+    if let Some(key) = crate::registry::cache::redis_key(svc.store.keys(), name) {
         let text = data.map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()));
-        return Ok(state.sync.store.set(&key, text.as_deref(), None).await?);
+        return Ok(svc.store.set(&key, text.as_deref(), None).await?);
     }
     match DocName::parse(name) {
-        DocName::Source { partition, source, doc } if SourceCtx::find(state, &source).is_some() => {
-            let pk = PartitionKeys::new(&state.redis.keys, &source, &partition);
-            set_source_doc(state, &pk, &doc, name, data, append).await
+        DocName::Source { partition, source, doc } if SourceCtx::find(svc, &source).is_some() => {
+            let pk = PartitionKeys::new(svc.store.keys(), &source, &partition);
+            set_source_doc(svc, &pk, &doc, name, data, append).await
         }
-        DocName::Client { login, client_id, source, doc } if doc == "cd" => match SourceCtx::find(state, &source) {
-            Some(src) => set_cd(state, &src, &login, &client_id, data, append).await,
-            None => scratch_set(state, name, data, append).await,
+        DocName::Client { login, client_id, source, doc } if doc == "cd" => match SourceCtx::find(svc, &source) {
+            Some(src) => set_cd(svc, &src, &login, &client_id, data, append).await,
+            None => scratch_set(svc, name, data, append).await,
         },
         DocName::ReadState { partition, source, field } => {
-            let pk = PartitionKeys::new(&state.redis.keys, &source, &partition);
+            let pk = PartitionKeys::new(svc.store.keys(), &source, &partition);
             let value = data.map(|v| match v {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             });
-            Ok(state.sync.store.hset(&pk.rs, &[(field.as_str(), value)]).await?)
+            Ok(svc.store.hset(&pk.rs, &[(field.as_str(), value)]).await?)
         }
         DocName::PollInterval { source } => {
             let value = data.map(|v| rhosync_engine::params::lenient_int(Some(v)).to_string());
-            Ok(state.sync.store.set(&keys::poll_interval(&state.redis.keys, &source), value.as_deref(), None).await?)
+            Ok(svc.store.set(&keys::poll_interval(svc.store.keys(), &source), value.as_deref(), None).await?)
         }
-        _ => scratch_set(state, name, data, append).await,
+        _ => scratch_set(svc, name, data, append).await,
     }
 }
 
 async fn set_source_doc(
-    state: &AppState,
+    svc: &SyncServices,
     pk: &PartitionKeys,
     doc: &str,
     name: &str,
@@ -241,14 +241,14 @@ async fn set_source_doc(
             let objects = strict_objects(data)?;
             if append {
                 let ids: Vec<String> = objects.keys().cloned().collect();
-                update_md(state, pk, &ids, |cur| Ok(apply_push_objects(cur, &objects)?)).await
+                update_md(svc, pk, &ids, |cur| Ok(apply_push_objects(cur, &objects)?)).await
             } else {
-                replace_md(state, pk, &objects).await
+                replace_md(svc, pk, &objects).await
             }
         }
         "errors" => {
             let text = data.map(Value::to_string);
-            Ok(state.sync.store.hset(&pk.src, &[("errors", text)]).await?)
+            Ok(svc.store.hset(&pk.src, &[("errors", text)]).await?)
         }
         "metadata" | "metadata_sha1" | "schema" | "schema_sha1" => {
             let text = data.map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()));
@@ -258,20 +258,20 @@ async fn set_source_doc(
                 "schema" => "schema",
                 _ => "schema_sha1",
             };
-            Ok(state.sync.store.hset(&pk.src, &[(field, text)]).await?)
+            Ok(svc.store.hset(&pk.src, &[(field, text)]).await?)
         }
         // md_size follows md; other names are free-form.
         "md_size" => Ok(()),
-        _ => scratch_set(state, name, data, append).await,
+        _ => scratch_set(svc, name, data, append).await,
     }
 }
 
 /// Setting `cd` makes the given objects the client's exact belief (replace) or adds them
 /// to it (append); the stored page and the sent map are dropped on replace.
-async fn set_cd(state: &AppState, source: &SourceCtx, login: &str, client_id: &str, data: Option<&Value>, append: bool) -> Result<(), SyncError> {
+async fn set_cd(svc: &SyncServices, source: &SourceCtx, login: &str, client_id: &str, data: Option<&Value>, append: bool) -> Result<(), SyncError> {
     let objects = strict_objects(data)?;
-    let ck = source.keys(state, login).client(client_id);
-    let store = &state.sync.store;
+    let ck = source.keys(svc, login).client(client_id);
+    let store = &svc.store;
     if !append {
         store.del(&[&ck.pin, &ck.sent, &ck.page]).await?;
         let mut fields: Vec<(&str, Option<String>)> = cursor_fields(&Default::default()).to_vec();
@@ -316,8 +316,8 @@ fn normalized(value: &Value) -> Result<Value, SyncError> {
     }
 }
 
-async fn scratch_set(state: &AppState, name: &str, data: Option<&Value>, append: bool) -> Result<(), SyncError> {
-    let scratch = RedisScratch::new(state.sync.store.clone());
+async fn scratch_set(svc: &SyncServices, name: &str, data: Option<&Value>, append: bool) -> Result<(), SyncError> {
+    let scratch = RedisScratch::new(svc.store.clone());
     let Some(data) = data else {
         return Ok(scratch.write(name, None).await?);
     };
@@ -328,13 +328,13 @@ async fn scratch_set(state: &AppState, name: &str, data: Option<&Value>, append:
 
 /// Read-state update (rest-api.md §4.19): optional global poll interval, then
 /// `refresh_time = now + refresh_time` for the user's partition of `source`.
-pub async fn set_read_state(state: &AppState, source: &SourceCtx, user: &str, params: &Map<String, Value>) -> Result<(), SyncError> {
+pub async fn set_read_state(svc: &SyncServices, source: &SourceCtx, user: &str, params: &Map<String, Value>) -> Result<(), SyncError> {
     if let Some(p) = params.get("poll_interval").filter(|v| !v.is_null() && v.as_str() != Some("")) {
         let n = rhosync_engine::params::lenient_int(Some(p));
-        state.sync.store.set(&keys::poll_interval(&state.redis.keys, &source.config.name), Some(&n.to_string()), None).await?;
+        svc.store.set(&keys::poll_interval(svc.store.keys(), &source.config.name), Some(&n.to_string()), None).await?;
     }
     let delay = rhosync_engine::params::lenient_int(params.get("refresh_time"));
-    let at = state.sync.clock.now_secs() as i64 + delay;
-    let pk = source.keys(state, user);
-    Ok(state.sync.store.hset(&pk.rs, &[("refresh_time", Some(at.to_string()))]).await?)
+    let at = svc.clock.now_secs() as i64 + delay;
+    let pk = source.keys(svc, user);
+    Ok(svc.store.hset(&pk.rs, &[("refresh_time", Some(at.to_string()))]).await?)
 }

@@ -54,8 +54,10 @@ use crate::adapters::deps::AdapterDeps;
 use crate::adapters::factory;
 use crate::adapters::{AdapterCtx, AdapterError, SourceAdapter};
 use crate::config::{PartitionType, SourceConfig};
-use crate::ports::{BlobError, Clock, QueueError, SystemClock};
-use crate::AppState;
+use crate::adapters::plugin::PluginAuthenticator;
+use crate::config::{AppSettings, Settings};
+use crate::ports::{BlobError, BlobStore, Clock, JobQueue, QueueError, SystemClock};
+use crate::registry::Registry;
 use crate::store::keys::{PartitionKeys, SHARED_PARTITION};
 
 /// Errors of the sync services; mapped to HTTP once, in `crate::http::error`.
@@ -116,22 +118,83 @@ impl From<BlobError> for SyncError {
 /// An adapter as built at start-up (or why it could not be).
 pub type BuiltAdapter = Result<Arc<dyn SourceAdapter>, AdapterError>;
 
-/// Process-wide sync services: the store, the adapters (built once) and the clock.
+/// What the sync services run on: the ports (store, registry, job queue, blob store, clock),
+/// the settings and the source adapters (built once). Built once per process; cloning copies
+/// a few reference-counted handles. Services take this, never the HTTP state, so they can
+/// run over in-memory edges of the same ports in unit tests.
 #[derive(Clone)]
 pub struct SyncServices {
     pub store: SyncStore,
     pub clock: Arc<dyn Clock>,
+    registry: Arc<dyn Registry>,
+    queue: Arc<dyn JobQueue>,
+    blobs: Arc<dyn BlobStore>,
+    /// The settings file (app settings and the sources, by priority).
+    pub settings: Arc<Settings>,
+    /// Device logins while an app server URL is configured (plugin-adapters.md §4).
+    pub authenticator: Arc<PluginAuthenticator>,
     adapters: Arc<HashMap<String, BuiltAdapter>>,
     /// The settings file's sources, shared so a request does not copy its source's settings.
     configs: Arc<HashMap<String, Arc<SourceConfig>>>,
 }
 
+/// The ports [`SyncServices`] runs on.
+pub struct Ports {
+    pub store: SyncStore,
+    pub registry: Arc<dyn Registry>,
+    pub queue: Arc<dyn JobQueue>,
+    pub blobs: Arc<dyn BlobStore>,
+}
+
 impl SyncServices {
     /// Builds every configured source's adapter once.
-    pub fn new(store: SyncStore, sources: &[SourceConfig], deps: &AdapterDeps) -> Self {
+    pub fn new(ports: Ports, settings: Arc<Settings>, deps: &AdapterDeps) -> Self {
+        let sources = &settings.sources;
         let adapters = sources.iter().map(|s| (s.name.clone(), factory::build(s, deps))).collect();
         let configs = sources.iter().map(|s| (s.name.clone(), Arc::new(s.clone()))).collect();
-        Self { store, clock: Arc::new(SystemClock), adapters: Arc::new(adapters), configs: Arc::new(configs) }
+        Self {
+            store: ports.store,
+            clock: Arc::new(SystemClock),
+            registry: ports.registry,
+            queue: ports.queue,
+            blobs: ports.blobs,
+            authenticator: Arc::new(PluginAuthenticator::new(deps)),
+            settings,
+            adapters: Arc::new(adapters),
+            configs: Arc::new(configs),
+        }
+    }
+
+    /// The durable registry (users, tokens, clients).
+    pub fn registry(&self) -> &dyn Registry {
+        &*self.registry
+    }
+
+    /// The job queues.
+    pub fn queue(&self) -> &dyn JobQueue {
+        &*self.queue
+    }
+
+    /// The blob store (the data bucket).
+    pub fn blobs(&self) -> &dyn BlobStore {
+        &*self.blobs
+    }
+
+    /// The app-wide settings.
+    pub fn app(&self) -> &AppSettings {
+        &self.settings.app
+    }
+
+    /// The same services sending jobs to `queue`.
+    pub fn with_queue(mut self, queue: Arc<dyn JobQueue>) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// The same services storing objects in `blobs`.
+    pub fn with_blobs(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = blobs;
+        self
     }
 
     /// The settings of a source of the settings file.
@@ -158,9 +221,9 @@ pub struct SourceCtx {
 
 impl SourceCtx {
     /// The configured source `name`, or `None`.
-    pub fn find(state: &AppState, name: &str) -> Option<Self> {
-        let config = state.sync.source_config(name)?;
-        Some(Self { adapter: state.sync.adapter(name), config })
+    pub fn find(svc: &SyncServices, name: &str) -> Option<Self> {
+        let config = svc.source_config(name)?;
+        Some(Self { adapter: svc.adapter(name), config })
     }
 
     /// The partition key for `login` (sync-engine.md §4.2).
@@ -174,17 +237,17 @@ impl SourceCtx {
         }
     }
 
-    pub fn keys(&self, state: &AppState, login: &str) -> PartitionKeys {
-        PartitionKeys::new(&state.redis.keys, &self.config.name, &self.partition(login))
+    pub fn keys(&self, svc: &SyncServices, login: &str) -> PartitionKeys {
+        PartitionKeys::new(svc.store.keys(), &self.config.name, &self.partition(login))
     }
 
     /// The context adapter calls get.
-    pub fn adapter_ctx(&self, state: &AppState, login: &str) -> AdapterCtx {
+    pub fn adapter_ctx(&self, svc: &SyncServices, login: &str) -> AdapterCtx {
         AdapterCtx {
             login: login.to_owned(),
             partition: self.partition(login),
             source: self.config.clone(),
-            scratch: Arc::new(scratch::RedisScratch::new(state.sync.store.clone())),
+            scratch: Arc::new(scratch::RedisScratch::new(svc.store.clone())),
             idempotency_key: None,
         }
     }

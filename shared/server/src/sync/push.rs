@@ -15,7 +15,7 @@ use super::refresh::update_md;
 use super::{SourceCtx, SyncError};
 use crate::ports::jobs::{Job, JobMessage};
 use crate::ports::Queue;
-use crate::AppState;
+use super::SyncServices;
 
 /// Which push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,23 +76,23 @@ fn id_list(value: Option<&Value>) -> Vec<String> {
 }
 
 /// Applies one push for `source` (configured) with the request's parameters.
-pub async fn push(state: &AppState, source: &SourceCtx, kind: PushKind, params: &Map<String, Value>) -> Result<(), SyncError> {
+pub async fn push(svc: &SyncServices, source: &SourceCtx, kind: PushKind, params: &Map<String, Value>) -> Result<(), SyncError> {
     let user = match params.get("user_id") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         _ => return Err(SyncError::Refused("Missing required attribute user_id".into())),
     };
-    let pk = source.keys(state, &user);
+    let pk = source.keys(svc, &user);
     let data = || params.get("data").or_else(|| params.get("objects"));
     match kind {
         PushKind::Objects | PushKind::FastInsert => {
             let objects = strict_objects(if kind == PushKind::Objects { params.get("objects") } else { data() })?;
             let ids: Vec<String> = objects.keys().cloned().collect();
-            update_md(state, &pk, &ids, |cur| Ok(apply_push_objects(cur, &objects)?)).await?;
+            update_md(svc, &pk, &ids, |cur| Ok(apply_push_objects(cur, &objects)?)).await?;
         }
         PushKind::Deletes => {
             let ids = id_list(params.get("objects"));
-            update_md(state, &pk, &ids, |cur| Ok(apply_push_deletes(cur, &ids))).await?;
+            update_md(svc, &pk, &ids, |cur| Ok(apply_push_deletes(cur, &ids))).await?;
         }
         PushKind::FastUpdate => {
             let data = strict_objects(data())?;
@@ -101,13 +101,13 @@ pub async fn push(state: &AppState, source: &SourceCtx, kind: PushKind, params: 
                 return Ok(());
             }
             let ids: Vec<String> = data.keys().chain(delete_data.keys()).cloned().collect();
-            update_md(state, &pk, &ids, |cur| Ok(apply_fast_update(cur, &data, &delete_data)?)).await?;
+            update_md(svc, &pk, &ids, |cur| Ok(apply_fast_update(cur, &data, &delete_data)?)).await?;
         }
         PushKind::FastDelete => {
             // rest-api.md §4.20 P5: only objects stored exactly as given are removed.
             let data = strict_objects(data())?;
             let ids: Vec<String> = data.keys().cloned().collect();
-            update_md(state, &pk, &ids, |cur: &HashMap<String, Body>| {
+            update_md(svc, &pk, &ids, |cur: &HashMap<String, Body>| {
                 let equal: Vec<String> =
                     data.iter().filter(|(id, a)| cur.get(*id) == Some(&encode_body(a))).map(|(id, _)| id.clone()).collect();
                 Ok(apply_push_deletes(cur, &equal))
@@ -117,7 +117,7 @@ pub async fn push(state: &AppState, source: &SourceCtx, kind: PushKind, params: 
     }
     if source.config.push_notify && source.config.partition_type == crate::config::PartitionType::User {
         let message = JobMessage { id: None, job: Job::ping(vec![user], vec![source.config.name.clone()], "push_notify") };
-        state.queue().send(Queue::Push, &message).await?;
+        svc.queue().send(Queue::Push, &message).await?;
     }
     Ok(())
 }

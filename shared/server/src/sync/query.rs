@@ -30,7 +30,7 @@ use crate::store::{client_state, cursor_fields, pin_delta, refresh_due, st_num, 
 use super::{SourceCtx, SyncError};
 use crate::ports::jobs::{Job, JobMessage};
 use crate::ports::{JobQueue, Queue};
-use crate::AppState;
+use super::SyncServices;
 
 /// Message of the page for a source name nobody configured (sync-protocol.md §6.9).
 pub fn unknown_source_message(name: &str) -> String {
@@ -63,7 +63,7 @@ pub fn unknown_source_page(name: &str) -> Page {
 
 /// Serves one query page for `client_id` of `login` (checks done by the caller).
 pub async fn query(
-    state: &AppState,
+    svc: &SyncServices,
     source: &SourceCtx,
     login: &str,
     client_id: &str,
@@ -73,10 +73,10 @@ pub async fn query(
     let p_size = params::page_size(params).map_err(|e| SyncError::BadInput(e.to_string()))?;
     let token = params::token(params);
     let query_param = params.get("query");
-    let pk = source.keys(state, login);
+    let pk = source.keys(svc, login);
     let ck = pk.client(client_id);
-    let store = &state.sync.store;
-    let clock = &state.sync.clock;
+    let store = &svc.store;
+    let clock = &svc.clock;
 
     if source.config.pass_through {
         let args = BeginArgs {
@@ -91,7 +91,7 @@ pub async fn query(
         };
         return match store.begin(&pk, &ck, &args).await? {
             BeginReply::Refresh { .. } => {
-                let out = refresh::run(state, source, login, query_param, poll, false).await?;
+                let out = refresh::run(svc, source, login, query_param, poll, false).await?;
                 let metadata = out.metadata.map(|(m, _)| m);
                 let fresh = next_token(clock.now_micros(), None);
                 Ok(pass_through_page(out.result.unwrap_or_default(), CudErrors::default(), metadata, out.errors, fresh))
@@ -118,20 +118,20 @@ pub async fn query(
                 return Ok(resend_page(&stored, &json_map(Some(&errors))));
             }
             BeginReply::Reset { page, st, pinned } => {
-                undo_stored_page(state, &ck, &page, &st, &pinned).await?;
+                undo_stored_page(svc, &ck, &page, &st, &pinned).await?;
             }
             BeginReply::Refresh { .. } => {
                 if source.config.query_queued {
-                    enqueue_refresh(state.queue(), &source.config.name, login, query_param).await?;
+                    enqueue_refresh(svc.queue(), &source.config.name, login, query_param).await?;
                 } else {
-                    refresh::run(state, source, login, query_param, poll, true).await?;
+                    refresh::run(svc, source, login, query_param, poll, true).await?;
                 }
                 begin = false;
             }
             BeginReply::InStep { md_size, errors } => {
                 return Ok(Page { total_count: md_size, source_error: json_map(Some(&errors)), ..Page::default() });
             }
-            BeginReply::Build { read, .. } => return build(state, &pk, &ck, *read, p_size).await,
+            BeginReply::Build { read, .. } => return build(svc, &pk, &ck, *read, p_size).await,
             BeginReply::Busy => return Err(SyncError::Internal("the query script answered a probe reply to a full step".into())),
         }
     }
@@ -143,21 +143,21 @@ pub async fn query(
 /// run instead — a refresh is due under `poll`, the reply needs the full step, or the
 /// client state moved between the probe and the commit.
 pub async fn serve_probed(
-    state: &AppState,
+    svc: &SyncServices,
     pk: &crate::store::keys::PartitionKeys,
     ck: &ClientKeys,
     (reply, refresh_time): (BeginReply, f64),
     poll: i64,
     p_size: usize,
 ) -> Result<Option<Page>, SyncError> {
-    if refresh_due(poll, refresh_time, state.sync.clock.now_secs()) {
+    if refresh_due(poll, refresh_time, svc.clock.now_secs()) {
         return Ok(None);
     }
     match reply {
         BeginReply::InStep { md_size, errors } => {
             Ok(Some(Page { total_count: md_size, source_error: json_map(Some(&errors)), ..Page::default() }))
         }
-        BeginReply::Build { read, .. } => match build(state, pk, ck, *read, p_size).await {
+        BeginReply::Build { read, .. } => match build(svc, pk, ck, *read, p_size).await {
             Err(SyncError::Conflict) => Ok(None),
             page => page.map(Some),
         },
@@ -168,7 +168,7 @@ pub async fn serve_probed(
 /// Reset with undo (sync-protocol.md §6.4 DEVIATION): puts back the pre-page belief and the
 /// page's links and CUD deletes, drops the stored page.
 async fn undo_stored_page(
-    state: &AppState,
+    svc: &SyncServices,
     ck: &ClientKeys,
     page: &str,
     st: &HashMap<String, String>,
@@ -198,7 +198,7 @@ async fn undo_stored_page(
         add,
         ..Commit::default()
     };
-    if state.sync.store.commit(ck, &commit).await? {
+    if svc.store.commit(ck, &commit).await? {
         Ok(())
     } else {
         Err(SyncError::Conflict)
@@ -230,14 +230,14 @@ fn pending_docs(read: &PageRead) -> Result<(PendingClientDocs, [Vec<String>; 6])
 }
 
 async fn build(
-    state: &AppState,
+    svc: &SyncServices,
     pk: &crate::store::keys::PartitionKeys,
     ck: &ClientKeys,
     read: PageRead,
     p_size: usize,
 ) -> Result<Page, SyncError> {
-    let store = &state.sync.store;
-    let now = state.sync.clock.now_micros();
+    let store = &svc.store;
+    let now = svc.clock.now_micros();
     let gen = read.st.get("gen").cloned().unwrap_or_default();
     let last_token = Some(st_num(&read.st, "lt")).filter(|t| *t > 0);
     let mut st_fields: Vec<(&'static str, Option<String>)> = Vec::new();
@@ -272,7 +272,7 @@ async fn build(
     let mut writes = SentWrites::default();
     let mut undo = PageUndo { cursor: before.cursor, ..PageUndo::default() };
     let mut undone: HashSet<String> = HashSet::new();
-    let byte_cap = state.config.settings.app.page_byte_cap;
+    let byte_cap = svc.settings.app.page_byte_cap;
     let mut undo_cursor = None;
     let plan = loop {
         let inputs = PageInputs {

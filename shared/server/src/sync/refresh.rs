@@ -2,7 +2,7 @@
 //! the versioned md writes every producer shares.
 //!
 //! [`refresh`] is the entry point for queued refreshes too: the adapter worker calls it for
-//! a `Job::Refresh` (the query request already advanced the read state).
+//! a `Job::Refresh` (the query request already advanced the read svc).
 
 use std::collections::HashMap;
 
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::store::keys::{self, PartitionKeys};
 use crate::store::HistoryPolicy;
 use super::{SourceCtx, SyncError};
-use crate::AppState;
+use super::SyncServices;
 
 /// Message of a schema without `version` (sync-engine.md §6.2 step 2).
 pub const SCHEMA_VERSION_MISSING: &str = "Mandatory version key is not defined in model schema method";
@@ -35,18 +35,18 @@ pub struct Refreshed {
 }
 
 /// The poll interval in force for `source`: the read-state API's override, else settings.
-pub async fn poll_interval(state: &AppState, source: &SourceCtx) -> Result<i64, SyncError> {
-    let key = keys::poll_interval(&state.redis.keys, &source.config.name);
-    let over = state.sync.store.get(&key).await?;
+pub async fn poll_interval(svc: &SyncServices, source: &SourceCtx) -> Result<i64, SyncError> {
+    let key = keys::poll_interval(svc.store.keys(), &source.config.name);
+    let over = svc.store.get(&key).await?;
     Ok(over.and_then(|v| v.trim().parse().ok()).unwrap_or(source.config.poll_interval))
 }
 
 /// Refreshes `source` for `login`'s partition: calls the adapter and stores the result
 /// (the adapter worker's entry point for `Job::Refresh`).
-pub async fn refresh(state: &AppState, source: &str, login: &str, query: Option<&Value>) -> Result<(), SyncError> {
-    let ctx = SourceCtx::find(state, source).ok_or(SyncError::UnknownSource)?;
-    let poll = poll_interval(state, &ctx).await?;
-    run(state, &ctx, login, query, poll, true).await.map(|_| ())
+pub async fn refresh(svc: &SyncServices, source: &str, login: &str, query: Option<&Value>) -> Result<(), SyncError> {
+    let ctx = SourceCtx::find(svc, source).ok_or(SyncError::UnknownSource)?;
+    let poll = poll_interval(svc, &ctx).await?;
+    run(svc, &ctx, login, query, poll, true).await.map(|_| ())
 }
 
 fn error_entry(errors: &mut IndexMap<String, Value>, kind: &str, message: &str) {
@@ -56,20 +56,20 @@ fn error_entry(errors: &mut IndexMap<String, Value>, kind: &str, message: &str) 
 /// Calls the adapter (login, metadata, schema, query, logoff) and, when `store_md`, replaces
 /// the partition's md with the result; records errors, metadata and retry bookkeeping.
 pub async fn run(
-    state: &AppState,
+    svc: &SyncServices,
     source: &SourceCtx,
     login: &str,
     query: Option<&Value>,
     poll: i64,
     store_md: bool,
 ) -> Result<Refreshed, SyncError> {
-    let pk = source.keys(state, login);
+    let pk = source.keys(svc, login);
     let mut out = Refreshed::default();
     let mut schema: Option<(String, String)> = None;
     match &source.adapter {
         Err(e) => error_entry(&mut out.errors, "query-error", e.message()),
         Ok(adapter) => {
-            let ctx = source.adapter_ctx(state, login);
+            let ctx = source.adapter_ctx(svc, login);
             match adapter.login(&ctx).await {
                 Err(e) => error_entry(&mut out.errors, "login-error", e.message()),
                 Ok(()) => {
@@ -101,7 +101,7 @@ pub async fn run(
                             Err(e) => error_entry(&mut out.errors, "query-error", &e.to_string()),
                             Ok(result) => {
                                 if store_md {
-                                    replace_md(state, &pk, &result).await?;
+                                    replace_md(svc, &pk, &result).await?;
                                 }
                                 out.result = Some(result);
                             }
@@ -116,9 +116,7 @@ pub async fn run(
     }
     let errors_json = (!out.errors.is_empty()).then(|| Value::Object(out.errors.clone().into_iter().collect()).to_string());
     let failed = out.errors.contains_key("login-error") || out.errors.contains_key("query-error");
-    state
-        .sync
-        .store
+    svc.store
         .finish_refresh(
             &pk,
             errors_json.as_deref(),
@@ -127,29 +125,29 @@ pub async fn run(
             failed,
             poll,
             source.config.retry_limit,
-            state.sync.clock.now_secs(),
+            svc.clock.now_secs(),
         )
         .await?;
     Ok(out)
 }
 
 /// The history retention of md writes, from the settings and the clock port.
-fn history_policy(state: &AppState) -> HistoryPolicy {
-    let app = &state.config.settings.app;
+fn history_policy(svc: &SyncServices) -> HistoryPolicy {
+    let app = &svc.settings.app;
     HistoryPolicy {
         retention_secs: app.history_retention_secs,
         max_events: app.history_max_events,
-        now_secs: state.sync.clock.now_secs(),
+        now_secs: svc.clock.now_secs(),
     }
 }
 
 /// Replaces the partition's md with `result` (writes only the differences).
-pub async fn replace_md(state: &AppState, pk: &PartitionKeys, result: &ObjectMap) -> Result<(), SyncError> {
+pub async fn replace_md(svc: &SyncServices, pk: &PartitionKeys, result: &ObjectMap) -> Result<(), SyncError> {
     for _ in 0..WRITE_ATTEMPTS {
-        let (head, md) = state.sync.store.read_md(pk).await?;
+        let (head, md) = svc.store.read_md(pk).await?;
         let changes = apply_refresh(&md, result);
         let (numbered, _) = assign_versions(head, changes);
-        if numbered.is_empty() || state.sync.store.apply(pk, head, &numbered, &history_policy(state)).await? {
+        if numbered.is_empty() || svc.store.apply(pk, head, &numbered, &history_policy(svc)).await? {
             return Ok(());
         }
     }
@@ -158,14 +156,14 @@ pub async fn replace_md(state: &AppState, pk: &PartitionKeys, result: &ObjectMap
 
 /// Changes the bodies of `ids` with `produce` (push API, CUD, search) in one versioned
 /// write; retried when another writer got in between.
-pub async fn update_md<F>(state: &AppState, pk: &PartitionKeys, ids: &[String], mut produce: F) -> Result<(), SyncError>
+pub async fn update_md<F>(svc: &SyncServices, pk: &PartitionKeys, ids: &[String], mut produce: F) -> Result<(), SyncError>
 where
     F: FnMut(&HashMap<String, Body>) -> Result<Vec<Change>, SyncError>,
 {
     for _ in 0..WRITE_ATTEMPTS {
-        let (head, bodies) = state.sync.store.read_bodies(pk, ids).await?;
+        let (head, bodies) = svc.store.read_bodies(pk, ids).await?;
         let (numbered, _) = assign_versions(head, produce(&bodies)?);
-        if numbered.is_empty() || state.sync.store.apply(pk, head, &numbered, &history_policy(state)).await? {
+        if numbered.is_empty() || svc.store.apply(pk, head, &numbered, &history_policy(svc)).await? {
             return Ok(());
         }
     }

@@ -19,10 +19,10 @@ use crate::store::keys::{ClientKeys, PartitionKeys};
 use super::refresh::update_md;
 use crate::store::{client_state, pin_delta};
 use super::{SourceCtx, SyncError};
-use crate::AppState;
+use super::SyncServices;
 
 /// One search request; returns one element per requested source, in request order.
-pub async fn search(state: &AppState, login: &str, client_id: &str, params: &Params) -> Result<Vec<SearchElement>, SyncError> {
+pub async fn search(svc: &SyncServices, login: &str, client_id: &str, params: &Params) -> Result<Vec<SearchElement>, SyncError> {
     let p_size = params::page_size(params).map_err(|e| SyncError::BadInput(e.to_string()))?;
     let Some(Value::Array(entries)) = params.get("sources") else { return Ok(Vec::new()) };
     let names: Vec<Option<String>> = entries
@@ -45,18 +45,18 @@ pub async fn search(state: &AppState, login: &str, client_id: &str, params: &Par
             out.push(SearchElement::Empty);
             continue;
         };
-        let Some(source) = SourceCtx::find(state, &name) else {
+        let Some(source) = SourceCtx::find(svc, &name) else {
             out.push(SearchElement::Empty);
             continue;
         };
-        out.push(one_source(state, &source, login, client_id, params, token.as_deref(), resend, p_size).await?);
+        out.push(one_source(svc, &source, login, client_id, params, token.as_deref(), resend, p_size).await?);
     }
     Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn one_source(
-    state: &AppState,
+    svc: &SyncServices,
     source: &SourceCtx,
     login: &str,
     client_id: &str,
@@ -66,9 +66,9 @@ async fn one_source(
     p_size: usize,
 ) -> Result<SearchElement, SyncError> {
     let name = source.config.name.as_str();
-    let pk = source.keys(state, login);
+    let pk = source.keys(svc, login);
     let ck = pk.client(client_id);
-    let store = &state.sync.store;
+    let store = &svc.store;
     let stored: SearchState = match store.get(&ck.search).await? {
         Some(text) => serde_json::from_str(&text).unwrap_or_default(),
         None => SearchState::default(),
@@ -77,8 +77,8 @@ async fn one_source(
         if token.is_some() {
             return Ok(SearchElement::Empty);
         }
-        let fresh = next_token(state.sync.clock.now_micros(), None).to_string();
-        let ran = run_adapter(state, source, login, params, fresh.clone()).await;
+        let fresh = next_token(svc.clock.now_micros(), None).to_string();
+        let ran = run_adapter(svc, source, login, params, fresh.clone()).await;
         if !ran.errors.is_empty() {
             return Ok(SearchElement::Error { source: name.to_owned(), errors: ran.errors });
         }
@@ -93,12 +93,12 @@ async fn one_source(
         SearchStep::NextPage => stored,
         SearchStep::RunAdapter => {
             let last = stored.token.as_deref().and_then(|t| t.parse().ok());
-            let fresh = next_token(state.sync.clock.now_micros(), last).to_string();
-            run_adapter(state, source, login, params, fresh).await
+            let fresh = next_token(svc.clock.now_micros(), last).to_string();
+            run_adapter(svc, source, login, params, fresh).await
         }
     };
     let page = if search_state.errors.is_empty() {
-        next_page(state, &pk, &ck, &search_state.result, p_size).await?
+        next_page(svc, &pk, &ck, &search_state.result, p_size).await?
     } else {
         ObjectMap::new()
     };
@@ -106,7 +106,7 @@ async fn one_source(
     match kept {
         Some(s) => {
             let text = serde_json::to_string(&s).map_err(|e| SyncError::Internal(e.to_string()))?;
-            store.set(&ck.search, Some(&text), Some(state.config.settings.app.store_key_ttl)).await?;
+            store.set(&ck.search, Some(&text), Some(svc.settings.app.store_key_ttl)).await?;
         }
         None => store.del(&[&ck.search]).await?,
     }
@@ -114,7 +114,7 @@ async fn one_source(
 }
 
 /// Calls login / search / logoff; the state carries the new token, the result and errors.
-async fn run_adapter(state: &AppState, source: &SourceCtx, login: &str, params: &Params, token: String) -> SearchState {
+async fn run_adapter(svc: &SyncServices, source: &SourceCtx, login: &str, params: &Params, token: String) -> SearchState {
     let mut out = SearchState { token: Some(token), ..SearchState::default() };
     let adapter = match &source.adapter {
         Ok(a) => a.clone(),
@@ -123,7 +123,7 @@ async fn run_adapter(state: &AppState, source: &SourceCtx, login: &str, params: 
             return out;
         }
     };
-    let ctx = source.adapter_ctx(state, login);
+    let ctx = source.adapter_ctx(svc, login);
     if let Err(e) = adapter.login(&ctx).await {
         out.errors.insert("login-error".into(), e.message().to_owned());
         return out;
@@ -147,12 +147,12 @@ async fn run_adapter(state: &AppState, source: &SourceCtx, login: &str, params: 
 
 /// The next `p_size` results the client does not hold; pins them and adds missing ones
 /// to md.
-async fn next_page(state: &AppState, pk: &PartitionKeys, ck: &ClientKeys, result: &ObjectMap, p_size: usize) -> Result<ObjectMap, SyncError> {
+async fn next_page(svc: &SyncServices, pk: &PartitionKeys, ck: &ClientKeys, result: &ObjectMap, p_size: usize) -> Result<ObjectMap, SyncError> {
     if result.is_empty() || p_size == 0 {
         return Ok(ObjectMap::new());
     }
     let ids: Vec<String> = result.keys().cloned().collect();
-    let store = &state.sync.store;
+    let store = &svc.store;
     let st: HashMap<String, String> = store.hgetall(&ck.st).await?.into_iter().collect();
     let pinned = store.hgetall(&ck.pin).await?;
     let sent: HashMap<String, u64> =
@@ -163,7 +163,7 @@ async fn next_page(state: &AppState, pk: &PartitionKeys, ck: &ClientKeys, result
     let (page, md_changes) = pin_search_results(&mut after, &head, result, &records, &sent, p_size);
     if !md_changes.is_empty() {
         let ids: Vec<String> = md_changes.iter().map(|c| c.id.clone()).collect();
-        update_md(state, pk, &ids, |current: &HashMap<String, Body>| {
+        update_md(svc, pk, &ids, |current: &HashMap<String, Body>| {
             Ok(md_changes
                 .iter()
                 .filter(|c| !current.contains_key(&c.id))

@@ -25,7 +25,7 @@
 
 use crate::auth::session::Session;
 use crate::store::StoreError;
-use crate::AppState;
+use super::SyncServices;
 
 /// How long a registry hit is trusted.
 pub const EXISTS_TTL_SECS: u64 = 45;
@@ -40,21 +40,21 @@ pub enum SessionCheckError {
 }
 
 /// The three keys a check reads, in the order [`decide`] takes their values.
-pub fn check_keys(state: &AppState, login: &str) -> [String; 3] {
-    state.sync.store.session_marker_keys(login)
+pub fn check_keys(svc: &SyncServices, login: &str) -> [String; 3] {
+    svc.store.session_marker_keys(login)
 }
 
 /// True while `session` names an existing user and was issued after any deletion of that
 /// login and after the last system reset. One pipelined read (three `GET`s; the reset key
 /// is in another slot); the query route folds those reads into its own pipeline instead
 /// and calls [`decide`].
-pub async fn still_valid(state: &AppState, session: &Session) -> Result<bool, SessionCheckError> {
-    let values = state.sync.store.session_markers(&session.login).await?;
-    decide(state, session, &values).await
+pub async fn still_valid(svc: &SyncServices, session: &Session) -> Result<bool, SessionCheckError> {
+    let values = svc.store.session_markers(&session.login).await?;
+    decide(svc, session, &values).await
 }
 
 /// The check, given the values of [`check_keys`] as read (`None`: absent).
-pub async fn decide(state: &AppState, session: &Session, values: &[Option<String>]) -> Result<bool, SessionCheckError> {
+pub async fn decide(svc: &SyncServices, session: &Session, values: &[Option<String>]) -> Result<bool, SessionCheckError> {
     let at = |i: usize| values.get(i).cloned().flatten().and_then(|v| v.parse::<u64>().ok());
     if [at(1), at(2)].into_iter().flatten().any(|voided| session.issued_micros() < voided) {
         return Ok(false);
@@ -62,38 +62,38 @@ pub async fn decide(state: &AppState, session: &Session, values: &[Option<String
     if values.first().cloned().flatten().is_some() {
         return Ok(true);
     }
-    let found = state
+    let found = svc
         .registry()
         .user(&session.login)
         .await
         .map_err(|e| SessionCheckError::Registry(e.to_string()))?
         .is_some();
     if found {
-        user_exists(state, &session.login).await?;
+        user_exists(svc, &session.login).await?;
     }
     Ok(found)
 }
 
 /// Records that the registry has `login` (a registry hit, or a login that just created or
 /// found the user), so the device requests that follow need no registry read.
-pub async fn user_exists(state: &AppState, login: &str) -> Result<(), StoreError> {
-    state.sync.store.mark_user_exists(login, EXISTS_TTL_SECS).await
+pub async fn user_exists(svc: &SyncServices, login: &str) -> Result<(), StoreError> {
+    svc.store.mark_user_exists(login, EXISTS_TTL_SECS).await
 }
 
 /// Voids the sessions of `login` (its user was just deleted): drops the cached hit and
 /// records the deletion time.
-pub async fn user_deleted(state: &AppState, login: &str) -> Result<(), StoreError> {
-    let now = state.sync.clock.now_micros();
-    state.sync.store.void_sessions_of(login, now, revocation_ttl(state)).await
+pub async fn user_deleted(svc: &SyncServices, login: &str) -> Result<(), StoreError> {
+    let now = svc.clock.now_micros();
+    svc.store.void_sessions_of(login, now, revocation_ttl(svc)).await
 }
 
 /// Voids every session issued so far (system reset, after the namespace flush).
-pub async fn all_reset(state: &AppState) -> Result<(), StoreError> {
-    let now = state.sync.clock.now_micros();
-    state.sync.store.void_all_sessions(now, revocation_ttl(state)).await
+pub async fn all_reset(svc: &SyncServices) -> Result<(), StoreError> {
+    let now = svc.clock.now_micros();
+    svc.store.void_all_sessions(now, revocation_ttl(svc)).await
 }
 
 /// A cookie older than `cookie_expire` is refused anyway; one second more covers rounding.
-fn revocation_ttl(state: &AppState) -> u64 {
-    state.config.settings.app.cookie_expire.saturating_add(1).max(1)
+fn revocation_ttl(svc: &SyncServices) -> u64 {
+    svc.settings.app.cookie_expire.saturating_add(1).max(1)
 }

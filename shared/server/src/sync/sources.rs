@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::config::{PartitionType, SourceConfig, SyncType};
 use crate::registry::{RegistryError, SourceOverrides};
 use crate::store::{keys, StoreError};
-use crate::AppState;
+use super::SyncServices;
 
 /// A failure reading or writing source settings.
 #[derive(Debug, thiserror::Error)]
@@ -157,17 +157,17 @@ fn apply(config: &mut SourceConfig, overrides: &SourceOverrides) {
 }
 
 /// The source named `name` (case-sensitive), if the settings or the registry know it.
-pub async fn find(state: &AppState, name: &str) -> Result<Option<SourceView>, SourcesError> {
-    let overrides = state.registry().source_overrides(name).await?;
-    let base = state.config.settings.source(name).cloned();
+pub async fn find(svc: &SyncServices, name: &str) -> Result<Option<SourceView>, SourcesError> {
+    let overrides = svc.registry().source_overrides(name).await?;
+    let base = svc.settings.source(name).cloned();
     let mut view = match (base, overrides) {
         (None, None) => return Ok(None),
         (base, overrides) => {
-            let base = base.unwrap_or_else(|| state.config.settings.source_or_default(name));
+            let base = base.unwrap_or_else(|| svc.settings.source_or_default(name));
             SourceView::new(base, overrides.unwrap_or_default())
         }
     };
-    if let Some(seconds) = poll_interval_override(state, name).await? {
+    if let Some(seconds) = poll_interval_override(svc, name).await? {
         view.config.poll_interval = seconds;
         view.overrides.insert("poll_interval".into(), json!(seconds));
     }
@@ -176,25 +176,25 @@ pub async fn find(state: &AppState, name: &str) -> Result<Option<SourceView>, So
 
 /// The source, registering it with the settings' defaults if it is unknown (plugin sources
 /// are created on demand, rest-api.md §4.20).
-pub async fn ensure(state: &AppState, name: &str) -> Result<SourceView, SourcesError> {
-    if let Some(view) = find(state, name).await? {
+pub async fn ensure(svc: &SyncServices, name: &str) -> Result<SourceView, SourcesError> {
+    if let Some(view) = find(svc, name).await? {
         return Ok(view);
     }
-    state.registry().put_source_overrides(name, &SourceOverrides::new()).await?;
-    Ok(SourceView::new(state.config.settings.source_or_default(name), SourceOverrides::new()))
+    svc.registry().put_source_overrides(name, &SourceOverrides::new()).await?;
+    Ok(SourceView::new(svc.settings.source_or_default(name), SourceOverrides::new()))
 }
 
 /// Every source of the app, ordered by priority, then name (rest-api.md §4.17).
-pub async fn all(state: &AppState) -> Result<Vec<SourceView>, SourcesError> {
-    let mut names: Vec<String> = state.config.settings.sources.iter().map(|s| s.name.clone()).collect();
-    for name in state.registry().registered_sources().await? {
+pub async fn all(svc: &SyncServices) -> Result<Vec<SourceView>, SourcesError> {
+    let mut names: Vec<String> = svc.settings.sources.iter().map(|s| s.name.clone()).collect();
+    for name in svc.registry().registered_sources().await? {
         if !names.contains(&name) {
             names.push(name);
         }
     }
     let mut views = Vec::with_capacity(names.len());
     for name in names {
-        if let Some(view) = find(state, &name).await? {
+        if let Some(view) = find(svc, &name).await? {
             views.push(view);
         }
     }
@@ -221,11 +221,11 @@ pub fn has_many(all: &[SourceView], name: &str) -> Option<String> {
 /// Writes overrides field by field; integer fields are stored as Ruby `to_i` of the value.
 /// Fields must have been checked with [`is_writable`]. `poll_interval` goes to the cache
 /// (see [`set_poll_interval`]), everything else to the registry.
-pub async fn write_fields(state: &AppState, name: &str, fields: &[(String, Value)]) -> Result<(), SourcesError> {
-    let mut overrides = state.registry().source_overrides(name).await?.unwrap_or_default();
+pub async fn write_fields(svc: &SyncServices, name: &str, fields: &[(String, Value)]) -> Result<(), SourcesError> {
+    let mut overrides = svc.registry().source_overrides(name).await?.unwrap_or_default();
     for (field, value) in fields {
         if field == "poll_interval" {
-            set_poll_interval(state, name, to_i(value)).await?;
+            set_poll_interval(svc, name, to_i(value)).await?;
             continue;
         }
         let stored = if INTEGER_FIELDS.contains(&field.as_str()) && !value.is_null() {
@@ -238,20 +238,20 @@ pub async fn write_fields(state: &AppState, name: &str, fields: &[(String, Value
         };
         overrides.insert(field.clone(), stored);
     }
-    Ok(state.registry().put_source_overrides(name, &overrides).await?)
+    Ok(svc.registry().put_source_overrides(name, &overrides).await?)
 }
 
 /// The poll interval is the one field kept in the cache, as RhoConnect kept it
 /// (`source:<name>:poll_interval`, rest-api.md §4.18), at the key the sync engine reads
 /// ([`crate::store::keys::poll_interval`]); a reset drops it with the rest of the cache.
-pub async fn poll_interval_override(state: &AppState, name: &str) -> Result<Option<i64>, SourcesError> {
-    let store = &state.sync.store;
+pub async fn poll_interval_override(svc: &SyncServices, name: &str) -> Result<Option<i64>, SourcesError> {
+    let store = &svc.store;
     let value = store.get(&keys::poll_interval(store.keys(), name)).await?;
     Ok(value.and_then(|v| v.trim().parse().ok()))
 }
 
 /// Sets the global poll interval of a source (R3 and the read state's `poll_interval`).
-pub async fn set_poll_interval(state: &AppState, name: &str, seconds: i64) -> Result<(), SourcesError> {
-    let store = &state.sync.store;
+pub async fn set_poll_interval(svc: &SyncServices, name: &str, seconds: i64) -> Result<(), SourcesError> {
+    let store = &svc.store;
     Ok(store.set(&keys::poll_interval(store.keys(), name), Some(&seconds.to_string()), None).await?)
 }

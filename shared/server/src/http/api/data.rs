@@ -43,16 +43,16 @@ fn append(req: &Parsed) -> bool {
 }
 
 async fn get_doc(State(state): State<AppState>, Path(doc): Path<String>, _admin: AdminRequest) -> Result<Response, HttpError> {
-    Ok(doc_response(docs::get(&state, &doc).await?))
+    Ok(doc_response(docs::get(&state.sync, &doc).await?))
 }
 
 async fn set_doc(State(state): State<AppState>, Path(doc): Path<String>, AdminRequest(req): AdminRequest) -> Result<Response, HttpError> {
-    docs::set(&state, &doc, req.params.get("data"), append(&req)).await?;
+    docs::set(&state.sync, &doc, req.params.get("data"), append(&req)).await?;
     Ok(reply::empty())
 }
 
 fn source(state: &AppState, name: &str) -> Result<SourceCtx, HttpError> {
-    SourceCtx::find(state, name).ok_or(HttpError::UnknownSource)
+    SourceCtx::find(&state.sync, name).ok_or(HttpError::UnknownSource)
 }
 
 async fn read_state(
@@ -61,7 +61,7 @@ async fn read_state(
     AdminRequest(req): AdminRequest,
 ) -> Result<Response, HttpError> {
     let source = source(&state, &source_id)?;
-    docs::set_read_state(&state, &source, &user, &req.params).await?;
+    docs::set_read_state(&state.sync, &source, &user, &req.params).await?;
     Ok(reply::empty())
 }
 
@@ -72,7 +72,7 @@ async fn backend_push(
 ) -> Result<Response, HttpError> {
     let kind = PushKind::parse(&action).ok_or(HttpError::NotFound)?;
     let source = source(&state, &source_name)?;
-    push(&state, &source, kind, &req.params).await?;
+    push(&state.sync, &source, kind, &req.params).await?;
     Ok(reply::text("done"))
 }
 
@@ -107,7 +107,7 @@ async fn get_user_doc(
     _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
     let source = source(&state, &source_id)?;
-    Ok(doc_response(docs::get(&state, &source_docname(&source, &user, &doc)).await?))
+    Ok(doc_response(docs::get(&state.sync, &source_docname(&source, &user, &doc)).await?))
 }
 
 async fn set_user_doc(
@@ -119,12 +119,12 @@ async fn set_user_doc(
         return Err(HttpError::UnknownUser(user));
     }
     let source = source(&state, &source_id)?;
-    docs::set(&state, &source_docname(&source, &user, &doc), req.params.get("data"), append(&req)).await?;
+    docs::set(&state.sync, &source_docname(&source, &user, &doc), req.params.get("data"), append(&req)).await?;
     Ok(reply::empty())
 }
 
 async fn client_docname(state: &AppState, client_id: &str, source_id: &str, doc: Option<&str>) -> Result<Vec<(String, String)>, HttpError> {
-    let client = clients::find(state, client_id).await?.ok_or(HttpError::UnknownClient)?;
+    let client = clients::find(&state.sync, client_id).await?.ok_or(HttpError::UnknownClient)?;
     let name = |d: &str| format!("client:application:{}:{}:{source_id}:{d}", client.user_id, client.id);
     match doc {
         None => Ok(CLIENT_DOC_TYPES.iter().map(|d| ((*d).to_owned(), name(d))).collect()),
@@ -149,7 +149,7 @@ async fn get_client_doc(
 ) -> Result<Response, HttpError> {
     let names = client_docname(&state, &client_id, &source_id, Some(&doc)).await?;
     let name = names.into_iter().next().map(|(_, n)| n).unwrap_or_default();
-    Ok(doc_response(docs::get(&state, &name).await?))
+    Ok(doc_response(docs::get(&state.sync, &name).await?))
 }
 
 async fn set_client_doc(
@@ -159,6 +159,6 @@ async fn set_client_doc(
 ) -> Result<Response, HttpError> {
     let names = client_docname(&state, &client_id, &source_id, Some(&doc)).await?;
     let name = names.into_iter().next().map(|(_, n)| n).unwrap_or_default();
-    docs::set(&state, &name, req.params.get("data"), append(&req)).await?;
+    docs::set(&state.sync, &name, req.params.get("data"), append(&req)).await?;
     Ok(reply::empty())
 }

@@ -348,7 +348,7 @@ async fn create_client(state: &AppState, req: &Parsed) -> Result<Response, HttpE
         ..ClientRecord::default()
     };
     state.registry().put_client(&client).await?;
-    cache::bump(state, Counter::Clients, 1).await?;
+    cache::bump(&state.sync.store, state.config.settings.app.stats, Counter::Clients, 1).await?;
     Ok(reply::text(client.id))
 }
 

@@ -13,8 +13,8 @@ use crate::AppState;
 pub async fn user_documents(state: &AppState, login: &str, clients: &[String]) -> Result<(), StoreError> {
     let store = &state.sync.store;
     for source in &state.config.settings.sources {
-        let Some(ctx) = SourceCtx::find(state, &source.name) else { continue };
-        let pk = ctx.keys(state, login);
+        let Some(ctx) = SourceCtx::find(&state.sync, &source.name) else { continue };
+        let pk = ctx.keys(&state.sync, login);
         for client in clients {
             store.purge_client_docs(&pk.client(client)).await?;
         }
@@ -32,8 +32,8 @@ pub async fn user_documents(state: &AppState, login: &str, clients: &[String]) -
 pub async fn client_documents(state: &AppState, login: &str, client_id: &str) -> Result<(), StoreError> {
     let store = &state.sync.store;
     for source in &state.config.settings.sources {
-        let Some(ctx) = SourceCtx::find(state, &source.name) else { continue };
-        store.purge_client_docs(&ctx.keys(state, login).client(client_id)).await?;
+        let Some(ctx) = SourceCtx::find(&state.sync, &source.name) else { continue };
+        store.purge_client_docs(&ctx.keys(&state.sync, login).client(client_id)).await?;
     }
     store.purge_client_record(client_id).await
 }

@@ -46,7 +46,7 @@ pub async fn list_sources(
         "app" => Some(PartitionType::App),
         _ => return Ok(reply::json(&json!([]))),
     };
-    let names: Vec<String> = sources::all(&state)
+    let names: Vec<String> = sources::all(&state.sync)
         .await?
         .into_iter()
         .filter(|v| wanted.is_none_or(|p| v.config.partition_type == p))
@@ -68,11 +68,11 @@ pub async fn show_source(
     Path(source_id): Path<String>,
     _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
-    let view = sources::find(&state, &source_id).await?.ok_or(HttpError::UnknownSource)?;
+    let view = sources::find(&state.sync, &source_id).await?.ok_or(HttpError::UnknownSource)?;
     let has_many = if view.overrides.contains_key("has_many") {
         view.field("has_many")
     } else {
-        json!(sources::has_many(&sources::all(&state).await?, &source_id))
+        json!(sources::has_many(&sources::all(&state.sync).await?, &source_id))
     };
     let entry = |name: &str, kind: &str| {
         let value = if name == "has_many" { has_many.clone() } else { view.field(name) };
@@ -102,7 +102,7 @@ pub async fn update_source(
     Path(source_id): Path<String>,
     AdminRequest(req): AdminRequest,
 ) -> Result<Response, HttpError> {
-    if sources::find(&state, &source_id).await?.is_none() {
+    if sources::find(&state.sync, &source_id).await?.is_none() {
         return Err(HttpError::UnknownSource);
     }
     let data = match req.params.get("data") {
@@ -120,7 +120,7 @@ pub async fn update_source(
         accepted.push((field.clone(), value.clone()));
     }
     if !accepted.is_empty() {
-        sources::write_fields(&state, &source_id, &accepted).await?;
+        sources::write_fields(&state.sync, &source_id, &accepted).await?;
     }
     match failure {
         Some(err) => Err(err),

@@ -128,7 +128,7 @@ pub async fn create_user(State(state): State<AppState>, AdminRequest(req): Admin
     if !state.registry().create_user(&user).await? {
         return Err(CreateError::Exists(login).into());
     }
-    cache::bump(&state, Counter::Users, 1).await?;
+    cache::bump(&state.sync.store, state.config.settings.app.stats, Counter::Users, 1).await?;
     Ok(reply::text("User created"))
 }
 
@@ -223,12 +223,12 @@ pub async fn delete_user(
     let clients = registry.clients_of(&user_id).await?;
     registry.delete_user(&user_id).await?;
     // Void the user's device sessions at once (sync-protocol.md §2.4), not after the cache TTL.
-    crate::sync::sessions::user_deleted(&state, &user_id).await?;
+    crate::sync::sessions::user_deleted(&state.sync, &user_id).await?;
     super::purge::user_documents(&state, &user_id, &clients).await?;
     for _ in &clients {
-        cache::bump(&state, Counter::Clients, -1).await?;
+        cache::bump(&state.sync.store, state.config.settings.app.stats, Counter::Clients, -1).await?;
     }
-    cache::bump(&state, Counter::Users, -1).await?;
+    cache::bump(&state.sync.store, state.config.settings.app.stats, Counter::Users, -1).await?;
     Ok(reply::text("User deleted"))
 }
 
@@ -271,7 +271,7 @@ pub async fn delete_client(
     let client = registry.client(&client_id).await?.ok_or(HttpError::UnknownClient)?;
     registry.delete_client(&client_id).await?;
     super::purge::client_documents(&state, &client.user_id, &client_id).await?;
-    cache::bump(&state, Counter::Clients, -1).await?;
+    cache::bump(&state.sync.store, state.config.settings.app.stats, Counter::Clients, -1).await?;
     Ok(reply::text("Client deleted"))
 }
 

@@ -75,7 +75,7 @@ fn signed_session(state: &AppState, req: &Parsed) -> Result<Session, HttpError> 
 /// was issued (`sync::sessions`).
 async fn session_login(state: &AppState, req: &Parsed) -> Result<String, HttpError> {
     let session = signed_session(state, req)?;
-    match sessions::still_valid(state, &session).await {
+    match sessions::still_valid(&state.sync, &session).await {
         Ok(true) => Ok(session.login),
         Ok(false) => Err(HttpError::NotAuthenticated),
         Err(e) => Err(HttpError::internal("checking the session user", e)),
@@ -99,8 +99,8 @@ fn source_name(req: &Parsed, path: &RawPathParams) -> Result<String, HttpError> 
 /// The named client, switched to `login` if it belongs to another user.
 async fn require_client(state: &AppState, login: &str, id: Option<String>) -> Result<ClientRecord, HttpError> {
     let id = id.ok_or(HttpError::UnknownClient)?;
-    let found = clients::find(state, &id).await?;
-    Ok(clients::resolve(state, login, found).await?)
+    let found = clients::find(&state.sync, &id).await?;
+    Ok(clients::resolve(&state.sync, login, found).await?)
 }
 
 fn page_response(page: &Page) -> Result<Response, HttpError> {
@@ -127,14 +127,14 @@ fn text_param(req: &Parsed, name: &str) -> String {
 pub async fn login(State(state): State<AppState>, DeviceRequest(req): DeviceRequest) -> Response {
     let result = async {
         let login = text_param(&req, "login");
-        match clients::login(&state, &login, &text_param(&req, "password"), &req.params).await? {
+        match clients::login(&state.sync, &login, &text_param(&req, "password"), &req.params).await? {
             LoginOutcome::Denied => Err(HttpError::LoginFailed(login)),
             LoginOutcome::Refused(message) => Err(HttpError::LoginError(message)),
             LoginOutcome::Failed(message) => Err(HttpError::Internal(message)),
             LoginOutcome::Allowed(login) => {
                 // The user exists now: the session checks of the requests that follow need
                 // no registry read.
-                sessions::user_exists(&state, &login)
+                sessions::user_exists(&state.sync, &login)
                     .await
                     .map_err(|e| HttpError::internal("recording the session user", e))?;
                 let micros = state.sync.clock.now_micros();
@@ -167,7 +167,7 @@ pub async fn login(State(state): State<AppState>, DeviceRequest(req): DeviceRequ
 pub async fn client_create(State(state): State<AppState>, DeviceRequest(req): DeviceRequest) -> Response {
     let result = async {
         let login = session_login(&state, &req).await?;
-        let client = clients::create(&state, &login, &req.params).await?;
+        let client = clients::create(&state.sync, &login, &req.params).await?;
         Ok(json_ok(json!({ "client": { "client_id": client.id } }).to_string()))
     }
     .await;
@@ -179,7 +179,7 @@ pub async fn client_register(State(state): State<AppState>, path: RawPathParams,
     let result = async {
         let login = session_login(&state, &req).await?;
         let id = client_id(&req, &path).ok_or(HttpError::UnknownClient)?;
-        clients::register(&state, &login, &id, &req.params).await?;
+        clients::register(&state.sync, &login, &id, &req.params).await?;
         Ok(empty_ok())
     }
     .await;
@@ -197,8 +197,8 @@ pub async fn client_reset(State(state): State<AppState>, path: RawPathParams, De
             }
             _ => None,
         };
-        clients::flush_documents(&state, &client, only.as_deref()).await?;
-        Ok(json_ok(clients::public_sources(&state).to_string()))
+        clients::flush_documents(&state.sync, &client, only.as_deref()).await?;
+        Ok(json_ok(clients::public_sources(&state.sync).to_string()))
     }
     .await;
     respond(&req, result)
@@ -210,13 +210,13 @@ pub async fn query(State(state): State<AppState>, path: RawPathParams, DeviceReq
         let session = signed_session(&state, &req)?;
         let name = source_name(&req, &path)?;
         let id = client_id(&req, &path).ok_or(HttpError::UnknownClient)?;
-        let source = SourceCtx::find(&state, &name);
+        let source = SourceCtx::find(&state.sync, &name);
         // A query without a token is probed in the lookup's round trip: a no-change sync
         // is then answered at once, and a page is built from what the probe read.
         let p_size = params::page_size(&req.params).ok();
         let keys = match (&source, p_size) {
             (Some(s), Some(p_size)) if !s.config.pass_through && params::token(&req.params).is_none() => {
-                let pk = s.keys(&state, &session.login);
+                let pk = s.keys(&state.sync, &session.login);
                 let ck = pk.client(&id);
                 Some((pk, ck, p_size))
             }
@@ -227,23 +227,23 @@ pub async fn query(State(state): State<AppState>, path: RawPathParams, DeviceReq
             client: ck,
             slice_limit: slice_limit(*p_size),
         });
-        let lookup = clients::find_with_poll(&state, &id, &name, &session, probe).await?;
+        let lookup = clients::find_with_poll(&state.sync, &id, &name, &session, probe).await?;
         if !lookup.session_valid {
             return Err(HttpError::NotAuthenticated);
         }
         let (login, poll_override) = (session.login, lookup.poll_override);
         let same_user = lookup.client.as_ref().is_some_and(|c| c.user_id == login);
-        let client = clients::resolve(&state, &login, lookup.client).await?;
+        let client = clients::resolve(&state.sync, &login, lookup.client).await?;
         let Some(source) = source else {
             return page_response(&unknown_source_page(&name));
         };
         let poll = poll_override.unwrap_or(source.config.poll_interval);
         if let (true, Some(probed), Some((pk, ck, p_size))) = (same_user, lookup.probed, &keys) {
-            if let Some(page) = serve_probed(&state, pk, ck, probed, poll, *p_size).await? {
+            if let Some(page) = serve_probed(&state.sync, pk, ck, probed, poll, *p_size).await? {
                 return page_response(&page);
             }
         }
-        let page = query_page(&state, &source, &login, &client.id, &req.params, poll).await?;
+        let page = query_page(&state.sync, &source, &login, &client.id, &req.params, poll).await?;
         page_response(&page)
     }
     .await;
@@ -254,14 +254,14 @@ async fn apply_changes(state: &AppState, req: &Parsed, path: &RawPathParams, ops
     let login = session_login(state, req).await?;
     let name = source_name(req, path)?;
     let client = require_client(state, &login, client_id(req, path)).await?;
-    if let Some(source) = SourceCtx::find(state, &name) {
+    if let Some(source) = SourceCtx::find(&state.sync, &name) {
         let ops = ops(req, &source);
         let blob_fields: Vec<String> = match req.params.get("blob_fields") {
             Some(Value::Array(items)) => items.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect(),
             _ => Vec::new(),
         };
         // 200 only once the write is durable in the queue (or applied, for inline sources).
-        cud::submit(state, &source, &login, &client.id, ops, &req.uploads, &blob_fields).await?;
+        cud::submit(&state.sync, &source, &login, &client.id, ops, &req.uploads, &blob_fields).await?;
     }
     Ok(empty_ok())
 }
@@ -290,9 +290,9 @@ pub async fn delete_one(State(state): State<AppState>, path: RawPathParams, Devi
     let result = async {
         let login = session_login(&state, &req).await?;
         let name = source_name(&req, &path)?;
-        let attrs = match SourceCtx::find(&state, &name) {
+        let attrs = match SourceCtx::find(&state.sync, &name) {
             Some(source) => {
-                let pk = source.keys(&state, &login);
+                let pk = source.keys(&state.sync, &login);
                 let (_, bodies) = state.sync.store.read_bodies(&pk, std::slice::from_ref(&id)).await.map_err(crate::sync::SyncError::from)?;
                 bodies
                     .get(&id)
@@ -312,7 +312,7 @@ pub async fn search(State(state): State<AppState>, path: RawPathParams, DeviceRe
     let result = async {
         let login = session_login(&state, &req).await?;
         let client = require_client(&state, &login, client_id(&req, &path)).await?;
-        let elements = search_svc::search(&state, &login, &client.id, &req.params).await?;
+        let elements = search_svc::search(&state.sync, &login, &client.id, &req.params).await?;
         let mut response = json_ok(search_response(&elements).to_string());
         for (name, value) in search_headers(&elements) {
             if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(&value)) {

@@ -19,7 +19,7 @@ use crate::adapters::{AdapterCtx, AdapterError, RawAttrs, SourceAdapter};
 use crate::ports::jobs::CudWrite;
 use crate::sync::refresh::update_md;
 use crate::sync::{SourceCtx, SyncError};
-use crate::AppState;
+use crate::sync::SyncServices;
 
 /// A write to apply, and whether this is SQS's last delivery of it before the DLQ.
 #[derive(Debug, Clone)]
@@ -49,9 +49,9 @@ impl Slot {
         CudOp::ALL.iter().any(|op| self.pending(*op).next().is_some())
     }
 
-    async fn record(&mut self, state: &AppState, op: CudOp, r: usize, outcome: RecordOutcome) -> bool {
+    async fn record(&mut self, svc: &SyncServices, op: CudOp, r: usize, outcome: RecordOutcome) -> bool {
         let rec = record_id(op, r);
-        match records::record(state, &self.write.key, &rec, &outcome).await {
+        match records::record(svc, &self.write.key, &rec, &outcome).await {
             Ok(()) => {
                 self.state.outcomes.insert(rec, outcome);
                 true
@@ -66,10 +66,10 @@ impl Slot {
 
 /// Applies `writes` (all of `source`); one result per write, in the given order. An error
 /// means the write should be delivered again.
-pub async fn apply_batch(state: &AppState, source: &SourceCtx, writes: Vec<PendingWrite>) -> Vec<Result<(), SyncError>> {
+pub async fn apply_batch(svc: &SyncServices, source: &SourceCtx, writes: Vec<PendingWrite>) -> Vec<Result<(), SyncError>> {
     let mut slots = Vec::with_capacity(writes.len());
     for PendingWrite { write, last_attempt } in writes {
-        let (loaded, failed) = match records::load(state, &write.key).await {
+        let (loaded, failed) = match records::load(svc, &write.key).await {
             Ok(s) => (s, None),
             Err(e) => (WriteState::default(), Some(e)),
         };
@@ -80,20 +80,20 @@ pub async fn apply_batch(state: &AppState, source: &SourceCtx, writes: Vec<Pendi
         let (a, b) = (&slots[*a].write, &slots[*b].write);
         (a.accepted_ms, &a.key).cmp(&(b.accepted_ms, &b.key))
     });
-    run(state, source, &mut slots, &order).await;
+    run(svc, source, &mut slots, &order).await;
     let mut results = Vec::with_capacity(slots.len());
     for slot in slots {
-        results.push(finish(state, source, slot).await);
+        results.push(finish(svc, source, slot).await);
     }
     results
 }
 
-async fn run(state: &AppState, source: &SourceCtx, slots: &mut [Slot], order: &[usize]) {
+async fn run(svc: &SyncServices, source: &SourceCtx, slots: &mut [Slot], order: &[usize]) {
     let adapter = match &source.adapter {
         Ok(a) => a.clone(),
         Err(e) => {
             for &i in order {
-                fail_pending(state, &mut slots[i], e.message()).await;
+                fail_pending(svc, &mut slots[i], e.message()).await;
             }
             return;
         }
@@ -108,14 +108,14 @@ async fn run(state: &AppState, source: &SourceCtx, slots: &mut [Slot], order: &[
     }
     let mut logged_in = Vec::new();
     for user in users {
-        let ctx = source.adapter_ctx(state, &user);
+        let ctx = source.adapter_ctx(svc, &user);
         match adapter.login(&ctx).await {
             Ok(()) => logged_in.push(ctx),
             Err(e) => {
                 // sync-engine.md §8.3 DEVIATION: every record of the user reports the error.
                 for &i in order {
                     if slots[i].write.login == user && slots[i].active() {
-                        fail_pending(state, &mut slots[i], e.message()).await;
+                        fail_pending(svc, &mut slots[i], e.message()).await;
                     }
                 }
             }
@@ -134,11 +134,11 @@ async fn run(state: &AppState, source: &SourceCtx, slots: &mut [Slot], order: &[
         if active.is_empty() {
             continue;
         }
-        let marks = validate(state, source, &*adapter, op, slots, &active).await;
+        let marks = validate(svc, source, &*adapter, op, slots, &active).await;
         for (e, &i) in active.iter().enumerate() {
-            apply_entry(state, source, &*adapter, op, &mut slots[i], e, &marks).await;
+            apply_entry(svc, source, &*adapter, op, &mut slots[i], e, &marks).await;
         }
-        copy_duplicate_outcomes(state, op, slots, &active, &marks).await;
+        copy_duplicate_outcomes(svc, op, slots, &active, &marks).await;
     }
     for ctx in logged_in {
         if let Err(e) = adapter.logoff(&ctx).await {
@@ -149,7 +149,7 @@ async fn run(state: &AppState, source: &SourceCtx, slots: &mut [Slot], order: &[
 
 /// The built-in validator's marks merged with the adapter's (the adapter's win).
 async fn validate(
-    state: &AppState,
+    svc: &SyncServices,
     source: &SourceCtx,
     adapter: &dyn SourceAdapter,
     op: CudOp,
@@ -165,7 +165,7 @@ async fn validate(
         .collect();
     let mut marks = find_duplicates_on_update(source.config.find_duplicates_on_update, op, &entries);
     let Some(first) = entries.first() else { return marks };
-    let ctx = source.adapter_ctx(state, first.login);
+    let ctx = source.adapter_ctx(svc, first.login);
     match adapter.validate(&ctx, op, &entries).await {
         Ok(own) => marks.extend(own),
         Err(e) => {
@@ -181,7 +181,7 @@ async fn validate(
 
 /// One write's records of `op`, in order; a failure stops the entry and carries the rest.
 async fn apply_entry(
-    state: &AppState,
+    svc: &SyncServices,
     source: &SourceCtx,
     adapter: &dyn SourceAdapter,
     op: CudOp,
@@ -201,7 +201,7 @@ async fn apply_entry(
             match marks.get(&(entry, r)) {
                 Some(RecordMark::DuplicateOf(_)) => continue,
                 Some(RecordMark::Error(message)) => RecordOutcome::Failed { message: message.clone() },
-                None => match call(state, source, adapter, slot, op, r).await {
+                None => match call(svc, source, adapter, slot, op, r).await {
                     Ok(outcome) => outcome,
                     Err(err) => {
                         slot.failed = Some(err);
@@ -211,21 +211,21 @@ async fn apply_entry(
             }
         };
         stopped |= matches!(outcome, RecordOutcome::Failed { .. });
-        if !slot.record(state, op, r, outcome).await {
+        if !slot.record(svc, op, r, outcome).await {
             return;
         }
     }
 }
 
 /// Gives each duplicate its master's outcome (sync-engine.md §8.5).
-async fn copy_duplicate_outcomes(state: &AppState, op: CudOp, slots: &mut [Slot], active: &[usize], marks: &ValidationMarks) {
+async fn copy_duplicate_outcomes(svc: &SyncServices, op: CudOp, slots: &mut [Slot], active: &[usize], marks: &ValidationMarks) {
     for (&(e, r), mark) in marks {
         let RecordMark::DuplicateOf((me, mr)) = mark else { continue };
         let (Some(&dup), Some(&master)) = (active.get(e), active.get(*me)) else { continue };
         let Some(outcome) = slots[master].state.outcomes.get(&record_id(op, *mr)).cloned() else { continue };
         let slot = &mut slots[dup];
         if slot.active() && !slot.state.outcomes.contains_key(&record_id(op, r)) {
-            slot.record(state, op, r, outcome).await;
+            slot.record(svc, op, r, outcome).await;
         }
     }
 }
@@ -238,7 +238,7 @@ fn with_id(raw: &RawAttrs, id: &str) -> RawAttrs {
 
 /// One adapter call; `Err` only for infrastructure failures (adapter errors are outcomes).
 async fn call(
-    state: &AppState,
+    svc: &SyncServices,
     source: &SourceCtx,
     adapter: &dyn SourceAdapter,
     slot: &Slot,
@@ -250,14 +250,14 @@ async fn call(
         return Err(SyncError::Internal("record index out of range".into()));
     };
     let rec = record_id(op, r);
-    let mut ctx: AdapterCtx = source.adapter_ctx(state, &write.login);
+    let mut ctx: AdapterCtx = source.adapter_ctx(svc, &write.login);
     ctx.idempotency_key = Some(format!("{}:{rec}", write.key));
     let mut attrs = raw.clone();
     for blob in write.blobs.iter().filter(|b| b.op == op && &b.object == id) {
-        let uploaded = blobs::describe(state.blobs(), blob).await?;
+        let uploaded = blobs::describe(svc.blobs(), blob).await?;
         match adapter.store_blob(&ctx, &mut attrs, &blob.field, &uploaded).await {
             Ok(value) => {
-                let value = value.unwrap_or_else(|| blobs::reference(state.blobs(), &uploaded));
+                let value = value.unwrap_or_else(|| blobs::reference(svc.blobs(), &uploaded));
                 attrs.insert(blob.field.clone(), Value::String(value));
             }
             Err(e) => return Ok(RecordOutcome::Failed { message: e.message().to_owned() }),
@@ -268,7 +268,7 @@ async fn call(
         // the Idempotency-Key lets it tell.
         tracing::warn!(write = %write.key, record = %rec, "calling the backend again: the earlier call's outcome was not recorded");
     }
-    records::mark_started(state, &write.key, &rec).await?;
+    records::mark_started(svc, &write.key, &rec).await?;
     let failed = |e: AdapterError| RecordOutcome::Failed { message: e.message().to_owned() };
     Ok(match op {
         CudOp::Create => match adapter.create(&ctx, &mut attrs).await {
@@ -282,11 +282,11 @@ async fn call(
 }
 
 /// Every record of `slot` without an outcome fails with `message`.
-async fn fail_pending(state: &AppState, slot: &mut Slot, message: &str) {
+async fn fail_pending(svc: &SyncServices, slot: &mut Slot, message: &str) {
     for op in CudOp::ALL {
         let pending: Vec<usize> = slot.pending(op).collect();
         for r in pending {
-            if !slot.record(state, op, r, RecordOutcome::Failed { message: message.to_owned() }).await {
+            if !slot.record(svc, op, r, RecordOutcome::Failed { message: message.to_owned() }).await {
                 return;
             }
         }
@@ -294,7 +294,7 @@ async fn fail_pending(state: &AppState, slot: &mut Slot, message: &str) {
 }
 
 /// Writes the outcomes to the client's documents, queues carried records, and settles.
-async fn finish(state: &AppState, source: &SourceCtx, mut slot: Slot) -> Result<(), SyncError> {
+async fn finish(svc: &SyncServices, source: &SourceCtx, mut slot: Slot) -> Result<(), SyncError> {
     if slot.state.persisted {
         return Ok(());
     }
@@ -303,10 +303,10 @@ async fn finish(state: &AppState, source: &SourceCtx, mut slot: Slot) -> Result<
             return Err(err);
         }
         tracing::error!(write = %slot.write.key, error = %err, "giving up on a write; its records get errors and it goes to the DLQ");
-        fail_pending(state, &mut slot, GAVE_UP).await;
+        fail_pending(svc, &mut slot, GAVE_UP).await;
         if slot.failed.is_none() {
-            persist(state, source, &slot).await?;
-            records::mark_persisted(state, &slot.write.key).await?;
+            persist(svc, source, &slot).await?;
+            records::mark_persisted(svc, &slot.write.key).await?;
         }
         return Err(err);
     }
@@ -314,15 +314,15 @@ async fn finish(state: &AppState, source: &SourceCtx, mut slot: Slot) -> Result<
         // A duplicate whose master was not applied in this batch.
         return Err(SyncError::Internal("a duplicate's master record was not applied".into()));
     }
-    persist(state, source, &slot).await?;
-    carry(state, &slot).await?;
-    records::mark_persisted(state, &slot.write.key).await
+    persist(svc, source, &slot).await?;
+    carry(svc, &slot).await?;
+    records::mark_persisted(svc, &slot.write.key).await
 }
 
 /// Queues the carried records as a continuation write, processed by a later run
 /// (sync-engine.md §8.3: "appended back to the queue"). Its key derives from the write's,
 /// so settling twice queues it once.
-async fn carry(state: &AppState, slot: &Slot) -> Result<(), SyncError> {
+async fn carry(svc: &SyncServices, slot: &Slot) -> Result<(), SyncError> {
     let w = &slot.write;
     let mut next = CudWrite {
         key: format!("{}~c", w.key),
@@ -344,7 +344,7 @@ async fn carry(state: &AppState, slot: &Slot) -> Result<(), SyncError> {
     if next.is_empty() {
         return Ok(());
     }
-    super::enqueue(state.queue(), state.blobs(), &next).await
+    super::enqueue(svc.queue(), svc.blobs(), &next).await
 }
 
 fn attrs_of(raw: &RawAttrs) -> Attrs {
@@ -395,13 +395,13 @@ fn collect(slot: &Slot) -> Outcome {
 
 /// Writes one write's results (sync-engine.md §8.3 steps 4–7). Every step sets values
 /// derived from the recorded outcomes only, so running it again changes nothing.
-async fn persist(state: &AppState, source: &SourceCtx, slot: &Slot) -> Result<(), SyncError> {
+async fn persist(svc: &SyncServices, source: &SourceCtx, slot: &Slot) -> Result<(), SyncError> {
     let out = collect(slot);
-    let pk = source.keys(state, &slot.write.login);
+    let pk = source.keys(svc, &slot.write.login);
     let ck = pk.client(&slot.write.client_id);
     let ids: Vec<String> = out.creates.iter().map(|(id, _)| id.clone()).chain(out.deletes.iter().cloned()).collect();
     if !ids.is_empty() {
-        update_md(state, &pk, &ids, |current: &HashMap<String, Body>| {
+        update_md(svc, &pk, &ids, |current: &HashMap<String, Body>| {
             let mut changes: Vec<Change> =
                 out.creates.iter().map(|(id, attrs)| apply_create(current.get(id), id, attrs)).collect();
             changes.extend(apply_push_deletes(current, &out.deletes));
@@ -411,12 +411,12 @@ async fn persist(state: &AppState, source: &SourceCtx, slot: &Slot) -> Result<()
     }
     let mut rollback = Vec::new();
     if !out.rollback_ids.is_empty() {
-        let (_, bodies) = state.sync.store.read_bodies(&pk, &out.rollback_ids).await?;
+        let (_, bodies) = svc.store.read_bodies(&pk, &out.rollback_ids).await?;
         rollback = out.rollback_ids.iter().filter_map(|id| bodies.get(id).map(|b| (id.clone(), b.clone()))).collect();
     }
     let mut pins: Vec<(String, String)> = out.creates.iter().map(|(id, a)| (id.clone(), encode_body(a))).collect();
     pins.extend(out.deletes.iter().map(|id| (id.clone(), String::new())));
-    let store = &state.sync.store;
+    let store = &svc.store;
     store.hset_many(&ck.pin, &pins).await?;
     store.hset_many(&ck.links, &out.links).await?;
     store.hset_many(&ck.cerr, &out.errors[0]).await?;
@@ -429,9 +429,9 @@ async fn persist(state: &AppState, source: &SourceCtx, slot: &Slot) -> Result<()
 
 /// Pass-through sources (sync-engine.md §8.6): straight to the adapter, the first failure
 /// stops, nothing is stored or reported.
-pub async fn pass_through(state: &AppState, source: &SourceCtx, login: &str, ops: &CudOps) {
+pub async fn pass_through(svc: &SyncServices, source: &SourceCtx, login: &str, ops: &CudOps) {
     let Ok(adapter) = &source.adapter else { return };
-    let ctx = source.adapter_ctx(state, login);
+    let ctx = source.adapter_ctx(svc, login);
     if adapter.login(&ctx).await.is_err() {
         return;
     }

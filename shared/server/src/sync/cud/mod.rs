@@ -11,7 +11,7 @@
 //! write inside the request instead; pass-through sources call the adapter directly
 //! (sync-engine.md §8.6). Results go where RC7 puts them: links, `<op>-error`,
 //! `update-rollback` and CUD deletes in the client's pending documents, created objects in
-//! md and pinned in the client's state, deleted ones removed.
+//! md and pinned in the client's svc, deleted ones removed.
 //!
 //! # Exactly-once effect
 //!
@@ -66,7 +66,7 @@ use crate::adapters::RawAttrs;
 use crate::ports::jobs::{CudOp, CudWrite, Job, JobMessage};
 use crate::ports::queue::{encoded_len, Queue};
 use crate::ports::{BlobStore, JobQueue};
-use crate::AppState;
+use crate::sync::SyncServices;
 
 /// The `<op>-error` message of records whose write was given up after SQS's last retry.
 pub const GAVE_UP: &str = "write could not be applied";
@@ -125,7 +125,7 @@ fn now_ms() -> i64 {
 /// Accepts one request's writes for `client_id` of `login` (sync-engine.md §8.1): queued
 /// (the default) or applied now. Returns once the write is durable or applied.
 pub async fn submit(
-    state: &AppState,
+    svc: &SyncServices,
     source: &SourceCtx,
     login: &str,
     client_id: &str,
@@ -137,16 +137,16 @@ pub async fn submit(
         return Ok(());
     }
     if source.config.pass_through {
-        apply::pass_through(state, source, login, &ops).await;
+        apply::pass_through(svc, source, login, &ops).await;
         return Ok(());
     }
     let parts = blobs::matching_parts(&ops, uploads, blob_fields);
     let name = &source.config.name;
-    let (key, retry) = records::claim_key(state, name, client_id, &digest(name, client_id, &ops, &parts)).await?;
+    let (key, retry) = records::claim_key(svc, name, client_id, &digest(name, client_id, &ops, &parts)).await?;
     if retry {
         tracing::info!(source = %name, client = client_id, write = %key, "device retry of an accepted write");
     }
-    let blobs = blobs::store(state.blobs(), name, &key, &parts).await?;
+    let blobs = blobs::store(svc.blobs(), name, &key, &parts).await?;
     let write = CudWrite {
         key,
         source: name.clone(),
@@ -161,9 +161,9 @@ pub async fn submit(
     if source.config.cud_queued {
         // A retry is sent again: if the first send was lost we need it, and if not the
         // worker skips the duplicate by its key.
-        enqueue(state.queue(), state.blobs(), &write).await
+        enqueue(svc.queue(), svc.blobs(), &write).await
     } else {
-        let mut results = apply::apply_batch(state, source, vec![apply::PendingWrite { write, last_attempt: false }]).await;
+        let mut results = apply::apply_batch(svc, source, vec![apply::PendingWrite { write, last_attempt: false }]).await;
         results.pop().unwrap_or(Ok(()))
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::super::SyncError;
 use crate::adapters::validate::CudOp;
 use crate::adapters::RawAttrs;
-use crate::AppState;
+use crate::sync::SyncServices;
 
 /// How long a device retry is recognised and a write record kept: a day, the same span
 /// as the job ledger. SQS redelivers well within it; a device retrying later than that
@@ -54,8 +54,8 @@ pub struct WriteState {
 }
 
 /// Reads a write's record.
-pub async fn load(state: &AppState, write_key: &str) -> Result<WriteState, SyncError> {
-    let stored = state.sync.store.write_record(write_key).await?;
+pub async fn load(svc: &SyncServices, write_key: &str) -> Result<WriteState, SyncError> {
+    let stored = svc.store.write_record(write_key).await?;
     let mut outcomes = HashMap::with_capacity(stored.outcomes.len());
     for (rec, text) in stored.outcomes {
         let outcome = serde_json::from_str(&text).map_err(|e| SyncError::Internal(format!("write record: {e}")))?;
@@ -65,19 +65,19 @@ pub async fn load(state: &AppState, write_key: &str) -> Result<WriteState, SyncE
 }
 
 /// Notes that the backend call of a record is about to be made.
-pub async fn mark_started(state: &AppState, write_key: &str, rec: &str) -> Result<(), SyncError> {
-    Ok(state.sync.store.mark_write_started(write_key, rec, RECORD_TTL_SECS).await?)
+pub async fn mark_started(svc: &SyncServices, write_key: &str, rec: &str) -> Result<(), SyncError> {
+    Ok(svc.store.mark_write_started(write_key, rec, RECORD_TTL_SECS).await?)
 }
 
 /// Stores a record's outcome (one atomic `HSET`).
-pub async fn record(state: &AppState, write_key: &str, rec: &str, outcome: &RecordOutcome) -> Result<(), SyncError> {
+pub async fn record(svc: &SyncServices, write_key: &str, rec: &str, outcome: &RecordOutcome) -> Result<(), SyncError> {
     let text = serde_json::to_string(outcome).map_err(|e| SyncError::Internal(e.to_string()))?;
-    Ok(state.sync.store.put_write_outcome(write_key, rec, &text, RECORD_TTL_SECS).await?)
+    Ok(svc.store.put_write_outcome(write_key, rec, &text, RECORD_TTL_SECS).await?)
 }
 
 /// Notes that the outcomes reached the client's documents.
-pub async fn mark_persisted(state: &AppState, write_key: &str) -> Result<(), SyncError> {
-    Ok(state.sync.store.mark_write_persisted(write_key, RECORD_TTL_SECS).await?)
+pub async fn mark_persisted(svc: &SyncServices, write_key: &str) -> Result<(), SyncError> {
+    Ok(svc.store.mark_write_persisted(write_key, RECORD_TTL_SECS).await?)
 }
 
 /// Returns the write key for a request whose content digest is `digest`, and whether it
@@ -85,7 +85,7 @@ pub async fn mark_persisted(state: &AppState, write_key: &str) -> Result<(), Syn
 /// `<digest>.<n>` with `n` counting this client's writes to the source; comparing with
 /// the *last* write only means a device that really repeats a change later (10 → 20 →
 /// 10) is not mistaken for a retry.
-pub async fn claim_key(state: &AppState, source: &str, client_id: &str, digest: &str) -> Result<(String, bool), SyncError> {
+pub async fn claim_key(svc: &SyncServices, source: &str, client_id: &str, digest: &str) -> Result<(String, bool), SyncError> {
     // The counter outlives every record made from it, so a key is never reused.
-    Ok(state.sync.store.claim_write_key(source, client_id, digest, RECORD_TTL_SECS, RECORD_TTL_SECS * 30).await?)
+    Ok(svc.store.claim_write_key(source, client_id, digest, RECORD_TTL_SECS, RECORD_TTL_SECS * 30).await?)
 }
