@@ -85,6 +85,7 @@ impl From<SyncError> for HttpError {
     fn from(err: SyncError) -> Self {
         match err {
             SyncError::UnknownClient => Self::UnknownClient,
+            SyncError::NotAuthenticated => Self::NotAuthenticated,
             SyncError::UnknownSource => Self::UnknownSource,
             SyncError::UnknownUser(u) => Self::UnknownUser(u),
             SyncError::BadInput(m) => Self::BadRequest(m),

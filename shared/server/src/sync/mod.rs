@@ -69,6 +69,9 @@ pub enum SyncError {
     Registry(#[from] crate::registry::RegistryError),
     #[error("Unknown client")]
     UnknownClient,
+    /// The session names a user that no longer exists (or was deleted after it was issued).
+    #[error("Not authenticated")]
+    NotAuthenticated,
     #[error("Unknown source")]
     UnknownSource,
     #[error("Unknown user '{0}'")]

@@ -27,7 +27,8 @@ use serde_json::{json, Value};
 use crate::store::keys::ClientKeys;
 use super::refresh;
 use crate::store::{client_state, cursor_fields, pin_delta, refresh_due, st_num, BeginArgs, BeginMode, BeginReply, Commit, PageRead};
-use super::{SourceCtx, SyncError};
+use super::{clients, SourceCtx, SyncError};
+use crate::auth::session::Session;
 use crate::ports::jobs::{Job, JobMessage};
 use crate::ports::{JobQueue, Queue};
 use super::SyncServices;
@@ -61,8 +62,47 @@ pub fn unknown_source_page(name: &str) -> Page {
     Page { source_error, ..Page::default() }
 }
 
-/// Serves one query page for `client_id` of `login` (checks done by the caller).
-pub async fn query(
+/// One device query, the only entry point of the use case: the session's user, the source
+/// and the client it names, the request's parameters → the page to answer with.
+///
+/// A query without a token is probed in the lookup's round trip (the client record, the
+/// poll-interval override and the session check are read in the same pipeline): a
+/// no-change sync is then answered at once, and a page is built from what the probe read.
+/// Anything else runs the full step. `Err(SyncError::NotAuthenticated)` when the session's
+/// user no longer exists or was deleted after the session was issued.
+pub async fn serve(svc: &SyncServices, session: &Session, source_name: &str, client_id: &str, params: &Params) -> Result<Page, SyncError> {
+    let source = SourceCtx::find(svc, source_name);
+    let p_size = params::page_size(params).ok();
+    let keys = match (&source, p_size) {
+        (Some(s), Some(p_size)) if !s.config.pass_through && params::token(params).is_none() => {
+            let pk = s.keys(svc, &session.login);
+            let ck = pk.client(client_id);
+            Some((pk, ck, p_size))
+        }
+        _ => None,
+    };
+    let probe = keys.as_ref().map(|(pk, ck, p_size)| clients::ProbeRequest { partition: pk, client: ck, slice_limit: slice_limit(*p_size) });
+    let lookup = clients::find_with_poll(svc, client_id, source_name, session, probe).await?;
+    if !lookup.session_valid {
+        return Err(SyncError::NotAuthenticated);
+    }
+    let login = &session.login;
+    let same_user = lookup.client.as_ref().is_some_and(|c| &c.user_id == login);
+    let client = clients::resolve(svc, login, lookup.client).await?;
+    let Some(source) = source else {
+        return Ok(unknown_source_page(source_name));
+    };
+    let poll = lookup.poll_override.unwrap_or(source.config.poll_interval);
+    if let (true, Some(probed), Some((pk, ck, p_size))) = (same_user, lookup.probed, &keys) {
+        if let Some(page) = serve_probed(svc, pk, ck, probed, poll, *p_size).await? {
+            return Ok(page);
+        }
+    }
+    full_step(svc, &source, login, &client.id, params, poll).await
+}
+
+/// The full query step for `client_id` of `login`: token action, refresh, read, commit.
+async fn full_step(
     svc: &SyncServices,
     source: &SourceCtx,
     login: &str,
@@ -139,10 +179,10 @@ pub async fn query(
 }
 
 /// The page for a probe's reply (`BeginMode::Probe`) and the refresh time it saw, once the
-/// caller has checked the session and the client: `None` when the full query step must
-/// run instead — a refresh is due under `poll`, the reply needs the full step, or the
-/// client state moved between the probe and the commit.
-pub async fn serve_probed(
+/// session and the client are checked: `None` when the full query step must run instead —
+/// a refresh is due under `poll`, the reply needs the full step, or the client state moved
+/// between the probe and the commit.
+async fn serve_probed(
     svc: &SyncServices,
     pk: &crate::store::keys::PartitionKeys,
     ck: &ClientKeys,

@@ -14,7 +14,7 @@ use crate::http::request::{deprecation_warning, DeviceRequest, Parsed};
 use crate::registry::ClientRecord;
 use crate::sync::clients::{self, LoginOutcome};
 use crate::sync::cud::{self, CudOps};
-use crate::sync::query::{query as query_page, serve_probed, slice_limit, unknown_source_page};
+use crate::sync::query as query_svc;
 use crate::sync::{search as search_svc, sessions, SourceCtx};
 use crate::AppState;
 
@@ -210,40 +210,7 @@ pub async fn query(State(state): State<AppState>, path: RawPathParams, DeviceReq
         let session = signed_session(&state, &req)?;
         let name = source_name(&req, &path)?;
         let id = client_id(&req, &path).ok_or(HttpError::UnknownClient)?;
-        let source = SourceCtx::find(&state.sync, &name);
-        // A query without a token is probed in the lookup's round trip: a no-change sync
-        // is then answered at once, and a page is built from what the probe read.
-        let p_size = params::page_size(&req.params).ok();
-        let keys = match (&source, p_size) {
-            (Some(s), Some(p_size)) if !s.config.pass_through && params::token(&req.params).is_none() => {
-                let pk = s.keys(&state.sync, &session.login);
-                let ck = pk.client(&id);
-                Some((pk, ck, p_size))
-            }
-            _ => None,
-        };
-        let probe = keys.as_ref().map(|(pk, ck, p_size)| clients::ProbeRequest {
-            partition: pk,
-            client: ck,
-            slice_limit: slice_limit(*p_size),
-        });
-        let lookup = clients::find_with_poll(&state.sync, &id, &name, &session, probe).await?;
-        if !lookup.session_valid {
-            return Err(HttpError::NotAuthenticated);
-        }
-        let (login, poll_override) = (session.login, lookup.poll_override);
-        let same_user = lookup.client.as_ref().is_some_and(|c| c.user_id == login);
-        let client = clients::resolve(&state.sync, &login, lookup.client).await?;
-        let Some(source) = source else {
-            return page_response(&unknown_source_page(&name));
-        };
-        let poll = poll_override.unwrap_or(source.config.poll_interval);
-        if let (true, Some(probed), Some((pk, ck, p_size))) = (same_user, lookup.probed, &keys) {
-            if let Some(page) = serve_probed(&state.sync, pk, ck, probed, poll, *p_size).await? {
-                return page_response(&page);
-            }
-        }
-        let page = query_page(&state.sync, &source, &login, &client.id, &req.params, poll).await?;
+        let page = query_svc::serve(&state.sync, &session, &name, &id, &req.params).await?;
         page_response(&page)
     }
     .await;
