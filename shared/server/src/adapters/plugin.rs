@@ -70,14 +70,14 @@ impl Backend {
         }
     }
 
-    /// The base URL and `api_token` for the next call (§2, §3).
-    async fn target(&self) -> Result<Target, AdapterError> {
+    /// The base URL and `api_token` for the next call (§2, §3). `source_url`: the calling
+    /// source's `url:` as in effect now (it may have been changed through the REST API);
+    /// `None` falls back to the one the adapter was built with.
+    async fn target(&self, source_url: Option<&str>) -> Result<Target, AdapterError> {
+        let fallback = source_url.filter(|url| !url.trim().is_empty()).or(self.fallback.as_deref());
         let configured = match self.app_server.app_server_url().await? {
             Some(url) => url,
-            None => self
-                .fallback
-                .clone()
-                .ok_or_else(|| AdapterError::Backend(NO_APP_SERVER.into()))?,
+            None => fallback.map(str::to_owned).ok_or_else(|| AdapterError::Backend(NO_APP_SERVER.into()))?,
         };
         // Never echo the URL: its userinfo may be a token.
         let mut base = http_backend::parse_url(configured.trim())
@@ -98,8 +98,14 @@ impl Backend {
 
     /// `POST {base}/rhoconnect/{callback}` with `body` (+ `api_token`); the reply whatever
     /// its status.
-    async fn exchange(&self, callback: &str, mut body: Map<String, Value>, key: Option<&str>) -> Result<Reply, AdapterError> {
-        let target = self.target().await?;
+    async fn exchange(
+        &self,
+        callback: &str,
+        mut body: Map<String, Value>,
+        key: Option<&str>,
+        source_url: Option<&str>,
+    ) -> Result<Reply, AdapterError> {
+        let target = self.target(source_url).await?;
         body.insert("api_token".into(), Value::String(target.api_token));
         let url = callback_url(&target.base, callback)?;
         let request = json_request(&self.http, Method::POST, url, Some(&Value::Object(body)));
@@ -110,7 +116,7 @@ impl Backend {
     /// As [`Backend::exchange`], but a non-2xx status is an error (§3). `ctx`'s
     /// idempotency key (client writes) goes out as the `Idempotency-Key` header.
     async fn call(&self, callback: &str, body: Map<String, Value>, ctx: &AdapterCtx) -> Result<Reply, AdapterError> {
-        let reply = self.exchange(callback, body, ctx.idempotency_key.as_deref()).await?;
+        let reply = self.exchange(callback, body, ctx.idempotency_key.as_deref(), Some(&ctx.source.url)).await?;
         if reply.status.is_success() {
             Ok(reply)
         } else {
@@ -277,7 +283,7 @@ impl Authenticator for PluginAuthenticator {
         let Value::Object(body) = body else {
             return AuthOutcome::Error("internal error building the authenticate call".into());
         };
-        let reply = match self.backend.exchange("authenticate", body, None).await {
+        let reply = match self.backend.exchange("authenticate", body, None, None).await {
             Ok(reply) => reply,
             Err(err) => return AuthOutcome::Error(err.message().to_owned()),
         };

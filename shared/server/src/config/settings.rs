@@ -175,6 +175,11 @@ pub struct Settings {
     /// What a source not named in the file gets when plugin traffic creates it on demand
     /// (rest-api.md §4.20): the environment defaults only.
     on_demand: SourceConfig,
+    /// Each source's map as the file wrote it, and the environment section, so that
+    /// settings changed at run time are read by the same parser as the file
+    /// ([`Settings::source_with`]).
+    raw_sources: serde_json::Map<String, Json>,
+    env: serde_json::Map<String, Json>,
 }
 
 impl Settings {
@@ -207,19 +212,20 @@ impl Settings {
             None => serde_json::Map::new(),
         };
         let app = AppSettings::from_map(environment, &env)?;
-        let sources = match root.get("sources") {
-            Some(Json::Object(map)) => map
-                .iter()
-                .map(|(name, value)| SourceConfig::from_value(name, value, &env))
-                .collect::<Result<Vec<_>, _>>()?,
-            Some(Json::Null) | None => Vec::new(),
+        let raw_sources = match root.get("sources") {
+            Some(Json::Object(map)) => map.clone(),
+            Some(Json::Null) | None => serde_json::Map::new(),
             Some(_) => return Err(ConfigError::Invalid(":sources: must be a map".into())),
         };
+        let sources = raw_sources
+            .iter()
+            .map(|(name, value)| SourceConfig::from_value(name, value, &env))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut sources = sources;
         // Stable sort keeps file order among equal priorities.
         sources.sort_by_key(|s| s.priority);
         let on_demand = SourceConfig::from_value("", &Json::Null, &env)?;
-        Ok(Self { app, sources, on_demand })
+        Ok(Self { app, sources, on_demand, raw_sources, env })
     }
 
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
@@ -229,6 +235,34 @@ impl Settings {
     /// The settings of `name` if it is in the file, else those of a source created on demand.
     pub fn source_or_default(&self, name: &str) -> SourceConfig {
         self.source(name).cloned().unwrap_or_else(|| SourceConfig { name: name.to_owned(), ..self.on_demand.clone() })
+    }
+
+    /// The settings of `name` with `overrides` (field → value, as `PUT /rc/v1/sources/{id}`
+    /// writes them) laid over the file's entry and read by the file's own parser, so a value
+    /// set at run time means what it means in the file. An override replaces the file's
+    /// key (`force_default` does not hide it). Fails like the file would for a bad value.
+    pub fn source_with(&self, name: &str, overrides: &serde_json::Map<String, Json>) -> Result<SourceConfig, ConfigError> {
+        let mut map = match self.raw_sources.get(name) {
+            Some(Json::Object(map)) => map.clone(),
+            _ => serde_json::Map::new(),
+        };
+        let mut env = self.env.clone();
+        for (field, value) in overrides {
+            let value = match (field.as_str(), value) {
+                // Kept as JSON text, as RhoConnect shows it (`"[{\"brand\":\"Product\"}]"`).
+                ("belongs_to", Json::String(text)) => serde_json::from_str(text)
+                    .map_err(|e| ConfigError::Invalid(format!("source {name}: belongs_to must be a JSON list: {e}")))?,
+                _ => normalise(value.clone()),
+            };
+            if field == "poll_interval" || field == "push_notify" {
+                // These two fall back to the environment's `<key>_default`, which
+                // `force_default` prefers over the source's own key: an explicit run-time
+                // value must win either way.
+                env.insert(format!("{field}_default"), value.clone());
+            }
+            map.insert(field.clone(), value);
+        }
+        SourceConfig::from_value(name, &Json::Object(map), &env)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::ports::Queue;
 use crate::config::Env;
 use crate::sync::cud;
 use crate::sync::cud::apply::PendingWrite;
-use crate::sync::{self, SourceCtx, SyncError, SyncServices};
+use crate::sync::{self, SyncError, SyncServices};
 
 /// Which worker a queue feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -117,10 +117,14 @@ impl JobHandler for AdapterWorker {
         }
         for (name, group) in by_source {
             let (indices, writes): (Vec<usize>, Vec<PendingWrite>) = group.into_iter().unzip();
-            let outcomes = match SourceCtx::find(&self.svc, &name) {
-                Some(source) => cud::apply::apply_batch(&self.svc, &source, writes).await,
+            let outcomes = match self.svc.source(&name).await {
+                Ok(Some(source)) => cud::apply::apply_batch(&self.svc, &source, writes).await,
                 // The source left the settings after the write was accepted: fail loudly.
-                None => writes.iter().map(|_| Err(SyncError::UnknownSource)).collect(),
+                Ok(None) => writes.iter().map(|_| Err(SyncError::UnknownSource)).collect(),
+                Err(err) => {
+                    let message = err.to_string();
+                    writes.iter().map(|_| Err(SyncError::Internal(message.clone()))).collect()
+                }
             };
             for (i, outcome) in indices.into_iter().zip(outcomes) {
                 results[i] = outcome.map_err(|e| JobError::Failed(e.to_string()));

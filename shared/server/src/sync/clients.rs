@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::store::keys::{self, ClientKeys, PartitionKeys};
 use crate::store::BeginReply;
 use super::sessions;
-use super::{SourceCtx, SyncError};
+use super::SyncError;
 use crate::adapters::{AuthOutcome, Authenticator};
 use crate::auth::session::Session;
 use crate::config::DeviceAuth;
@@ -263,7 +263,7 @@ pub async fn flush_documents(svc: &SyncServices, client: &ClientRecord, sources:
                 continue;
             }
         }
-        let Some(source) = SourceCtx::find(svc, &config.name) else { continue };
+        let Some(source) = svc.source(&config.name).await? else { continue };
         let ck = source.keys(svc, &client.user_id).client(&client.id);
         svc.store.del(&ck.all()).await?;
     }

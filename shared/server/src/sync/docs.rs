@@ -84,11 +84,11 @@ pub async fn get(svc: &SyncServices, name: &str) -> Result<Doc, SyncError> {
         return Ok(text_or_missing(svc.store.get(&key).await?, name));
     }
     match DocName::parse(name) {
-        DocName::Source { partition, source, doc } if SourceCtx::find(svc, &source).is_some() => {
+        DocName::Source { partition, source, doc } if svc.source(&source).await?.is_some() => {
             let pk = PartitionKeys::new(svc.store.keys(), &source, &partition);
             get_source_doc(svc, &pk, &doc, name).await
         }
-        DocName::Client { login, client_id, source, doc } => match SourceCtx::find(svc, &source) {
+        DocName::Client { login, client_id, source, doc } => match svc.source(&source).await? {
             Some(src) => get_client_doc(svc, &src, &login, &client_id, &doc).await,
             None => scratch_get(svc, name).await,
         },
@@ -204,11 +204,11 @@ pub async fn set(svc: &SyncServices, name: &str, data: Option<&Value>, append: b
         return Ok(svc.store.set(&key, text.as_deref(), None).await?);
     }
     match DocName::parse(name) {
-        DocName::Source { partition, source, doc } if SourceCtx::find(svc, &source).is_some() => {
+        DocName::Source { partition, source, doc } if svc.source(&source).await?.is_some() => {
             let pk = PartitionKeys::new(svc.store.keys(), &source, &partition);
             set_source_doc(svc, &pk, &doc, name, data, append).await
         }
-        DocName::Client { login, client_id, source, doc } if doc == "cd" => match SourceCtx::find(svc, &source) {
+        DocName::Client { login, client_id, source, doc } if doc == "cd" => match svc.source(&source).await? {
             Some(src) => set_cd(svc, &src, &login, &client_id, data, append).await,
             None => scratch_set(svc, name, data, append).await,
         },

@@ -36,6 +36,7 @@
 pub mod clients;
 pub mod cud;
 pub mod docs;
+pub mod effective;
 pub mod push;
 pub mod query;
 pub mod refresh;
@@ -139,6 +140,8 @@ pub struct SyncServices {
     adapters: Arc<HashMap<String, BuiltAdapter>>,
     /// The settings file's sources, shared so a request does not copy its source's settings.
     configs: Arc<HashMap<String, Arc<SourceConfig>>>,
+    /// The file's settings with the REST API's overrides, as recently read ([`effective`]).
+    effective: Arc<effective::EffectiveSources>,
 }
 
 /// The ports [`SyncServices`] runs on.
@@ -165,6 +168,7 @@ impl SyncServices {
             settings,
             adapters: Arc::new(adapters),
             configs: Arc::new(configs),
+            effective: Arc::default(),
         }
     }
 
@@ -200,7 +204,8 @@ impl SyncServices {
         self
     }
 
-    /// The settings of a source of the settings file.
+    /// The settings of a source as the settings file has them (requests act on
+    /// [`SyncServices::source`], which adds the REST API's overrides).
     pub fn source_config(&self, source: &str) -> Option<Arc<SourceConfig>> {
         self.configs.get(source).cloned()
     }
@@ -223,12 +228,6 @@ pub struct SourceCtx {
 }
 
 impl SourceCtx {
-    /// The configured source `name`, or `None`.
-    pub fn find(svc: &SyncServices, name: &str) -> Option<Self> {
-        let config = svc.source_config(name)?;
-        Some(Self { adapter: svc.adapter(name), config })
-    }
-
     /// The partition key for `login` (sync-engine.md §4.2).
     pub fn partition(&self, login: &str) -> String {
         match self.config.partition_type {

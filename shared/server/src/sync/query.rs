@@ -71,7 +71,7 @@ pub fn unknown_source_page(name: &str) -> Page {
 /// Anything else runs the full step. `Err(SyncError::NotAuthenticated)` when the session's
 /// user no longer exists or was deleted after the session was issued.
 pub async fn serve(svc: &SyncServices, session: &Session, source_name: &str, client_id: &str, params: &Params) -> Result<Page, SyncError> {
-    let source = SourceCtx::find(svc, source_name);
+    let source = svc.source(source_name).await?;
     let p_size = params::page_size(params).ok();
     let keys = match (&source, p_size) {
         (Some(s), Some(p_size)) if !s.config.pass_through && params::token(params).is_none() => {

@@ -44,7 +44,7 @@ pub async fn poll_interval(svc: &SyncServices, source: &SourceCtx) -> Result<i64
 /// Refreshes `source` for `login`'s partition: calls the adapter and stores the result
 /// (the adapter worker's entry point for `Job::Refresh`).
 pub async fn refresh(svc: &SyncServices, source: &str, login: &str, query: Option<&Value>) -> Result<(), SyncError> {
-    let ctx = SourceCtx::find(svc, source).ok_or(SyncError::UnknownSource)?;
+    let ctx = svc.source(source).await?.ok_or(SyncError::UnknownSource)?;
     let poll = poll_interval(svc, &ctx).await?;
     run(svc, &ctx, login, query, poll, true).await.map(|_| ())
 }

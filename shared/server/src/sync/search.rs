@@ -45,7 +45,7 @@ pub async fn search(svc: &SyncServices, login: &str, client_id: &str, params: &P
             out.push(SearchElement::Empty);
             continue;
         };
-        let Some(source) = SourceCtx::find(svc, &name) else {
+        let Some(source) = svc.source(&name).await? else {
             out.push(SearchElement::Empty);
             continue;
         };

@@ -10,10 +10,11 @@
 
 use serde_json::{json, Value};
 
-use crate::config::{PartitionType, SourceConfig, SyncType};
+use crate::config::{PartitionType, Settings, SourceConfig, SyncType};
 use crate::registry::{RegistryError, SourceOverrides};
 use crate::store::{keys, StoreError};
 use super::SyncServices;
+pub use super::effective::OVERRIDES_TTL_SECS;
 
 /// A failure reading or writing source settings.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,9 @@ pub enum SourcesError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Cache(#[from] StoreError),
+    /// A value the settings file would refuse; nothing was written.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// String fields of a source record, in display order (rest-api.md §4.18 rows 1–16).
@@ -62,10 +66,8 @@ pub struct SourceView {
 }
 
 impl SourceView {
-    fn new(base: SourceConfig, overrides: SourceOverrides) -> Self {
-        let mut config = base;
-        apply(&mut config, &overrides);
-        Self { config, overrides }
+    fn new(settings: &Settings, name: &str, overrides: SourceOverrides) -> Self {
+        Self { config: effective(settings, name, &overrides), overrides }
     }
 
     /// The displayed value of one field (`has_many` needs every source, see [`has_many`]).
@@ -107,65 +109,26 @@ pub fn to_i(value: &Value) -> i64 {
     rhosync_engine::params::lenient_int(Some(value))
 }
 
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
+/// The settings of `name` with its overrides, read by the settings file's own parser
+/// ([`Settings::source_with`]). Overrides are checked when written ([`write_fields`]), so
+/// this falls back to the file's settings only for a record written by an older version.
+pub fn effective(settings: &Settings, name: &str, overrides: &SourceOverrides) -> SourceConfig {
+    if overrides.is_empty() {
+        return settings.source_or_default(name);
     }
-}
-
-fn apply(config: &mut SourceConfig, overrides: &SourceOverrides) {
-    for (field, value) in overrides {
-        let s = text(value).unwrap_or_default();
-        match field.as_str() {
-            "url" => config.url = s,
-            "login" => config.login = s,
-            "password" => config.password = s,
-            "partition_type" => {
-                config.partition_type = if s == "app" { PartitionType::App } else { PartitionType::User }
-            }
-            "sync_type" => {
-                config.sync_type = if matches!(s.as_str(), "bulk_only" | "bulk_sync_only") {
-                    SyncType::BulkOnly
-                } else {
-                    SyncType::Incremental
-                }
-            }
-            "queue" => {
-                config.query_queued = !s.is_empty();
-                config.cud_queued = !s.is_empty();
-            }
-            "query_queue" => config.query_queued = !s.is_empty(),
-            "cud_queue" => config.cud_queued = !s.is_empty(),
-            "pass_through" => config.pass_through = s == "true",
-            "push_notify" => config.push_notify = s == "true",
-            "belongs_to" => {
-                config.belongs_to = serde_json::from_str::<Vec<serde_json::Map<String, Value>>>(&s)
-                    .unwrap_or_default()
-                    .iter()
-                    .flat_map(|m| m.iter().map(|(k, v)| (k.clone(), text(v).unwrap_or_default())))
-                    .collect()
-            }
-            "priority" => config.priority = to_i(value),
-            "retry_limit" => config.retry_limit = to_i(value),
-            "simulate_time" => config.simulate_time = to_i(value),
-            "poll_interval" => config.poll_interval = to_i(value),
-            _ => {}
-        }
-    }
+    settings.source_with(name, overrides).unwrap_or_else(|err| {
+        tracing::warn!(source = name, error = %err, "stored source settings no longer parse; using the file's");
+        settings.source_or_default(name)
+    })
 }
 
 /// The source named `name` (case-sensitive), if the settings or the registry know it.
 pub async fn find(svc: &SyncServices, name: &str) -> Result<Option<SourceView>, SourcesError> {
     let overrides = svc.registry().source_overrides(name).await?;
-    let base = svc.settings.source(name).cloned();
-    let mut view = match (base, overrides) {
-        (None, None) => return Ok(None),
-        (base, overrides) => {
-            let base = base.unwrap_or_else(|| svc.settings.source_or_default(name));
-            SourceView::new(base, overrides.unwrap_or_default())
-        }
+    let known = svc.settings.source(name).is_some();
+    let mut view = match overrides {
+        None if !known => return Ok(None),
+        overrides => SourceView::new(&svc.settings, name, overrides.unwrap_or_default()),
     };
     if let Some(seconds) = poll_interval_override(svc, name).await? {
         view.config.poll_interval = seconds;
@@ -181,7 +144,7 @@ pub async fn ensure(svc: &SyncServices, name: &str) -> Result<SourceView, Source
         return Ok(view);
     }
     svc.registry().put_source_overrides(name, &SourceOverrides::new()).await?;
-    Ok(SourceView::new(svc.settings.source_or_default(name), SourceOverrides::new()))
+    Ok(SourceView::new(&svc.settings, name, SourceOverrides::new()))
 }
 
 /// Every source of the app, ordered by priority, then name (rest-api.md §4.17).
@@ -218,14 +181,18 @@ pub fn has_many(all: &[SourceView], name: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(","))
 }
 
-/// Writes overrides field by field; integer fields are stored as Ruby `to_i` of the value.
-/// Fields must have been checked with [`is_writable`]. `poll_interval` goes to the cache
-/// (see [`set_poll_interval`]), everything else to the registry.
+/// Writes overrides; integer fields are stored as Ruby `to_i` of the value. Fields must
+/// have been checked with [`is_writable`]. The result is read by the settings parser first:
+/// a value the settings file would refuse (`partition_type: foo`) fails with
+/// [`SourcesError::Invalid`] and nothing is written. `poll_interval` goes to the cache
+/// (see [`set_poll_interval`]), everything else to the registry; the sync services of this
+/// instance see the change at once, other instances within [`OVERRIDES_TTL_SECS`].
 pub async fn write_fields(svc: &SyncServices, name: &str, fields: &[(String, Value)]) -> Result<(), SourcesError> {
     let mut overrides = svc.registry().source_overrides(name).await?.unwrap_or_default();
+    let mut poll = None;
     for (field, value) in fields {
         if field == "poll_interval" {
-            set_poll_interval(svc, name, to_i(value)).await?;
+            poll = Some(to_i(value));
             continue;
         }
         let stored = if INTEGER_FIELDS.contains(&field.as_str()) && !value.is_null() {
@@ -238,7 +205,13 @@ pub async fn write_fields(svc: &SyncServices, name: &str, fields: &[(String, Val
         };
         overrides.insert(field.clone(), stored);
     }
-    Ok(svc.registry().put_source_overrides(name, &overrides).await?)
+    svc.settings.source_with(name, &overrides).map_err(|e| SourcesError::Invalid(e.to_string()))?;
+    if let Some(seconds) = poll {
+        set_poll_interval(svc, name, seconds).await?;
+    }
+    svc.registry().put_source_overrides(name, &overrides).await?;
+    svc.forget_source(name);
+    Ok(())
 }
 
 /// The poll interval is the one field kept in the cache, as RhoConnect kept it

@@ -51,8 +51,8 @@ async fn set_doc(State(state): State<AppState>, Path(doc): Path<String>, AdminRe
     Ok(reply::empty())
 }
 
-fn source(state: &AppState, name: &str) -> Result<SourceCtx, HttpError> {
-    SourceCtx::find(&state.sync, name).ok_or(HttpError::UnknownSource)
+async fn source(state: &AppState, name: &str) -> Result<SourceCtx, HttpError> {
+    state.sync.source(name).await?.ok_or(HttpError::UnknownSource)
 }
 
 async fn read_state(
@@ -60,7 +60,7 @@ async fn read_state(
     Path((user, source_id)): Path<(String, String)>,
     AdminRequest(req): AdminRequest,
 ) -> Result<Response, HttpError> {
-    let source = source(&state, &source_id)?;
+    let source = source(&state, &source_id).await?;
     docs::set_read_state(&state.sync, &source, &user, &req.params).await?;
     Ok(reply::empty())
 }
@@ -71,7 +71,7 @@ async fn backend_push(
     AdminRequest(req): AdminRequest,
 ) -> Result<Response, HttpError> {
     let kind = PushKind::parse(&action).ok_or(HttpError::NotFound)?;
-    let source = source(&state, &source_name)?;
+    let source = source(&state, &source_name).await?;
     push(&state.sync, &source, kind, &req.params).await?;
     Ok(reply::text("done"))
 }
@@ -93,7 +93,7 @@ async fn user_docnames(
     Path((user, source_id)): Path<(String, String)>,
     _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
-    let source = source(&state, &source_id)?;
+    let source = source(&state, &source_id).await?;
     let names: Map<String, Value> = ["md", "errors", "md_size", "md_copy"]
         .iter()
         .map(|d| ((*d).to_owned(), Value::String(source_docname(&source, &user, d))))
@@ -106,7 +106,7 @@ async fn get_user_doc(
     Path((user, source_id, doc)): Path<(String, String, String)>,
     _admin: AdminRequest,
 ) -> Result<Response, HttpError> {
-    let source = source(&state, &source_id)?;
+    let source = source(&state, &source_id).await?;
     Ok(doc_response(docs::get(&state.sync, &source_docname(&source, &user, &doc)).await?))
 }
 
@@ -118,7 +118,7 @@ async fn set_user_doc(
     if user != SHARED_PARTITION && state.registry().user(&user).await?.is_none() {
         return Err(HttpError::UnknownUser(user));
     }
-    let source = source(&state, &source_id)?;
+    let source = source(&state, &source_id).await?;
     docs::set(&state.sync, &source_docname(&source, &user, &doc), req.params.get("data"), append(&req)).await?;
     Ok(reply::empty())
 }

@@ -4,16 +4,15 @@
 //! touched by a user deletion (the §4.11 deviation).
 
 use crate::config::PartitionType;
-use crate::store::StoreError;
-use crate::sync::SourceCtx;
+use crate::sync::SyncError;
 use crate::AppState;
 
 /// Deletes every source document and read state of `login`'s user partitions and the
 /// per-source documents of `clients` (the user's clients).
-pub async fn user_documents(state: &AppState, login: &str, clients: &[String]) -> Result<(), StoreError> {
+pub async fn user_documents(state: &AppState, login: &str, clients: &[String]) -> Result<(), SyncError> {
     let store = &state.sync.store;
     for source in &state.config.settings.sources {
-        let Some(ctx) = SourceCtx::find(&state.sync, &source.name) else { continue };
+        let Some(ctx) = state.sync.source(&source.name).await? else { continue };
         let pk = ctx.keys(&state.sync, login);
         for client in clients {
             store.purge_client_docs(&pk.client(client)).await?;
@@ -29,11 +28,11 @@ pub async fn user_documents(state: &AppState, login: &str, clients: &[String]) -
 }
 
 /// Deletes the per-source documents of client `client_id` owned by `login`.
-pub async fn client_documents(state: &AppState, login: &str, client_id: &str) -> Result<(), StoreError> {
+pub async fn client_documents(state: &AppState, login: &str, client_id: &str) -> Result<(), SyncError> {
     let store = &state.sync.store;
     for source in &state.config.settings.sources {
-        let Some(ctx) = SourceCtx::find(&state.sync, &source.name) else { continue };
+        let Some(ctx) = state.sync.source(&source.name).await? else { continue };
         store.purge_client_docs(&ctx.keys(&state.sync, login).client(client_id)).await?;
     }
-    store.purge_client_record(client_id).await
+    Ok(store.purge_client_record(client_id).await?)
 }

@@ -17,7 +17,10 @@ use crate::AppState;
 
 impl From<sources::SourcesError> for HttpError {
     fn from(err: sources::SourcesError) -> Self {
-        HttpError::internal("sources", err)
+        match err {
+            sources::SourcesError::Invalid(message) => HttpError::BadRequest(message),
+            other => HttpError::internal("sources", other),
+        }
     }
 }
 
@@ -87,13 +90,14 @@ pub async fn show_source(
 }
 
 /// R3: writes the fields of `data` in order; a field that may not be written fails after
-/// the ones before it were stored (rest-api.md §4.18).
+/// the ones before it were stored (rest-api.md §4.18). The values take effect on every path
+/// that reads the source's settings ([`crate::sync::effective`]).
 #[utoipa::path(put, path = "/rc/v1/sources/{source_id}", tag = "sources", security(("api_token" = [])),
     params(("source_id" = String, Path, description = "Source name (case-sensitive)")),
     request_body(content = super::schemas::UpdateSourceBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Updated (empty body)", body = String, content_type = "text/plain"),
-        (status = 400, description = "`data` is not an object", body = String, content_type = "text/plain"),
+        (status = 400, description = "`data` is not an object, or a value the settings file would refuse (nothing is written)", body = String, content_type = "text/plain"),
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
         (status = 500, description = "`Unknown source` or ``undefined method `<attr>=' for Rhoconnect::Source``", body = String, content_type = "text/plain"),
     ))]

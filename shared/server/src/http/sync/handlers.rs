@@ -221,7 +221,7 @@ async fn apply_changes(state: &AppState, req: &Parsed, path: &RawPathParams, ops
     let login = session_login(state, req).await?;
     let name = source_name(req, path)?;
     let client = require_client(state, &login, client_id(req, path)).await?;
-    if let Some(source) = SourceCtx::find(&state.sync, &name) {
+    if let Some(source) = state.sync.source(&name).await? {
         let ops = ops(req, &source);
         let blob_fields: Vec<String> = match req.params.get("blob_fields") {
             Some(Value::Array(items)) => items.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect(),
@@ -257,7 +257,7 @@ pub async fn delete_one(State(state): State<AppState>, path: RawPathParams, Devi
     let result = async {
         let login = session_login(&state, &req).await?;
         let name = source_name(&req, &path)?;
-        let attrs = match SourceCtx::find(&state.sync, &name) {
+        let attrs = match state.sync.source(&name).await? {
             Some(source) => {
                 let pk = source.keys(&state.sync, &login);
                 let (_, bodies) = state.sync.store.read_bodies(&pk, std::slice::from_ref(&id)).await.map_err(crate::sync::SyncError::from)?;
