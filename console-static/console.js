@@ -1,4 +1,4 @@
-// The admin console: a static page over the REST API (console.md). The API token lives in
+// The admin console: a static page over the REST API (docs/deploy.md §9). The API token lives in
 // sessionStorage per tab; every call sends it in X-RhoConnect-API-TOKEN, and a 422 means it
 // is no longer valid. Responses are parsed here, whatever their Content-Type.
 "use strict";

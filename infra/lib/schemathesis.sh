@@ -4,7 +4,7 @@
 # run_schemathesis RUN_DIR SECONDS: builds the local runner, provisions its own
 # resources (prefix st<pid>) on the already started redis-server/moto_server, serves
 # HTTP only, runs `st run` for at most SECONDS with an admin token and the check of
-# infra/schemathesis/hooks.py (no 5xx except the 500s rest-api.md documents), then
+# infra/schemathesis/hooks.py (no 5xx except the 500s docs/rest-api.md documents), then
 # stops the runner. Returns schemathesis' status (non-zero when it found a failure).
 # Source after stack.sh; needs REDIS_URL and AWS_ENDPOINT_URL exported.
 

@@ -1,7 +1,7 @@
 """Schemathesis hooks for infra/test.
 
 The REST API answers some errors with status 500 on purpose: RhoConnect did, and
-clients match on the exact texts (rest-api.md §1.6). Schemathesis' own
+clients match on the exact texts (docs/rest-api.md §1.5). Schemathesis' own
 `not_a_server_error` cannot tell those from crashes, so this check replaces it: a 5xx
 fails the run unless it is a 500 whose whole body is one of the documented messages.
 """
@@ -10,7 +10,7 @@ import re
 
 import schemathesis
 
-# rest-api.md §1.6 and the error columns of §2 (plus push.md §7, §1.2's body error).
+# docs/rest-api.md §1.5 and the error columns of §2 (plus docs/rest-api.md §4.6, §1.2's body error).
 DOCUMENTED_500_BODIES = [
     r"Unknown user '.*'",
     r"Unknown client",

@@ -1,4 +1,4 @@
-//! CORS for browser clients (sync-protocol.md §11, auth-and-settings.md §8) through the
+//! CORS for browser clients (docs/device-protocol.md §9, docs/device-protocol.md §9) through the
 //! in-process runner, which routes by `template.yaml` as API Gateway would: preflights on
 //! device and REST paths reach the functions and are answered there, and normal responses
 //! carry the headers — shaped like the rhoconnect.js exchange of transcript 05.

@@ -1,5 +1,5 @@
 //! Exactly-once effect of queued client writes and the failure paths, with the adapter
-//! worker started, killed and restarted by the test (sync-engine.md §8, §13):
+//! worker started, killed and restarted by the test (docs/sync-engine.md §6, docs/jobs.md §4):
 //! a message delivered twice and a device retrying both reach the backend once; a worker
 //! killed in the middle of a backend call loses nothing and the backend applies the write
 //! once (Idempotency-Key); a write that keeps failing lands in the DLQ and the device gets

@@ -1,6 +1,6 @@
 //! Client writes and device login against a real plugin-contract backend, through the sync
 //! routes of both families, the adapter queue and the adapter worker of the in-process
-//! runner (sync-engine.md §8, plugin-adapters.md §4–6): one backend call per write, links
+//! runner (docs/sync-engine.md §6, docs/adapters.md §4.2–4.4): one backend call per write, links
 //! and errors in the device's next page, login renaming and refusals, a failed query
 //! leaving the data alone, and queued refreshes.
 

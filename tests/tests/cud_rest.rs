@@ -1,7 +1,7 @@
 //! Client writes through the `rest` adapter against a plain REST API on a local port:
 //! create, update (legacy route) and delete from a device, queued and applied by the
 //! adapter worker; one backend call per write, the link and a refused write's error in
-//! the next page (sync-engine.md §8, sync-protocol.md §7).
+//! the next page (docs/sync-engine.md §6, docs/device-protocol.md §6).
 
 mod cud_support;
 mod sync_support;

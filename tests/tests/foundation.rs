@@ -46,7 +46,7 @@ async fn dynamodb_registry_put_get_and_list() {
     let client = ClientRecord { id: "c1".into(), user_id: "alice".into(), app_id: "application".into(), ..Default::default() };
     registry.put_client(&client).await.expect("put client");
     assert_eq!(registry.clients_of("alice").await.expect("clients"), ["c1"]);
-    // Re-assigning a client moves its membership (sync-engine.md §10.3).
+    // Re-assigning a client moves its membership (docs/sync-engine.md §8.2).
     registry.put_client(&ClientRecord { user_id: "bob".into(), ..client.clone() }).await.expect("move");
     assert!(registry.clients_of("alice").await.expect("clients").is_empty());
     assert_eq!(registry.clients_of("bob").await.expect("clients"), ["c1"]);

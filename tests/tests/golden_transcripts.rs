@@ -176,7 +176,7 @@ async fn replay(world: &World, name: &str, expect: &HashMap<u64, Expect>, ack_af
         }
         let reply = r.exchange(n, &ex, expect.get(&n)).await;
         if is_write(&ex["request"]) {
-            // Writes are queued (sync-engine.md §8.1 step 3): RC7 answered after applying
+            // Writes are queued (docs/sync-engine.md §6.1 step 3): RC7 answered after applying
             // them, we answer once they are durable, so wait for the adapter worker before
             // the next exchange looks for their links and errors.
             world.settle_writes().await;
@@ -216,14 +216,14 @@ fn abc() -> Value {
 /// 01a/01b share their deviations: #7 asks again without a token while page 1 is pending.
 fn curl_deviations() -> HashMap<u64, Expect> {
     let first_two = page(true, 3, json!({"insert": {"1":{"mock_id":"1","name":"Alpha","price":"10"},"2":{"mock_id":"2","name":"Beta","price":"20"}}}));
-    let why = "sync-protocol.md §6.4 DEVIATION: a request without token undoes the pending page and resends its content";
+    let why = "docs/device-protocol.md §5.4 DEVIATION: a request without token undoes the pending page and resends its content";
     HashMap::from([
         (7, Expect::Body(why, first_two.clone())),
-        (8, Expect::Body("stale token → the (new) pending page is resent, sync-protocol.md §6.4", first_two.clone())),
+        (8, Expect::Body("stale token → the (new) pending page is resent, docs/device-protocol.md §5.4", first_two.clone())),
         (9, Expect::Body("stale token → resend", first_two)),
         (10, Expect::Body("acknowledging the resent page 1 leaves Gamma, which RC7 had sent in #7", page(true, 3, json!({"insert": {"3":{"mock_id":"3","name":"Gamma","price":"30"}}})))),
-        (26, Expect::Body("sync-protocol.md §6.9: implementation-defined message, no remote adapter", page(false, 0, json!({"source-error": {"query-error": {"message": "Source 'NoSuchSource' is not configured on this server"}}})))),
-        (29, Expect::StatusOnly("sync-protocol.md §5.3 DEVIATION (compat): the reset answer carries the source list")),
+        (26, Expect::Body("docs/device-protocol.md §5.8: implementation-defined message, no remote adapter", page(false, 0, json!({"source-error": {"query-error": {"message": "Source 'NoSuchSource' is not configured on this server"}}})))),
+        (29, Expect::StatusOnly("docs/device-protocol.md §4.3 DEVIATION (compat): the reset answer carries the source list")),
     ])
 }
 
@@ -242,7 +242,7 @@ async fn transcript_01b_curl_poll_interval_0() {
     expect.insert(
         19,
         Expect::Body(
-            "sync-protocol.md §6.4 DEVIATION: the unacknowledged #16 page is undone and resent",
+            "docs/device-protocol.md §5.4 DEVIATION: the unacknowledged #16 page is undone and resent",
             page(
                 true,
                 3,
@@ -260,7 +260,7 @@ async fn transcript_04_rhoconnect_js() {
     // The capture's backend data was stored before it started.
     world.set_backend("jsuser", abc()).await;
     let all = json!({"insert": abc()});
-    let why = "sync-protocol.md §6.4 DEVIATION: no token while page 1 is pending → page 1's content again";
+    let why = "docs/device-protocol.md §5.4 DEVIATION: no token while page 1 is pending → page 1's content again";
     let mut with_link = all.clone();
     with_link["links"] = json!({"1795725867852": {"l": "js-867852"}});
     let expect = HashMap::from([

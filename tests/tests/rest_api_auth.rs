@@ -1,4 +1,4 @@
-//! Token rules of rest-api.md §1.3: every admin route, v1 and legacy, refuses a request
+//! Token rules of docs/rest-api.md §1.3: every admin route, v1 and legacy, refuses a request
 //! without a token and one with a wrong token (422 `No API token provided`) and writes
 //! nothing; a non-admin user's credentials never reach another user's data; header
 //! before parameter; the legacy SHA-1 password hash is accepted once and upgraded.
@@ -9,7 +9,7 @@ use reqwest::Method;
 use rest_api_common::*;
 use serde_json::json;
 
-/// Every token route of rest-api.md §2 in its v1 form (path parameters filled in).
+/// Every token route of docs/rest-api.md §2 in its v1 form (path parameters filled in).
 const V1_ADMIN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/rc/v1/system/license"),
     ("POST", "/rc/v1/system/reset"),
@@ -104,7 +104,7 @@ async fn a_non_admin_users_credentials_never_read_other_users_data() {
     api.user("alice", "alicepw").await;
     api.user("bob", "bobpw").await;
     let bob_client = api.client("bob").await;
-    // Give alice a token without making her an admin (allowed, rest-api.md §4.10).
+    // Give alice a token without making her an admin (allowed, docs/rest-api.md §6.3).
     let r = api.admin(Method::PUT, "/rc/v1/users/alice", Body::Json(json!({"attributes": {"token": "alice-token"}}))).await;
     assert_text(&r, 200, "User updated");
     // Her own password does not turn into an API token.
@@ -142,7 +142,7 @@ async fn a_non_admin_users_credentials_never_read_other_users_data() {
 #[tokio::test]
 async fn header_token_wins_then_parameter_and_rotation_takes_effect_at_once() {
     let api = Api::start("tokens", REST_SETTINGS).await;
-    // A wrong header falls back to a good parameter (rest-api.md §1.3 step 2).
+    // A wrong header falls back to a good parameter (docs/rest-api.md §1.3 step 2).
     let r = api.call_with(Method::GET, &format!("/rc/v1/users?api_token={TOKEN}"), Auth::None, Body::None, &[("X-RhoConnect-API-TOKEN", "nope")]).await;
     assert_json(&r, 200, &json!([]));
     // Form bodies carry it too.
@@ -188,7 +188,7 @@ async fn legacy_sha1_passwords_log_in_once_and_are_upgraded_to_argon2() {
     assert_text(&r, 200, TOKEN);
     let r = api.call(Method::POST, "/rc/v1/system/login", Auth::None, Body::Json(login("123"))).await;
     assert_text(&r, 401, "Unable to authenticate 'rhoadmin'");
-    // A JSON body sent as a form yields no login (rest-api.md §4.1).
+    // A JSON body sent as a form yields no login (docs/rest-api.md §4.1).
     let r = api.call_with(Method::POST, "/rc/v1/system/login", Auth::None, Body::Untyped(login("").to_string()), &[("content-type", "application/x-www-form-urlencoded")]).await;
     assert_text(&r, 401, "Unable to authenticate ''");
     api.runner.shutdown().await;

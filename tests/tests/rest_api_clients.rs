@@ -1,6 +1,6 @@
 //! The admin calls real tools make, in their exact shapes: the RhoConnect benchmark
-//! (sync-protocol.md §12), rhoconnect-rb, rhoconnect-java and rhoconnect.NET
-//! (rest-api.md §7). Plus the served OpenAPI description.
+//! (docs/rest-api.md §13), rhoconnect-rb, rhoconnect-java and rhoconnect.NET
+//! (docs/rest-api.md §13). Plus the served OpenAPI description.
 
 mod rest_api_common;
 
@@ -118,7 +118,7 @@ async fn rhoconnect_net_shapes() {
     assert_text(&r, 200, "done");
     let r = api.call(Method::POST, "/app/v1/Product/push_deletes", Auth::None, Body::Json(json!({"api_token": TOKEN, "source_id": "Product", "user_id": "netuser", "objects": ["1"]}))).await;
     assert_text(&r, 200, "done");
-    // Ping examples send source_id instead of sources (push.md §3).
+    // Ping examples send source_id instead of sources (docs/rest-api.md §6.7).
     let r = api.call(Method::POST, "/rc/v1/users/ping", Auth::None, Body::Json(json!({"api_token": TOKEN, "user_id": ["netuser"], "source_id": "Product", "message": "hello"}))).await;
     assert_text(&r, 200, "");
     let jobs = api.drain_push_queue().await;

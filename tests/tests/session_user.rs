@@ -1,4 +1,4 @@
-//! A device session is only as good as its user (sync-protocol.md §2.4): once the user is
+//! A device session is only as good as its user (docs/device-protocol.md §2.4): once the user is
 //! deleted through the REST API — or the system is reset — the signed cookie stops working
 //! at once (not after the existence cache's TTL), and a user created again under the same
 //! login must log in anew.

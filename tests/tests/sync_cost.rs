@@ -1,4 +1,4 @@
-//! Evidence for the data model (design.md "Performance design"): on a private
+//! Evidence for the data model (docs/README.md §3 "Performance design"): on a private
 //! redis-server, seed a 100k-object source, bring a device in step, then count the Redis
 //! commands (`INFO commandstats`, scripts' inner commands included) and the top-level
 //! calls of (a) a sync with no change and (b) an incremental sync after 10 objects changed.

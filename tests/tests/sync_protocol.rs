@@ -1,5 +1,5 @@
 //! The device protocol over real HTTP, Redis and the AWS emulator: token rules
-//! (sync-protocol.md §6.4), paging and the byte cap, partitions, poll intervals with a
+//! (docs/device-protocol.md §5.4), paging and the byte cap, partitions, poll intervals with a
 //! controllable clock, search, pass-through, and bad input.
 
 mod sync_support;

@@ -1,4 +1,4 @@
-//! `rhosync-admin`: the admin command line over the REST API (rest-api.md), the
+//! `rhosync-admin`: the admin command line over the REST API (docs/rest-api.md), the
 //! equivalent of RhoConnect's `rhoconnect get-token` / `set-admin-password` plus the admin
 //! calls scripts use most. Every command is one or two HTTP calls; nothing here touches
 //! storage directly, so it works the same against `infra/dev` and a deployed stack.

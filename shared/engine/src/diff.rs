@@ -1,6 +1,6 @@
-//! Per-object diff at (attribute, value) level (sync-engine.md §7.1).
+//! Per-object diff at (attribute, value) level (docs/sync-engine.md §5.1).
 //!
-//! Devices apply `delete` before `insert` per attribute (sync-protocol.md
+//! Devices apply `delete` before `insert` per attribute (docs/device-protocol.md
 //! §6.3), so a changed value is expressed as the old pair in `delete` plus the
 //! new pair in `insert`; unchanged pairs are not sent.
 
@@ -18,7 +18,7 @@ pub struct ObjectDiff {
 
 impl ObjectDiff {
     /// Number of page entries this diff produces (`count` counts an object
-    /// present in both `insert` and `delete` twice, sync-protocol.md §6.2).
+    /// present in both `insert` and `delete` twice, docs/device-protocol.md §5.2).
     pub fn entry_count(&self) -> usize {
         usize::from(!self.insert.is_empty()) + usize::from(!self.delete.is_empty())
     }
@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn changed_attribute_is_delete_plus_insert() {
-        // sync-protocol.md §6.6 d
+        // docs/device-protocol.md §5.9 c
         let m = attrs(&[("name", "G2"), ("brand", "Android"), ("price", "89.99")]);
         let c = attrs(&[("name", "G2"), ("brand", "Android"), ("price", "99.99")]);
         let d = diff_object(Some(&m), Some(&c)).expect("diff");

@@ -1,5 +1,5 @@
-//! Query pages: new-page assembly (sync-engine.md §7.3), resend, reset carry,
-//! pass-through pages (sync-protocol.md §6.8) and token generation.
+//! Query pages: new-page assembly (docs/sync-engine.md §5.3), resend, reset carry,
+//! pass-through pages (docs/device-protocol.md §5.7) and token generation.
 //!
 //! The token rule — whether a query acknowledges, resends or resets the stored
 //! page, decided from the stored token and the `token` parameter — is not here:
@@ -29,12 +29,12 @@ pub enum PageError {
 }
 
 /// Unix time of 2009-01-01T00:00:00Z; RC7 tokens count microseconds from it
-/// (sync-protocol.md §6.2).
+/// (docs/device-protocol.md §5.2).
 pub const TOKEN_EPOCH_UNIX_SECS: u64 = 1_230_768_000;
 
 /// A new token: microseconds since 2009-01-01, bumped to `last + 1` when the
 /// clock did not move past the last token, never below 2 (Rhodes reads 0 as
-/// "done" and 1 as "no token", sync-protocol.md §6.2).
+/// "done" and 1 as "no token", docs/device-protocol.md §5.2).
 pub fn next_token(now_unix_micros: u64, last: Option<u64>) -> u64 {
     let from_clock = now_unix_micros.saturating_sub(TOKEN_EPOCH_UNIX_SECS * 1_000_000);
     let floor = last.map_or(2, |l| l.saturating_add(1)).max(2);
@@ -47,13 +47,13 @@ pub fn parse_token(token: &str) -> Result<u64, PageError> {
 }
 
 /// SHA-1 hex digest, as used for `metadata_sha1` / `schema_sha1`
-/// (sync-engine.md §7.5).
+/// (docs/sync-engine.md §5.5).
 pub fn sha1_hex(text: &str) -> String {
     hex::encode(Sha1::digest(text.as_bytes()))
 }
 
 /// An error map: `"<id>": {attrs}` and `"<id>-error": {"message": ...}`
-/// (sync-protocol.md §6.3).
+/// (docs/device-protocol.md §5.3).
 pub type ErrorMap = IndexMap<String, Value>;
 
 /// The four CUD error documents of a client (or of a page).
@@ -74,7 +74,7 @@ impl CudErrors {
     pub fn is_empty(&self) -> bool {
         self.create.is_empty() && self.update.is_empty() && self.delete.is_empty() && self.update_rollback.is_empty()
     }
-    /// Merges `other` over `self` (leftovers first, sync-engine.md §7.3 step 2).
+    /// Merges `other` over `self` (leftovers first, docs/sync-engine.md §5.3 step 2).
     pub fn merge(&mut self, other: CudErrors) {
         self.create.extend(other.create);
         self.update.extend(other.update);
@@ -83,7 +83,7 @@ impl CudErrors {
     }
 }
 
-/// Records one failed CUD record in an error map (sync-engine.md §8.3): the
+/// Records one failed CUD record in an error map (docs/sync-engine.md §6.3): the
 /// attributes the client sent (without reserved ones) and the message.
 pub fn record_cud_error(errors: &mut ErrorMap, key: &str, attrs: &crate::values::Attrs, message: &str) {
     errors.insert(key.to_owned(), crate::values::attrs_to_json(attrs));
@@ -114,7 +114,7 @@ pub struct Page {
 }
 
 impl Page {
-    /// `count` = insert keys + delete keys (sync-protocol.md §6.2).
+    /// `count` = insert keys + delete keys (docs/device-protocol.md §5.2).
     pub fn count(&self) -> usize {
         if self.schema_changed {
             0
@@ -132,7 +132,7 @@ pub struct PendingClientDocs {
     /// CUD errors and rollbacks.
     pub errors: CudErrors,
     /// Deletes produced by CUD (e.g. a create without a returned id,
-    /// sync-engine.md §8.4 DEVIATION).
+    /// docs/sync-engine.md §6.4 DEVIATION).
     pub deletes: ObjectMap,
 }
 
@@ -178,7 +178,7 @@ pub struct NewPage {
     /// What to send.
     pub page: Page,
     /// The rest of the unacknowledged page to store with [`NewPage::page`] (`None`: token
-    /// `""`; errors were delivered and are gone, sync-engine.md §7.3 step 7).
+    /// `""`; errors were delivered and are gone, docs/sync-engine.md §5.3 step 7).
     pub stored: Option<StoredExtras>,
     /// New value for the client's `metadata_sha1`, if it changes.
     pub client_metadata_sha1: Option<String>,
@@ -249,7 +249,7 @@ struct PageRef<'a> {
     source_error: IndexMap<String, Value>,
 }
 
-/// Schema step of a new page (sync-engine.md §7.3 step 1).
+/// Schema step of a new page (docs/sync-engine.md §5.3 step 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SchemaStep {
     /// Go on building the page; store `Some(sha)` as the client's
@@ -269,14 +269,14 @@ pub fn schema_step(client_sha1: Option<&str>, source_sha1: Option<&str>) -> Sche
     }
 }
 
-/// The schema-changed page (sync-protocol.md §6.6 j): always tokened,
+/// The schema-changed page (docs/device-protocol.md §5.9 j): always tokened,
 /// count 0, total 0, nothing else; the client document is untouched.
 pub fn schema_changed_page(fresh_token: u64) -> (Page, StoredPage) {
     let page = Page { token: fresh_token.to_string(), schema_changed: true, ..Page::default() };
     (page.clone(), StoredPage { page, ..StoredPage::default() })
 }
 
-/// Builds a new page (sync-engine.md §7.3 steps 2–8).
+/// Builds a new page (docs/sync-engine.md §5.3 steps 2–8).
 pub fn assemble_new_page(parts: NewPageParts) -> NewPage {
     let NewPageParts {
         insert,
@@ -316,7 +316,7 @@ pub fn assemble_new_page(parts: NewPageParts) -> NewPage {
     NewPage { page, stored, client_metadata_sha1: new_sha }
 }
 
-/// A resend (sync-protocol.md §6.4): the stored page unchanged with the
+/// A resend (docs/device-protocol.md §5.4): the stored page unchanged with the
 /// current source errors.
 pub fn resend_page(stored: &StoredPage, current_source_errors: &IndexMap<String, Value>) -> Page {
     if stored.page.schema_changed {
@@ -327,7 +327,7 @@ pub fn resend_page(stored: &StoredPage, current_source_errors: &IndexMap<String,
     page
 }
 
-/// What survives a reset (sync-engine.md §7.4 DEVIATION).
+/// What survives a reset (docs/sync-engine.md §5.4 DEVIATION).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ResetCarry {
     /// Apply with [`crate::model::apply_undo`].
@@ -357,7 +357,7 @@ pub fn merge_pending(carried: PendingClientDocs, newer: PendingClientDocs) -> Pe
     out
 }
 
-/// A pass-through page (sync-protocol.md §6.8): the adapter result as is,
+/// A pass-through page (docs/device-protocol.md §5.7): the adapter result as is,
 /// token only if `insert` is non-empty, `total_count` = number of objects;
 /// CUD errors and metadata as for normal pages. Nothing is stored for resend.
 pub fn pass_through_page(
@@ -396,7 +396,7 @@ mod tests {
 
     #[test]
     fn metadata_sha1_matches_rc7() {
-        // sync-engine.md §7.5
+        // docs/sync-engine.md §5.5
         assert_eq!(sha1_hex(r#"{"foo":"bar"}"#), "a5e744d0164540d33b1d7ea616c28f2fa97e754a");
     }
 

@@ -1,4 +1,4 @@
-//! Request parameters (sync-protocol.md §2.1) and the helpers that read them.
+//! Request parameters (docs/device-protocol.md §2.1) and the helpers that read them.
 //!
 //! [`build_params`] merges, later sources winning: the query string, the body
 //! (JSON object / form / multipart text fields), the route's path captures
@@ -35,7 +35,7 @@ pub const CLIENT_DATA_ERROR_BODY: &str = "Server error while processing client d
 /// Largest accepted `p_size` (pages are byte-capped anyway; this only rejects
 /// nonsense).
 pub const MAX_P_SIZE: u64 = 100_000;
-/// `p_size` when absent (sync-protocol.md §6.1).
+/// `p_size` when absent (docs/device-protocol.md §5.1).
 pub const DEFAULT_P_SIZE: usize = 500;
 /// Deepest nesting accepted, in levels: of a parameter name (`a` is one level,
 /// `a[b]` two; Rack's `param_depth_limit`) and of a JSON text (`{}` is one
@@ -272,7 +272,7 @@ fn media_type(content_type: &str) -> String {
     content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
 }
 
-/// Builds the parameters of a request (sync-protocol.md §2.1, in order:
+/// Builds the parameters of a request (docs/device-protocol.md §2.1, in order:
 /// query, body, path captures, `cud`).
 pub fn build_params(query: Option<&str>, body: Body<'_>, path_captures: &[(&str, &str)]) -> Result<RequestParams, ParamsError> {
     let mut out = RequestParams { params: parse_nested_query(query.unwrap_or(""))?, uploads: Vec::new() };
@@ -364,7 +364,7 @@ pub fn source_name(params: &Params) -> Option<String> {
     params.get("source_name").and_then(as_text).filter(|s| !s.is_empty())
 }
 
-/// Lenient boolean (rest-api.md §1.2 "Booleans"): `true`, `"true"`, `"1"`,
+/// Lenient boolean (docs/rest-api.md §1.2 "Booleans"): `true`, `"true"`, `"1"`,
 /// `1` are true; anything else false.
 pub fn lenient_bool(value: Option<&Value>) -> bool {
     match value {
@@ -375,7 +375,7 @@ pub fn lenient_bool(value: Option<&Value>) -> bool {
     }
 }
 
-/// Lenient integer (rest-api.md §1.2 "Integers"): like Ruby `to_i` — the
+/// Lenient integer (docs/rest-api.md §1.2 "Integers"): like Ruby `to_i` — the
 /// leading integer part; non-numeric → 0.
 pub fn lenient_int(value: Option<&Value>) -> i64 {
     match value {

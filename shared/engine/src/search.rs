@@ -1,5 +1,5 @@
-//! Search paging, acknowledgement and errors (sync-protocol.md §8.3,
-//! sync-engine.md §9), per requested source, over plain data.
+//! Search paging, acknowledgement and errors (docs/device-protocol.md §7.3,
+//! docs/sync-engine.md §7), per requested source, over plain data.
 //!
 //! The caller runs the adapter when told to ([`SearchStep::RunAdapter`]) and
 //! picks the objects to send with [`crate::model::pin_search_results`], which
@@ -19,7 +19,7 @@ pub enum SearchError {
     MissingSourceName,
 }
 
-/// Message of the invalid-token error (sync-protocol.md §8.3 step 4).
+/// Message of the invalid-token error (docs/device-protocol.md §7.3 step 4).
 pub const INVALID_TOKEN_MESSAGE: &str = "Search error - invalid token";
 
 /// The per-(client, source) search documents (`search`, `search_page`,
@@ -50,7 +50,7 @@ pub enum SearchStep {
 }
 
 /// Effective tokens for the listed sources: once a source supplies a token,
-/// later sources without one use it (RC7 quirk kept, sync-protocol.md §8.3).
+/// later sources without one use it (RC7 quirk kept, docs/device-protocol.md §7.3).
 pub fn effective_tokens(tokens: &[Option<&str>]) -> Vec<Option<String>> {
     let mut running: Option<String> = None;
     tokens
@@ -83,7 +83,7 @@ pub fn invalid_token_element(source: &str) -> SearchElement {
 
 /// The element to send and the state to keep (`None`: clear all search
 /// documents) after the page content `new_objects` was chosen
-/// (sync-engine.md §9 steps 5–6).
+/// (docs/sync-engine.md §7 steps 5–6).
 pub fn finish_search(source: &str, mut state: SearchState, new_objects: ObjectMap) -> (SearchElement, Option<SearchState>) {
     if !state.errors.is_empty() {
         let errors = std::mem::take(&mut state.errors);
@@ -111,7 +111,7 @@ pub fn resend_element(source: &str, state: &SearchState) -> SearchElement {
 }
 
 /// Pass-through search: the whole result is the page; an acknowledging
-/// request answers `[]` (sync-engine.md §9 DEVIATION).
+/// request answers `[]` (docs/sync-engine.md §7 DEVIATION).
 pub fn pass_through_element(source: &str, token: Option<&str>, fresh_token: &str, result: ObjectMap) -> SearchElement {
     if token.is_some() || result.is_empty() {
         return SearchElement::Empty;

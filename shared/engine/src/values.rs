@@ -1,11 +1,11 @@
-//! Object values and their canonical form (sync-engine.md §3).
+//! Object values and their canonical form (docs/sync-engine.md §2).
 //!
 //! Every object the server stores is a map attribute name → string value.
 //! Adapters, the push API and devices hand us arbitrary JSON, so this module
 //! is the single place where JSON turns into [`Attrs`]:
 //!
 //! * scalars become strings (numbers in decimal, `true`/`false`, null → `""`);
-//! * non-scalar values are JSON-encoded (the DEVIATION of sync-engine.md §3 —
+//! * non-scalar values are JSON-encoded (the DEVIATION of docs/sync-engine.md §2 —
 //!   RC7 would have produced Ruby `inspect` text);
 //! * the reserved attributes `id` and `attrib_type` are dropped;
 //! * an object left without attributes does not exist.
@@ -24,13 +24,13 @@ use serde_json::{Map, Value};
 pub type Attrs = BTreeMap<String, String>;
 
 /// Object id → attributes, in insertion order (CUD processing order and page
-/// order are meaningful to callers; see sync-protocol.md §7.1).
+/// order are meaningful to callers; see docs/device-protocol.md §6.1).
 pub type ObjectMap = IndexMap<String, Attrs>;
 
 /// The canonical JSON text of an [`Attrs`] map (keys sorted, no whitespace).
 pub type Body = String;
 
-/// Attribute names that are never stored or sent (sync-engine.md §3).
+/// Attribute names that are never stored or sent (docs/sync-engine.md §2).
 pub const RESERVED_ATTRIBUTES: [&str; 2] = ["id", "attrib_type"];
 
 /// Errors of this module.
@@ -51,7 +51,7 @@ pub fn value_to_string(value: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
-        // DEVIATION (sync-engine.md §3): JSON instead of Ruby inspect text.
+        // DEVIATION (docs/sync-engine.md §2): JSON instead of Ruby inspect text.
         Value::Array(_) | Value::Object(_) => value.to_string(),
     }
 }
@@ -74,7 +74,7 @@ pub fn normalize_attrs(object: &Map<String, Value>) -> Option<Attrs> {
 
 /// Normalises a JSON object map (`{"<id>": {<attrs>}}`). Entries whose value
 /// is not a JSON object, or that have no attributes left, are skipped: they
-/// would be empty objects, which do not exist (sync-engine.md §3).
+/// would be empty objects, which do not exist (docs/sync-engine.md §2).
 pub fn normalize_objects(value: &Value) -> Result<ObjectMap, ValuesError> {
     match value {
         Value::Null => Ok(ObjectMap::new()),

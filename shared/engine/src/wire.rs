@@ -1,4 +1,4 @@
-//! Exact wire rendering of query pages (sync-protocol.md §6.2–6.3) and
+//! Exact wire rendering of query pages (docs/device-protocol.md §5.2–5.3) and
 //! search responses (§8.2), with their headers.
 //!
 //! The six-element array and the command-object key order follow RC7
@@ -145,7 +145,7 @@ pub fn page_headers(token: &str, count: usize) -> Vec<(&'static str, String)> {
     headers
 }
 
-/// One element of a search response (sync-protocol.md §8.2).
+/// One element of a search response (docs/device-protocol.md §7.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SearchElement {
     /// A page of results.

@@ -1,4 +1,4 @@
-//! Golden tests: the wire examples of sync-protocol.md §6.6 a–k and §8.2, and
+//! Golden tests: the wire examples of docs/device-protocol.md §5.9 and §8.2, and
 //! a replay of the RC7 capture `transcripts/01b-curl-manual-poll0` driven
 //! through the engine API the way a store would drive it. JSON is compared
 //! with object member order ignored; page tokens are compared by presence.
@@ -47,7 +47,7 @@ fn test_data() -> ObjectMap {
                    "2":{"name":"G2","brand":"Android","price":"99.99"}}))
 }
 
-// ----- sync-protocol.md §6.6 as pure renderings -----
+// ----- docs/device-protocol.md §5.9 as pure renderings -----
 
 #[test]
 fn examples_6_6_rendering() {
@@ -162,7 +162,7 @@ fn command_object_key_order_is_rc7s() {
     assert!(text.starts_with(r#"[{"version":3},{"token":"7"},{"count":4},{"progress_count":0},{"total_count":0},{"#));
 }
 
-// ----- sync-protocol.md §8.2 -----
+// ----- docs/device-protocol.md §7.2 -----
 
 #[test]
 fn search_examples_8_2() {
@@ -324,7 +324,7 @@ fn token_of(v: &Value) -> String {
 
 /// Replays `transcripts/01b-curl-manual-poll0` (MockAdapter, poll_interval 0).
 /// Requests #7–#9 are left out: there RC7 forgets the unacknowledged page
-/// while this server undoes it (sync-protocol.md §6.4 DEVIATION); that path
+/// while this server undoes it (docs/device-protocol.md §5.4 DEVIATION); that path
 /// is checked separately below.
 #[test]
 fn transcript_01b_replay() {
@@ -397,7 +397,7 @@ fn reset_with_undo_resends_the_lost_page() {
     assert_eq!(r[5]["insert"].as_object().map(|m| m.len()), Some(1));
 }
 
-/// sync-protocol.md §6.6 k: p_size=0 is an empty page and marks nothing.
+/// docs/device-protocol.md §5.9 k: p_size=0 is an empty page and marks nothing.
 #[test]
 fn p_size_zero() {
     let mut s = MiniStore::default();

@@ -1,6 +1,6 @@
 //! rhosync's server library: everything with I/O in it.
 //!
-//! The rings of design.md: the pure protocol and sync engine live in `rhosync-engine`; this
+//! The rings of docs/README.md §3: the pure protocol and sync engine live in `rhosync-engine`; this
 //! crate holds the ports ([`ports`], [`registry`]) and their edges ([`edges`]: Redis,
 //! DynamoDB, SQS, S3), the store ([`store`]: the only code that talks to Redis), the HTTP
 //! routers of the three HTTP functions ([`http`]), the SQS job machinery and workers

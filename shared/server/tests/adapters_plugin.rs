@@ -1,5 +1,5 @@
 //! The `plugin` adapter and authenticator against a real backend on a local port:
-//! request bodies and headers as plugin-adapters.md §3–§6 fix them, one call per write,
+//! request bodies and headers as docs/adapters.md §4.1–§4.5 fix them, one call per write,
 //! and every failure mapped to the message devices get.
 
 #![allow(clippy::unwrap_used)]

@@ -1,5 +1,5 @@
 //! The HTTP side of the benchmark: a [`Target`] (the runner's base URL, loopback only), a
-//! simulated [`Device`] speaking the v1 device routes (sync-protocol.md §4–§7), and an
+//! simulated [`Device`] speaking the v1 device routes (docs/device-protocol.md §3–§6), and an
 //! [`Admin`] calling the backend push routes with the API token (§12).
 //!
 //! Every device request is timed and appended to the device's [`Device::log`], so a
@@ -88,7 +88,7 @@ async fn expect_ok(resp: reqwest::Response, what: &str) -> Result<(HeaderMap, St
     Ok((headers, body))
 }
 
-/// One parsed query page (sync-protocol.md §6.2).
+/// One parsed query page (docs/device-protocol.md §5.2).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Page {
     pub token: String,

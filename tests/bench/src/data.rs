@@ -50,7 +50,7 @@ pub struct Seeded {
 
 /// Loads objects `range` (generation `generation`) into `user`'s master document of
 /// `source` through the REST API, in chunks of [`SEED_CHUNK`]. Uses `push_objects`
-/// (sync-protocol.md §12); if that route answers 404 it falls back to appending to the
+/// (docs/rest-api.md §13); if that route answers 404 it falls back to appending to the
 /// store document `source:application:<user>:<source>:md`.
 pub async fn seed(
     admin: &Admin,

@@ -2,7 +2,7 @@
 //! the generator itself (its parsing, paging and scenario bookkeeping) without the real
 //! stack. It diffs naively — O(objects) per query — so its figures mean nothing; it only
 //! has to follow the protocol's shapes: cookie login, client ids, six-element pages with
-//! numeric tokens, acknowledge/resend/reset (sync-protocol.md §6.4), CUD 200s, and
+//! numeric tokens, acknowledge/resend/reset (docs/device-protocol.md §5.4), CUD 200s, and
 //! `push_objects` / `push_deletes` with the API token.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -75,7 +75,7 @@ impl Fake {
         }
     }
 
-    /// Login and client checks in the order of sync-protocol.md §2.6.
+    /// Login and client checks in the order of docs/device-protocol.md §2.6.
     fn device(&self, headers: &HeaderMap) -> Result<(String, String), Response> {
         let login =
             login_of(headers).ok_or_else(|| text(StatusCode::UNAUTHORIZED, "Not authenticated"))?;

@@ -1,6 +1,6 @@
 //! Test backends for the client-write tests, each a real HTTP server on a local port:
 //!
-//! * [`PluginBackend`] serves the plugin contract (plugin-adapters.md §4–6): authenticate
+//! * [`PluginBackend`] serves the plugin contract (docs/adapters.md §4.2–4.4): authenticate
 //!   with renaming, query, create, update, delete, over an in-memory store per partition.
 //!   It honours `Idempotency-Key` on writes (a repeated key gets the first answer and no
 //!   second effect) and counts calls and effects separately, so tests can tell "the

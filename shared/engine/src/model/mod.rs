@@ -4,9 +4,9 @@
 //! # Why
 //!
 //! RC7 keeps a full client document `cd` per (client, source) and diffs the
-//! whole master document `md` against it on every new page (sync-engine.md
+//! whole master document `md` against it on every new page (docs/sync-engine.md
 //! §7.1–7.2). Cost and memory then grow with objects × devices. The
-//! performance design (design.md, "Performance design") asks instead that a
+//! performance design (docs/README.md §3, "Performance design") asks instead that a
 //! no-change sync be O(1), an incremental sync touch only what changed, and a
 //! device that is in step cost (almost) nothing. This module is the data model
 //! that delivers that while producing the same pages RC7 semantics demand.
@@ -58,18 +58,18 @@
 //! * Deletion: the index keeps a tombstone, the scan meets it, the device
 //!   gets a `delete` of the pairs it holds.
 //! * CUD create: [`apply_create`] adds the object to `md` and pins it for the
-//!   creating client, so it is never echoed back (sync-engine.md §8.3 step 5).
-//! * Client delete: [`pin_client_delete`] (sync-engine.md §8.3 step 6).
+//!   creating client, so it is never echoed back (docs/sync-engine.md §6.3 step 5).
+//! * Client delete: [`pin_client_delete`] (docs/sync-engine.md §6.3 step 6).
 //! * Search: [`pin_search_results`] pins what the search page sent and tells
-//!   which objects must be added to `md` (sync-engine.md §9 step 4).
+//!   which objects must be added to `md` (docs/sync-engine.md §7 step 4).
 //! * clientreset: drop the client state and its sent map ([`ClientSyncState::default`]).
-//! * Reset with undo (sync-protocol.md §6.4 DEVIATION): [`apply_undo`] puts
+//! * Reset with undo (docs/device-protocol.md §5.4 DEVIATION): [`apply_undo`] puts
 //!   back the pre-page cursor and the pre-page entries of the page's objects.
 //! * **Limitation:** a client whose base is older than the horizon (history
 //!   pruned) has unknown state; it is treated as [`Base::Empty`] and receives
 //!   everything as inserts. Objects deleted from `md` while it was away stay
 //!   on the device (RC7 has the same outcome after a Redis flush,
-//!   sync-engine.md §4.4). Likewise a sent entry older than the horizon makes
+//!   docs/sync-engine.md §3.4). Likewise a sent entry older than the horizon makes
 //!   the object's belief unknown and it is re-sent whole as an insert. The
 //!   store should therefore keep the horizon behind the oldest active cursor
 //!   or a generous time window.

@@ -121,7 +121,7 @@ pub fn assign_versions(head: PartitionHead, changes: Vec<Change>) -> (Vec<Versio
 }
 
 /// Changes that turn `old_md` into exactly `new_result` (an adapter refresh,
-/// sync-engine.md §6.2 step 4): new and changed objects in result order, then
+/// docs/sync-engine.md §4.2 step 4): new and changed objects in result order, then
 /// vanished ones in `old_md` order.
 pub fn apply_refresh(old_md: &indexmap::IndexMap<String, Body>, new_result: &ObjectMap) -> Vec<Change> {
     let mut changes = Vec::new();
@@ -146,7 +146,7 @@ fn merged(before: Option<&Body>, edit: impl FnOnce(&mut Attrs)) -> Result<Option
     Ok((!attrs.is_empty()).then(|| encode_body(&attrs)))
 }
 
-/// `push_objects` / `fast_insert` (sync-engine.md §12): merge each object's
+/// `push_objects` / `fast_insert` (docs/sync-engine.md §9): merge each object's
 /// attributes into the current body. `current` holds the `md` bodies of the
 /// pushed ids (absent → new object).
 pub fn apply_push_objects(current: &HashMap<String, Body>, objects: &ObjectMap) -> Result<Vec<Change>, ModelError> {
@@ -199,7 +199,7 @@ pub fn apply_fast_delete(current: &HashMap<String, Body>, data: &ObjectMap) -> R
     apply_fast_update(current, &ObjectMap::new(), data)
 }
 
-/// A successful CUD create (sync-engine.md §8.3 step 5): the change adding
+/// A successful CUD create (docs/sync-engine.md §6.3 step 5): the change adding
 /// the object to `md` under its real id. Pair it with [`super::pin_created_object`].
 pub fn apply_create(current: Option<&Body>, real_id: &str, attrs: &Attrs) -> Change {
     Change { id: real_id.to_owned(), before: current.cloned(), after: Some(encode_body(attrs)) }

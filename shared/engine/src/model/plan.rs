@@ -46,7 +46,7 @@ use super::{
 use crate::diff::{diff_object, ObjectDiff};
 use crate::values::{decode_body, Attrs, Body, ObjectMap};
 
-/// Undo information for one unacknowledged page (sync-protocol.md §6.4
+/// Undo information for one unacknowledged page (docs/device-protocol.md §5.4
 /// DEVIATION): the pre-page cursor and the pre-page exception entries of the
 /// page's objects. Size is O(page).
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -120,7 +120,7 @@ pub struct PageInputs<'a> {
     pub objects: &'a HashMap<String, ObjectRecord>,
     /// The client's sent entries for those ids.
     pub sent: &'a SentEntries,
-    /// Maximum number of objects (sync-protocol.md §6.1).
+    /// Maximum number of objects (docs/device-protocol.md §5.1).
     pub p_size: usize,
     /// Maximum serialized size of the objects in the page, in bytes; the page
     /// still holds at least one object.
@@ -130,7 +130,7 @@ pub struct PageInputs<'a> {
 /// The result of [`plan_page`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PagePlan {
-    /// Insert part (whole objects, sync-engine.md §7.2 DEVIATION).
+    /// Insert part (whole objects, docs/sync-engine.md §5.2 DEVIATION).
     pub insert: ObjectMap,
     /// Delete part.
     pub delete: ObjectMap,
@@ -154,7 +154,7 @@ pub struct PagePlan {
 }
 
 impl PagePlan {
-    /// Number of `insert` + `delete` keys (`count`, sync-protocol.md §6.2).
+    /// Number of `insert` + `delete` keys (`count`, docs/device-protocol.md §5.2).
     pub fn count(&self) -> usize {
         self.insert.len() + self.delete.len()
     }
@@ -213,7 +213,7 @@ pub fn plan_page(state: &ClientSyncState, inputs: PageInputs<'_>, undo_cursor: O
     let empty_sent = SentEntries::new();
     let sent_in = if stale { &empty_sent } else { inputs.sent };
     if inputs.p_size == 0 {
-        // sync-protocol.md §6.6 k: nothing selected, nothing marked as sent.
+        // docs/device-protocol.md §5.9 k: nothing selected, nothing marked as sent.
         plan.state = state.clone();
         plan.sent_writes = SentWrites::default();
         return Ok(plan);
@@ -336,7 +336,7 @@ pub fn complete_on_ack(state: &ClientSyncState, at: Version) -> (ClientSyncState
     (next, SentWrites { clear: true, ..SentWrites::default() })
 }
 
-/// Reset with undo (sync-protocol.md §6.4 DEVIATION, sync-engine.md §7.4):
+/// Reset with undo (docs/device-protocol.md §5.4 DEVIATION, docs/sync-engine.md §5.4):
 /// the state and sent-map writes that restore the pre-page belief.
 pub fn apply_undo(state: &ClientSyncState, undo: &PageUndo) -> (ClientSyncState, SentWrites) {
     let mut next = state.clone();

@@ -1,4 +1,4 @@
-//! The app server URL as the running system knows it (plugin-adapters.md §2): the value
+//! The app server URL as the running system knows it (docs/adapters.md §4.7): the value
 //! stored through `POST /rc/v1/system/appserver` (cache key `appserver_url`, erased by a
 //! reset), else the `:appserver:` setting. Read on every callback, because the API can
 //! change it while functions run; one Redis `GET` per call.

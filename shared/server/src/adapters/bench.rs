@@ -1,4 +1,4 @@
-//! The RhoConnect bench adapters (sync-protocol.md §12): `MockAdapter` of the bench app and
+//! The RhoConnect bench adapters (docs/rest-api.md §13): `MockAdapter` of the bench app and
 //! the predefined `RhoInternalBenchmarkAdapter`. Both keep their "backend" in a scratch
 //! document `test_db_storage:application:<name>` that the bench writes through the store
 //! API; create files the object under its `mock_id`, update merges attributes into an
@@ -26,7 +26,7 @@ pub enum BenchFlavor {
 pub struct BenchAdapter {
     flavor: BenchFlavor,
     /// `adapter_options.partitions`: login → partition key (a custom partition function,
-    /// sync-engine.md §4.2, e.g. users grouped by tenant).
+    /// docs/sync-engine.md §1.2, e.g. users grouped by tenant).
     partitions: Map<String, Value>,
 }
 

@@ -1,7 +1,7 @@
 //! Plumbing shared by the HTTP-speaking adapters (`plugin`, `rest`, and any you write).
 //!
 //! Two jobs: build the process-wide backend client with the transport rules of
-//! plugin-adapters.md §3 (no redirects, verified TLS, our User-Agent, a connect timeout),
+//! docs/adapters.md §4.1 (no redirects, verified TLS, our User-Agent, a connect timeout),
 //! and turn every way a call can fail into the short message a device sees
 //! (`500 Internal Server Error`, `Timed out reading data from server`,
 //! `Connection refused`, ...). Adapters then only decide what a 2xx body means.
@@ -13,7 +13,7 @@ use reqwest::{Method, RequestBuilder, StatusCode, Url};
 
 use super::AdapterError;
 
-/// `User-Agent` of every backend call (plugin-adapters.md §3).
+/// `User-Agent` of every backend call (docs/adapters.md §4.1).
 pub const USER_AGENT: &str = concat!("rhoconnect-rs/", env!("CARGO_PKG_VERSION"));
 
 /// Header carrying a client write's idempotency key to HTTP backends (see
@@ -58,7 +58,7 @@ pub struct Reply {
 
 /// Sends `request` and returns the reply if its status is 2xx. Anything else becomes
 /// [`AdapterError::Backend`] or [`AdapterError::Timeout`] with the device-facing message of
-/// plugin-adapters.md §3.
+/// docs/adapters.md §4.1.
 pub async fn send(request: RequestBuilder, timeout: Duration) -> Result<Reply, AdapterError> {
     let reply = exchange(request, timeout).await?;
     if reply.status.is_success() {
@@ -140,7 +140,7 @@ fn short_description(err: &reqwest::Error) -> String {
     message
 }
 
-/// A request with the JSON headers of plugin-adapters.md §3: `Content-Type` exactly
+/// A request with the JSON headers of docs/adapters.md §4.1: `Content-Type` exactly
 /// `application/json` (no charset), `Accept: application/json`, our `User-Agent`.
 pub fn json_request(
     http: &reqwest::Client,

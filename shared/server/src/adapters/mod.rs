@@ -1,4 +1,4 @@
-//! The source adapter port: how the engine reaches a backend (sync-engine.md §11).
+//! The source adapter port: how the engine reaches a backend (docs/adapters.md §1).
 //!
 //! One async, object-safe trait with RhoConnect's methods. Values come back raw
 //! (`serde_json`); the engine normalises them (strings, reserved attributes dropped), so
@@ -129,7 +129,7 @@ pub trait SourceAdapter: Send + Sync {
     /// `attrs` holds what the device had plus `"id"`.
     async fn delete(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError>;
 
-    /// The conflict/validation hook (sync-engine.md §8.5): sees one operation of a whole
+    /// The conflict/validation hook (docs/sync-engine.md §6.5): sees one operation of a whole
     /// CUD batch and marks records to fail or skip. The default marks nothing; the
     /// built-in `find_duplicates_on_update` validator runs besides it when the source
     /// enables it, and the adapter's marks win where both mark a record.
@@ -155,7 +155,7 @@ pub trait SourceAdapter: Send + Sync {
     }
 }
 
-/// The outcome of the application's authenticate hook (sync-engine.md §11.1).
+/// The outcome of the application's authenticate hook (docs/adapters.md §5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthOutcome {
     /// Log in as the given login (which may differ from the one typed: renaming).

@@ -1,5 +1,5 @@
 //! The `plugin` adapter: a backend in any language serving RhoConnect's HTTP callbacks
-//! (plugin-adapters.md), so rhoconnect-rb, rhoconnect-java and rhoconnect.NET backends
+//! (docs/adapters.md §4), so rhoconnect-rb, rhoconnect-java and rhoconnect.NET backends
 //! work unchanged.
 //!
 //! Every data call is `POST {base}/rhoconnect/{query,create,update,delete}` with
@@ -149,7 +149,7 @@ impl PluginAdapter {
     }
 
     /// Reads the app server URL from `app_server` on every call instead of the setting
-    /// (wire the cache key `appserver_url` here, plugin-adapters.md §2).
+    /// (wire the cache key `appserver_url` here, docs/adapters.md §4.7).
     pub fn with_app_server(mut self, app_server: Arc<dyn AppServerUrl>) -> Self {
         self.backend.app_server = app_server;
         self
@@ -297,7 +297,7 @@ impl Authenticator for PluginAuthenticator {
                 mapped.to_owned()
             })
         } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            // A refusal, not a failure (§4, sync-engine.md §11.3).
+            // A refusal, not a failure (§4, docs/adapters.md §4).
             AuthOutcome::Deny
         } else {
             AuthOutcome::Error(http_backend::status_message(status))

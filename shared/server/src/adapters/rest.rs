@@ -5,7 +5,7 @@
 //! and handed to the engine, which normalises the values. Each device write is exactly one
 //! call: create to `create.url` (the new id read at `create.id_pointer` of the reply),
 //! update and delete to a URL with `{id}`. Failures carry the same device-facing messages
-//! as the plugin adapter (plugin-adapters.md §3). The option reference is in
+//! as the plugin adapter (docs/adapters.md §4.1). The option reference is in
 //! `adapters/README.md`; validation lives in [`options`].
 
 mod options;
@@ -180,7 +180,7 @@ impl RestAdapter {
     /// The new id in a create reply; `None` when the backend did not say. Not an error:
     /// the backend has stored the object, and failing would make the device keep (and
     /// maybe resend) it. Without an id the device drops its temporary copy and the next
-    /// query brings the object back (sync-engine.md §8.4).
+    /// query brings the object back (docs/sync-engine.md §6.4).
     fn created_id(&self, body: &str) -> Option<String> {
         if body.trim().is_empty() {
             return None;

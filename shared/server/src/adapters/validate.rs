@@ -1,5 +1,5 @@
 //! The conflict/validation hook's types and the built-in `find_duplicates_on_update`
-//! validator (sync-engine.md §8.5).
+//! validator (docs/sync-engine.md §6.5).
 //!
 //! A CUD batch is every write of one source taken together (all clients, oldest first).
 //! [`SourceAdapter::validate`](super::SourceAdapter::validate) sees, per operation, one
@@ -37,7 +37,7 @@ pub enum RecordMark {
 /// Marks by record; records without a mark are applied normally.
 pub type ValidationMarks = BTreeMap<RecordRef, RecordMark>;
 
-/// The message of a conflicting duplicate (RC7's convention, sync-engine.md §8.5).
+/// The message of a conflicting duplicate (RC7's convention, docs/sync-engine.md §6.5).
 pub fn conflict_message(op: CudOp) -> String {
     format!("Error during {}: object conflict detected", op.as_str())
 }

@@ -3,7 +3,7 @@
 //! The value is `v1.<payload>.<mac>`, both parts base64url without padding, the MAC an
 //! HMAC-SHA256 over the payload with `RHOCONNECT_SECRET`. It uses only `[A-Za-z0-9._-]`, so
 //! clients that URL-escape cookie values (the RhoConnect bench does) cannot alter it
-//! (sync-protocol.md §2.4). The payload holds the login, the app name and the issue time;
+//! (docs/device-protocol.md §2.4). The payload holds the login, the app name and the issue time;
 //! a cookie older than `cookie_expire` is refused even if a client keeps sending it.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -18,7 +18,7 @@ use crate::config::AppSettings;
 pub const LEGACY_COOKIE_NAME: &str = "rhosync_session";
 /// RhoConnect's name; always accepted when reading.
 pub const COOKIE_NAME: &str = "rhoconnect_session";
-/// The only app a session may name (sync-engine.md §1).
+/// The only app a session may name (docs/sync-engine.md §1.1).
 pub const APP_NAME: &str = "application";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,7 +104,7 @@ pub fn from_cookie_header(header: &str, configured: &str) -> Vec<String> {
 
 /// The cookie-less form rhoconnect.js uses cross-origin: `?rhoconnect_session=` or
 /// `?rhosync_session=`, holding either a bare value or a whole `name=value;` cookie string
-/// (sync-protocol.md §2.4 "Cookie-less session").
+/// (docs/device-protocol.md §2.4 "Cookie-less session").
 pub fn from_query_value(value: &str, configured: &str) -> Vec<String> {
     let decoded = url_decode(value);
     if decoded.contains('=') {

@@ -17,7 +17,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// Everything a function reads from its environment (auth-and-settings.md §6.4, plus the
+/// Everything a function reads from its environment (docs/configuration.md §2, plus the
 /// resource names that `template.yaml` and `infra/` hand over).
 #[derive(Debug, Clone)]
 pub struct Env {

@@ -3,7 +3,7 @@
 //! The file has one section per environment (`:development:`, `:test:`, `:production:`,
 //! chosen by `RHO_ENV`, then `RACK_ENV`, else `development`) and a `:sources:` section.
 //! Keys may be written with or without the leading colon of Ruby symbols
-//! (auth-and-settings.md §6.1). Two extension keys per source pick the adapter:
+//! (docs/configuration.md §3). Two extension keys per source pick the adapter:
 //! `adapter:` (`demo`, `plugin`, `rest`) and `adapter_options:` (a map handed to it).
 
 use std::path::Path;
@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 
 use super::ConfigError;
 
-/// How a source's documents are partitioned (sync-engine.md §4.2).
+/// How a source's documents are partitioned (docs/sync-engine.md §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PartitionType {
     User,
@@ -31,13 +31,13 @@ pub enum SyncType {
 pub enum AdapterKind {
     /// Seeded, writable in-memory-of-Redis data for local runs and the benchmark.
     Demo,
-    /// A backend serving RhoConnect's HTTP plugin callbacks (plugin-adapters.md).
+    /// A backend serving RhoConnect's HTTP plugin callbacks (docs/adapters.md §4).
     Plugin,
     /// A plain REST backend described declaratively.
     Rest,
-    /// The bench app's `MockAdapter` (sync-protocol.md §12): a scratch document per user.
+    /// The bench app's `MockAdapter` (docs/rest-api.md §13): a scratch document per user.
     Mock,
-    /// RhoConnect's predefined `RhoInternalBenchmarkAdapter` (sync-protocol.md §12).
+    /// RhoConnect's predefined `RhoInternalBenchmarkAdapter` (docs/rest-api.md §13).
     Bench,
 }
 
@@ -56,7 +56,7 @@ impl AdapterKind {
     }
 }
 
-/// One source's settings after defaulting (sync-engine.md §2, auth-and-settings.md §6.3).
+/// One source's settings after defaulting (docs/configuration.md §5, docs/configuration.md §5).
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
     pub name: String,
@@ -71,7 +71,7 @@ pub struct SourceConfig {
     /// Client writes are applied by the adapter worker (the default) instead of inline in
     /// the request. See [`cud_queued`] for the settings that decide it.
     pub cud_queued: bool,
-    /// The built-in `find_duplicates_on_update` validator (sync-engine.md §8.5).
+    /// The built-in `find_duplicates_on_update` validator (docs/sync-engine.md §6.5).
     pub find_duplicates_on_update: DuplicatePolicy,
     pub pass_through: bool,
     pub push_notify: bool,
@@ -83,7 +83,7 @@ pub struct SourceConfig {
     pub password: String,
 }
 
-/// What the built-in `find_duplicates_on_update` validator does (sync-engine.md §8.5).
+/// What the built-in `find_duplicates_on_update` validator does (docs/sync-engine.md §6.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DuplicatePolicy {
     /// Not enabled (the default).
@@ -114,12 +114,12 @@ impl DuplicatePolicy {
 
 /// Whether client writes of a source go through the adapter queue.
 ///
-/// design.md makes queued the default: the write is durable in SQS before the device gets
+/// docs/README.md §3 makes queued the default: the write is durable in SQS before the device gets
 /// its 200, and the adapter worker applies it. `cud_inline: true` (our setting) applies
 /// writes inside the request instead, as RC7 did without a queue; an explicit
 /// `cud_queue: false` (or `queue: false`) means the same, so RC7 files that spell the
 /// choice out keep it. `cud_queue`/`queue` set to a name or `true` are accepted and change
-/// nothing. Pass-through sources never queue (sync-engine.md §8.6).
+/// nothing. Pass-through sources never queue (docs/sync-engine.md §6.6).
 fn cud_queued(map: &serde_json::Map<String, Json>) -> Result<bool, ConfigError> {
     if let Some(inline) = opt_bool(map, "cud_inline")? {
         return Ok(!inline);
@@ -137,7 +137,7 @@ pub enum DeviceAuth {
     Open,
 }
 
-/// Environment-level settings (auth-and-settings.md §6.2) that the server uses.
+/// Environment-level settings (docs/configuration.md §4) that the server uses.
 #[derive(Debug, Clone)]
 pub struct AppSettings {
     pub environment: String,
@@ -163,17 +163,17 @@ pub struct AppSettings {
     /// it wins over the retention window so memory stays bounded under heavy churn.
     pub history_max_events: Option<u64>,
     pub stats: bool,
-    /// RhoConnect Push Service URL with the app name as userinfo (push.md §6.3, §7).
+    /// RhoConnect Push Service URL with the app name as userinfo (docs/configuration.md §4, docs/rest-api.md §4.6).
     pub push_server: Option<String>,
 }
 
-/// The whole settings file, sources sorted by priority (sync-engine.md §1).
+/// The whole settings file, sources sorted by priority (docs/sync-engine.md §1.1).
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub app: AppSettings,
     pub sources: Vec<SourceConfig>,
     /// What a source not named in the file gets when plugin traffic creates it on demand
-    /// (rest-api.md §4.20): the environment defaults only.
+    /// (docs/rest-api.md §8): the environment defaults only.
     on_demand: SourceConfig,
     /// Each source's map as the file wrote it, and the environment section, so that
     /// settings changed at run time are read by the same parser as the file

@@ -3,7 +3,7 @@
 //!
 //! Every key carries a hash tag (`{…}`) naming the unit that multi-key steps touch together
 //! — a (partition, source) or a (client, source) — so each Lua script or MULTI touches one
-//! slot and the system runs on ElastiCache with cluster mode on (design.md "Where data lives").
+//! slot and the system runs on ElastiCache with cluster mode on (docs/README.md §3 "Where data lives").
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
-//! Admin authorisation for REST API routes (rest-api.md §1.3) and the bootstrap of the
-//! `rhoadmin` account with its API token (auth-and-settings.md §2–3).
+//! Admin authorisation for REST API routes (docs/rest-api.md §1.3) and the bootstrap of the
+//! `rhoadmin` account with its API token (docs/rest-api.md §10).
 
 use axum::extract::{FromRequest, Request};
 
@@ -13,8 +13,8 @@ use crate::AppState;
 pub const API_TOKEN_HEADER: &str = "x-rhoconnect-api-token";
 
 /// A REST API request from an admin. Taking this extractor is what makes a route admin-only:
-/// the parameters are parsed first (a bad body answers 500, sync-protocol.md §2.6), then the
-/// API token is checked (rest-api.md §1.3) before the handler runs.
+/// the parameters are parsed first (a bad body answers 500, docs/device-protocol.md §2.6), then the
+/// API token is checked (docs/rest-api.md §1.3) before the handler runs.
 pub struct AdminRequest(pub Parsed);
 
 impl FromRequest<AppState> for AdminRequest {
@@ -68,7 +68,7 @@ pub async fn ensure_admin(state: &AppState) -> Result<(), RegistryError> {
     registry.put_admin(&admin).await?;
     let token = state.config.env.api_token.clone().unwrap_or_else(random_token);
     registry.set_user_token(ADMIN_LOGIN, &token).await?;
-    // `user:count` counts rhoadmin too (auth-and-settings.md §2).
+    // `user:count` counts rhoadmin too (docs/rest-api.md §10).
     crate::registry::cache::bump(&state.sync.store, state.config.settings.app.stats, crate::registry::cache::Counter::Users, 1)
         .await
         .map(|_| ())

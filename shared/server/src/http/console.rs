@@ -1,5 +1,5 @@
 //! Routes of the `console` function: what the static console needs beyond the REST API
-//! (console.md §1.1). Everything else the console does goes through the REST API with
+//! (docs/deploy.md §9). Everything else the console does goes through the REST API with
 //! the admin token.
 
 use axum::extract::State;

@@ -1,4 +1,4 @@
-//! Browser clients on other origins (sync-protocol.md §11, auth-and-settings.md §8).
+//! Browser clients on other origins (docs/device-protocol.md §9, docs/device-protocol.md §9).
 //!
 //! Off unless `:cors_origins:` lists origins. Then every function answers preflight
 //! `OPTIONS` requests itself — for any path it receives, before routing — and adds the
@@ -15,7 +15,7 @@
 //! disk), else the `X-Origin` header rhoconnect.js sends. An origin is allowed when it is
 //! listed or `*` is listed. The echoed value is the header as sent (`null` stays `null`:
 //! that is what a browser compares it with). With `*` the answer is `Access-Control-Allow-Origin: *` without
-//! credentials (browsers refuse credentials with `*`, auth-and-settings.md §8); otherwise
+//! credentials (browsers refuse credentials with `*`, docs/device-protocol.md §9); otherwise
 //! the origin is echoed with `Access-Control-Allow-Credentials: true`.
 
 use axum::extract::{Request, State};

@@ -1,6 +1,6 @@
 //! One error type for every HTTP route, mapped to a status and a plain-text body in one
-//! place. The bodies are the exact texts clients match on (sync-protocol.md §2.6,
-//! rest-api.md §1.6), so they are constants here rather than scattered literals. The
+//! place. The bodies are the exact texts clients match on (docs/device-protocol.md §2.6,
+//! docs/rest-api.md §1.5), so they are constants here rather than scattered literals. The
 //! services' error enums are converted here too, so that no service names HTTP.
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -12,7 +12,7 @@ use crate::sync::SyncError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    /// Body or `cud` did not parse (sync-protocol.md §2.1).
+    /// Body or `cud` did not parse (docs/device-protocol.md §2.1).
     #[error("{}", CLIENT_DATA_ERROR_BODY)]
     ClientData,
     #[error("No API token provided")]
@@ -37,10 +37,10 @@ pub enum HttpError {
     BadRequest(String),
     #[error("Not Found")]
     NotFound,
-    /// `GET /rc/v1/system/stats` for a metric that does not exist (rest-api.md §4.5).
+    /// `GET /rc/v1/system/stats` for a metric that does not exist (docs/rest-api.md §4.5).
     #[error("Unknown metric")]
     UnknownMetric,
-    /// A RhoSync-era route with no meaning on Lambda (rest-api.md §4.21 L3).
+    /// A RhoSync-era route with no meaning on Lambda (docs/rest-api.md §9 (upload_file)).
     #[error("Not supported")]
     NotSupported,
     /// A failure of ours or of a dependency; the message is short and safe to show.
@@ -57,7 +57,7 @@ impl HttpError {
             Self::NotFound | Self::UnknownMetric => StatusCode::NOT_FOUND,
             Self::NotSupported => StatusCode::NOT_IMPLEMENTED,
             // RhoConnect answers these with 500 and clients depend on it: Rhodes detects
-            // `Unknown client` only on a non-401 error (sync-protocol.md §2.2).
+            // `Unknown client` only on a non-401 error (docs/device-protocol.md §2.2).
             Self::ClientData | Self::UnknownSource | Self::UnknownClient | Self::UnknownUser(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

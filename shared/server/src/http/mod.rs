@@ -56,7 +56,7 @@ impl FunctionName {
     }
 }
 
-/// Every response is uncacheable (sync-protocol.md §2.5, rest-api.md §1.5); browsers on
+/// Every response is uncacheable (docs/device-protocol.md §2.5, docs/rest-api.md §1.4); browsers on
 /// other origins get CORS answers when the settings allow them ([`cors`]).
 fn with_common_layers(router: Router, state: AppState) -> Router {
     // The CORS middleware only when origins are configured: it costs a state clone and a

@@ -1,5 +1,5 @@
 //! The request extractor every route uses: method, path, headers and the merged parameter
-//! map of sync-protocol.md §2.1, built by the engine's pure parser. Body parsing fails
+//! map of docs/device-protocol.md §2.1, built by the engine's pure parser. Body parsing fails
 //! before anything else runs, with the 500 text clients expect.
 
 use axum::body::Bytes;
@@ -37,7 +37,7 @@ impl Parsed {
 pub struct DeviceRequest(pub Parsed);
 
 /// REST-API parameters: also reads a JSON object body sent without a content type
-/// (rest-api.md §1.2, what some backend libraries send).
+/// (docs/rest-api.md §1.2, what some backend libraries send).
 pub struct ApiRequest(pub Parsed);
 
 impl<S: Send + Sync> FromRequest<S> for DeviceRequest {
@@ -112,7 +112,7 @@ async fn multipart_parts(content_type: &str, bytes: Bytes) -> Result<Vec<Part>, 
     Ok(parts)
 }
 
-/// The `Warning` header of a legacy alias (sync-protocol.md §2.5, rest-api.md §1.5).
+/// The `Warning` header of a legacy alias (docs/device-protocol.md §2.5, docs/rest-api.md §1.4).
 pub fn deprecation_warning(method: &Method, path: &str) -> String {
     format!("Use of the {method} {path} is deprecated. Use Rhoconnect API v1 instead.")
 }

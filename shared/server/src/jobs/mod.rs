@@ -56,7 +56,7 @@ pub trait JobHandler: Send + Sync {
 
     /// Handles the jobs of one SQS batch; one result per item, in order. The default runs
     /// [`JobHandler::handle`] one job at a time; a worker that gains from seeing the batch
-    /// whole (client writes, sync-engine.md §8.3) overrides it.
+    /// whole (client writes, docs/sync-engine.md §6.3) overrides it.
     async fn handle_batch(&self, items: &[JobItem]) -> Vec<Result<(), JobError>> {
         let mut results = Vec::with_capacity(items.len());
         for item in items {

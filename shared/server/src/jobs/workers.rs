@@ -60,7 +60,7 @@ impl WorkerName {
     }
 }
 
-/// Runs queued refreshes (sync-engine.md §6.4) and applies queued client writes (§8.3).
+/// Runs queued refreshes (docs/sync-engine.md §4.4) and applies queued client writes (§8.3).
 pub struct AdapterWorker {
     svc: SyncServices,
 }
@@ -96,7 +96,7 @@ impl JobHandler for AdapterWorker {
     }
 
     /// Refreshes run one by one; client writes are grouped by source and each group is
-    /// applied as one batch (sync-engine.md §8.3: all entries together, oldest first).
+    /// applied as one batch (docs/sync-engine.md §6.3: all entries together, oldest first).
     async fn handle_batch(&self, items: &[JobItem]) -> Vec<Result<(), JobError>> {
         let mut results: Vec<Result<(), JobError>> = Vec::with_capacity(items.len());
         let mut by_source: HashMap<String, Vec<(usize, PendingWrite)>> = HashMap::new();

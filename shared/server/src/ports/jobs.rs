@@ -23,14 +23,14 @@ pub struct JobMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
-    /// Run a source's query for a user's partition (sync-engine.md §6.4).
+    /// Run a source's query for a user's partition (docs/sync-engine.md §4.4).
     Refresh {
         source: String,
         user: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         query: Option<Value>,
     },
-    /// Apply one accepted client write of a source (sync-engine.md §8, §13). The message
+    /// Apply one accepted client write of a source (docs/sync-engine.md §6, docs/jobs.md §4). The message
     /// id is the write's idempotency key. `write` carries the operations; a write too big
     /// for an SQS message is stored in the blob store and `write_ref` names the object instead.
     Cud {
@@ -41,7 +41,7 @@ pub enum Job {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         write_ref: Option<String>,
     },
-    /// Notify users' devices (push.md §3, §8). Never carries the API token.
+    /// Notify users' devices (docs/rest-api.md §6.7, docs/jobs.md §5). Never carries the API token.
     Ping {
         users: Vec<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,14 +53,14 @@ pub enum Job {
         badge: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sound: Option<String>,
-        /// Always a string, `""` when absent (push.md §3).
+        /// Always a string, `""` when absent (docs/rest-api.md §6.7).
         #[serde(default)]
         vibrate: String,
-        /// `api`, `push_notify` or `job` (push.md §8).
+        /// `api`, `push_notify` or `job` (docs/jobs.md §5).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         origin: Option<String>,
     },
-    /// Build a bulk-data file (bulk-data.md).
+    /// Build a bulk-data file (docs/jobs.md §6).
     Bulk {
         name: String,
         #[serde(default)]
@@ -77,7 +77,7 @@ impl JobMessage {
 }
 
 impl Job {
-    /// A silent ping of `users` asking their devices to sync `sources` (push.md §8; the
+    /// A silent ping of `users` asking their devices to sync `sources` (docs/jobs.md §5; the
     /// automatic ping after backend pushes uses origin `push_notify`).
     pub fn ping(users: Vec<String>, sources: Vec<String>, origin: &str) -> Self {
         Self::Ping {

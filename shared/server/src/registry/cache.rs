@@ -1,7 +1,7 @@
 //! The registry-side records RhoConnect kept in its cache and that this port keeps in Redis
-//! too, because they are meant to vanish on `system/reset` (rest-api.md §4.3–4.5, §5.1):
+//! too, because they are meant to vanish on `system/reset` (docs/rest-api.md §4.3–4.5, §5.1):
 //! the counters `user:count` / `client:count`, the app server URL `appserver_url`, and the
-//! statistics `stat:<metric>` (auth-and-settings.md §7).
+//! statistics `stat:<metric>` (docs/rest-api.md §4.5).
 //!
 //! [`redis_key`] maps those RhoConnect document names to the real keys, so the store API
 //! (`GET /rc/v1/store/user:count`) resolves them to the same place. [`flush_namespace`]
@@ -17,7 +17,7 @@ pub use crate::store::Metric;
 use crate::store::StoreError;
 use crate::store::SyncStore;
 
-/// Stats bucket size and retention in seconds (auth-and-settings.md §7.3 defaults).
+/// Stats bucket size and retention in seconds (docs/rest-api.md §4.5 defaults).
 pub const STATS_RESOLUTION: i64 = 60;
 pub const STATS_RETENTION: i64 = 44_640;
 

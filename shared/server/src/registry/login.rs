@@ -1,4 +1,4 @@
-//! Password logins against the registry (auth-and-settings.md §2): the one place that
+//! Password logins against the registry (docs/rest-api.md §10): the one place that
 //! checks a password, so every login path upgrades a RhoConnect SHA-1 hash to argon2id the
 //! first time it matches.
 

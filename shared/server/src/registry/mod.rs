@@ -1,5 +1,5 @@
 //! The durable registry: users, API tokens, clients (devices) and source setting overrides
-//! — what must survive a Redis flush (design.md "Where data lives"). [`Registry`] is the
+//! — what must survive a Redis flush (docs/README.md §3 "Where data lives"). [`Registry`] is the
 //! port; [`DynamoRegistry`] is its DynamoDB edge (one table, `pk`/`sk` strings) and
 //! [`MemoryRegistry`] its in-memory twin.
 //!
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use dynamo::DynamoRegistry;
 pub use memory::MemoryRegistry;
 
-/// The reserved admin login (sync-engine.md §1).
+/// The reserved admin login (docs/sync-engine.md §1.1).
 pub const ADMIN_LOGIN: &str = "rhoadmin";
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +41,7 @@ pub struct User {
     pub admin: bool,
 }
 
-/// A device install (sync-engine.md §1 "Client").
+/// A device install (docs/sync-engine.md §1.1 "Client").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ClientRecord {
     pub id: String,
@@ -52,7 +52,7 @@ pub struct ClientRecord {
     pub last_sync: Option<String>,
 }
 
-/// Device fields a client record may carry (sync-protocol.md §5.1).
+/// Device fields a client record may carry (docs/device-protocol.md §4.1).
 pub const DEVICE_FIELDS: [&str; 7] = [
     "device_type",
     "device_push_type",
@@ -113,5 +113,5 @@ pub trait Registry: Send + Sync {
     async fn registered_sources(&self) -> Result<Vec<String>, RegistryError>;
 }
 
-/// Source field → value, as written by the REST API (rest-api.md §4.18).
+/// Source field → value, as written by the REST API (docs/rest-api.md §7.2).
 pub type SourceOverrides = serde_json::Map<String, serde_json::Value>;

@@ -1,6 +1,6 @@
 //! Password hashing: argon2id for everything we write; RhoConnect's SHA-1 hashes are still
 //! accepted so migrated users can log in, and callers re-hash them on success
-//! (auth-and-settings.md §2).
+//! (docs/rest-api.md §10).
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};

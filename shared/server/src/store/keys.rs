@@ -39,7 +39,7 @@
 
 use crate::edges::redis::Keys;
 
-/// The partition key of app-partitioned sources (sync-engine.md §4.2).
+/// The partition key of app-partitioned sources (docs/sync-engine.md §1.2).
 pub const SHARED_PARTITION: &str = "__shared__";
 
 fn tag_part(s: &str) -> std::borrow::Cow<'_, str> {

@@ -10,7 +10,7 @@ use redis::{AsyncCommands, Script};
 use super::keys;
 use super::{StoreError, SyncStore};
 
-/// The bucket update of auth-and-settings.md §7.3 for a counter series, in one script.
+/// The bucket update of docs/rest-api.md §4.5 for a counter series, in one script.
 const RECORD_SCRIPT: &str = r"
 local start = tonumber(ARGV[1])
 local resolution = tonumber(ARGV[2])

@@ -40,7 +40,7 @@
 //! gets the whole partition again as inserts (the stale-cursor path of
 //! `rhosync_engine::model`). **Limitation:** objects deleted while such a client was away
 //! stay on the device — the tombstone that would have told it is gone (RC7 has the same
-//! outcome after losing its client documents, sync-engine.md §4.4). The same applies to a
+//! outcome after losing its client documents, docs/sync-engine.md §3.4). The same applies to a
 //! client whose scan cycle was still running when the horizon passed a deletion it had not
 //! reached yet, which only the event cap can cause within the retention window.
 //! Events written before `hlog` existed are only dropped when a newer event of the same

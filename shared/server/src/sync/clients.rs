@@ -1,4 +1,4 @@
-//! Device login and client records (sync-protocol.md §4–5, sync-engine.md §10).
+//! Device login and client records (docs/device-protocol.md §3–4, docs/sync-engine.md §8).
 //!
 //! Client records are durable in DynamoDB (the registry) and cached in Redis, written
 //! through on every change, so the query path reads one Redis key instead of DynamoDB.
@@ -36,9 +36,9 @@ pub enum LoginOutcome {
     Failed(String),
 }
 
-/// Device login (sync-protocol.md §4). While an app server URL is configured the plugin
+/// Device login (docs/device-protocol.md §3). While an app server URL is configured the plugin
 /// backend's `/rhoconnect/authenticate` decides and may rename the user
-/// (plugin-adapters.md §4); otherwise local users (`device_auth: local`) or anyone
+/// (docs/adapters.md §4.2); otherwise local users (`device_auth: local`) or anyone
 /// (`open`). The user record is created on success.
 pub async fn login(
     svc: &SyncServices,
@@ -206,7 +206,7 @@ fn device_fields(params: &serde_json::Map<String, Value>) -> BTreeMap<String, St
         .collect()
 }
 
-/// clientcreate (sync-protocol.md §5.1): a new client for `login`.
+/// clientcreate (docs/device-protocol.md §4.1): a new client for `login`.
 pub async fn create(svc: &SyncServices, login: &str, params: &serde_json::Map<String, Value>) -> Result<ClientRecord, SyncError> {
     let client = ClientRecord {
         id: crate::auth::tokens::random_token(),
@@ -220,7 +220,7 @@ pub async fn create(svc: &SyncServices, login: &str, params: &serde_json::Map<St
     Ok(client)
 }
 
-/// clientregister (sync-protocol.md §5.2): create-if-missing, then store device fields.
+/// clientregister (docs/device-protocol.md §4.2): create-if-missing, then store device fields.
 pub async fn register(svc: &SyncServices, login: &str, client_id: &str, params: &serde_json::Map<String, Value>) -> Result<(), SyncError> {
     // The cached record is written through on every change, so it is as good as the registry's.
     let found = find(svc, client_id).await?;
@@ -243,7 +243,7 @@ pub async fn register(svc: &SyncServices, login: &str, client_id: &str, params: 
 }
 
 /// The client a request names, switched to the session's user if it belongs to another
-/// (sync-engine.md §10.3): its documents are flushed first.
+/// (docs/sync-engine.md §8.2): its documents are flushed first.
 pub async fn resolve(svc: &SyncServices, login: &str, client: Option<ClientRecord>) -> Result<ClientRecord, SyncError> {
     let mut client = client.ok_or(SyncError::UnknownClient)?;
     if client.user_id != login {
@@ -255,7 +255,7 @@ pub async fn resolve(svc: &SyncServices, login: &str, client: Option<ClientRecor
 }
 
 /// Deletes the client's documents of every source, or only of `sources`
-/// (clientreset, sync-engine.md §10.2).
+/// (clientreset, docs/sync-engine.md §8.1).
 pub async fn flush_documents(svc: &SyncServices, client: &ClientRecord, sources: Option<&[String]>) -> Result<(), SyncError> {
     for config in &svc.settings.sources {
         if let Some(only) = sources {
@@ -271,7 +271,7 @@ pub async fn flush_documents(svc: &SyncServices, client: &ClientRecord, sources:
 }
 
 /// The public settings of every source, for the clientreset body rhoconnect.js needs
-/// (sync-protocol.md §5.3).
+/// (docs/device-protocol.md §4.3).
 pub fn public_sources(svc: &SyncServices) -> Value {
     let sources: serde_json::Map<String, Value> = svc
         .settings

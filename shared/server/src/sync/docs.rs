@@ -1,4 +1,4 @@
-//! RC7 document names (sync-engine.md §4.3, rest-api.md §5) resolved onto the sync store,
+//! RC7 document names (docs/sync-engine.md §3.5, docs/rest-api.md §5) resolved onto the sync store,
 //! for the store API and the user/client document routes.
 //!
 //! Source documents read and write the partition (`md` writes are versioned changes, so
@@ -23,7 +23,7 @@ use crate::store::{client_state, cursor_fields};
 use super::{SourceCtx, SyncError};
 use super::SyncServices;
 
-/// Client document types (rest-api.md §4.16), in docnames order.
+/// Client document types (docs/rest-api.md §5.5), in docnames order.
 pub const CLIENT_DOC_TYPES: [&str; 24] = [
     "cd", "cd_size", "page", "delete_page", "create_links", "create_links_page", "metadata_page", "total_count_page",
     "page_token", "schema_sha1", "schema_page", "metadata_sha1", "search", "search_token", "search_page",
@@ -34,7 +34,7 @@ pub const CLIENT_DOC_TYPES: [&str; 24] = [
 /// Internal client document types that may also be addressed.
 pub const INTERNAL_CLIENT_DOC_TYPES: [&str; 1] = ["page_undo"];
 
-/// Object-map document types: a missing one reads as `{}` (rest-api.md §4.6).
+/// Object-map document types: a missing one reads as `{}` (docs/rest-api.md §5.3).
 const OBJECT_DOC_TYPES: [&str; 19] = [
     "md", "md_copy", "errors", "cd", "page", "delete_page", "create_links", "create_links_page", "search",
     "search_page", "search_errors", "create_errors", "create_errors_page", "update_errors", "update_errors_page",
@@ -196,7 +196,7 @@ async fn get_client_doc(svc: &SyncServices, source: &SourceCtx, login: &str, cli
     Ok(out)
 }
 
-/// Writes the document `name` (rest-api.md §4.6 rules; `None` data deletes it).
+/// Writes the document `name` (docs/rest-api.md §5.3 rules; `None` data deletes it).
 pub async fn set(svc: &SyncServices, name: &str, data: Option<&Value>, append: bool) -> Result<(), SyncError> {
     let data = data.filter(|v| !v.is_null());
     if let Some(key) = crate::registry::cache::redis_key(svc.store.keys(), name) {
@@ -326,7 +326,7 @@ async fn scratch_set(svc: &SyncServices, name: &str, data: Option<&Value>, appen
     Ok(scratch.write(name, Some(&value)).await?)
 }
 
-/// Read-state update (rest-api.md §4.19): optional global poll interval, then
+/// Read-state update (docs/rest-api.md §5.6): optional global poll interval, then
 /// `refresh_time = now + refresh_time` for the user's partition of `source`.
 pub async fn set_read_state(svc: &SyncServices, source: &SourceCtx, user: &str, params: &Map<String, Value>) -> Result<(), SyncError> {
     if let Some(p) = params.get("poll_interval").filter(|v| !v.is_null() && v.as_str() != Some("")) {

@@ -80,7 +80,7 @@ pub enum SyncError {
     /// Bad input the caller can fix; nothing was written.
     #[error("{0}")]
     BadInput(String),
-    /// A refusal with RhoConnect's exact 500 text (rest-api.md §1.6).
+    /// A refusal with RhoConnect's exact 500 text (docs/rest-api.md §1.5).
     #[error("{0}")]
     Refused(String),
     /// The same client synced the same source concurrently; retry.
@@ -135,7 +135,7 @@ pub struct SyncServices {
     blobs: Arc<dyn BlobStore>,
     /// The settings file (app settings and the sources, by priority).
     pub settings: Arc<Settings>,
-    /// Device logins while an app server URL is configured (plugin-adapters.md §4).
+    /// Device logins while an app server URL is configured (docs/adapters.md §4.2).
     pub authenticator: Arc<PluginAuthenticator>,
     adapters: Arc<HashMap<String, BuiltAdapter>>,
     /// The settings file's sources, shared so a request does not copy its source's settings.
@@ -228,7 +228,7 @@ pub struct SourceCtx {
 }
 
 impl SourceCtx {
-    /// The partition key for `login` (sync-engine.md §4.2).
+    /// The partition key for `login` (docs/sync-engine.md §1.2).
     pub fn partition(&self, login: &str) -> String {
         match self.config.partition_type {
             PartitionType::App => SHARED_PARTITION.to_owned(),

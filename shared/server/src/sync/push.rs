@@ -1,9 +1,9 @@
-//! Backend pushes into a master document (rest-api.md §4.20, sync-engine.md §12):
+//! Backend pushes into a master document (docs/rest-api.md §8, docs/sync-engine.md §9):
 //! `push_objects`, `push_deletes`, `fast_insert`, `fast_update`, `fast_delete`. Each is one
 //! versioned md write; devices see the changes through the normal diff.
 //!
 //! `md_size` always equals the number of objects (RC7's `fast_insert` / `fast_delete`
-//! counter quirks of rest-api.md §4.20 P3/P5 are not reproduced).
+//! counter quirks of docs/rest-api.md §8 (fast_insert/fast_delete) are not reproduced).
 
 use std::collections::HashMap;
 
@@ -40,7 +40,7 @@ impl PushKind {
     }
 }
 
-/// An object map where every value must be an object (rest-api.md §1.6).
+/// An object map where every value must be an object (docs/rest-api.md §1.5).
 pub fn strict_objects(value: Option<&Value>) -> Result<ObjectMap, SyncError> {
     match value {
         None | Some(Value::Null) => Ok(ObjectMap::new()),
@@ -104,7 +104,7 @@ pub async fn push(svc: &SyncServices, source: &SourceCtx, kind: PushKind, params
             update_md(svc, &pk, &ids, |cur| Ok(apply_fast_update(cur, &data, &delete_data)?)).await?;
         }
         PushKind::FastDelete => {
-            // rest-api.md §4.20 P5: only objects stored exactly as given are removed.
+            // docs/rest-api.md §8 (fast_delete): only objects stored exactly as given are removed.
             let data = strict_objects(data())?;
             let ids: Vec<String> = data.keys().cloned().collect();
             update_md(svc, &pk, &ids, |cur: &HashMap<String, Body>| {

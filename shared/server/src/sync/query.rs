@@ -1,4 +1,4 @@
-//! One query request (sync-protocol.md §6, sync-engine.md §6–7): the token rules, the
+//! One query request (docs/device-protocol.md §5, docs/sync-engine.md §4–5): the token rules, the
 //! refresh decision, page planning over the versioned model, and the atomic commit.
 //!
 //! Round trips for a query without a token: one — the caller's pipeline reads the client
@@ -33,7 +33,7 @@ use crate::ports::jobs::{Job, JobMessage};
 use crate::ports::{JobQueue, Queue};
 use super::SyncServices;
 
-/// Message of the page for a source name nobody configured (sync-protocol.md §6.9).
+/// Message of the page for a source name nobody configured (docs/device-protocol.md §5.8).
 pub fn unknown_source_message(name: &str) -> String {
     format!("Source '{name}' is not configured on this server")
 }
@@ -205,7 +205,7 @@ async fn serve_probed(
     }
 }
 
-/// Reset with undo (sync-protocol.md §6.4 DEVIATION): puts back the pre-page belief and the
+/// Reset with undo (docs/device-protocol.md §5.4 DEVIATION): puts back the pre-page belief and the
 /// page's links and CUD deletes, drops the stored page.
 async fn undo_stored_page(
     svc: &SyncServices,
@@ -245,7 +245,7 @@ async fn undo_stored_page(
     }
 }
 
-/// Queues a refresh for the adapter worker (sync-engine.md §6.4).
+/// Queues a refresh for the adapter worker (docs/sync-engine.md §4.4).
 pub async fn enqueue_refresh(queue: &dyn JobQueue, source: &str, login: &str, query: Option<&Value>) -> Result<(), SyncError> {
     let message = JobMessage::with_fresh_id(Job::Refresh { source: source.to_owned(), user: login.to_owned(), query: query.cloned() });
     queue.send(Queue::Adapter, &message).await?;
@@ -282,7 +282,7 @@ async fn build(
     let last_token = Some(st_num(&read.st, "lt")).filter(|t| *t > 0);
     let mut st_fields: Vec<(&'static str, Option<String>)> = Vec::new();
 
-    // Step 1: schema (sync-engine.md §7.3).
+    // Step 1: schema (docs/sync-engine.md §5.3).
     match schema_step(read.st.get("ssha").map(String::as_str), read.src.get("schema_sha1").map(String::as_str)) {
         SchemaStep::Continue(Some(sha)) => st_fields.push(("ssha", Some(sha))),
         SchemaStep::Continue(None) => {}

@@ -1,4 +1,4 @@
-//! Refreshing a source's master document from its adapter (sync-engine.md §6.2–6.3), and
+//! Refreshing a source's master document from its adapter (docs/sync-engine.md §4.2–4.3), and
 //! the versioned md writes every producer shares.
 //!
 //! [`refresh`] is the entry point for queued refreshes too: the adapter worker calls it for
@@ -17,7 +17,7 @@ use crate::store::HistoryPolicy;
 use super::{SourceCtx, SyncError};
 use super::SyncServices;
 
-/// Message of a schema without `version` (sync-engine.md §6.2 step 2).
+/// Message of a schema without `version` (docs/sync-engine.md §4.2 step 2).
 pub const SCHEMA_VERSION_MISSING: &str = "Mandatory version key is not defined in model schema method";
 
 /// How often a versioned write is retried when another writer moved the partition.

@@ -1,5 +1,5 @@
 //! Adapter scratch documents (e.g. the bench adapters' `test_db_storage:application:<user>`,
-//! sync-protocol.md §12): JSON values under their RC7 names, readable and writable through
+//! docs/rest-api.md §13): JSON values under their RC7 names, readable and writable through
 //! the store API.
 
 use async_trait::async_trait;

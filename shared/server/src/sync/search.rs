@@ -1,4 +1,4 @@
-//! Search (sync-protocol.md §8, sync-engine.md §9): per requested source, run the adapter's
+//! Search (docs/device-protocol.md §7, docs/sync-engine.md §7): per requested source, run the adapter's
 //! search once per token, page the result over the client's belief, pin what was sent and
 //! add unknown results to the master document.
 

@@ -2,7 +2,7 @@
 //!
 //! Sessions are stateless signed cookies (`crate::auth::session`), so a valid signature
 //! alone would keep a deleted user's devices syncing until the cookie expires.
-//! sync-protocol.md §2.4 makes a request authenticated only while the session names an
+//! docs/device-protocol.md §2.4 makes a request authenticated only while the session names an
 //! existing user, so every device request also checks the user here:
 //!
 //! * `login:<login>` `exists` — "the registry had this user", cached for

@@ -1,11 +1,11 @@
 //! Effective source settings: the settings file, plus sources created on demand by plugin
 //! traffic, plus the overrides written by `PUT /rc/v1/sources/{id}` and by the read-state
-//! route's `poll_interval` (rest-api.md §4.17–4.19). Overrides live in the registry
+//! route's `poll_interval` (docs/rest-api.md §7, §5.6). Overrides live in the registry
 //! (DynamoDB), so every function instance sees them and a Redis flush keeps them; a
 //! `system/reset` clears them with the rest of the registry. The poll interval alone stays
 //! in the cache, where the sync engine reads it (see [`set_poll_interval`]).
 //!
-//! [`SourceView`] is what the REST API shows (the 21 fields of rest-api.md §4.18);
+//! [`SourceView`] is what the REST API shows (the 21 fields of docs/rest-api.md §7.2);
 //! [`SourceView::config`] is the typed [`SourceConfig`] the sync engine should use.
 
 use serde_json::{json, Value};
@@ -28,7 +28,7 @@ pub enum SourcesError {
     Invalid(String),
 }
 
-/// String fields of a source record, in display order (rest-api.md §4.18 rows 1–16).
+/// String fields of a source record, in display order (docs/rest-api.md §7.2 rows 1–16).
 pub const STRING_FIELDS: [&str; 16] = [
     "id",
     "rho__id",
@@ -138,7 +138,7 @@ pub async fn find(svc: &SyncServices, name: &str) -> Result<Option<SourceView>, 
 }
 
 /// The source, registering it with the settings' defaults if it is unknown (plugin sources
-/// are created on demand, rest-api.md §4.20).
+/// are created on demand, docs/rest-api.md §8).
 pub async fn ensure(svc: &SyncServices, name: &str) -> Result<SourceView, SourcesError> {
     if let Some(view) = find(svc, name).await? {
         return Ok(view);
@@ -147,7 +147,7 @@ pub async fn ensure(svc: &SyncServices, name: &str) -> Result<SourceView, Source
     Ok(SourceView::new(&svc.settings, name, SourceOverrides::new()))
 }
 
-/// Every source of the app, ordered by priority, then name (rest-api.md §4.17).
+/// Every source of the app, ordered by priority, then name (docs/rest-api.md §7.1).
 pub async fn all(svc: &SyncServices) -> Result<Vec<SourceView>, SourcesError> {
     let mut names: Vec<String> = svc.settings.sources.iter().map(|s| s.name.clone()).collect();
     for name in svc.registry().registered_sources().await? {
@@ -215,7 +215,7 @@ pub async fn write_fields(svc: &SyncServices, name: &str, fields: &[(String, Val
 }
 
 /// The poll interval is the one field kept in the cache, as RhoConnect kept it
-/// (`source:<name>:poll_interval`, rest-api.md §4.18), at the key the sync engine reads
+/// (`source:<name>:poll_interval`, docs/rest-api.md §7.2), at the key the sync engine reads
 /// ([`crate::store::keys::poll_interval`]); a reset drops it with the rest of the cache.
 pub async fn poll_interval_override(svc: &SyncServices, name: &str) -> Result<Option<i64>, SourcesError> {
     let store = &svc.store;

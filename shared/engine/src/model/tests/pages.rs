@@ -24,7 +24,7 @@ fn in_step_client_is_o1_and_first_sync_sends_everything() {
     assert!(p.completed);
     assert!(is_in_step(&c.state, &part.head));
     assert!(c.sent.is_empty());
-    // one attribute changes (sync-protocol.md §6.6 d)
+    // one attribute changes (docs/device-protocol.md §5.9 c)
     let mut md2 = md.clone();
     md2.get_mut("2").expect("2").insert("price".into(), "89.99".into());
     part.apply(apply_refresh(&part.md.clone(), &md2));

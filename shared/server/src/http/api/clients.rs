@@ -1,4 +1,4 @@
-//! `GET /rc/v1/clients/{client_id}` (rest-api.md §2 C1, §4.15): a client record as
+//! `GET /rc/v1/clients/{client_id}` (docs/rest-api.md §6.6): a client record as
 //! `{"name","type","value"}` entries. The client document routes (C2–C4) live in
 //! [`super::data`]; creating, registering and resetting clients is the device API's.
 

@@ -1,5 +1,5 @@
 //! REST routes over sync documents: store get/set by RhoConnect document name
-//! (rest-api.md §4.6), read state (§4.19), the backend data pushes (§4.20), and the user
+//! (docs/rest-api.md §5.3), read state (§4.19), the backend data pushes (§4.20), and the user
 //! and client document routes (§4.13 U8–U10, §4.16 C2–C4). All need an admin API token.
 //! Their legacy aliases are served by [`super::legacy`], which rewrites them onto these.
 
@@ -76,7 +76,7 @@ async fn backend_push(
     Ok(reply::text("done"))
 }
 
-/// The partition segment of a user's source docnames (rest-api.md §4.13).
+/// The partition segment of a user's source docnames (docs/rest-api.md §5.4).
 fn partition_of(source: &SourceCtx, user: &str) -> String {
     if user == "*" && source.config.partition_type == crate::config::PartitionType::User {
         return "*".to_owned();

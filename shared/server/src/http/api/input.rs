@@ -1,4 +1,4 @@
-//! Reading REST API parameters the lenient way RhoConnect clients need (rest-api.md §1.2):
+//! Reading REST API parameters the lenient way RhoConnect clients need (docs/rest-api.md §1.2):
 //! scalars as text, plus the limits that keep request-supplied ids inside what the
 //! registry can store.
 
@@ -28,7 +28,7 @@ pub fn param(request: &Parsed, name: &str) -> Option<String> {
 }
 
 /// The admin login of the request and the token value it authenticated with (header
-/// first, then the `api_token` parameter, rest-api.md §1.3).
+/// first, then the `api_token` parameter, docs/rest-api.md §1.3).
 pub async fn admin_with_token(state: &AppState, request: &Parsed) -> Result<(String, String), HttpError> {
     let login = crate::http::admin::require_admin(state, request).await?;
     let candidates = [request.header(API_TOKEN_HEADER).map(str::to_owned), param(request, "api_token")];

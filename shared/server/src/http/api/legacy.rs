@@ -1,10 +1,10 @@
-//! Every legacy form of the REST API (rest-api.md §2 "Legacy forms", §3, §4.21), declared
+//! Every legacy form of the REST API (docs/rest-api.md §2 "Legacy forms", §3, §4.21), declared
 //! once as a table and served generically.
 //!
 //! A legacy call is rewritten into its v1 request — v1 method, v1 path with the path
 //! parameters taken from same-named body/query parameters, the same headers, query and
 //! body — and handed to the v1 router, so both forms share one implementation. The answer
-//! gets the `Warning: Use of the <VERB> <path> is deprecated…` header (rest-api.md §1.5),
+//! gets the `Warning: Use of the <VERB> <path> is deprecated…` header (docs/rest-api.md §1.4),
 //! errors included. Token routes check the token before complaining about a missing path
 //! parameter, which then gets the v1 route's "unknown" error. The three legacy-only routes
 //! (L1 `get_api_token`, L2 `create_client`, L3 `upload_file`) have small handlers here.
@@ -47,7 +47,7 @@ enum Missing {
     Doc,
     /// Use this value.
     Default(&'static str),
-    /// The user that owns the API token (`update_user`, rest-api.md §3).
+    /// The user that owns the API token (`update_user`, docs/rest-api.md §3).
     TokenUser,
 }
 
@@ -78,7 +78,7 @@ enum Target {
     UploadFile,
 }
 
-/// One row of rest-api.md §2's legacy column: every path is `POST`.
+/// One row of docs/rest-api.md §2's legacy column: every path is `POST`.
 #[derive(Debug, Clone)]
 pub struct Alias {
     paths: &'static [&'static str],
@@ -89,7 +89,7 @@ const fn v1(paths: &'static [&'static str], method: Method, path: &'static str, 
     Alias { paths, target: Target::V1 { method, path, slots, token: true } }
 }
 
-/// The alias table (rest-api.md §2, in table order).
+/// The alias table (docs/rest-api.md §2, in table order).
 pub static ALIASES: &[Alias] = &[
     Alias {
         paths: &["/login", "/api/admin/login"],
@@ -145,7 +145,7 @@ pub static ALIASES: &[Alias] = &[
     Alias { paths: &["/api/upload_file", "/api/source/upload_file"], target: Target::UploadFile },
 ];
 
-/// The T1 spellings served without a warning (rest-api.md §2 T1 and its notes).
+/// The T1 spellings served without a warning (docs/rest-api.md §5.6 and its notes).
 const READ_STATE_COMPAT: [(&str, &str); 3] = [
     ("POST", "/rc/v1/readstate/users/{user_id}/sources/{source_id}"),
     ("PUT", "/rc/v1/read_state/users/{user_id}/sources/{source_id}"),
@@ -233,7 +233,7 @@ async fn parse(state: &AppState, parts: &axum::http::request::Parts, bytes: &Byt
 
 async fn serve(alias: &'static Alias, v1: Router<AppState>, state: AppState, req: Request) -> Result<Response, HttpError> {
     let (parts, bytes) = split(req).await?;
-    // Body errors come first (rest-api.md §1.2), then the token, then path parameters.
+    // Body errors come first (docs/rest-api.md §1.2), then the token, then path parameters.
     let parsed = parse(&state, &parts, &bytes).await?;
     match &alias.target {
         Target::V1 { method, path, slots, token } => {
@@ -308,7 +308,7 @@ fn fill(template: &str, values: &[(&str, String)]) -> String {
 }
 
 /// L1: the API token of an admin identified by the session cookie of `POST /login`, or
-/// by `login` + `password` (rest-api.md §4.21).
+/// by `login` + `password` (docs/rest-api.md §9).
 async fn get_api_token(state: &AppState, req: &Parsed) -> Result<Response, HttpError> {
     let registry = state.registry();
     let settings = &state.config.settings.app;

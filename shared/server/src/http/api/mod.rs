@@ -1,10 +1,10 @@
-//! Routes of the `api` function: the REST API for backends and admins (rest-api.md).
+//! Routes of the `api` function: the REST API for backends and admins (docs/rest-api.md).
 //!
 //! Split by what the routes touch: [`data`] reads and writes sync documents (store, read
 //! state, user/client documents, backend pushes); [`system`], [`users`], [`clients`] and
 //! [`sources`] manage the system, the registry and source settings; [`legacy`] serves every
 //! pre-v1 alias by rewriting it into its v1 request; [`openapi`] describes the v1 API.
-//! [`input`] and [`reply`] hold the parameter and response conventions of rest-api.md
+//! [`input`] and [`reply`] hold the parameter and response conventions of docs/rest-api.md
 //! §1.2/§1.5; [`purge`] drops a deleted user's or client's cached documents; [`schemas`]
 //! holds the body shapes [`openapi`] describes.
 
@@ -48,7 +48,7 @@ pub fn routes() -> Router<AppState> {
         .method_not_allowed_fallback(not_found)
 }
 
-/// Unknown routes and unsupported methods alike: `404 Not Found` (rest-api.md §1.5).
+/// Unknown routes and unsupported methods alike: `404 Not Found` (docs/rest-api.md §1.4).
 async fn not_found() -> HttpError {
     HttpError::NotFound
 }

@@ -20,7 +20,7 @@ pub const PATH: &str = "/rc/v1/openapi.json";
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "rhosync REST API", description = "RhoConnect-compatible admin and backend API, v1 forms (rest-api.md)."),
+    info(title = "rhosync REST API", description = "RhoConnect-compatible admin and backend API, v1 forms (docs/rest-api.md)."),
     paths(
         system::login, system::license, system::reset, system::get_appserver, system::set_appserver,
         system::stats, system::rps_login,
@@ -47,7 +47,7 @@ pub const PATH: &str = "/rc/v1/openapi.json";
 )]
 pub struct ApiDoc;
 
-/// The `X-RhoConnect-API-TOKEN` header (rest-api.md §1.3).
+/// The `X-RhoConnect-API-TOKEN` header (docs/rest-api.md §1.3).
 struct TokenScheme;
 
 impl Modify for TokenScheme {

@@ -1,5 +1,5 @@
 //! OpenAPI descriptions of the document routes that [`super::data`] implements (store,
-//! read state, user and client documents, backend data pushes — rest-api.md D1–D2,
+//! read state, user and client documents, backend data pushes — docs/rest-api.md D1–D2,
 //! U8–U10, C2–C4, T1, P1–P5). They are kept apart from the handlers so the description
 //! does not depend on how those are written; the functions are never called.
 #![allow(dead_code)]
@@ -9,7 +9,7 @@ use super::schemas::{FastBody, PushDeletesBody, PushObjectsBody, ReadStateBody, 
 #[utoipa::path(get, path = "/rc/v1/store/{doc}", tag = "store", security(("api_token" = [])),
     params(("doc" = String, Path, description = "RhoConnect document name, e.g. `source:application:testuser:Product:md`")),
     responses(
-        (status = 200, description = "The document: JSON object map or list, raw string, `{}` or empty when missing (rest-api.md §5.2)", body = String),
+        (status = 200, description = "The document: JSON object map or list, raw string, `{}` or empty when missing (docs/rest-api.md §5.2)", body = String),
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
     ))]
 pub fn get_doc() {}
@@ -36,7 +36,7 @@ pub fn user_docnames() {}
 #[utoipa::path(get, path = "/rc/v1/users/{user_id}/sources/{source_id}/docs/{doc}", tag = "users", security(("api_token" = [])),
     params(("user_id" = String, Path, description = "Login"), ("source_id" = String, Path, description = "Source name"), ("doc" = String, Path, description = "Document type, e.g. `md`")),
     responses(
-        (status = 200, description = "The document (rest-api.md §5.2)", body = String),
+        (status = 200, description = "The document (docs/rest-api.md §5.2)", body = String),
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
         (status = 500, description = "`Unknown source`", body = String, content_type = "text/plain"),
     ))]
@@ -55,7 +55,7 @@ pub fn set_user_doc() {}
 #[utoipa::path(get, path = "/rc/v1/clients/{client_id}/sources/{source_id}/docnames", tag = "clients", security(("api_token" = [])),
     params(("client_id" = String, Path, description = "Client id"), ("source_id" = String, Path, description = "Source name")),
     responses(
-        (status = 200, description = "Client document type → docname (24 entries, rest-api.md §4.16)", body = std::collections::BTreeMap<String, String>),
+        (status = 200, description = "Client document type → docname (24 entries, docs/rest-api.md §5.5)", body = std::collections::BTreeMap<String, String>),
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
         (status = 500, description = "`Unknown client`", body = String, content_type = "text/plain"),
     ))]
@@ -64,7 +64,7 @@ pub fn client_docnames() {}
 #[utoipa::path(get, path = "/rc/v1/clients/{client_id}/sources/{source_id}/docs/{doc}", tag = "clients", security(("api_token" = [])),
     params(("client_id" = String, Path, description = "Client id"), ("source_id" = String, Path, description = "Source name"), ("doc" = String, Path, description = "Client document type, e.g. `cd`")),
     responses(
-        (status = 200, description = "The document (rest-api.md §5.2)", body = String),
+        (status = 200, description = "The document (docs/rest-api.md §5.2)", body = String),
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
         (status = 500, description = "`Unknown client` or `Invalid document type <doc> for Rhoconnect::Client`", body = String, content_type = "text/plain"),
     ))]

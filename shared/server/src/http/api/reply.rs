@@ -1,4 +1,4 @@
-//! Success responses of the REST API with the content types of rest-api.md §1.5: JSON as
+//! Success responses of the REST API with the content types of docs/rest-api.md §1.4: JSON as
 //! `application/json; charset=utf-8`, everything else (messages, tokens, empty bodies) as
 //! `text/plain; charset=utf-8`. Errors go through [`crate::http::HttpError`].
 

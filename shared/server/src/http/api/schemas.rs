@@ -1,7 +1,7 @@
 //! Request and response shapes of the v1 REST API, for its OpenAPI description only
 //! ([`super::openapi`]): the handlers' `#[utoipa::path]` annotations name them. They only
 //! describe what clients send; handlers read parameters through
-//! [`crate::http::ApiRequest`], which also accepts forms and Rack nesting (rest-api.md §1.2).
+//! [`crate::http::ApiRequest`], which also accepts forms and Rack nesting (docs/rest-api.md §1.2).
 //!
 //! They live apart from [`super::openapi`], which imports every handler module, so that the
 //! handlers can name them without importing the module that imports them.

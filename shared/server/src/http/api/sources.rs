@@ -1,4 +1,4 @@
-//! `/rc/v1/sources/*` (rest-api.md §2 R1–R3, §4.17–4.18): list sources by partition type,
+//! `/rc/v1/sources/*` (docs/rest-api.md §7): list sources by partition type,
 //! show a source's 21 fields, and write setting overrides. The effective settings and
 //! where overrides are kept: [`crate::sync::sources`].
 
@@ -58,7 +58,7 @@ pub async fn list_sources(
     Ok(reply::json(&json!(names)))
 }
 
-/// R2: the 21 `{"name","value","type"}` entries of rest-api.md §4.18.
+/// R2: the 21 `{"name","value","type"}` entries of docs/rest-api.md §7.2.
 #[utoipa::path(get, path = "/rc/v1/sources/{source_id}", tag = "sources", security(("api_token" = [])),
     params(("source_id" = String, Path, description = "Source name (case-sensitive)")),
     responses(
@@ -90,7 +90,7 @@ pub async fn show_source(
 }
 
 /// R3: writes the fields of `data` in order; a field that may not be written fails after
-/// the ones before it were stored (rest-api.md §4.18). The values take effect on every path
+/// the ones before it were stored (docs/rest-api.md §7.2). The values take effect on every path
 /// that reads the source's settings ([`crate::sync::effective`]).
 #[utoipa::path(put, path = "/rc/v1/sources/{source_id}", tag = "sources", security(("api_token" = [])),
     params(("source_id" = String, Path, description = "Source name (case-sensitive)")),

@@ -1,4 +1,4 @@
-//! `/rc/v1/system/*` (rest-api.md §2 S1–S7, §4.1–4.5): admin login, the compatibility
+//! `/rc/v1/system/*` (docs/rest-api.md §4): admin login, the compatibility
 //! license object, reset, the app server URL, statistics and the RhoConnect Push server's
 //! credential callback.
 
@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/rc/v1/system/rps_login", get(rps_login))
 }
 
-/// S1: password → API token, plus the session cookie (rest-api.md §4.1).
+/// S1: password → API token, plus the session cookie (docs/rest-api.md §4.1).
 #[utoipa::path(post, path = "/rc/v1/system/login", tag = "system",
     request_body(content = super::schemas::LoginBody, content_type = "application/json"),
     responses(
@@ -65,7 +65,7 @@ pub async fn login(State(state): State<AppState>, ApiRequest(req): ApiRequest) -
     Ok(response)
 }
 
-/// S2: the fixed license object RhoConnect ≥ 4 clients still ask for (rest-api.md §4.2).
+/// S2: the fixed license object RhoConnect ≥ 4 clients still ask for (docs/rest-api.md §4.2).
 /// The RhoSync 3.0 aliases name the first key `rhosync_version`.
 #[utoipa::path(get, path = "/rc/v1/system/license", tag = "system", security(("api_token" = [])),
     responses(
@@ -87,7 +87,7 @@ pub async fn license(
 }
 
 /// S3: wipes the cache namespace and the registry, then re-creates `rhoadmin` with the
-/// bootstrap password and the caller's token (rest-api.md §4.3).
+/// bootstrap password and the caller's token (docs/rest-api.md §4.3).
 #[utoipa::path(post, path = "/rc/v1/system/reset", tag = "system", security(("api_token" = [])),
     responses(
         (status = 200, description = "`DB reset`", body = String, content_type = "text/plain"),
@@ -96,7 +96,7 @@ pub async fn license(
 pub async fn reset(State(state): State<AppState>, ApiRequest(req): ApiRequest) -> Result<Response, HttpError> {
     let (_, token) = admin_with_token(&state, &req).await?;
     let deleted = cache::flush_namespace(&state.sync.store).await?;
-    // Sessions signed before the reset name users that no longer exist (sync-protocol.md §2.4).
+    // Sessions signed before the reset name users that no longer exist (docs/device-protocol.md §2.4).
     crate::sync::sessions::all_reset(&state.sync).await?;
     let registry = state.registry();
     registry.clear().await?;
@@ -109,7 +109,7 @@ pub async fn reset(State(state): State<AppState>, ApiRequest(req): ApiRequest) -
     };
     registry.put_admin(&admin).await?;
     registry.set_user_token(ADMIN_LOGIN, &token).await?;
-    // Bootstrap counts rhoadmin as the first user (auth-and-settings.md §2).
+    // Bootstrap counts rhoadmin as the first user (docs/rest-api.md §10).
     cache::bump(&state.sync.store, state.config.settings.app.stats, cache::Counter::Users, 1).await?;
     tracing::info!(deleted_keys = deleted, "system reset");
     Ok(reply::text("DB reset"))
@@ -128,7 +128,7 @@ pub async fn get_appserver(State(state): State<AppState>, _admin: AdminRequest) 
 }
 
 /// S5: stores the app server URL verbatim; top-level `adapter_url` wins over
-/// `attributes.adapter_url`; null or `""` clears it (rest-api.md §4.4).
+/// `attributes.adapter_url`; null or `""` clears it (docs/rest-api.md §4.4).
 #[utoipa::path(post, path = "/rc/v1/system/appserver", tag = "system", security(("api_token" = [])),
     request_body(content = super::schemas::AppserverBody, content_type = "application/json"),
     responses(
@@ -149,7 +149,7 @@ pub async fn set_appserver(State(state): State<AppState>, AdminRequest(req): Adm
     Ok(reply::text(url.unwrap_or_default()))
 }
 
-/// S6: metric names by glob, or one metric's members / value (rest-api.md §4.5).
+/// S6: metric names by glob, or one metric's members / value (docs/rest-api.md §4.5).
 #[utoipa::path(get, path = "/rc/v1/system/stats", tag = "system", security(("api_token" = [])),
     params(
         ("names" = Option<String>, Query, description = "Glob of metric names to list"),
@@ -184,7 +184,7 @@ pub async fn stats(State(state): State<AppState>, AdminRequest(req): AdminReques
 }
 
 /// S7: RhoConnect Push checks its own credentials against `:push_server:`'s userinfo
-/// (push.md §7).
+/// (docs/rest-api.md §4.6).
 #[utoipa::path(get, path = "/rc/v1/system/rps_login", tag = "system",
     responses(
         (status = 204, description = "Credentials accepted"),

@@ -1,8 +1,8 @@
-//! `/rc/v1/users*` except the user source-document routes (rest-api.md §2 U1–U7, U11;
+//! `/rc/v1/users*` except the user source-document routes (docs/rest-api.md §6.1–6.7;
 //! §4.7–4.12, §4.14): list, show, create, update, delete users; a user's clients; ping.
 //!
 //! A ping is validated here and enqueued on the push queue as a [`Job::Ping`] without the
-//! API token (push.md §3, §8); the push worker sends it.
+//! API token (docs/rest-api.md §6.7, docs/jobs.md §5); the push worker sends it.
 
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -20,7 +20,7 @@ use crate::registry::cache::{self, Counter};
 use crate::registry::{password, User};
 use crate::AppState;
 
-/// The partition name reserved for app-partitioned data (auth-and-settings.md §2).
+/// The partition name reserved for app-partitioned data (docs/rest-api.md §10).
 pub const SHARED_PARTITION: &str = "__shared__";
 
 pub fn routes() -> Router<AppState> {
@@ -44,7 +44,7 @@ pub async fn list_users(State(state): State<AppState>, _admin: AdminRequest) -> 
     Ok(reply::json(&json!(users)))
 }
 
-/// U2: the user record as `{"name","type","value"}` entries (rest-api.md §4.8); the hash
+/// U2: the user record as `{"name","type","value"}` entries (docs/rest-api.md §6.1); the hash
 /// and salt are never shown.
 #[utoipa::path(get, path = "/rc/v1/users/{user_id}", tag = "users", security(("api_token" = [])),
     params(("user_id" = String, Path, description = "Login")),
@@ -76,7 +76,7 @@ pub async fn show_user(
     ])))
 }
 
-/// Why a user could not be created (rest-api.md §4.9).
+/// Why a user could not be created (docs/rest-api.md §6.2).
 #[derive(Debug, thiserror::Error)]
 enum CreateError {
     #[error("Missing attributes")]
@@ -133,7 +133,7 @@ pub async fn create_user(State(state): State<AppState>, AdminRequest(req): Admin
 }
 
 /// U4: applies `attributes` in order; an unknown attribute fails after the ones before it
-/// were applied (rest-api.md §4.10).
+/// were applied (docs/rest-api.md §6.3).
 #[utoipa::path(put, path = "/rc/v1/users/{user_id}", tag = "users", security(("api_token" = [])),
     params(("user_id" = String, Path, description = "Login")),
     request_body(content = super::schemas::UpdateUserBody, content_type = "application/json"),
@@ -203,7 +203,7 @@ async fn set_token(state: &AppState, login: &str, value: &str) -> Result<(), Htt
     }
 }
 
-/// U5: deletes the user with its clients and token (rest-api.md §4.11).
+/// U5: deletes the user with its clients and token (docs/rest-api.md §6.4).
 #[utoipa::path(delete, path = "/rc/v1/users/{user_id}", tag = "users", security(("api_token" = [])),
     params(("user_id" = String, Path, description = "Login")),
     responses(
@@ -222,7 +222,7 @@ pub async fn delete_user(
     }
     let clients = registry.clients_of(&user_id).await?;
     registry.delete_user(&user_id).await?;
-    // Void the user's device sessions at once (sync-protocol.md §2.4), not after the cache TTL.
+    // Void the user's device sessions at once (docs/device-protocol.md §2.4), not after the cache TTL.
     crate::sync::sessions::user_deleted(&state.sync, &user_id).await?;
     super::purge::user_documents(&state, &user_id, &clients).await?;
     for _ in &clients {
@@ -254,7 +254,7 @@ pub async fn list_clients(
     Ok(reply::json(&json!(clients)))
 }
 
-/// U7: deletes a client, whichever user it belongs to (rest-api.md §4.12).
+/// U7: deletes a client, whichever user it belongs to (docs/rest-api.md §6.5).
 #[utoipa::path(delete, path = "/rc/v1/users/{user_id}/clients/{client_id}", tag = "users", security(("api_token" = [])),
     params(("user_id" = String, Path, description = "Login (not checked)"), ("client_id" = String, Path, description = "Client id")),
     responses(
@@ -275,7 +275,7 @@ pub async fn delete_client(
     Ok(reply::text("Client deleted"))
 }
 
-/// U11: validates the ping parameters and enqueues one ping job (push.md §3, §5, §8).
+/// U11: validates the ping parameters and enqueues one ping job (docs/rest-api.md §6.7, docs/jobs.md §5).
 #[utoipa::path(post, path = "/rc/v1/users/ping", tag = "users", security(("api_token" = [])),
     request_body(content = super::schemas::PingBody, content_type = "application/json"),
     responses(
@@ -306,7 +306,7 @@ pub async fn ping(State(state): State<AppState>, AdminRequest(req): AdminRequest
     Ok(reply::empty())
 }
 
-/// A string or an array of scalars as a list of strings (push.md §3: a string is one
+/// A string or an array of scalars as a list of strings (docs/rest-api.md §6.7: a string is one
 /// login, never split on commas).
 fn string_list(value: Option<&Value>, name: &str) -> Result<Vec<String>, HttpError> {
     let wrong = || HttpError::BadRequest(format!("{name} must be a string or an array of strings"));

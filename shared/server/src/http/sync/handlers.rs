@@ -18,7 +18,7 @@ use crate::sync::query as query_svc;
 use crate::sync::{search as search_svc, sessions, SourceCtx};
 use crate::AppState;
 
-/// Header carrying the client id (sync-protocol.md §2.2).
+/// Header carrying the client id (docs/device-protocol.md §2.2).
 const CLIENT_ID_HEADER: &str = "x-rhoconnect-client-id";
 
 fn is_legacy(req: &Parsed) -> bool {
@@ -49,7 +49,7 @@ fn json_ok(body: String) -> Response {
 }
 
 /// The session the request carries if its signature is ours and it has not expired, else
-/// 401 `Not authenticated` (sync-protocol.md §2.4). Whether its user still exists is
+/// 401 `Not authenticated` (docs/device-protocol.md §2.4). Whether its user still exists is
 /// checked separately ([`session_login`], or folded into the query route's first read).
 fn signed_session(state: &AppState, req: &Parsed) -> Result<Session, HttpError> {
     let app = &state.config.settings.app;
@@ -70,7 +70,7 @@ fn signed_session(state: &AppState, req: &Parsed) -> Result<Session, HttpError> 
         .ok_or(HttpError::NotAuthenticated)
 }
 
-/// The session's login, or 401 `Not authenticated` (sync-protocol.md §2.4): the cookie
+/// The session's login, or 401 `Not authenticated` (docs/device-protocol.md §2.4): the cookie
 /// must be ours, unexpired, and name a user that still exists and was not deleted after it
 /// was issued (`sync::sessions`).
 async fn session_login(state: &AppState, req: &Parsed) -> Result<String, HttpError> {
@@ -123,7 +123,7 @@ fn text_param(req: &Parsed, name: &str) -> String {
     }
 }
 
-/// Device login (sync-protocol.md §4).
+/// Device login (docs/device-protocol.md §3).
 pub async fn login(State(state): State<AppState>, DeviceRequest(req): DeviceRequest) -> Response {
     let result = async {
         let login = text_param(&req, "login");
@@ -146,7 +146,7 @@ pub async fn login(State(state): State<AppState>, DeviceRequest(req): DeviceRequ
                 let app = &state.config.settings.app;
                 let cookie = session::set_cookie(app, &value, now);
                 let mut response = if req.uri.path() == "/api/application/clientlogin" {
-                    // X-Domain wrapper (sync-protocol.md §2.4): the cookie string in the body.
+                    // X-Domain wrapper (docs/device-protocol.md §2.4): the cookie string in the body.
                     let raw = format!("{}={value};", app.cookie_name);
                     let escaped = percent_encoding::utf8_percent_encode(&raw, percent_encoding::NON_ALPHANUMERIC).to_string();
                     json_ok(json!({ "rhoconnect_session": escaped }).to_string())
@@ -163,7 +163,7 @@ pub async fn login(State(state): State<AppState>, DeviceRequest(req): DeviceRequ
     respond(&req, result)
 }
 
-/// clientcreate (sync-protocol.md §5.1).
+/// clientcreate (docs/device-protocol.md §4.1).
 pub async fn client_create(State(state): State<AppState>, DeviceRequest(req): DeviceRequest) -> Response {
     let result = async {
         let login = session_login(&state, &req).await?;
@@ -174,7 +174,7 @@ pub async fn client_create(State(state): State<AppState>, DeviceRequest(req): De
     respond(&req, result)
 }
 
-/// clientregister (sync-protocol.md §5.2).
+/// clientregister (docs/device-protocol.md §4.2).
 pub async fn client_register(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
     let result = async {
         let login = session_login(&state, &req).await?;
@@ -186,7 +186,7 @@ pub async fn client_register(State(state): State<AppState>, path: RawPathParams,
     respond(&req, result)
 }
 
-/// clientreset (sync-protocol.md §5.3).
+/// clientreset (docs/device-protocol.md §4.3).
 pub async fn client_reset(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
     let result = async {
         let login = session_login(&state, &req).await?;
@@ -204,7 +204,7 @@ pub async fn client_reset(State(state): State<AppState>, path: RawPathParams, De
     respond(&req, result)
 }
 
-/// Query: one page (sync-protocol.md §6).
+/// Query: one page (docs/device-protocol.md §5).
 pub async fn query(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
     let result = async {
         let session = signed_session(&state, &req)?;
@@ -233,7 +233,7 @@ async fn apply_changes(state: &AppState, req: &Parsed, path: &RawPathParams, ops
     Ok(empty_ok())
 }
 
-/// Create / update / delete batch (sync-protocol.md §7).
+/// Create / update / delete batch (docs/device-protocol.md §6).
 pub async fn changes(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
     let result = apply_changes(&state, &req, &path, |req, _| CudOps::from_params(&req.params)).await;
     respond(&req, result)
@@ -251,7 +251,7 @@ pub async fn update_one(State(state): State<AppState>, path: RawPathParams, Devi
 }
 
 /// `DELETE /app/v1/{source}/{id}`: the adapter gets the object's attributes as the server
-/// knows them, or just its id (sync-protocol.md §7.1 DEVIATION).
+/// knows them, or just its id (docs/device-protocol.md §6.1 DEVIATION).
 pub async fn delete_one(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
     let id = path_param(&path, "id").unwrap_or_default();
     let result = async {
@@ -274,7 +274,7 @@ pub async fn delete_one(State(state): State<AppState>, path: RawPathParams, Devi
     respond(&req, result)
 }
 
-/// Search (sync-protocol.md §8).
+/// Search (docs/device-protocol.md §7).
 pub async fn search(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
     let result = async {
         let login = session_login(&state, &req).await?;

@@ -1,7 +1,7 @@
-//! Routes of the `sync` function: the device protocol (sync-protocol.md), both route
+//! Routes of the `sync` function: the device protocol (docs/device-protocol.md), both route
 //! families from one implementation. Every legacy alias (`/application…`,
 //! `/api/application…`) answers exactly like its v1 route plus the `Warning` header
-//! (sync-protocol.md §2.5). Checks run in the order of sync-protocol.md §2.6: body
+//! (docs/device-protocol.md §2.5). Checks run in the order of docs/device-protocol.md §2.6: body
 //! parsing (the extractor), session, source, client, handler.
 
 mod handlers;

@@ -1,5 +1,5 @@
 -- Records a refresh's outcome: source errors, metadata, schema and the retry bookkeeping
--- of sync-engine.md §6.3.
+-- of docs/sync-engine.md §4.3.
 -- KEYS: 1 src, 2 rs
 -- ARGV: 1 errors JSON ('' = none), 2 metadata ('-' = keep), 3 metadata sha1,
 --       4 schema ('-' = keep), 5 schema sha1, 6 failed (1/0), 7 poll interval,

@@ -1,4 +1,4 @@
-//! Applying client writes through the source adapter (sync-engine.md §8.3–8.6).
+//! Applying client writes through the source adapter (docs/sync-engine.md §6.3–6.6).
 //!
 //! [`apply_batch`] takes every write of one source that a worker invocation holds (or the
 //! single write of an inline source), oldest first, and for each operation in the order
@@ -112,7 +112,7 @@ async fn run(svc: &SyncServices, source: &SourceCtx, slots: &mut [Slot], order: 
         match adapter.login(&ctx).await {
             Ok(()) => logged_in.push(ctx),
             Err(e) => {
-                // sync-engine.md §8.3 DEVIATION: every record of the user reports the error.
+                // docs/sync-engine.md §6.3 DEVIATION: every record of the user reports the error.
                 for &i in order {
                     if slots[i].write.login == user && slots[i].active() {
                         fail_pending(svc, &mut slots[i], e.message()).await;
@@ -217,7 +217,7 @@ async fn apply_entry(
     }
 }
 
-/// Gives each duplicate its master's outcome (sync-engine.md §8.5).
+/// Gives each duplicate its master's outcome (docs/sync-engine.md §6.5).
 async fn copy_duplicate_outcomes(svc: &SyncServices, op: CudOp, slots: &mut [Slot], active: &[usize], marks: &ValidationMarks) {
     for (&(e, r), mark) in marks {
         let RecordMark::DuplicateOf((me, mr)) = mark else { continue };
@@ -320,7 +320,7 @@ async fn finish(svc: &SyncServices, source: &SourceCtx, mut slot: Slot) -> Resul
 }
 
 /// Queues the carried records as a continuation write, processed by a later run
-/// (sync-engine.md §8.3: "appended back to the queue"). Its key derives from the write's,
+/// (docs/sync-engine.md §6.3: "appended back to the queue"). Its key derives from the write's,
 /// so settling twice queues it once.
 async fn carry(svc: &SyncServices, slot: &Slot) -> Result<(), SyncError> {
     let w = &slot.write;
@@ -377,7 +377,7 @@ fn collect(slot: &Slot) -> Outcome {
                     out.links.push((key.clone(), id.clone()));
                     out.creates.push((id.clone(), attrs_of(attrs)));
                 }
-                // sync-engine.md §8.4 DEVIATION: the device drops its temporary copy.
+                // docs/sync-engine.md §6.4 DEVIATION: the device drops its temporary copy.
                 Some(RecordOutcome::NoId) => out.cud_deletes.push((key.clone(), encode_body(&attrs_of(raw)))),
                 Some(RecordOutcome::Done) if op == CudOp::Delete => out.deletes.push(key.clone()),
                 Some(RecordOutcome::Failed { message }) => {
@@ -393,7 +393,7 @@ fn collect(slot: &Slot) -> Outcome {
     out
 }
 
-/// Writes one write's results (sync-engine.md §8.3 steps 4–7). Every step sets values
+/// Writes one write's results (docs/sync-engine.md §6.3 steps 4–7). Every step sets values
 /// derived from the recorded outcomes only, so running it again changes nothing.
 async fn persist(svc: &SyncServices, source: &SourceCtx, slot: &Slot) -> Result<(), SyncError> {
     let out = collect(slot);
@@ -427,7 +427,7 @@ async fn persist(svc: &SyncServices, source: &SourceCtx, slot: &Slot) -> Result<
     Ok(())
 }
 
-/// Pass-through sources (sync-engine.md §8.6): straight to the adapter, the first failure
+/// Pass-through sources (docs/sync-engine.md §6.6): straight to the adapter, the first failure
 /// stops, nothing is stored or reported.
 pub async fn pass_through(svc: &SyncServices, source: &SourceCtx, login: &str, ops: &CudOps) {
     let Ok(adapter) = &source.adapter else { return };

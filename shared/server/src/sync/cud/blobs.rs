@@ -1,4 +1,4 @@
-//! Blob uploads of client writes (sync-protocol.md §7.1, §10; sync-engine.md §8.2).
+//! Blob uploads of client writes (docs/device-protocol.md §6.1, §6.4; docs/sync-engine.md §6.2).
 //!
 //! A multipart write carries file parts named `<field>-<object id>` for the attributes
 //! listed in `blob_fields`. The sync function stores their bytes in the data bucket

@@ -1,15 +1,15 @@
-//! Client creates, updates and deletes (sync-protocol.md §7, sync-engine.md §8).
+//! Client creates, updates and deletes (docs/device-protocol.md §6, docs/sync-engine.md §6).
 //!
 //! # Flow
 //!
-//! The sync function checks the request (sync-protocol.md §2.6), stores blob parts in S3
+//! The sync function checks the request (docs/device-protocol.md §2.6), stores blob parts in S3
 //! ([`blobs`]), and turns the request into one [`CudWrite`] with an idempotency key. By
 //! default the write is sent to the adapter queue as a `Job::Cud` and the device gets its
-//! 200 only after SQS accepted it (design.md "Flows: Client writes"); the adapter worker
+//! 200 only after SQS accepted it (docs/README.md §3 "Flows: Client writes"); the adapter worker
 //! applies it ([`apply::apply_batch`]) with every other write of the same source in its
 //! SQS batch, oldest first. `cud_inline: true` (or RC7's `cud_queue: false`) applies the
 //! write inside the request instead; pass-through sources call the adapter directly
-//! (sync-engine.md §8.6). Results go where RC7 puts them: links, `<op>-error`,
+//! (docs/sync-engine.md §6.6). Results go where RC7 puts them: links, `<op>-error`,
 //! `update-rollback` and CUD deletes in the client's pending documents, created objects in
 //! md and pinned in the client's svc, deleted ones removed.
 //!
@@ -48,7 +48,7 @@
 //!
 //! An adapter error is an answer: the record gets its `<op>-error` (and `update-rollback`)
 //! at once and the remaining records of that write and operation are carried to a
-//! continuation write (sync-engine.md §8.3). Infrastructure failures (Redis, S3, SQS) fail
+//! continuation write (docs/sync-engine.md §6.3). Infrastructure failures (Redis, S3, SQS) fail
 //! the message, so SQS delivers it again; on the last delivery before the DLQ the records
 //! without an outcome get the error [`GAVE_UP`], so the device hears of them, and the
 //! message still goes to the DLQ for the operator.
@@ -122,7 +122,7 @@ fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-/// Accepts one request's writes for `client_id` of `login` (sync-engine.md §8.1): queued
+/// Accepts one request's writes for `client_id` of `login` (docs/sync-engine.md §6.1): queued
 /// (the default) or applied now. Returns once the write is durable or applied.
 pub async fn submit(
     svc: &SyncServices,

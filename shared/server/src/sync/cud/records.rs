@@ -29,14 +29,14 @@ pub const RECORD_TTL_SECS: u64 = 86_400;
 pub enum RecordOutcome {
     /// Created under the backend's id; `attrs` as the adapter left them.
     Created { id: String, attrs: RawAttrs },
-    /// Created, but the backend gave no id (sync-engine.md §8.4 DEVIATION).
+    /// Created, but the backend gave no id (docs/sync-engine.md §6.4 DEVIATION).
     NoId,
     /// Update or delete applied.
     Done,
     /// Refused by the adapter or a validator, or given up on.
     Failed { message: String },
     /// Not applied because an earlier record of the same write and operation failed;
-    /// handed on to a continuation write (sync-engine.md §8.3, plugin-adapters.md §6.5).
+    /// handed on to a continuation write (docs/sync-engine.md §6.3, docs/adapters.md §4.5).
     Carried,
 }
 
