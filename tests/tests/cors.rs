@@ -48,11 +48,8 @@ async fn send(w: &World, method: Method, path: &str, headers: &[(&str, &str)], b
 
 /// A browser preflight from `origin` for `method` with `X-Origin` (what rhoconnect.js asks).
 async fn preflight(w: &World, path: &str, origin: &str, method: &str, requested: &str) -> Answer {
-    let headers = [
-        ("Origin", origin),
-        ("Access-Control-Request-Method", method),
-        ("Access-Control-Request-Headers", requested),
-    ];
+    let headers =
+        [("Origin", origin), ("Access-Control-Request-Method", method), ("Access-Control-Request-Headers", requested)];
     send(w, Method::OPTIONS, path, &headers, None).await
 }
 
@@ -106,7 +103,8 @@ async fn rhoconnect_js_from_another_origin_logs_in_and_syncs() {
     let client_id = client["client"]["client_id"].as_str().unwrap_or_default().to_owned();
     assert_eq!(client_id.len(), 32, "{}", created.text);
 
-    let query = format!("/application?version=3&client_id={client_id}&p_size=2000&source_name=MockAdapter&_=1795725877420");
+    let query =
+        format!("/application?version=3&client_id={client_id}&p_size=2000&source_name=MockAdapter&_=1795725877420");
     let p = preflight(&w, &query, ORIGIN, "GET", "X-Origin").await;
     assert_preflight(&p, ORIGIN, "X-Origin");
     let page = send(&w, Method::GET, &query, &with_cookie, None).await;
@@ -130,7 +128,9 @@ async fn rest_routes_null_and_x_origin_and_refused_origins() {
         let p = preflight(&w, path, ORIGIN, "POST", "X-RhoConnect-API-TOKEN, Content-Type").await;
         assert_preflight(&p, ORIGIN, "X-RhoConnect-API-TOKEN, Content-Type");
     }
-    let listed = send(&w, Method::GET, "/rc/v1/users", &[("Origin", ORIGIN), ("X-RhoConnect-API-TOKEN", TEST_API_TOKEN)], None).await;
+    let listed =
+        send(&w, Method::GET, "/rc/v1/users", &[("Origin", ORIGIN), ("X-RhoConnect-API-TOKEN", TEST_API_TOKEN)], None)
+            .await;
     assert_eq!(listed.status, 200, "{}", listed.text);
     assert_cors(&listed, ORIGIN);
 
@@ -138,14 +138,28 @@ async fn rest_routes_null_and_x_origin_and_refused_origins() {
     let p = preflight(&w, "/application/clientlogin", "null", "POST", "X-Origin").await;
     assert_preflight(&p, "null", "X-Origin");
     // No Origin header: X-Origin speaks for the page.
-    let login = send(&w, Method::POST, "/application/clientlogin", &[("X-Origin", ORIGIN)], Some(json!({"login": "x", "password": "y"}))).await;
+    let login = send(
+        &w,
+        Method::POST,
+        "/application/clientlogin",
+        &[("X-Origin", ORIGIN)],
+        Some(json!({"login": "x", "password": "y"})),
+    )
+    .await;
     assert_eq!(login.status, 200, "{}", login.text);
     assert_cors(&login, ORIGIN);
 
     // Another origin gets no CORS headers, on preflights or otherwise.
     let p = preflight(&w, "/application/clientlogin", "http://evil.test", "POST", "X-Origin").await;
     assert!(p.header("access-control-allow-origin").is_none(), "{:?}", p.headers);
-    let login = send(&w, Method::POST, "/application/clientlogin", &[("Origin", "http://evil.test")], Some(json!({"login": "x", "password": "y"}))).await;
+    let login = send(
+        &w,
+        Method::POST,
+        "/application/clientlogin",
+        &[("Origin", "http://evil.test")],
+        Some(json!({"login": "x", "password": "y"})),
+    )
+    .await;
     assert_eq!(login.status, 200);
     assert!(login.header("access-control-allow-origin").is_none());
     assert!(login.header("access-control-allow-credentials").is_none());
@@ -156,7 +170,14 @@ async fn without_cors_origins_nothing_is_added() {
     let w = World::new("cors-off", SYNC_SETTINGS).await;
     let p = preflight(&w, "/application/clientlogin", ORIGIN, "POST", "X-Origin").await;
     assert!(p.header("access-control-allow-origin").is_none(), "{:?}", p.headers);
-    let login = send(&w, Method::POST, "/application/clientlogin", &[("Origin", ORIGIN)], Some(json!({"login": "x", "password": "y"}))).await;
+    let login = send(
+        &w,
+        Method::POST,
+        "/application/clientlogin",
+        &[("Origin", ORIGIN)],
+        Some(json!({"login": "x", "password": "y"})),
+    )
+    .await;
     assert_eq!(login.status, 200);
     assert!(login.header("access-control-allow-origin").is_none());
 }

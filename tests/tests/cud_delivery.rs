@@ -126,7 +126,8 @@ async fn a_worker_killed_mid_call_loses_nothing_and_the_backend_applies_once() {
     let gate = backend.hold_next_create();
     let first = start_adapter_worker(&w.env, 1);
     assert_eq!(d.cud("Contact", json!({"create": {"tmp-1": {"name": "Survivor"}}})).await.status, 200);
-    let called = eventually(Duration::from_secs(10), || async { (backend.calls("create").len() == 1).then_some(()) }).await;
+    let called =
+        eventually(Duration::from_secs(10), || async { (backend.calls("create").len() == 1).then_some(()) }).await;
     assert!(called.is_some(), "the worker reached the backend");
 
     // Crash while the backend holds the call; then let the backend finish it (it applies
@@ -158,7 +159,17 @@ async fn post_multipart(d: &mut Device, cud: &Value, files: &[(&str, &str, &[u8]
 }
 
 async fn blob_keys(w: &World) -> Vec<String> {
-    let out = w.env.state.aws.s3.list_objects_v2().bucket(&w.env.provisioned.bucket).prefix("blobs/").send().await.expect("list");
+    let out = w
+        .env
+        .state
+        .aws
+        .s3
+        .list_objects_v2()
+        .bucket(&w.env.provisioned.bucket)
+        .prefix("blobs/")
+        .send()
+        .await
+        .expect("list");
     out.contents.unwrap_or_default().into_iter().filter_map(|o| o.key).collect()
 }
 
@@ -173,7 +184,8 @@ async fn blob_parts_are_stored_before_the_answer_and_handed_to_the_adapter() {
 
     let keys = blob_keys(&w).await;
     assert_eq!(keys.len(), 1, "stored before the 200: {keys:?}");
-    let stored = w.env.state.aws.s3.get_object().bucket(&w.env.provisioned.bucket).key(&keys[0]).send().await.expect("get");
+    let stored =
+        w.env.state.aws.s3.get_object().bucket(&w.env.provisioned.bucket).key(&keys[0]).send().await.expect("get");
     assert_eq!(stored.body.collect().await.expect("bytes").into_bytes().as_ref(), b"\x89PNG-bytes");
 
     let worker = start_adapter_worker(&w.env, 1);
@@ -201,7 +213,16 @@ async fn a_write_that_keeps_failing_goes_to_the_dlq_and_the_device_gets_its_erro
     }
 
     let worker = start_adapter_worker(&w.env, 1);
-    let dlq = w.env.state.aws.sqs.get_queue_url().queue_name(format!("{}-adapter-dlq", w.env.prefix)).send().await.expect("dlq");
+    let dlq = w
+        .env
+        .state
+        .aws
+        .sqs
+        .get_queue_url()
+        .queue_name(format!("{}-adapter-dlq", w.env.prefix))
+        .send()
+        .await
+        .expect("dlq");
     let dlq = dlq.queue_url.unwrap_or_default();
     let dead = eventually(Duration::from_secs(20), || {
         let dlq = dlq.clone();

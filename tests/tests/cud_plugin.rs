@@ -89,7 +89,11 @@ async fn writes_of_both_route_families_reach_the_plugin_backend_once_each() {
         .body(json!({"update": {"name": "Beta 2"}}).to_string());
     assert_eq!(d.send(req).await.status, 200);
     let legacy = json!({"source_name": "Contact", "client_id": d.client_id, "update": {"1": {"name": "Alpha 2"}}});
-    let req = d.http.post(format!("{}/application", d.base)).header("Content-Type", "application/json").body(legacy.to_string());
+    let req = d
+        .http
+        .post(format!("{}/application", d.base))
+        .header("Content-Type", "application/json")
+        .body(legacy.to_string());
     let r = d.send(req).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.header("warning").is_some(), "legacy routes carry the Warning header");
@@ -100,7 +104,8 @@ async fn writes_of_both_route_families_reach_the_plugin_backend_once_each() {
     assert!(updates.contains(&json!({"name": "Alpha 2", "id": "1"})), "{updates:?}");
 
     // Delete (DELETE /app/v1/{source}/{id}): the adapter gets the attributes the server knows.
-    let req = d.http.delete(format!("{}/app/v1/Contact/101", d.base)).header("X-RhoConnect-CLIENT-ID", d.client_id.clone());
+    let req =
+        d.http.delete(format!("{}/app/v1/Contact/101", d.base)).header("X-RhoConnect-CLIENT-ID", d.client_id.clone());
     assert_eq!(d.send(req).await.status, 200);
     w.settle_writes().await;
     let deletes = backend.calls("delete");
@@ -122,7 +127,10 @@ async fn writes_of_both_route_families_reach_the_plugin_backend_once_each() {
     assert!(next_commands(&mut d, "Contact").await.get("update-error").is_none(), "errors are sent once");
 
     // Exactly one backend call per write, each with its own key.
-    assert_eq!((backend.calls("create").len(), backend.calls("update").len(), backend.calls("delete").len()), (1, 3, 1));
+    assert_eq!(
+        (backend.calls("create").len(), backend.calls("update").len(), backend.calls("delete").len()),
+        (1, 3, 1)
+    );
     let keys: Vec<String> = ["create", "update", "delete"]
         .iter()
         .flat_map(|c| backend.calls(c))
@@ -156,7 +164,9 @@ async fn device_login_goes_to_the_backend_with_renaming_and_the_spec_statuses() 
 
     // The URL set at run time (cache key appserver_url) wins over the setting.
     let other = PluginBackend::start().await;
-    rhosync_server::registry::cache::set_appserver_url(&w.env.state.sync.store, Some(&other.base)).await.expect("set url");
+    rhosync_server::registry::cache::set_appserver_url(&w.env.state.sync.store, Some(&other.base))
+        .await
+        .expect("set url");
     let r = anon.post_json("/rc/v1/app/login", json!({"login": "zoe", "password": "secret"})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(other.calls("authenticate").len(), 1);

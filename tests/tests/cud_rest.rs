@@ -50,7 +50,11 @@ async fn device_writes_reach_the_rest_backend_once_and_answers_reach_the_device(
     d.query("Item", &format!("token={}", page.token())).await;
 
     let body = json!({"source_name": "Item", "client_id": d.client_id, "update": {"r1": {"qty": "4"}}});
-    let req = d.http.post(format!("{}/application", d.base)).header("Content-Type", "application/json").body(body.to_string());
+    let req = d
+        .http
+        .post(format!("{}/application", d.base))
+        .header("Content-Type", "application/json")
+        .body(body.to_string());
     assert_eq!(d.send(req).await.status, 200);
     w.settle_writes().await;
     assert_eq!(backend.calls("PUT /items/r1").len(), 1);

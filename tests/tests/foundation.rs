@@ -43,7 +43,8 @@ async fn dynamodb_registry_put_get_and_list() {
     users.sort();
     assert_eq!(users, ["alice", "bob"]);
 
-    let client = ClientRecord { id: "c1".into(), user_id: "alice".into(), app_id: "application".into(), ..Default::default() };
+    let client =
+        ClientRecord { id: "c1".into(), user_id: "alice".into(), app_id: "application".into(), ..Default::default() };
     registry.put_client(&client).await.expect("put client");
     assert_eq!(registry.clients_of("alice").await.expect("clients"), ["c1"]);
     // Re-assigning a client moves its membership (docs/sync-engine.md §8.2).
@@ -84,7 +85,10 @@ async fn each_queue_reaches_its_worker_through_the_runner() {
     let sqs = &env.state.aws.sqs;
     let ledger = JobLedger::new(env.state.redis.clone());
     let jobs = [
-        (&env.provisioned.adapter_queue_url, r#"{"id":"job-adapter","kind":"refresh","source":"Product","user":"demo"}"#),
+        (
+            &env.provisioned.adapter_queue_url,
+            r#"{"id":"job-adapter","kind":"refresh","source":"Product","user":"demo"}"#,
+        ),
         (&env.provisioned.push_queue_url, r#"{"id":"job-push","kind":"ping","users":["demo"]}"#),
         (&env.provisioned.bulk_queue_url, r#"{"id":"job-bulk","kind":"bulk","name":"application/demo"}"#),
     ];
@@ -92,10 +96,9 @@ async fn each_queue_reaches_its_worker_through_the_runner() {
         sqs.send_message().queue_url(queue).message_body(body).send().await.expect("send");
     }
     for id in ["job-adapter", "job-push", "job-bulk"] {
-        let done = eventually(Duration::from_secs(20), || async {
-            ledger.is_done(id).await.expect("ledger").then_some(())
-        })
-        .await;
+        let done =
+            eventually(Duration::from_secs(20), || async { ledger.is_done(id).await.expect("ledger").then_some(()) })
+                .await;
         assert!(done.is_some(), "{id} was not handled by its worker");
     }
     for (queue, _) in jobs {
@@ -137,11 +140,7 @@ async fn health_answers_for_every_function_route_group() {
     let runner = start_runner(&env, 0).await;
     let http = reqwest::Client::new();
     for function in ["sync", "api", "console"] {
-        let response = http
-            .get(format!("{}/health/{function}", runner.base_url()))
-            .send()
-            .await
-            .expect("request");
+        let response = http.get(format!("{}/health/{function}", runner.base_url())).send().await.expect("request");
         assert_eq!(response.status(), 200, "{function}");
         assert_eq!(response.headers()["cache-control"], "no-cache");
         let body: serde_json::Value = response.json().await.expect("json");

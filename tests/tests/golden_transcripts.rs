@@ -20,7 +20,10 @@ fn transcript(name: &str) -> Vec<Value> {
     let path = rhosync_e2e::repo_root().join("tests/fixtures/transcripts").join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("the recorded transcript {} is needed: {e}", PathBuf::from(&path).display()));
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}"))).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
 }
 
 fn header<'a>(headers: &'a Value, name: &str) -> Option<&'a str> {
@@ -61,7 +64,10 @@ struct Replay<'a> {
 }
 
 fn page(token: bool, total: u64, command: Value) -> Value {
-    let count = ["insert", "delete"].iter().map(|k| command.get(*k).and_then(Value::as_object).map_or(0, |m| m.len())).sum::<usize>();
+    let count = ["insert", "delete"]
+        .iter()
+        .map(|k| command.get(*k).and_then(Value::as_object).map_or(0, |m| m.len()))
+        .sum::<usize>();
     json!([{"version":3},{"token": if token {"<token>"} else {""}},{"count":count},{"progress_count":0},{"total_count":total},command])
 }
 
@@ -81,13 +87,15 @@ impl Replay<'_> {
         let req = &ex["request"];
         let method = req["method"].as_str().unwrap_or("GET");
         let target = self.substitute(req["target"].as_str().unwrap_or("/"));
-        let mut builder = self
-            .device
-            .http
-            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET), self.world.url(&target));
+        let mut builder = self.device.http.request(
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET),
+            self.world.url(&target),
+        );
         for h in req["headers"].as_array().into_iter().flatten() {
             let (Some(name), Some(value)) = (h[0].as_str(), h[1].as_str()) else { continue };
-            if ["host", "content-length", "cookie", "connection", "accept-encoding"].contains(&name.to_ascii_lowercase().as_str()) {
+            if ["host", "content-length", "cookie", "connection", "accept-encoding"]
+                .contains(&name.to_ascii_lowercase().as_str())
+            {
                 continue;
             }
             builder = builder.header(name, self.substitute(value));
@@ -110,7 +118,9 @@ impl Replay<'_> {
         assert_eq!(reply.status, status, "#{n} {method} {target}: status; body {}", reply.text);
         let theirs_body = resp["body"].as_str().unwrap_or("");
         // Learn the mapping of client ids and tokens from what the transcript issued.
-        if let (Ok(theirs), Ok(ours)) = (serde_json::from_str::<Value>(theirs_body), serde_json::from_str::<Value>(&reply.text)) {
+        if let (Ok(theirs), Ok(ours)) =
+            (serde_json::from_str::<Value>(theirs_body), serde_json::from_str::<Value>(&reply.text))
+        {
             if let (Some(t), Some(o)) = (theirs["client"]["client_id"].as_str(), ours["client"]["client_id"].as_str()) {
                 self.client_ids.insert(t.to_owned(), o.to_owned());
             }
@@ -131,7 +141,8 @@ impl Replay<'_> {
             None => {
                 match serde_json::from_str::<Value>(theirs_body) {
                     Ok(theirs) if theirs.is_object() || theirs.is_array() => {
-                        let theirs: Value = serde_json::from_str(&self.substitute(&theirs.to_string())).unwrap_or(theirs);
+                        let theirs: Value =
+                            serde_json::from_str(&self.substitute(&theirs.to_string())).unwrap_or(theirs);
                         let ours = reply.json();
                         if theirs["client"]["client_id"].is_string() {
                             assert_eq!(ours["client"].as_object().map(|m| m.len()), Some(1), "#{n}: {}", reply.text);
@@ -142,10 +153,18 @@ impl Replay<'_> {
                     _ => assert_eq!(reply.text, theirs_body, "#{n} {method} {target}: body"),
                 }
                 for name in ["X-Rhoconnect-PAGE-TOKEN", "X-Rhoconnect-PAGE-OBJECT-COUNT"] {
-                    assert_eq!(reply.header(name).is_some(), header(&resp["headers"], name).is_some(), "#{n}: {name} presence");
+                    assert_eq!(
+                        reply.header(name).is_some(),
+                        header(&resp["headers"], name).is_some(),
+                        "#{n}: {name} presence"
+                    );
                 }
                 if let Some(count) = header(&resp["headers"], "X-Rhoconnect-PAGE-OBJECT-COUNT") {
-                    assert_eq!(reply.header("X-Rhoconnect-PAGE-OBJECT-COUNT").as_deref(), Some(count), "#{n}: object count");
+                    assert_eq!(
+                        reply.header("X-Rhoconnect-PAGE-OBJECT-COUNT").as_deref(),
+                        Some(count),
+                        "#{n}: object count"
+                    );
                 }
             }
         }
@@ -155,7 +174,11 @@ impl Replay<'_> {
     fn check_page_headers(&self, n: u64, reply: &sync_support::Reply) {
         let token = reply.token();
         assert_eq!(reply.header("X-Rhoconnect-PAGE-TOKEN").unwrap_or_default(), token, "#{n}: token header");
-        assert_eq!(reply.header("X-Rhoconnect-PAGE-OBJECT-COUNT"), Some(reply.count().to_string()), "#{n}: count header");
+        assert_eq!(
+            reply.header("X-Rhoconnect-PAGE-OBJECT-COUNT"),
+            Some(reply.count().to_string()),
+            "#{n}: count header"
+        );
     }
 }
 
@@ -163,7 +186,8 @@ impl Replay<'_> {
 /// acknowledgement of the page returned at that exchange (to drain a page that only exists
 /// because of a deviation).
 async fn replay(world: &World, name: &str, expect: &HashMap<u64, Expect>, ack_after: &[u64]) {
-    let device = Device { http: world.http.clone(), base: world.runner.base_url(), cookie: None, client_id: String::new() };
+    let device =
+        Device { http: world.http.clone(), base: world.runner.base_url(), cookie: None, client_id: String::new() };
     let mut r = Replay { world, device, tokens: HashMap::new(), client_ids: HashMap::new(), admin_token: None };
     for ex in transcript(name) {
         let n = ex["n"].as_u64().unwrap_or(0);
@@ -203,7 +227,10 @@ fn is_write(req: &Value) -> bool {
     match method {
         "PUT" | "DELETE" => path.starts_with("/app/v1/"),
         "POST" => {
-            path == "/application" || path == "/api/application" || path == "/api/application/queue_updates" || (path.starts_with("/app/v1/") && path.matches('/').count() == 3)
+            path == "/application"
+                || path == "/api/application"
+                || path == "/api/application/queue_updates"
+                || (path.starts_with("/app/v1/") && path.matches('/').count() == 3)
         }
         _ => false,
     }
@@ -215,15 +242,46 @@ fn abc() -> Value {
 
 /// 01a/01b share their deviations: #7 asks again without a token while page 1 is pending.
 fn curl_deviations() -> HashMap<u64, Expect> {
-    let first_two = page(true, 3, json!({"insert": {"1":{"mock_id":"1","name":"Alpha","price":"10"},"2":{"mock_id":"2","name":"Beta","price":"20"}}}));
+    let first_two = page(
+        true,
+        3,
+        json!({"insert": {"1":{"mock_id":"1","name":"Alpha","price":"10"},"2":{"mock_id":"2","name":"Beta","price":"20"}}}),
+    );
     let why = "docs/device-protocol.md §5.4 DEVIATION: a request without token undoes the pending page and resends its content";
     HashMap::from([
         (7, Expect::Body(why, first_two.clone())),
-        (8, Expect::Body("stale token → the (new) pending page is resent, docs/device-protocol.md §5.4", first_two.clone())),
+        (
+            8,
+            Expect::Body(
+                "stale token → the (new) pending page is resent, docs/device-protocol.md §5.4",
+                first_two.clone(),
+            ),
+        ),
         (9, Expect::Body("stale token → resend", first_two)),
-        (10, Expect::Body("acknowledging the resent page 1 leaves Gamma, which RC7 had sent in #7", page(true, 3, json!({"insert": {"3":{"mock_id":"3","name":"Gamma","price":"30"}}})))),
-        (26, Expect::Body("docs/device-protocol.md §5.8: implementation-defined message, no remote adapter", page(false, 0, json!({"source-error": {"query-error": {"message": "Source 'NoSuchSource' is not configured on this server"}}})))),
-        (29, Expect::StatusOnly("docs/device-protocol.md §4.3 DEVIATION (compat): the reset answer carries the source list")),
+        (
+            10,
+            Expect::Body(
+                "acknowledging the resent page 1 leaves Gamma, which RC7 had sent in #7",
+                page(true, 3, json!({"insert": {"3":{"mock_id":"3","name":"Gamma","price":"30"}}})),
+            ),
+        ),
+        (
+            26,
+            Expect::Body(
+                "docs/device-protocol.md §5.8: implementation-defined message, no remote adapter",
+                page(
+                    false,
+                    0,
+                    json!({"source-error": {"query-error": {"message": "Source 'NoSuchSource' is not configured on this server"}}}),
+                ),
+            ),
+        ),
+        (
+            29,
+            Expect::StatusOnly(
+                "docs/device-protocol.md §4.3 DEVIATION (compat): the reset answer carries the source list",
+            ),
+        ),
     ])
 }
 

@@ -51,11 +51,9 @@ async fn history(w: &World, login: &str) -> HistoryView {
     let mut conn = w.env.state.redis.conn();
     let horizon: Option<u64> = redis::cmd("HGET").arg(&pk.head).arg("h").query_async(&mut conn).await.expect("HGET h");
     let log_len: u64 = redis::cmd("ZCARD").arg(&pk.hlog).query_async(&mut conn).await.expect("ZCARD");
-    let hist: HashMap<String, String> = redis::cmd("HGETALL").arg(&pk.hist).query_async(&mut conn).await.expect("HGETALL");
-    let events = hist
-        .values()
-        .map(|t| serde_json::from_str::<Vec<Value>>(t).expect("history list").len())
-        .sum();
+    let hist: HashMap<String, String> =
+        redis::cmd("HGETALL").arg(&pk.hist).query_async(&mut conn).await.expect("HGETALL");
+    let events = hist.values().map(|t| serde_json::from_str::<Vec<Value>>(t).expect("history list").len()).sum();
     let mut indexed: Vec<String> =
         redis::cmd("ZRANGE").arg(&pk.idx).arg(0).arg(-1).query_async(&mut conn).await.expect("ZRANGE");
     indexed.sort();

@@ -62,10 +62,8 @@ fn harmful_body() -> serde_json::Value {
 async fn every_admin_route_refuses_a_missing_or_wrong_token_and_writes_nothing() {
     let api = Api::start("authz", REST_SETTINGS).await;
     api.user("alice", "pw").await;
-    let mut routes: Vec<(Method, String)> = V1_ADMIN_ROUTES
-        .iter()
-        .map(|(m, p)| (m.parse().unwrap_or(Method::GET), (*p).to_owned()))
-        .collect();
+    let mut routes: Vec<(Method, String)> =
+        V1_ADMIN_ROUTES.iter().map(|(m, p)| (m.parse().unwrap_or(Method::GET), (*p).to_owned())).collect();
     for (path, _) in rhosync_server::http::api::legacy::table() {
         // Logins authenticate by password; get_api_token by session (tested below).
         if !matches!(path, "/login" | "/api/admin/login" | "/api/get_api_token" | "/api/admin/get_api_token") {
@@ -93,7 +91,9 @@ async fn every_admin_route_refuses_a_missing_or_wrong_token_and_writes_nothing()
     let r = api.admin(Method::GET, "/rc/v1/system/appserver", Body::None).await;
     assert_json(&r, 200, &json!({"adapter_url": null}));
     assert!(api.drain_push_queue().await.is_empty());
-    let r = api.call(Method::POST, "/rc/v1/system/login", Auth::None, Body::Json(json!({"login": "alice", "password": "pw"}))).await;
+    let r = api
+        .call(Method::POST, "/rc/v1/system/login", Auth::None, Body::Json(json!({"login": "alice", "password": "pw"})))
+        .await;
     assert_text(&r, 422, "Invalid/missing API user");
     api.runner.shutdown().await;
 }
@@ -105,13 +105,28 @@ async fn a_non_admin_users_credentials_never_read_other_users_data() {
     api.user("bob", "bobpw").await;
     let bob_client = api.client("bob").await;
     // Give alice a token without making her an admin (allowed, docs/rest-api.md §6.3).
-    let r = api.admin(Method::PUT, "/rc/v1/users/alice", Body::Json(json!({"attributes": {"token": "alice-token"}}))).await;
+    let r =
+        api.admin(Method::PUT, "/rc/v1/users/alice", Body::Json(json!({"attributes": {"token": "alice-token"}}))).await;
     assert_text(&r, 200, "User updated");
     // Her own password does not turn into an API token.
-    let r = api.call(Method::POST, "/rc/v1/system/login", Auth::None, Body::Json(json!({"login": "alice", "password": "alicepw"}))).await;
+    let r = api
+        .call(
+            Method::POST,
+            "/rc/v1/system/login",
+            Auth::None,
+            Body::Json(json!({"login": "alice", "password": "alicepw"})),
+        )
+        .await;
     assert_text(&r, 422, "Invalid/missing API user");
     assert!(r.header("set-cookie").is_none());
-    let r = api.call(Method::POST, "/api/get_api_token", Auth::None, Body::Json(json!({"login": "alice", "password": "alicepw"}))).await;
+    let r = api
+        .call(
+            Method::POST,
+            "/api/get_api_token",
+            Auth::None,
+            Body::Json(json!({"login": "alice", "password": "alicepw"})),
+        )
+        .await;
     assert_text(&r, 422, "Invalid/missing API user");
     // Her token reads nothing of bob's, in either form, header or parameter.
     let reads = [
@@ -123,16 +138,33 @@ async fn a_non_admin_users_credentials_never_read_other_users_data() {
         (Method::GET, "/rc/v1/users".to_owned()),
     ];
     for (method, path) in reads {
-        let r = api.call_with(method.clone(), &path, Auth::None, Body::None, &[("X-RhoConnect-API-TOKEN", "alice-token")]).await;
+        let r = api
+            .call_with(method.clone(), &path, Auth::None, Body::None, &[("X-RhoConnect-API-TOKEN", "alice-token")])
+            .await;
         assert_text(&r, 422, "Invalid/missing API user");
         let sep = if path.contains('?') { '&' } else { '?' };
         let r = api.call(method, &format!("{path}{sep}api_token=alice-token"), Auth::None, Body::None).await;
         assert_text(&r, 422, "Invalid/missing API user");
     }
-    let r = api.call(Method::POST, "/api/list_clients", Auth::None, Body::Json(json!({"api_token": "alice-token", "user_id": "bob"}))).await;
+    let r = api
+        .call(
+            Method::POST,
+            "/api/list_clients",
+            Auth::None,
+            Body::Json(json!({"api_token": "alice-token", "user_id": "bob"})),
+        )
+        .await;
     assert_text(&r, 422, "Invalid/missing API user");
     // Nor can she make herself admin.
-    let r = api.call_with(Method::PUT, "/rc/v1/users/alice", Auth::None, Body::Json(json!({"attributes": {"admin": 1}})), &[("X-RhoConnect-API-TOKEN", "alice-token")]).await;
+    let r = api
+        .call_with(
+            Method::PUT,
+            "/rc/v1/users/alice",
+            Auth::None,
+            Body::Json(json!({"attributes": {"admin": 1}})),
+            &[("X-RhoConnect-API-TOKEN", "alice-token")],
+        )
+        .await;
     assert_text(&r, 422, "Invalid/missing API user");
     let shown = api.admin(Method::GET, "/rc/v1/users/alice", Body::None).await.json();
     assert_eq!(shown[6]["value"], json!(null), "still not an admin");
@@ -143,17 +175,29 @@ async fn a_non_admin_users_credentials_never_read_other_users_data() {
 async fn header_token_wins_then_parameter_and_rotation_takes_effect_at_once() {
     let api = Api::start("tokens", REST_SETTINGS).await;
     // A wrong header falls back to a good parameter (docs/rest-api.md §1.3 step 2).
-    let r = api.call_with(Method::GET, &format!("/rc/v1/users?api_token={TOKEN}"), Auth::None, Body::None, &[("X-RhoConnect-API-TOKEN", "nope")]).await;
+    let r = api
+        .call_with(
+            Method::GET,
+            &format!("/rc/v1/users?api_token={TOKEN}"),
+            Auth::None,
+            Body::None,
+            &[("X-RhoConnect-API-TOKEN", "nope")],
+        )
+        .await;
     assert_json(&r, 200, &json!([]));
     // Form bodies carry it too.
     let r = api.call(Method::POST, "/api/list_users", Auth::None, Body::Form(format!("api_token={TOKEN}"))).await;
     assert_json(&r, 200, &json!([]));
     // Rotation: the old token stops working immediately, the new one works.
-    let r = api.admin(Method::PUT, "/rc/v1/users/rhoadmin", Body::Json(json!({"attributes": {"token": "rotated-token"}}))).await;
+    let r = api
+        .admin(Method::PUT, "/rc/v1/users/rhoadmin", Body::Json(json!({"attributes": {"token": "rotated-token"}})))
+        .await;
     assert_text(&r, 200, "User updated");
     let r = api.admin(Method::GET, "/rc/v1/users", Body::None).await;
     assert_text(&r, 422, "No API token provided");
-    let r = api.call_with(Method::GET, "/rc/v1/users", Auth::None, Body::None, &[("x-rhoconnect-api-token", "rotated-token")]).await;
+    let r = api
+        .call_with(Method::GET, "/rc/v1/users", Auth::None, Body::None, &[("x-rhoconnect-api-token", "rotated-token")])
+        .await;
     assert_json(&r, 200, &json!([]));
     api.runner.shutdown().await;
 }
@@ -178,7 +222,9 @@ async fn legacy_sha1_passwords_log_in_once_and_are_upgraded_to_argon2() {
     assert_text(&r, 200, TOKEN);
     assert_eq!(registry.user_token("rhoadmin").await.expect("token").as_deref(), Some(TOKEN), "token kept");
     // Changing the password keeps the token; reset restores the bootstrap password.
-    let r = api.admin(Method::PUT, "/rc/v1/users/rhoadmin", Body::Json(json!({"attributes": {"new_password": "123"}}))).await;
+    let r = api
+        .admin(Method::PUT, "/rc/v1/users/rhoadmin", Body::Json(json!({"attributes": {"new_password": "123"}})))
+        .await;
     assert_text(&r, 200, "User updated");
     let r = api.call(Method::POST, "/rc/v1/system/login", Auth::None, Body::Json(login("123"))).await;
     assert_text(&r, 200, TOKEN);
@@ -189,7 +235,15 @@ async fn legacy_sha1_passwords_log_in_once_and_are_upgraded_to_argon2() {
     let r = api.call(Method::POST, "/rc/v1/system/login", Auth::None, Body::Json(login("123"))).await;
     assert_text(&r, 401, "Unable to authenticate 'rhoadmin'");
     // A JSON body sent as a form yields no login (docs/rest-api.md §4.1).
-    let r = api.call_with(Method::POST, "/rc/v1/system/login", Auth::None, Body::Untyped(login("").to_string()), &[("content-type", "application/x-www-form-urlencoded")]).await;
+    let r = api
+        .call_with(
+            Method::POST,
+            "/rc/v1/system/login",
+            Auth::None,
+            Body::Untyped(login("").to_string()),
+            &[("content-type", "application/x-www-form-urlencoded")],
+        )
+        .await;
     assert_text(&r, 401, "Unable to authenticate ''");
     api.runner.shutdown().await;
 }

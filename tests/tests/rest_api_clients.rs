@@ -12,7 +12,9 @@ use serde_json::json;
 async fn benchmark_admin_calls() {
     let api = Api::start("bench", REST_SETTINGS).await;
     // bench.rb: login with JSON, keep the token.
-    let r = api.call(Method::POST, "/rc/v1/system/login", Auth::None, Body::Json(json!({"login": "rhoadmin", "password": ""}))).await;
+    let r = api
+        .call(Method::POST, "/rc/v1/system/login", Auth::None, Body::Json(json!({"login": "rhoadmin", "password": ""})))
+        .await;
     assert_text(&r, 200, TOKEN);
     let token = r.body.clone();
     let with = |t: &str| vec![("X-RhoConnect-API-TOKEN", t.to_owned())];
@@ -22,24 +24,64 @@ async fn benchmark_admin_calls() {
     let r = api.call_with(Method::POST, "/rc/v1/system/reset", Auth::None, Body::None, &headers).await;
     assert_text(&r, 200, "DB reset");
     for user in ["benchuser0", "benchuser1"] {
-        let r = api.call_with(Method::POST, "/rc/v1/users", Auth::None, Body::Json(json!({"attributes": {"login": user, "password": "password"}})), &headers).await;
+        let r = api
+            .call_with(
+                Method::POST,
+                "/rc/v1/users",
+                Auth::None,
+                Body::Json(json!({"attributes": {"login": user, "password": "password"}})),
+                &headers,
+            )
+            .await;
         assert_text(&r, 200, "User created");
     }
     // sources update (simulate_time), readstate
-    let r = api.call_with(Method::PUT, "/rc/v1/sources/Product", Auth::None, Body::Json(json!({"data": {"simulate_time": 2}})), &headers).await;
+    let r = api
+        .call_with(
+            Method::PUT,
+            "/rc/v1/sources/Product",
+            Auth::None,
+            Body::Json(json!({"data": {"simulate_time": 2}})),
+            &headers,
+        )
+        .await;
     assert_text(&r, 200, "");
     let shown = api.admin(Method::GET, "/rc/v1/sources/Product", Body::None).await.json();
     assert_eq!(shown[19], json!({"name": "simulate_time", "value": 2, "type": "integer"}));
-    let r = api.call_with(Method::PUT, "/rc/v1/readstate/users/benchuser0/sources/Product", Auth::None, Body::Json(json!({"poll_interval": 7, "refresh_time": 0})), &headers).await;
+    let r = api
+        .call_with(
+            Method::PUT,
+            "/rc/v1/readstate/users/benchuser0/sources/Product",
+            Auth::None,
+            Body::Json(json!({"poll_interval": 7, "refresh_time": 0})),
+            &headers,
+        )
+        .await;
     assert_eq!((r.status, r.body.as_str()), (200, ""), "{r:?}");
     // store set / get (the mock adapter's backing store and a master document)
     let scratch = "test_db_storage:application:benchuser0";
     let data = json!({"1": {"name": "a"}, "2": {"name": "b"}});
-    let r = api.call_with(Method::POST, &format!("/rc/v1/store/{scratch}"), Auth::None, Body::Json(json!({"data": data, "append": false})), &headers).await;
+    let r = api
+        .call_with(
+            Method::POST,
+            &format!("/rc/v1/store/{scratch}"),
+            Auth::None,
+            Body::Json(json!({"data": data, "append": false})),
+            &headers,
+        )
+        .await;
     assert_eq!((r.status, r.body.as_str()), (200, ""), "{r:?}");
     let r = api.call_with(Method::GET, &format!("/rc/v1/store/{scratch}"), Auth::None, Body::None, &headers).await;
     assert_json(&r, 200, &data);
-    let r = api.call_with(Method::GET, "/rc/v1/store/source:application:benchuser1:Product:md", Auth::None, Body::None, &headers).await;
+    let r = api
+        .call_with(
+            Method::GET,
+            "/rc/v1/store/source:application:benchuser1:Product:md",
+            Auth::None,
+            Body::None,
+            &headers,
+        )
+        .await;
     assert_json(&r, 200, &json!({}));
     // users delete
     let r = api.call_with(Method::DELETE, "/rc/v1/users/benchuser1", Auth::None, Body::None, &headers).await;
@@ -53,17 +95,29 @@ async fn benchmark_admin_calls() {
 async fn rhoconnect_rb_shapes() {
     let api = Api::start("rb", REST_SETTINGS).await;
     // Rhoconnectrb configure: POST appserver with the header token.
-    let r = api.admin(Method::POST, "/rc/v1/system/appserver", Body::Json(json!({"adapter_url": "http://user@backend:3000"}))).await;
+    let r = api
+        .admin(Method::POST, "/rc/v1/system/appserver", Body::Json(json!({"adapter_url": "http://user@backend:3000"})))
+        .await;
     assert_text(&r, 200, "http://user@backend:3000");
     let r = api.admin(Method::GET, "/rc/v1/system/license", Body::None).await;
     assert_eq!(r.json()["licensee"], "RhoConnect");
     // README's read_state spelling, POST.
-    let r = api.admin(Method::POST, "/rc/v1/read_state/users/app/sources/Product", Body::Json(json!({"refresh_time": 0}))).await;
+    let r = api
+        .admin(Method::POST, "/rc/v1/read_state/users/app/sources/Product", Body::Json(json!({"refresh_time": 0})))
+        .await;
     assert_eq!((r.status, r.body.as_str()), (200, ""), "{r:?}");
     // Model callbacks: user_id "app", objects carrying an `id` attribute.
-    let r = api.admin(Method::POST, "/app/v1/Product/push_objects", Body::Json(json!({"user_id": "app", "objects": {"5": {"id": 5, "name": "x"}}}))).await;
+    let r = api
+        .admin(
+            Method::POST,
+            "/app/v1/Product/push_objects",
+            Body::Json(json!({"user_id": "app", "objects": {"5": {"id": 5, "name": "x"}}})),
+        )
+        .await;
     assert_text(&r, 200, "done");
-    let r = api.admin(Method::POST, "/app/v1/Product/push_deletes", Body::Json(json!({"user_id": "app", "objects": [5]}))).await;
+    let r = api
+        .admin(Method::POST, "/app/v1/Product/push_deletes", Body::Json(json!({"user_id": "app", "objects": [5]})))
+        .await;
     assert_text(&r, 200, "done");
     // Routes that never existed answer 404.
     for path in ["/api/set_auth_callback", "/api/set_query_callback", "/rc/v1/clients/abc/sources/Product/docnames"] {
@@ -78,9 +132,13 @@ async fn rhoconnect_java_shapes() {
     let api = Api::start("java", REST_SETTINGS).await;
     let untyped = |v: serde_json::Value| Body::Untyped(v.to_string());
     // JSON bodies without a Content-Type (UserResource / ClientResource helpers).
-    let r = api.call(Method::POST, "/rc/v1/system/login", Auth::None, untyped(json!({"login": "rhoadmin", "password": ""}))).await;
+    let r = api
+        .call(Method::POST, "/rc/v1/system/login", Auth::None, untyped(json!({"login": "rhoadmin", "password": ""})))
+        .await;
     assert_text(&r, 200, TOKEN);
-    let r = api.admin(Method::POST, "/rc/v1/users", untyped(json!({"attributes": {"login": "jdoe", "password": "p"}}))).await;
+    let r = api
+        .admin(Method::POST, "/rc/v1/users", untyped(json!({"attributes": {"login": "jdoe", "password": "p"}})))
+        .await;
     assert_text(&r, 200, "User created");
     let r = api.admin(Method::PUT, "/rc/v1/users/jdoe", untyped(json!({"attributes": {"new_password": "q"}}))).await;
     assert_text(&r, 200, "User updated");
@@ -90,12 +148,20 @@ async fn rhoconnect_java_shapes() {
     assert_json(&r, 200, &json!({"adapter_url": "http://j:8080"}));
     let r = api.admin(Method::GET, "/rc/v1/system/stats?names=*", Body::None).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = api.admin(Method::POST, "/rc/v1/users/ping", untyped(json!({"user_id": "jdoe", "sources": "Product", "message": "m"}))).await;
+    let r = api
+        .admin(
+            Method::POST,
+            "/rc/v1/users/ping",
+            untyped(json!({"user_id": "jdoe", "sources": "Product", "message": "m"})),
+        )
+        .await;
     assert_text(&r, 200, "");
     let jobs = api.drain_push_queue().await;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!((jobs[0]["users"].clone(), jobs[0]["sources"].clone()), (json!(["jdoe"]), json!(["Product"])));
-    let r = api.admin(Method::PUT, "/rc/v1/readstate/users/jdoe/sources/Product", untyped(json!({"refresh_time": 10}))).await;
+    let r = api
+        .admin(Method::PUT, "/rc/v1/readstate/users/jdoe/sources/Product", untyped(json!({"refresh_time": 10})))
+        .await;
     assert_eq!((r.status, r.body.as_str()), (200, ""), "{r:?}");
     let r = api.admin(Method::POST, "/rc/v1/store/abc:abc", untyped(json!({"data": {"1": {"foo": "bar"}}}))).await;
     assert_eq!((r.status, r.body.as_str()), (200, ""), "{r:?}");
@@ -110,16 +176,37 @@ async fn rhoconnect_java_shapes() {
 async fn rhoconnect_net_shapes() {
     let api = Api::start("dotnet", REST_SETTINGS).await;
     // set_app_endpoint: token only in the JSON body, nested attributes, no header.
-    let r = api.call(Method::POST, "/rc/v1/system/appserver", Auth::None, Body::Json(json!({"api_token": TOKEN, "attributes": {"adapter_url": "http://net:80"}}))).await;
+    let r = api
+        .call(
+            Method::POST,
+            "/rc/v1/system/appserver",
+            Auth::None,
+            Body::Json(json!({"api_token": TOKEN, "attributes": {"adapter_url": "http://net:80"}})),
+        )
+        .await;
     assert_text(&r, 200, "http://net:80");
     api.user("netuser", "p").await;
     // Pushes with api_token and source_id in the body even on the v1 path.
     let r = api.call(Method::POST, "/app/v1/Product/push_objects", Auth::None, Body::Json(json!({"api_token": TOKEN, "source_id": "Product", "user_id": "netuser", "objects": {"1": {"name": "n"}}}))).await;
     assert_text(&r, 200, "done");
-    let r = api.call(Method::POST, "/app/v1/Product/push_deletes", Auth::None, Body::Json(json!({"api_token": TOKEN, "source_id": "Product", "user_id": "netuser", "objects": ["1"]}))).await;
+    let r = api
+        .call(
+            Method::POST,
+            "/app/v1/Product/push_deletes",
+            Auth::None,
+            Body::Json(json!({"api_token": TOKEN, "source_id": "Product", "user_id": "netuser", "objects": ["1"]})),
+        )
+        .await;
     assert_text(&r, 200, "done");
     // Ping examples send source_id instead of sources (docs/rest-api.md §6.7).
-    let r = api.call(Method::POST, "/rc/v1/users/ping", Auth::None, Body::Json(json!({"api_token": TOKEN, "user_id": ["netuser"], "source_id": "Product", "message": "hello"}))).await;
+    let r = api
+        .call(
+            Method::POST,
+            "/rc/v1/users/ping",
+            Auth::None,
+            Body::Json(json!({"api_token": TOKEN, "user_id": ["netuser"], "source_id": "Product", "message": "hello"})),
+        )
+        .await;
     assert_text(&r, 200, "");
     let jobs = api.drain_push_queue().await;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
@@ -136,22 +223,38 @@ async fn openapi_description_is_served_and_covers_the_v1_table() {
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{}", doc["openapi"]);
     let paths = doc["paths"].as_object().cloned().unwrap_or_default();
     let expected = [
-        ("/rc/v1/system/login", "post"), ("/rc/v1/system/license", "get"), ("/rc/v1/system/reset", "post"),
-        ("/rc/v1/system/appserver", "get"), ("/rc/v1/system/appserver", "post"), ("/rc/v1/system/stats", "get"),
-        ("/rc/v1/system/rps_login", "get"), ("/rc/v1/store/{doc}", "get"), ("/rc/v1/store/{doc}", "post"),
-        ("/rc/v1/users", "get"), ("/rc/v1/users", "post"), ("/rc/v1/users/{user_id}", "get"),
-        ("/rc/v1/users/{user_id}", "put"), ("/rc/v1/users/{user_id}", "delete"),
-        ("/rc/v1/users/{user_id}/clients", "get"), ("/rc/v1/users/{user_id}/clients/{client_id}", "delete"),
+        ("/rc/v1/system/login", "post"),
+        ("/rc/v1/system/license", "get"),
+        ("/rc/v1/system/reset", "post"),
+        ("/rc/v1/system/appserver", "get"),
+        ("/rc/v1/system/appserver", "post"),
+        ("/rc/v1/system/stats", "get"),
+        ("/rc/v1/system/rps_login", "get"),
+        ("/rc/v1/store/{doc}", "get"),
+        ("/rc/v1/store/{doc}", "post"),
+        ("/rc/v1/users", "get"),
+        ("/rc/v1/users", "post"),
+        ("/rc/v1/users/{user_id}", "get"),
+        ("/rc/v1/users/{user_id}", "put"),
+        ("/rc/v1/users/{user_id}", "delete"),
+        ("/rc/v1/users/{user_id}/clients", "get"),
+        ("/rc/v1/users/{user_id}/clients/{client_id}", "delete"),
         ("/rc/v1/users/{user_id}/sources/{source_id}/docnames", "get"),
         ("/rc/v1/users/{user_id}/sources/{source_id}/docs/{doc}", "get"),
-        ("/rc/v1/users/{user_id}/sources/{source_id}/docs/{doc}", "post"), ("/rc/v1/users/ping", "post"),
-        ("/rc/v1/clients/{client_id}", "get"), ("/rc/v1/clients/{client_id}/sources/{source_id}/docnames", "get"),
+        ("/rc/v1/users/{user_id}/sources/{source_id}/docs/{doc}", "post"),
+        ("/rc/v1/users/ping", "post"),
+        ("/rc/v1/clients/{client_id}", "get"),
+        ("/rc/v1/clients/{client_id}/sources/{source_id}/docnames", "get"),
         ("/rc/v1/clients/{client_id}/sources/{source_id}/docs/{doc}", "get"),
         ("/rc/v1/clients/{client_id}/sources/{source_id}/docs/{doc}", "post"),
-        ("/rc/v1/sources/type/{partition_type}", "get"), ("/rc/v1/sources/{source_id}", "get"),
-        ("/rc/v1/sources/{source_id}", "put"), ("/rc/v1/readstate/users/{user_id}/sources/{source_id}", "put"),
-        ("/app/v1/{source}/push_objects", "post"), ("/app/v1/{source}/push_deletes", "post"),
-        ("/app/v1/{source}/fast_insert", "post"), ("/app/v1/{source}/fast_update", "post"),
+        ("/rc/v1/sources/type/{partition_type}", "get"),
+        ("/rc/v1/sources/{source_id}", "get"),
+        ("/rc/v1/sources/{source_id}", "put"),
+        ("/rc/v1/readstate/users/{user_id}/sources/{source_id}", "put"),
+        ("/app/v1/{source}/push_objects", "post"),
+        ("/app/v1/{source}/push_deletes", "post"),
+        ("/app/v1/{source}/fast_insert", "post"),
+        ("/app/v1/{source}/fast_update", "post"),
         ("/app/v1/{source}/fast_delete", "post"),
     ];
     for (path, method) in expected {

@@ -45,17 +45,29 @@ async fn system_user_client_and_source_routes_in_both_forms() {
 
     // S2 license: the RhoSync 3.0 aliases call the version key rhosync_version.
     let r = api.admin(Method::GET, "/rc/v1/system/license", Body::None).await;
-    assert_json(&r, 200, &json!({"rhoconnect_version": env!("CARGO_PKG_VERSION"), "licensee": "RhoConnect", "seats": 0, "issued": "", "available": 0}));
+    assert_json(
+        &r,
+        200,
+        &json!({"rhoconnect_version": env!("CARGO_PKG_VERSION"), "licensee": "RhoConnect", "seats": 0, "issued": "", "available": 0}),
+    );
     for path in ["/api/get_license_info", "/api/admin/get_license_info"] {
         let r = api.legacy(path, json!({})).await;
-        assert_json(&r, 200, &json!({"rhosync_version": env!("CARGO_PKG_VERSION"), "licensee": "RhoConnect", "seats": 0, "issued": "", "available": 0}));
+        assert_json(
+            &r,
+            200,
+            &json!({"rhosync_version": env!("CARGO_PKG_VERSION"), "licensee": "RhoConnect", "seats": 0, "issued": "", "available": 0}),
+        );
         assert_eq!(r.header("warning"), Some(warning("POST", path).as_str()));
     }
 
     // S4/S5 app server URL.
-    both(&api, (Method::GET, "/rc/v1/system/appserver", Auth::Header, Body::None),
+    both(
+        &api,
+        (Method::GET, "/rc/v1/system/appserver", Auth::Header, Body::None),
         &[("/api/get_adapter", Body::Json(json!({}))), ("/api/source/get_adapter", Body::Json(json!({})))],
-        |r| assert_json(r, 200, &json!({"adapter_url": null}))).await;
+        |r| assert_json(r, 200, &json!({"adapter_url": null})),
+    )
+    .await;
     let set = |url: &str| Body::Json(json!({"attributes": {"adapter_url": url}}));
     let r = api.admin(Method::POST, "/rc/v1/system/appserver", Body::Json(json!({"adapter_url": "http://a:1"}))).await;
     assert_text(&r, 200, "http://a:1");
@@ -78,30 +90,54 @@ async fn system_user_client_and_source_routes_in_both_forms() {
     }
 
     // U1 list: sorted, without rhoadmin.
-    both(&api, (Method::GET, "/rc/v1/users", Auth::Header, Body::None),
+    both(
+        &api,
+        (Method::GET, "/rc/v1/users", Auth::Header, Body::None),
         &[("/api/list_users", Body::Json(json!({}))), ("/api/user/list_users", Body::Json(json!({})))],
-        |r| assert_json(r, 200, &json!(["legacy1", "legacy2", "testuser"]))).await;
+        |r| assert_json(r, 200, &json!(["legacy1", "legacy2", "testuser"])),
+    )
+    .await;
 
     // S6 stats (on in these settings): the `users` counter series exists.
-    both(&api, (Method::GET, "/rc/v1/system/stats?names=user*", Auth::Header, Body::None),
-        &[("/api/stats", Body::Json(json!({"names": "user*"}))), ("/api/admin/stats", Body::Json(json!({"names": "user*"})))],
-        |r| assert_json(r, 200, &json!(["users"]))).await;
+    both(
+        &api,
+        (Method::GET, "/rc/v1/system/stats?names=user*", Auth::Header, Body::None),
+        &[
+            ("/api/stats", Body::Json(json!({"names": "user*"}))),
+            ("/api/admin/stats", Body::Json(json!({"names": "user*"}))),
+        ],
+        |r| assert_json(r, 200, &json!(["users"])),
+    )
+    .await;
     let r = api.admin(Method::GET, "/rc/v1/system/stats?metric=users", Body::None).await;
     let members = r.json();
     let last = members.as_array().and_then(|m| m.last()).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
     assert!(last.starts_with("4:"), "rhoadmin + 3 users counted: {members}");
-    both(&api, (Method::GET, "/rc/v1/system/stats?metric=nope", Auth::Header, Body::None),
+    both(
+        &api,
+        (Method::GET, "/rc/v1/system/stats?metric=nope", Auth::Header, Body::None),
         &[("/api/stats", Body::Json(json!({"metric": "nope"})))],
-        |r| assert_text(r, 404, "Unknown metric")).await;
+        |r| assert_text(r, 404, "Unknown metric"),
+    )
+    .await;
 
     // L2 create_client (legacy only) and U6 list clients.
     let c1 = api.client("testuser").await;
     assert!(c1.len() == 32 && c1.bytes().all(|b| b.is_ascii_hexdigit()), "{c1}");
-    let r = api.call(Method::POST, "/api/client/create_client", Auth::Param, Body::Json(json!({"user_id": "nobody"}))).await;
+    let r = api
+        .call(Method::POST, "/api/client/create_client", Auth::Param, Body::Json(json!({"user_id": "nobody"})))
+        .await;
     assert_text(&r, 500, "Unknown user 'nobody'");
-    both(&api, (Method::GET, "/rc/v1/users/testuser/clients", Auth::Header, Body::None),
-        &[("/api/list_clients", Body::Json(json!({"user_id": "testuser"}))), ("/api/client/list_clients", Body::Json(json!({"user_id": "testuser"})))],
-        |r| assert_json(r, 200, &json!([c1]))).await;
+    both(
+        &api,
+        (Method::GET, "/rc/v1/users/testuser/clients", Auth::Header, Body::None),
+        &[
+            ("/api/list_clients", Body::Json(json!({"user_id": "testuser"}))),
+            ("/api/client/list_clients", Body::Json(json!({"user_id": "testuser"}))),
+        ],
+        |r| assert_json(r, 200, &json!([c1])),
+    )
+    .await;
 
     // C1 client params.
     let expected_client = json!([
@@ -117,28 +153,46 @@ async fn system_user_client_and_source_routes_in_both_forms() {
         {"name": "last_sync", "type": "datetime", "value": null},
         {"name": "app_id", "type": "string", "value": "application"},
     ]);
-    both(&api, (Method::GET, &format!("/rc/v1/clients/{c1}"), Auth::Header, Body::None),
-        &[("/api/get_client_params", Body::Json(json!({"client_id": c1}))), ("/api/client/get_client_params", Body::Json(json!({"client_id": c1})))],
-        |r| assert_json(r, 200, &expected_client)).await;
+    both(
+        &api,
+        (Method::GET, &format!("/rc/v1/clients/{c1}"), Auth::Header, Body::None),
+        &[
+            ("/api/get_client_params", Body::Json(json!({"client_id": c1}))),
+            ("/api/client/get_client_params", Body::Json(json!({"client_id": c1}))),
+        ],
+        |r| assert_json(r, 200, &expected_client),
+    )
+    .await;
 
     // U2 show user (v1 only).
     let r = api.admin(Method::GET, "/rc/v1/users/testuser", Body::None).await;
-    assert_json(&r, 200, &json!([
-        {"name": "rho__id", "type": "string", "value": "testuser"},
-        {"name": "login", "type": "string", "value": "testuser"},
-        {"name": "email", "type": "string", "value": null},
-        {"name": "salt", "type": "string", "value": null},
-        {"name": "hashed_password", "type": "string", "value": null},
-        {"name": "clients", "type": "set", "value": [c1]},
-        {"name": "admin", "type": "integer", "value": null},
-        {"name": "token_id", "type": "string", "value": null},
-    ]));
+    assert_json(
+        &r,
+        200,
+        &json!([
+            {"name": "rho__id", "type": "string", "value": "testuser"},
+            {"name": "login", "type": "string", "value": "testuser"},
+            {"name": "email", "type": "string", "value": null},
+            {"name": "salt", "type": "string", "value": null},
+            {"name": "hashed_password", "type": "string", "value": null},
+            {"name": "clients", "type": "set", "value": [c1]},
+            {"name": "admin", "type": "integer", "value": null},
+            {"name": "token_id", "type": "string", "value": null},
+        ]),
+    );
 
     // U4 update in every form; the legacy form without user_id updates the token's user.
     let r = api.admin(Method::PUT, "/rc/v1/users/testuser", Body::Json(json!({"attributes": {"email": "t@x"}}))).await;
     assert_text(&r, 200, "User updated");
     for path in ["/api/update_user", "/api/user/update_user"] {
-        let r = api.call(Method::POST, path, Auth::Param, Body::Json(json!({"user_id": "legacy1", "attributes": {"email": path}}))).await;
+        let r = api
+            .call(
+                Method::POST,
+                path,
+                Auth::Param,
+                Body::Json(json!({"user_id": "legacy1", "attributes": {"email": path}})),
+            )
+            .await;
         assert_text(&r, 200, "User updated");
         assert_eq!(r.header("warning"), Some(warning("POST", path).as_str()));
         let shown = api.admin(Method::GET, "/rc/v1/users/legacy1", Body::None).await.json();
@@ -153,9 +207,13 @@ async fn system_user_client_and_source_routes_in_both_forms() {
 
     // U11 ping in every form: one queued job each, never carrying the token.
     let ping = json!({"user_id": ["testuser"], "sources": ["Product"], "message": "hi", "badge": 5, "vibrate": 2000, "sound": "s.mp3"});
-    both(&api, (Method::POST, "/rc/v1/users/ping", Auth::Param, Body::Json(ping.clone())),
+    both(
+        &api,
+        (Method::POST, "/rc/v1/users/ping", Auth::Param, Body::Json(ping.clone())),
         &[("/api/ping", Body::Json(ping.clone())), ("/api/client/ping", Body::Json(ping.clone()))],
-        |r| assert_text(r, 200, "")).await;
+        |r| assert_text(r, 200, ""),
+    )
+    .await;
     let jobs = api.drain_push_queue().await;
     assert_eq!(jobs.len(), 3, "{jobs:?}");
     for job in &jobs {
@@ -171,14 +229,27 @@ async fn system_user_client_and_source_routes_in_both_forms() {
     }
 
     // R1 list sources (the legacy form defaults to `all`), R2 params, R3 update.
-    both(&api, (Method::GET, "/rc/v1/sources/type/all", Auth::Header, Body::None),
-        &[("/api/list_sources", Body::Json(json!({}))), ("/api/source/list_sources", Body::Json(json!({"partition_type": "all"})))],
-        |r| assert_json(r, 200, &json!(["Product", "Catalog"]))).await;
+    both(
+        &api,
+        (Method::GET, "/rc/v1/sources/type/all", Auth::Header, Body::None),
+        &[
+            ("/api/list_sources", Body::Json(json!({}))),
+            ("/api/source/list_sources", Body::Json(json!({"partition_type": "all"}))),
+        ],
+        |r| assert_json(r, 200, &json!(["Product", "Catalog"])),
+    )
+    .await;
     let r = api.admin(Method::GET, "/rc/v1/sources/type/app", Body::None).await;
     assert_json(&r, 200, &json!(["Catalog"]));
     let r = api.admin(Method::GET, "/rc/v1/sources/type/other", Body::None).await;
     assert_json(&r, 200, &json!([]));
-    let r = api.admin(Method::PUT, "/rc/v1/sources/Product", Body::Json(json!({"data": {"poll_interval": "99", "simulate_time": 5}, "user_name": "x"}))).await;
+    let r = api
+        .admin(
+            Method::PUT,
+            "/rc/v1/sources/Product",
+            Body::Json(json!({"data": {"poll_interval": "99", "simulate_time": 5}, "user_name": "x"})),
+        )
+        .await;
     assert_text(&r, 200, "");
     let expected_source = json!([
         {"name": "id", "value": "Product", "type": "string"},
@@ -203,15 +274,32 @@ async fn system_user_client_and_source_routes_in_both_forms() {
         {"name": "simulate_time", "value": 5, "type": "integer"},
         {"name": "poll_interval", "value": 99, "type": "integer"},
     ]);
-    both(&api, (Method::GET, "/rc/v1/sources/Product", Auth::Header, Body::None),
-        &[("/api/get_source_params", Body::Json(json!({"source_id": "Product"}))), ("/api/source/get_source_params", Body::Json(json!({"source_id": "Product"})))],
-        |r| assert_json(r, 200, &expected_source)).await;
+    both(
+        &api,
+        (Method::GET, "/rc/v1/sources/Product", Auth::Header, Body::None),
+        &[
+            ("/api/get_source_params", Body::Json(json!({"source_id": "Product"}))),
+            ("/api/source/get_source_params", Body::Json(json!({"source_id": "Product"}))),
+        ],
+        |r| assert_json(r, 200, &expected_source),
+    )
+    .await;
     let catalog = api.admin(Method::GET, "/rc/v1/sources/Catalog", Body::None).await.json();
     assert_eq!(catalog[12]["value"], r#"[{"brand":"Product"}]"#);
-    let r = api.admin(Method::PUT, "/rc/v1/sources/Product", Body::Json(json!({"data": {"retry_limit": 2, "name": "x", "priority": 9}}))).await;
+    let r = api
+        .admin(
+            Method::PUT,
+            "/rc/v1/sources/Product",
+            Body::Json(json!({"data": {"retry_limit": 2, "name": "x", "priority": 9}})),
+        )
+        .await;
     assert_text(&r, 500, "undefined method `name=' for Rhoconnect::Source");
     let after = api.admin(Method::GET, "/rc/v1/sources/Product", Body::None).await.json();
-    assert_eq!((after[18]["value"].clone(), after[17]["value"].clone()), (json!(2), json!(1)), "applied up to the bad field");
+    assert_eq!(
+        (after[18]["value"].clone(), after[17]["value"].clone()),
+        (json!(2), json!(1)),
+        "applied up to the bad field"
+    );
     let r = api.admin(Method::GET, "/rc/v1/sources/Nope", Body::None).await;
     assert_text(&r, 500, "Unknown source");
 
@@ -221,15 +309,21 @@ async fn system_user_client_and_source_routes_in_both_forms() {
     let r = api.admin(Method::DELETE, &format!("/rc/v1/users/testuser/clients/{c1}"), Body::None).await;
     assert_text(&r, 200, "Client deleted");
     for (path, id) in [("/api/delete_client", &c2), ("/api/client/delete_client", &c3)] {
-        let r = api.call(Method::POST, path, Auth::Param, Body::Json(json!({"user_id": "testuser", "client_id": id}))).await;
+        let r = api
+            .call(Method::POST, path, Auth::Param, Body::Json(json!({"user_id": "testuser", "client_id": id})))
+            .await;
         assert_text(&r, 200, "Client deleted");
         assert_eq!(r.header("warning"), Some(warning("POST", path).as_str()));
     }
     let r = api.admin(Method::GET, "/rc/v1/users/testuser/clients", Body::None).await;
     assert_json(&r, 200, &json!([]));
-    both(&api, (Method::DELETE, "/rc/v1/users/testuser/clients/gone", Auth::Header, Body::None),
+    both(
+        &api,
+        (Method::DELETE, "/rc/v1/users/testuser/clients/gone", Auth::Header, Body::None),
         &[("/api/delete_client", Body::Json(json!({"user_id": "testuser", "client_id": "gone"})))],
-        |r| assert_text(r, 500, "Unknown client")).await;
+        |r| assert_text(r, 500, "Unknown client"),
+    )
+    .await;
 
     // U5 delete user in every form.
     let r = api.admin(Method::DELETE, "/rc/v1/users/testuser", Body::None).await;
@@ -238,17 +332,40 @@ async fn system_user_client_and_source_routes_in_both_forms() {
         let r = api.call(Method::POST, path, Auth::Param, Body::Json(json!({"user_id": login}))).await;
         assert_text(&r, 200, "User deleted");
     }
-    both(&api, (Method::DELETE, "/rc/v1/users/testuser", Auth::Header, Body::None),
-        &[("/api/delete_user", Body::Json(json!({"user_id": "testuser"}))), ("/api/delete_user", Body::Json(json!({})))],
-        |r| assert!(r.status == 500 && r.body.starts_with("Unknown user '"), "{r:?}")).await;
+    both(
+        &api,
+        (Method::DELETE, "/rc/v1/users/testuser", Auth::Header, Body::None),
+        &[
+            ("/api/delete_user", Body::Json(json!({"user_id": "testuser"}))),
+            ("/api/delete_user", Body::Json(json!({}))),
+        ],
+        |r| assert!(r.status == 500 && r.body.starts_with("Unknown user '"), "{r:?}"),
+    )
+    .await;
     let r = api.admin(Method::GET, "/rc/v1/users", Body::None).await;
     assert_json(&r, 200, &json!([]));
 
     // S7 rps_login: Basic credentials of :push_server:.
     let basic = |c: &str| format!("Basic {}", base64_encode(c));
-    let r = api.call_with(Method::GET, "/rc/v1/system/rps_login", Auth::None, Body::None, &[("authorization", &basic("rpsuser:rpspass"))]).await;
+    let r = api
+        .call_with(
+            Method::GET,
+            "/rc/v1/system/rps_login",
+            Auth::None,
+            Body::None,
+            &[("authorization", &basic("rpsuser:rpspass"))],
+        )
+        .await;
     assert_eq!((r.status, r.body.as_str()), (204, ""));
-    let r = api.call_with(Method::GET, "/rc/v1/system/rps_login", Auth::None, Body::None, &[("authorization", &basic("rpsuser:nope"))]).await;
+    let r = api
+        .call_with(
+            Method::GET,
+            "/rc/v1/system/rps_login",
+            Auth::None,
+            Body::None,
+            &[("authorization", &basic("rpsuser:nope"))],
+        )
+        .await;
     assert_text(&r, 401, "Invalid RhoConnect Push server credentials");
     let r = api.call(Method::GET, "/rc/v1/system/rps_login", Auth::None, Body::None).await;
     assert_text(&r, 401, "Invalid Basic Authorization header");
@@ -274,13 +391,20 @@ async fn system_user_client_and_source_routes_in_both_forms() {
     }
 
     // Unknown routes and methods: 404 Not Found; set_auth_callback never existed.
-    for (method, path) in [(Method::GET, "/rc/v1/nothing"), (Method::GET, "/api/list_users"), (Method::POST, "/api/set_auth_callback"), (Method::DELETE, "/rc/v1/system/login")] {
+    for (method, path) in [
+        (Method::GET, "/rc/v1/nothing"),
+        (Method::GET, "/api/list_users"),
+        (Method::POST, "/api/set_auth_callback"),
+        (Method::DELETE, "/rc/v1/system/login"),
+    ] {
         let r = api.admin(method, path, Body::None).await;
         assert_text(&r, 404, "Not Found");
     }
 
     // S3 reset last, in each form: data gone, the caller's token still works.
-    for (path, auth) in [("/rc/v1/system/reset", Auth::Header), ("/api/reset", Auth::Param), ("/api/admin/reset", Auth::Param)] {
+    for (path, auth) in
+        [("/rc/v1/system/reset", Auth::Header), ("/api/reset", Auth::Param), ("/api/admin/reset", Auth::Param)]
+    {
         api.user("doomed", "x").await;
         let r = api.call(Method::POST, path, auth, Body::Json(json!({}))).await;
         assert_text(&r, 200, "DB reset");
@@ -301,13 +425,26 @@ async fn document_routes_in_both_forms() {
     // D2 set / D1 get by RhoConnect name.
     let doc = "source:application:testuser:Product:md";
     let data = json!({"data": {"1": {"name": "a"}}});
-    both(&api, (Method::POST, &format!("/rc/v1/store/{doc}"), Auth::Header, Body::Json(data.clone())),
-        &[("/api/set_db_doc", Body::Json(json!({"doc": doc, "data": {"1": {"name": "a"}}}))),
-          ("/api/source/set_db_doc", Body::Json(json!({"doc": doc, "data": {"1": {"name": "a"}}})))],
-        |r| assert_eq!((r.status, r.body.as_str()), (200, ""), "{r:?}")).await;
-    both(&api, (Method::GET, &format!("/rc/v1/store/{doc}"), Auth::Header, Body::None),
-        &[("/api/get_db_doc", Body::Json(json!({"doc": doc}))), ("/api/source/get_db_doc", Body::Json(json!({"doc": doc, "data_type": "x"})))],
-        |r| assert_json(r, 200, &json!({"1": {"name": "a"}}))).await;
+    both(
+        &api,
+        (Method::POST, &format!("/rc/v1/store/{doc}"), Auth::Header, Body::Json(data.clone())),
+        &[
+            ("/api/set_db_doc", Body::Json(json!({"doc": doc, "data": {"1": {"name": "a"}}}))),
+            ("/api/source/set_db_doc", Body::Json(json!({"doc": doc, "data": {"1": {"name": "a"}}}))),
+        ],
+        |r| assert_eq!((r.status, r.body.as_str()), (200, ""), "{r:?}"),
+    )
+    .await;
+    both(
+        &api,
+        (Method::GET, &format!("/rc/v1/store/{doc}"), Auth::Header, Body::None),
+        &[
+            ("/api/get_db_doc", Body::Json(json!({"doc": doc}))),
+            ("/api/source/get_db_doc", Body::Json(json!({"doc": doc, "data_type": "x"}))),
+        ],
+        |r| assert_json(r, 200, &json!({"1": {"name": "a"}})),
+    )
+    .await;
 
     // U8 docnames, U9/U10 user source documents.
     let names = json!({
@@ -316,11 +453,23 @@ async fn document_routes_in_both_forms() {
         "md_size": "source:application:testuser:Product:md_size",
         "md_copy": "source:application:testuser:Product:md_copy",
     });
-    both(&api, (Method::GET, "/rc/v1/users/testuser/sources/Product/docnames", Auth::Header, Body::None),
-        &[("/api/list_source_docs", Body::Json(json!({"user_id": "testuser", "source_id": "Product"}))),
-          ("/api/source/list_source_docs", Body::Json(json!({"user_id": "testuser", "source_id": "Product"})))],
-        |r| assert_json(r, 200, &names)).await;
-    let r = api.admin(Method::POST, "/rc/v1/users/testuser/sources/Product/docs/md", Body::Json(json!({"data": {"2": {"x": "y"}}, "append": true}))).await;
+    both(
+        &api,
+        (Method::GET, "/rc/v1/users/testuser/sources/Product/docnames", Auth::Header, Body::None),
+        &[
+            ("/api/list_source_docs", Body::Json(json!({"user_id": "testuser", "source_id": "Product"}))),
+            ("/api/source/list_source_docs", Body::Json(json!({"user_id": "testuser", "source_id": "Product"}))),
+        ],
+        |r| assert_json(r, 200, &names),
+    )
+    .await;
+    let r = api
+        .admin(
+            Method::POST,
+            "/rc/v1/users/testuser/sources/Product/docs/md",
+            Body::Json(json!({"data": {"2": {"x": "y"}}, "append": true})),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = api.admin(Method::GET, "/rc/v1/users/testuser/sources/Product/docs/md", Body::None).await;
     assert_json(&r, 200, &json!({"1": {"name": "a"}, "2": {"x": "y"}}));
@@ -333,10 +482,16 @@ async fn document_routes_in_both_forms() {
         assert_eq!(map.len(), 24, "{v}");
         assert_eq!(map["cd"], format!("client:application:testuser:{client}:Product:cd"));
     };
-    both(&api, (Method::GET, &format!("/rc/v1/clients/{client}/sources/Product/docnames"), Auth::Header, Body::None),
-        &[("/api/list_client_docs", Body::Json(json!({"client_id": client, "source_id": "Product"}))),
-          ("/api/client/list_client_docs", Body::Json(json!({"client_id": client, "source_id": "Product"})))],
-        check_names).await;
+    both(
+        &api,
+        (Method::GET, &format!("/rc/v1/clients/{client}/sources/Product/docnames"), Auth::Header, Body::None),
+        &[
+            ("/api/list_client_docs", Body::Json(json!({"client_id": client, "source_id": "Product"}))),
+            ("/api/client/list_client_docs", Body::Json(json!({"client_id": client, "source_id": "Product"}))),
+        ],
+        check_names,
+    )
+    .await;
     let r = api.admin(Method::POST, &format!("/rc/v1/clients/{client}/sources/Product/docnames"), Body::None).await;
     assert_text(&r, 404, "Not Found");
     let r = api.admin(Method::GET, &format!("/rc/v1/clients/{client}/sources/Product/docs/cd"), Body::None).await;
@@ -357,7 +512,8 @@ async fn document_routes_in_both_forms() {
         assert!(r.header("warning").is_none(), "{path}");
     }
     for path in ["/api/set_refresh_time", "/api/source/set_refresh_time"] {
-        let r = api.legacy(path, json!({"user_name": "testuser", "source_name": "Product", "poll_interval": null})).await;
+        let r =
+            api.legacy(path, json!({"user_name": "testuser", "source_name": "Product", "poll_interval": null})).await;
         assert_eq!((r.status, r.body.as_str()), (200, ""), "{path}");
         assert_eq!(r.header("warning"), Some(warning("POST", path).as_str()));
     }
@@ -373,9 +529,16 @@ async fn document_routes_in_both_forms() {
     for (name, body) in pushes {
         let mut legacy_body = body.clone();
         legacy_body["source_id"] = json!("Product");
-        both(&api, (Method::POST, &format!("/app/v1/Product/{name}"), Auth::Header, Body::Json(body)),
-            &[(&format!("/api/{name}"), Body::Json(legacy_body.clone())), (&format!("/api/source/{name}"), Body::Json(legacy_body))],
-            |r| assert_text(r, 200, "done")).await;
+        both(
+            &api,
+            (Method::POST, &format!("/app/v1/Product/{name}"), Auth::Header, Body::Json(body)),
+            &[
+                (&format!("/api/{name}"), Body::Json(legacy_body.clone())),
+                (&format!("/api/source/{name}"), Body::Json(legacy_body)),
+            ],
+            |r| assert_text(r, 200, "done"),
+        )
+        .await;
     }
     api.runner.shutdown().await;
 }

@@ -57,7 +57,9 @@ async fn source_settings_written_through_the_api_take_effect() {
     assert_eq!(d.query("Contact", "").await.command()["links"]["b"], json!({"l": "101"}));
 
     // A value the settings file would refuse: 400 with the parser's message, nothing written.
-    let (status, body) = w.admin("PUT", "/rc/v1/sources/Contact", Some(json!({"data": {"retry_limit": 4, "partition_type": "galaxy"}}))).await;
+    let (status, body) = w
+        .admin("PUT", "/rc/v1/sources/Contact", Some(json!({"data": {"retry_limit": 4, "partition_type": "galaxy"}})))
+        .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("partition_type must be user or app"), "{body}");
     assert_eq!(field(&w, "partition_type").await, json!("user"));

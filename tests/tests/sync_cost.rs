@@ -93,8 +93,10 @@ async fn redis_cost_of_syncs_on_a_100k_object_source() {
         .into_iter()
         .map(|(k, v)| if k == "REDIS_URL" { (k, format!("redis://127.0.0.1:{}", redis.1)) } else { (k, v) })
         .collect();
-    let config = Config::from_lookup(|key| vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())).unwrap_or_else(|e| panic!("{e}"));
-    let edge = RedisEdge::connect(&config.env.redis_url, &config.env.redis_namespace).await.unwrap_or_else(|e| panic!("{e}"));
+    let config = Config::from_lookup(|key| vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let edge =
+        RedisEdge::connect(&config.env.redis_url, &config.env.redis_namespace).await.unwrap_or_else(|e| panic!("{e}"));
     let clock = ManualClock::new();
     env.state = AppState::new(config, edge.clone(), env.state.aws.clone()).with_clock(Arc::new(clock.clone()));
     let runner = start_runner(&env, 1).await;
@@ -103,7 +105,12 @@ async fn redis_cost_of_syncs_on_a_100k_object_source() {
 
     // Backend with 100k objects, written straight into the mock's scratch document.
     let data: Map<String, Value> = (0..OBJECTS)
-        .map(|i| (format!("{i}"), json!({"mock_id": i.to_string(), "name": format!("object {i}"), "price": format!("{}", i % 1000)})))
+        .map(|i| {
+            (
+                format!("{i}"),
+                json!({"mock_id": i.to_string(), "name": format!("object {i}"), "price": format!("{}", i % 1000)}),
+            )
+        })
         .collect();
     RedisScratch::new(world.env.state.sync.store.clone())
         .write("test_db_storage:application:costuser", Some(&Value::Object(data)))
@@ -131,7 +138,9 @@ async fn redis_cost_of_syncs_on_a_100k_object_source() {
 
     // (b) 10 objects change through the push API, then an incremental sync.
     let changed: Map<String, Value> = (0..10).map(|i| (format!("{}", i * 7919), json!({"price": "changed"}))).collect();
-    let (status, _) = world.admin("POST", "/app/v1/MockAdapter/push_objects", Some(json!({"user_id": "costuser", "objects": changed}))).await;
+    let (status, _) = world
+        .admin("POST", "/app/v1/MockAdapter/push_objects", Some(json!({"user_id": "costuser", "objects": changed})))
+        .await;
     assert_eq!(status, 200);
     reset(&mut conn).await;
     let pages = d.sync_all("MockAdapter", 2000).await;

@@ -10,7 +10,12 @@ use sync_support::{World, SYNC_SETTINGS};
 fn objects(n: usize) -> Value {
     Value::Object(
         (1..=n)
-            .map(|i| (i.to_string(), json!({"mock_id": i.to_string(), "name": format!("item {i}"), "price": format!("{i}0")})))
+            .map(|i| {
+                (
+                    i.to_string(),
+                    json!({"mock_id": i.to_string(), "name": format!("item {i}"), "price": format!("{i}0")}),
+                )
+            })
             .collect(),
     )
 }
@@ -143,12 +148,19 @@ async fn attribute_diffs_deletes_and_errors_only_pages() {
 #[tokio::test]
 async fn source_errors_repeat_until_a_successful_refresh() {
     let w = World::new("srcerr", SYNC_SETTINGS).await;
-    let (status, _) = w.admin("POST", "/rc/v1/store/test_db_storage:application:eve", Some(json!({"data": "garbage"}))).await;
+    let (status, _) =
+        w.admin("POST", "/rc/v1/store/test_db_storage:application:eve", Some(json!({"data": "garbage"}))).await;
     assert_eq!(status, 200);
     let mut d = w.device("eve").await;
     for _ in 0..2 {
         let p = d.query("MockAdapter", "").await;
-        assert!(p.command()["source-error"]["query-error"]["message"].as_str().is_some_and(|m| m.contains("not an object map")), "{}", p.text);
+        assert!(
+            p.command()["source-error"]["query-error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not an object map")),
+            "{}",
+            p.text
+        );
     }
     w.set_backend("eve", objects(1)).await;
     w.force_refresh("eve", "MockAdapter").await;
@@ -171,7 +183,8 @@ async fn poll_intervals_follow_the_clock() {
     assert_eq!(d.query("MockAdapter", "").await.insert_ids(), ["2"], "refreshed after 301 s");
 
     // poll_interval 0: every new page refreshes.
-    let (status, _) = w.admin("PUT", "/rc/v1/readstate/users/pia/sources/MockAdapter", Some(json!({"poll_interval": 0}))).await;
+    let (status, _) =
+        w.admin("PUT", "/rc/v1/readstate/users/pia/sources/MockAdapter", Some(json!({"poll_interval": 0}))).await;
     assert_eq!(status, 200);
     d.sync_all("MockAdapter", 100).await;
     w.set_backend("pia", objects(3)).await;
@@ -180,13 +193,18 @@ async fn poll_intervals_follow_the_clock() {
 
     // poll_interval -1: never from queries, even when forced; pushes still arrive.
     d.query("MockAdapter", &format!("token={}", p.token())).await;
-    let (status, _) = w.admin("PUT", "/rc/v1/readstate/users/pia/sources/MockAdapter", Some(json!({"poll_interval": -1}))).await;
+    let (status, _) =
+        w.admin("PUT", "/rc/v1/readstate/users/pia/sources/MockAdapter", Some(json!({"poll_interval": -1}))).await;
     assert_eq!(status, 200);
     w.set_backend("pia", objects(4)).await;
     w.clock.advance_secs(100_000);
     assert_eq!(d.query("MockAdapter", "").await.count(), 0);
     let (status, body) = w
-        .admin("POST", "/app/v1/MockAdapter/push_objects", Some(json!({"user_id": "pia", "objects": {"9": {"name": "pushed"}}})))
+        .admin(
+            "POST",
+            "/app/v1/MockAdapter/push_objects",
+            Some(json!({"user_id": "pia", "objects": {"9": {"name": "pushed"}}})),
+        )
         .await;
     assert_eq!((status, body.as_str()), (200, "done"));
     assert_eq!(d.query("MockAdapter", "").await.insert_ids(), ["9"]);
@@ -243,7 +261,8 @@ async fn search_pages_and_acknowledgement() {
     let token = el[1]["token"].as_str().unwrap_or_default().to_owned();
     assert_eq!(r.header("X-Rhoconnect-PAGE-TOKEN"), Some(token.clone()));
     // Acknowledge: nothing left → [].
-    let ack = format!("{path}&sources[][token]={token}").replace("sources[][name]=Product&sources[][token]", "sources[][name]=Product&sources[][token]");
+    let ack = format!("{path}&sources[][token]={token}")
+        .replace("sources[][name]=Product&sources[][token]", "sources[][name]=Product&sources[][token]");
     let r = d.send(d.http.get(w.url(&ack))).await;
     assert_eq!(r.json(), json!([[]]));
     // Wrong token → the invalid-token error.
@@ -283,22 +302,36 @@ async fn legacy_routes_client_lifecycle_and_user_switch() {
     let mut d = w.device("lee").await;
     let q = format!("/application?client_id={}&p_size=2000&version=3&source_name=MockAdapter", d.client_id);
     let p = d.send(d.http.get(w.url(&q))).await;
-    assert_eq!(p.header("warning").as_deref(), Some("Use of the GET /application is deprecated. Use Rhoconnect API v1 instead."));
+    assert_eq!(
+        p.header("warning").as_deref(),
+        Some("Use of the GET /application is deprecated. Use Rhoconnect API v1 instead.")
+    );
     assert_eq!(p.count(), 2);
     let p = d.send(d.http.get(w.url(&format!("{q}&token={}", p.token())))).await;
     assert_eq!(p.token(), "");
     // clientreset with Rack sources → only that source's documents go.
-    let r = d.send(d.http.get(w.url(&format!("/application/clientreset?client_id={}&sources[][name]=MockAdapter", d.client_id)))).await;
+    let r = d
+        .send(
+            d.http
+                .get(w.url(&format!("/application/clientreset?client_id={}&sources[][name]=MockAdapter", d.client_id))),
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert!(r.json()["sources"]["MockAdapter"].is_object(), "{}", r.text);
     assert_eq!(d.send(d.http.get(w.url(&q))).await.count(), 2, "full resend after reset");
     // clientregister creates a missing client.
-    let r = d.post_json("/rc/v1/clients/abcdef0123456789abcdef0123456789/register", json!({"device_type": "APPLE", "device_pin": "p"})).await;
+    let r = d
+        .post_json(
+            "/rc/v1/clients/abcdef0123456789abcdef0123456789/register",
+            json!({"device_type": "APPLE", "device_pin": "p"}),
+        )
+        .await;
     assert_eq!(r.status, 200);
     let (_, rec) = w.admin("GET", "/rc/v1/clients/abcdef0123456789abcdef0123456789", None).await;
     assert!(rec.contains("APPLE"), "{rec}");
     // Another user logs in on the same device: the client moves and starts over.
-    let login = d.post_json("/application/clientlogin", json!({"login": "other", "password": "x", "remember_me": 1})).await;
+    let login =
+        d.post_json("/application/clientlogin", json!({"login": "other", "password": "x", "remember_me": 1})).await;
     assert_eq!(login.status, 200);
     w.set_backend("other", objects(1)).await;
     let p = d.send(d.http.get(w.url(&q))).await;
@@ -328,9 +361,16 @@ async fn bad_input_gets_clear_answers_and_writes_nothing() {
     assert_eq!(r.status, 200);
     assert!(r.command()["source-error"]["query-error"]["message"].is_string());
     // Malformed JSON, before authentication.
-    let r = d.send(d.http.post(w.url("/application")).header("Content-Type", "application/json").body("{\"create\":")).await;
+    let r = d
+        .send(d.http.post(w.url("/application")).header("Content-Type", "application/json").body("{\"create\":"))
+        .await;
     assert_eq!((r.status, r.text.as_str()), (500, "Server error while processing client data"));
-    let r = reqwest::Client::new().post(w.url("/rc/v1/app/login")).header("Content-Type", "application/json").body("[1]").send().await;
+    let r = reqwest::Client::new()
+        .post(w.url("/rc/v1/app/login"))
+        .header("Content-Type", "application/json")
+        .body("[1]")
+        .send()
+        .await;
     assert_eq!(r.map(|r| r.status().as_u16()).unwrap_or(0), 500);
     // Absurd p_size: 400 with a message, nothing written.
     for bad in ["-1", "abc", "100000000"] {
@@ -338,7 +378,8 @@ async fn bad_input_gets_clear_answers_and_writes_nothing() {
         assert_eq!(r.status, 400, "p_size={bad}: {}", r.text);
         assert!(r.text.contains("p_size"), "{}", r.text);
     }
-    let (_, tok) = w.admin("GET", &format!("/rc/v1/store/client:application:bo:{good_id}:MockAdapter:page_token"), None).await;
+    let (_, tok) =
+        w.admin("GET", &format!("/rc/v1/store/client:application:bo:{good_id}:MockAdapter:page_token"), None).await;
     assert_eq!(tok, "", "no page state written");
     let (_, md) = w.admin("GET", "/rc/v1/store/source:application:bo:MockAdapter:md", None).await;
     assert_eq!(md, "{}", "no refresh ran");
@@ -368,8 +409,12 @@ async fn client_state(w: &World, login: &str, client_id: &str) -> std::collectio
 /// The head version of `login`'s MockAdapter partition.
 async fn head_version(w: &World, login: &str) -> String {
     let pk = rhosync_server::store::keys::PartitionKeys::new(&w.env.state.redis.keys, "MockAdapter", login);
-    let v: Option<String> =
-        redis::cmd("HGET").arg(&pk.head).arg("v").query_async(&mut w.env.state.redis.conn()).await.unwrap_or_else(|e| panic!("{e}"));
+    let v: Option<String> = redis::cmd("HGET")
+        .arg(&pk.head)
+        .arg("v")
+        .query_async(&mut w.env.state.redis.conn())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     v.unwrap_or_default()
 }
 
@@ -388,7 +433,11 @@ async fn last_page_acknowledgement_completes_the_cycle() {
     let p2 = d.query("MockAdapter", &format!("p_size=2&token={}", p1.token())).await;
     assert_eq!(p2.insert_ids().len(), 1);
     let st = client_state(&w, "cy", &d.client_id).await;
-    assert_eq!(st.get("fin"), Some(&head_version(&w, "cy").await), "the last page completes on its acknowledgement: {st:?}");
+    assert_eq!(
+        st.get("fin"),
+        Some(&head_version(&w, "cy").await),
+        "the last page completes on its acknowledgement: {st:?}"
+    );
     // The acknowledgement: an empty page, and the state of a device in step.
     let p3 = d.query("MockAdapter", &format!("p_size=2&token={}", p2.token())).await;
     assert_eq!((p3.count(), p3.token()), (0, String::new()));
@@ -401,7 +450,11 @@ async fn last_page_acknowledgement_completes_the_cycle() {
     // A change, its page, then a reset instead of the acknowledgement: the completion
     // marker goes with the undone page, and the object comes again.
     let (status, _) = w
-        .admin("POST", "/app/v1/MockAdapter/push_objects", Some(json!({"user_id": "cy", "objects": {"2": {"name": "changed"}}})))
+        .admin(
+            "POST",
+            "/app/v1/MockAdapter/push_objects",
+            Some(json!({"user_id": "cy", "objects": {"2": {"name": "changed"}}})),
+        )
         .await;
     assert_eq!(status, 200);
     let p4 = d.query("MockAdapter", "p_size=2").await;
@@ -417,7 +470,11 @@ async fn last_page_acknowledgement_completes_the_cycle() {
     let r = d.query("MockAdapter", "p_size=-1").await;
     assert_eq!(r.status, 400, "{}", r.text);
     // A Redis that lost its scripts (restart, SCRIPT FLUSH): the probe reloads and answers.
-    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut w.env.state.redis.conn()).await.unwrap_or_else(|e| panic!("{e}"));
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut w.env.state.redis.conn())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let p = d.query("MockAdapter", "p_size=2").await;
     assert_eq!((p.status, p.count(), p.total()), (200, 0, 3));
 }

@@ -117,7 +117,8 @@ pub enum ClientsCommand {
 }
 
 /// Characters left alone in a path segment (docnames keep their `:`).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b':').remove(b'*');
+const SEGMENT: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b':').remove(b'*');
 
 fn seg(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
@@ -129,7 +130,13 @@ struct Api {
 }
 
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> Result<String, CliError> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<String, CliError> {
         let url = format!("{}{path}", self.base.trim_end_matches('/'));
         let mut req = self.http.request(method, &url);
         if let Some(token) = token {
@@ -168,7 +175,9 @@ pub async fn run(cli: Cli) -> Result<String, CliError> {
         }
         Command::Users(cmd) => match cmd {
             UsersCommand::List => api.call(Method::GET, "/rc/v1/users", t, None).await,
-            UsersCommand::Show { user } => api.call(Method::GET, &format!("/rc/v1/users/{}", seg(&user)), t, None).await,
+            UsersCommand::Show { user } => {
+                api.call(Method::GET, &format!("/rc/v1/users/{}", seg(&user)), t, None).await
+            }
             UsersCommand::Create { user, user_password } => {
                 let body = json!({"attributes": {"login": user, "password": user_password}});
                 api.call(Method::POST, "/rc/v1/users", t, Some(body)).await

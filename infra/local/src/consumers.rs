@@ -71,19 +71,15 @@ pub async fn run(state: AppState, worker: WorkerName, options: ConsumerOptions, 
         let mut event = SqsEvent::default();
         event.records = messages.clone();
         let response = process_batch(&*handler, &ledger, event).await;
-        let failed: Vec<&str> =
-            response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         for message in &messages {
             let id = message.message_id.as_deref().unwrap_or_default();
             let handle = message.receipt_handle.as_deref().unwrap_or_default();
             let result = if !failed.contains(&id) {
                 delete(&state, &queue_url, handle).await
             } else {
-                let receives = message
-                    .attributes
-                    .get("ApproximateReceiveCount")
-                    .and_then(|n| n.parse::<u32>().ok())
-                    .unwrap_or(1);
+                let receives =
+                    message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse::<u32>().ok()).unwrap_or(1);
                 match &redrive {
                     Some(r) if receives >= r.max_receive_count => {
                         tracing::warn!(worker = worker.as_str(), message_id = id, "moved to DLQ");
@@ -151,12 +147,8 @@ async fn receive(state: &AppState, queue_url: &str, batch: i32) -> Result<Vec<Sq
         .unwrap_or_default()
         .into_iter()
         .map(|m| {
-            let attributes: HashMap<String, String> = m
-                .attributes
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k.as_str().to_owned(), v))
-                .collect();
+            let attributes: HashMap<String, String> =
+                m.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
             let mut message = SqsMessage::default();
             message.message_id = m.message_id;
             message.receipt_handle = m.receipt_handle;
@@ -199,7 +191,12 @@ async fn retry_later(state: &AppState, queue_url: &str, handle: &str, delay: Opt
     Ok(())
 }
 
-async fn dead_letter(state: &AppState, queue_url: &str, redrive: &Redrive, message: &SqsMessage) -> Result<(), AwsError> {
+async fn dead_letter(
+    state: &AppState,
+    queue_url: &str,
+    redrive: &Redrive,
+    message: &SqsMessage,
+) -> Result<(), AwsError> {
     state
         .aws
         .sqs

@@ -87,7 +87,8 @@ pub fn router(state: AppState, table: RouteTable, static_dir: Option<PathBuf>) -
     let table = Arc::new(table);
     let files = static_dir.map(|dir| ServeDir::new(dir).append_index_html_on_directories(true));
     let dispatch = move |request: Request| {
-        let picked = table.select(request.method().as_str(), request.uri().path()).and_then(|f| functions.get(&f).cloned());
+        let picked =
+            table.select(request.method().as_str(), request.uri().path()).and_then(|f| functions.get(&f).cloned());
         let files = files.clone();
         async move {
             if let Some(router) = picked {
@@ -113,9 +114,7 @@ pub fn router(state: AppState, table: RouteTable, static_dir: Option<PathBuf>) -
 fn not_found() -> Response {
     let mut response = Response::new(Body::from(r#"{"message":"Not Found"}"#));
     *response.status_mut() = StatusCode::NOT_FOUND;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     response
 }
 
@@ -139,12 +138,7 @@ pub async fn start(state: AppState, options: RunnerOptions) -> Result<Runner, Ru
     })];
     if let Some(consumer_options) = options.consumers {
         for worker in WorkerName::ALL {
-            tasks.push(tokio::spawn(consumers::run(
-                state.clone(),
-                worker,
-                consumer_options.clone(),
-                stopped.clone(),
-            )));
+            tasks.push(tokio::spawn(consumers::run(state.clone(), worker, consumer_options.clone(), stopped.clone())));
         }
     }
     Ok(Runner { addr, stop, tasks })

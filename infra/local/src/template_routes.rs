@@ -68,10 +68,8 @@ impl RouteTable {
                 .and_then(Value::as_str);
             let events = resource.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping);
             let (Some(binary), Some(events)) = (binary, events) else { continue };
-            let http_events: Vec<_> = events
-                .values()
-                .filter(|e| e.get("Type").and_then(Value::as_str) == Some("HttpApi"))
-                .collect();
+            let http_events: Vec<_> =
+                events.values().filter(|e| e.get("Type").and_then(Value::as_str) == Some("HttpApi")).collect();
             if http_events.is_empty() {
                 continue;
             }
@@ -80,9 +78,10 @@ impl RouteTable {
             })?;
             for event in http_events {
                 let props = event.get("Properties");
-                let path = props.and_then(|p| p.get("Path")).and_then(Value::as_str).ok_or_else(|| {
-                    TemplateError::Shape(format!("{logical_id:?}: HttpApi event without Path"))
-                })?;
+                let path = props
+                    .and_then(|p| p.get("Path"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| TemplateError::Shape(format!("{logical_id:?}: HttpApi event without Path")))?;
                 let method = props
                     .and_then(|p| p.get("Method"))
                     .and_then(Value::as_str)

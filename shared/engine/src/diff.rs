@@ -34,10 +34,7 @@ pub fn diff_object(master: Option<&Attrs>, client: Option<&Attrs>) -> Option<Obj
         return None;
     }
     let minus = |a: &Attrs, b: &Attrs| -> Attrs {
-        a.iter()
-            .filter(|(k, v)| b.get(*k) != Some(*v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        a.iter().filter(|(k, v)| b.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect()
     };
     Some(ObjectDiff { insert: minus(m, c), delete: minus(c, m) })
 }

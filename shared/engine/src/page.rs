@@ -343,7 +343,11 @@ pub struct ResetCarry {
 pub fn reset_carry(stored: StoredPage) -> ResetCarry {
     ResetCarry {
         undo: stored.undo,
-        pending: PendingClientDocs { links: stored.page.links, errors: CudErrors::default(), deletes: stored.cud_deletes },
+        pending: PendingClientDocs {
+            links: stored.page.links,
+            errors: CudErrors::default(),
+            deletes: stored.cud_deletes,
+        },
         clear_metadata_sha1: stored.page.metadata.is_some(),
     }
 }

@@ -274,7 +274,11 @@ fn media_type(content_type: &str) -> String {
 
 /// Builds the parameters of a request (docs/device-protocol.md §2.1, in order:
 /// query, body, path captures, `cud`).
-pub fn build_params(query: Option<&str>, body: Body<'_>, path_captures: &[(&str, &str)]) -> Result<RequestParams, ParamsError> {
+pub fn build_params(
+    query: Option<&str>,
+    body: Body<'_>,
+    path_captures: &[(&str, &str)],
+) -> Result<RequestParams, ParamsError> {
     let mut out = RequestParams { params: parse_nested_query(query.unwrap_or(""))?, uploads: Vec::new() };
     match body {
         Body::None => {}
@@ -402,13 +406,13 @@ mod tests {
     #[test]
     fn rack_nesting() {
         let p = parse_nested_query("search[name]=iPhone&query[since]=2011&a[]=x&a[]=y").expect("params");
-        assert_eq!(Value::Object(p), json!({"search": {"name": "iPhone"}, "query": {"since": "2011"}, "a": ["x", "y"]}));
-        let p = parse_nested_query("sources[][name]=Product&sources[][token]=4734&sources[][name]=Customer")
-            .expect("params");
         assert_eq!(
             Value::Object(p),
-            json!({"sources": [{"name": "Product", "token": "4734"}, {"name": "Customer"}]})
+            json!({"search": {"name": "iPhone"}, "query": {"since": "2011"}, "a": ["x", "y"]})
         );
+        let p = parse_nested_query("sources[][name]=Product&sources[][token]=4734&sources[][name]=Customer")
+            .expect("params");
+        assert_eq!(Value::Object(p), json!({"sources": [{"name": "Product", "token": "4734"}, {"name": "Customer"}]}));
         let p = parse_nested_query("a[b][c]=1&a[b][d]=2&x=%20y+z").expect("params");
         assert_eq!(Value::Object(p), json!({"a": {"b": {"c": "1", "d": "2"}}, "x": " y z"}));
     }
@@ -428,8 +432,9 @@ mod tests {
     #[test]
     fn json_body_duplicates_and_errors() {
         let body = br#"{"blob_fields":["a"],"x":1,"blob_fields":["b"]}"#;
-        let r = build_params(Some("x=0"), Body::Raw { content_type: "application/json; charset=UTF-8", bytes: body }, &[])
-            .expect("params");
+        let r =
+            build_params(Some("x=0"), Body::Raw { content_type: "application/json; charset=UTF-8", bytes: body }, &[])
+                .expect("params");
         assert_eq!(r.params["blob_fields"], json!(["b"]));
         assert_eq!(r.params["x"], json!(1));
         let bad = |b: &'static [u8]| build_params(None, Body::Raw { content_type: "application/json", bytes: b }, &[]);
@@ -445,7 +450,8 @@ mod tests {
                 name: "cud".into(),
                 filename: None,
                 content_type: None,
-                bytes: br#"{"source_name":"Blob","client_id":"c1","create":{"t":{"img":"/x"}},"blob_fields":["img"]}"#.to_vec(),
+                bytes: br#"{"source_name":"Blob","client_id":"c1","create":{"t":{"img":"/x"}},"blob_fields":["img"]}"#
+                    .to_vec(),
             },
             Part {
                 name: "img-t".into(),

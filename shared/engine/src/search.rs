@@ -84,7 +84,11 @@ pub fn invalid_token_element(source: &str) -> SearchElement {
 /// The element to send and the state to keep (`None`: clear all search
 /// documents) after the page content `new_objects` was chosen
 /// (docs/sync-engine.md §7 steps 5–6).
-pub fn finish_search(source: &str, mut state: SearchState, new_objects: ObjectMap) -> (SearchElement, Option<SearchState>) {
+pub fn finish_search(
+    source: &str,
+    mut state: SearchState,
+    new_objects: ObjectMap,
+) -> (SearchElement, Option<SearchState>) {
     if !state.errors.is_empty() {
         let errors = std::mem::take(&mut state.errors);
         return (SearchElement::Error { source: source.to_owned(), errors }, None);
@@ -126,10 +130,7 @@ mod tests {
 
     #[test]
     fn sticky_tokens() {
-        assert_eq!(
-            effective_tokens(&[None, Some("5"), None]),
-            vec![None, Some("5".to_owned()), Some("5".to_owned())]
-        );
+        assert_eq!(effective_tokens(&[None, Some("5"), None]), vec![None, Some("5".to_owned()), Some("5".to_owned())]);
     }
 
     #[test]

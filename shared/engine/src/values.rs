@@ -80,11 +80,7 @@ pub fn normalize_objects(value: &Value) -> Result<ObjectMap, ValuesError> {
         Value::Null => Ok(ObjectMap::new()),
         Value::Object(map) => Ok(map
             .iter()
-            .filter_map(|(id, obj)| {
-                obj.as_object()
-                    .and_then(normalize_attrs)
-                    .map(|attrs| (id.clone(), attrs))
-            })
+            .filter_map(|(id, obj)| obj.as_object().and_then(normalize_attrs).map(|attrs| (id.clone(), attrs)))
             .collect()),
         Value::Array(_) => Err(ValuesError::NotAnObjectMap("an array")),
         Value::String(_) => Err(ValuesError::NotAnObjectMap("a string")),
@@ -107,22 +103,12 @@ pub fn decode_body(body: &str) -> Result<Attrs, ValuesError> {
 
 /// Renders attributes as a JSON object value (for wire output).
 pub fn attrs_to_json(attrs: &Attrs) -> Value {
-    Value::Object(
-        attrs
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-    )
+    Value::Object(attrs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
 }
 
 /// Renders an object map as a JSON value, keeping the map's order.
 pub fn objects_to_json(objects: &ObjectMap) -> Value {
-    Value::Object(
-        objects
-            .iter()
-            .map(|(id, attrs)| (id.clone(), attrs_to_json(attrs)))
-            .collect(),
-    )
+    Value::Object(objects.iter().map(|(id, attrs)| (id.clone(), attrs_to_json(attrs))).collect())
 }
 
 #[cfg(test)]

@@ -73,7 +73,12 @@ pub fn query_response(page: &Page) -> Value {
 pub fn write_query_response<W: Write>(out: &mut W, page: &Page) -> Result<(), WireError> {
     write!(out, "[{{\"version\":3}},{{\"token\":")?;
     serde_json::to_writer(&mut *out, &page.token).map_err(io::Error::from)?;
-    write!(out, "}},{{\"count\":{}}},{{\"progress_count\":0}},{{\"total_count\":{}}},", page.count(), page.total_count)?;
+    write!(
+        out,
+        "}},{{\"count\":{}}},{{\"progress_count\":0}},{{\"total_count\":{}}},",
+        page.count(),
+        page.total_count
+    )?;
     out.write_all(b"{")?;
     write_command_members(out, page)?;
     out.write_all(b"}]")?;

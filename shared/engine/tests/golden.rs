@@ -11,11 +11,13 @@ use rhosync_engine::model::{
     scan_start, ClientSyncState, HistoryEvent, ObjectRecord, PageInputs, PartitionHead, SentEntries,
 };
 use rhosync_engine::page::{
-    assemble_new_page, merge_pending, next_token, record_cud_error, reset_carry, resend_page, CudErrors,
-    NewPageParts, Page, PendingClientDocs, StoredPage,
+    assemble_new_page, merge_pending, next_token, record_cud_error, resend_page, reset_carry, CudErrors, NewPageParts,
+    Page, PendingClientDocs, StoredPage,
 };
 use rhosync_engine::values::{normalize_objects, Attrs, Body, ObjectMap};
-use rhosync_engine::wire::{page_headers, query_response, search_headers, search_response, write_query_response, SearchElement};
+use rhosync_engine::wire::{
+    page_headers, query_response, search_headers, search_response, write_query_response, SearchElement,
+};
 use serde_json::{json, Value};
 
 fn objects(v: Value) -> ObjectMap {
@@ -52,26 +54,41 @@ fn test_data() -> ObjectMap {
 #[test]
 fn examples_6_6_rendering() {
     let p = Page { token: "473402519234881".into(), total_count: 2, insert: test_data(), ..Page::default() };
-    assert_page_json(&render(&p), r#"[{"version":3},{"token":"473402519234881"},{"count":2},{"progress_count":0},{"total_count":2},
-        {"insert":{"1":{"name":"iPhone","brand":"Apple","price":"199.99"},"2":{"name":"G2","brand":"Android","price":"99.99"}}}]"#);
+    assert_page_json(
+        &render(&p),
+        r#"[{"version":3},{"token":"473402519234881"},{"count":2},{"progress_count":0},{"total_count":2},
+        {"insert":{"1":{"name":"iPhone","brand":"Apple","price":"199.99"},"2":{"name":"G2","brand":"Android","price":"99.99"}}}]"#,
+    );
     assert_eq!(
         page_headers(&p.token, p.count()),
-        vec![("X-Rhoconnect-PAGE-TOKEN", "473402519234881".to_owned()), ("X-Rhoconnect-PAGE-OBJECT-COUNT", "2".to_owned())]
+        vec![
+            ("X-Rhoconnect-PAGE-TOKEN", "473402519234881".to_owned()),
+            ("X-Rhoconnect-PAGE-OBJECT-COUNT", "2".to_owned())
+        ]
     );
     // b
     let p = Page { total_count: 2, ..Page::default() };
-    assert_page_json(&render(&p), r#"[{"version":3},{"token":""},{"count":0},{"progress_count":0},{"total_count":2},{}]"#);
+    assert_page_json(
+        &render(&p),
+        r#"[{"version":3},{"token":""},{"count":0},{"progress_count":0},{"total_count":2},{}]"#,
+    );
     assert_eq!(page_headers("", 0), vec![("X-Rhoconnect-PAGE-OBJECT-COUNT", "0".to_owned())]);
     // c
     let p = Page { token: "1".into(), delete: test_data(), ..Page::default() };
-    assert_page_json(&render(&p), r#"[{"version":3},{"token":"473402600112001"},{"count":2},{"progress_count":0},{"total_count":0},
-        {"delete":{"1":{"name":"iPhone","brand":"Apple","price":"199.99"},"2":{"name":"G2","brand":"Android","price":"99.99"}}}]"#);
+    assert_page_json(
+        &render(&p),
+        r#"[{"version":3},{"token":"473402600112001"},{"count":2},{"progress_count":0},{"total_count":0},
+        {"delete":{"1":{"name":"iPhone","brand":"Apple","price":"199.99"},"2":{"name":"G2","brand":"Android","price":"99.99"}}}]"#,
+    );
     // e
     let mut links = IndexMap::new();
     links.insert("1".to_owned(), "backend_id".to_owned());
     let p = Page { token: "3".into(), total_count: 1, links, ..Page::default() };
-    assert_page_json(&render(&p), r#"[{"version":3},{"token":"473402700000001"},{"count":0},{"progress_count":0},{"total_count":1},
-        {"links":{"1":{"l":"backend_id"}}}]"#);
+    assert_page_json(
+        &render(&p),
+        r#"[{"version":3},{"token":"473402700000001"},{"count":0},{"progress_count":0},{"total_count":1},
+        {"links":{"1":{"l":"backend_id"}}}]"#,
+    );
     // f
     let mut errors = CudErrors::default();
     let attrs: Attrs = [("an_attribute", "Error create record"), ("name", "wrongname")]
@@ -80,9 +97,12 @@ fn examples_6_6_rendering() {
         .collect();
     record_cud_error(&mut errors.create, "0_broken_object_id", &attrs, "Error create record");
     let p = Page { errors, ..Page::default() };
-    assert_page_json(&render(&p), r#"[{"version":3},{"token":""},{"count":0},{"progress_count":0},{"total_count":0},
+    assert_page_json(
+        &render(&p),
+        r#"[{"version":3},{"token":""},{"count":0},{"progress_count":0},{"total_count":0},
         {"create-error":{"0_broken_object_id":{"an_attribute":"Error create record","name":"wrongname"},
-                         "0_broken_object_id-error":{"message":"Error create record"}}}]"#);
+                         "0_broken_object_id-error":{"message":"Error create record"}}}]"#,
+    );
     // g
     let mut errors = CudErrors::default();
     let attrs: Attrs = [("an_attribute", "Error update record"), ("name", "wrongname")]
@@ -92,10 +112,13 @@ fn examples_6_6_rendering() {
     record_cud_error(&mut errors.update, "0_broken_object_id", &attrs, "Error update record");
     errors.update_rollback = objects(json!({"0_broken_object_id":{"price":"99.99"}}));
     let p = Page { errors, total_count: 1, ..Page::default() };
-    assert_page_json(&render(&p), r#"[{"version":3},{"token":""},{"count":0},{"progress_count":0},{"total_count":1},
+    assert_page_json(
+        &render(&p),
+        r#"[{"version":3},{"token":""},{"count":0},{"progress_count":0},{"total_count":1},
         {"update-error":{"0_broken_object_id":{"an_attribute":"Error update record","name":"wrongname"},
                          "0_broken_object_id-error":{"message":"Error update record"}},
-         "update-rollback":{"0_broken_object_id":{"price":"99.99"}}}]"#);
+         "update-rollback":{"0_broken_object_id":{"price":"99.99"}}}]"#,
+    );
     // h
     for (kind, msg) in [("query-error", "Error during query"), ("login-error", "Error logging in")] {
         let mut source_error = IndexMap::new();
@@ -115,9 +138,12 @@ fn examples_6_6_rendering() {
         source_error,
         ..Page::default()
     };
-    assert_page_json(&render(&p), r#"[{"version":3},{"token":"473402800000002"},{"count":1},{"progress_count":0},{"total_count":1},
+    assert_page_json(
+        &render(&p),
+        r#"[{"version":3},{"token":"473402800000002"},{"count":1},{"progress_count":0},{"total_count":1},
         {"insert":{"0_broken_object_id":{"name":"logoff error","an_attribute":"Error logging off"}},
-         "source-error":{"logoff-error":{"message":"Error logging off"}}}]"#);
+         "source-error":{"logoff-error":{"message":"Error logging off"}}}]"#,
+    );
     // i
     let p = Page {
         token: "5".into(),
@@ -126,12 +152,18 @@ fn examples_6_6_rendering() {
         metadata: Some(r#"{"foo":"bar"}"#.into()),
         ..Page::default()
     };
-    assert_page_json(&render(&p), r#"[{"version":3},{"token":"473402900000003"},{"count":1},{"progress_count":0},{"total_count":1},
-        {"insert":{"1":{"name":"iPhone","brand":"Apple","price":"199.99"}},"metadata":"{\"foo\":\"bar\"}"}]"#);
+    assert_page_json(
+        &render(&p),
+        r#"[{"version":3},{"token":"473402900000003"},{"count":1},{"progress_count":0},{"total_count":1},
+        {"insert":{"1":{"name":"iPhone","brand":"Apple","price":"199.99"}},"metadata":"{\"foo\":\"bar\"}"}]"#,
+    );
     // j
     let p = Page { token: "6".into(), schema_changed: true, insert: test_data(), ..Page::default() };
-    assert_page_json(&render(&p), r#"[{"version":3},{"token":"473403000000004"},{"count":0},{"progress_count":0},{"total_count":0},
-        {"schema-changed":"true"}]"#);
+    assert_page_json(
+        &render(&p),
+        r#"[{"version":3},{"token":"473403000000004"},{"count":0},{"progress_count":0},{"total_count":0},
+        {"schema-changed":"true"}]"#,
+    );
 }
 
 #[test]
@@ -156,7 +188,15 @@ fn command_object_key_order_is_rc7s() {
     let mut out = Vec::new();
     write_query_response(&mut out, &p).expect("write");
     let text = String::from_utf8(out).expect("utf8");
-    let order = ["\"insert\"", "\"delete\"", "\"links\"", "\"metadata\"", "\"create-error\"", "\"source-error\"", "\"update-rollback\""];
+    let order = [
+        "\"insert\"",
+        "\"delete\"",
+        "\"links\"",
+        "\"metadata\"",
+        "\"create-error\"",
+        "\"source-error\"",
+        "\"update-rollback\"",
+    ];
     let positions: Vec<usize> = order.iter().map(|k| text.find(k).expect(k)).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
     assert!(text.starts_with(r#"[{"version":3},{"token":"7"},{"count":4},{"progress_count":0},{"total_count":0},{"#));
@@ -333,12 +373,18 @@ fn transcript_01b_replay() {
     s.refresh(backend);
     // #6
     let r = s.query(None, 2);
-    assert_page_json(&r, r#"[{"version":3},{"token":"564957860409467"},{"count":2},{"progress_count":0},{"total_count":3},{"insert":{"2":{"mock_id":"2","name":"Beta","price":"20"},"1":{"mock_id":"1","name":"Alpha","price":"10"}}}]"#);
+    assert_page_json(
+        &r,
+        r#"[{"version":3},{"token":"564957860409467"},{"count":2},{"progress_count":0},{"total_count":3},{"insert":{"2":{"mock_id":"2","name":"Beta","price":"20"},"1":{"mock_id":"1","name":"Alpha","price":"10"}}}]"#,
+    );
     // resend with a wrong token, then acknowledge
     let t1 = token_of(&r);
     assert_eq!(s.query(Some("1"), 2), r);
     let r = s.query(Some(&t1), 2);
-    assert_page_json(&r, r#"[{"version":3},{"token":"564957860520166"},{"count":1},{"progress_count":0},{"total_count":3},{"insert":{"3":{"mock_id":"3","name":"Gamma","price":"30"}}}]"#);
+    assert_page_json(
+        &r,
+        r#"[{"version":3},{"token":"564957860520166"},{"count":1},{"progress_count":0},{"total_count":3},{"insert":{"3":{"mock_id":"3","name":"Gamma","price":"30"}}}]"#,
+    );
     // #10
     let t2 = token_of(&r);
     let r = s.query(Some(&t2), 2);
@@ -352,7 +398,10 @@ fn transcript_01b_replay() {
     // #12 (refresh returns the same data: nothing changes)
     s.refresh(json!({"1":{"mock_id":"1","name":"Alpha","price":"10"},"2":{"mock_id":"2","name":"Beta","price":"20"},"3":{"mock_id":"3","name":"Gamma","price":"30"},"4":{"mock_id":"4","name":"Delta","price":"40"}}));
     let r = s.query(None, 2000);
-    assert_page_json(&r, r#"[{"version":3},{"token":"564957860700154"},{"count":0},{"progress_count":0},{"total_count":4},{"links":{"tmp-100":{"l":"4"}}}]"#);
+    assert_page_json(
+        &r,
+        r#"[{"version":3},{"token":"564957860700154"},{"count":0},{"progress_count":0},{"total_count":4},{"links":{"tmp-100":{"l":"4"}}}]"#,
+    );
     // #13
     let r = s.query(Some(&token_of(&r)), 2000);
     assert_page_json(&r, r#"[{"version":3},{"token":""},{"count":0},{"progress_count":0},{"total_count":4},{}]"#);
@@ -363,13 +412,19 @@ fn transcript_01b_replay() {
     // #16 refresh (poll 0)
     s.refresh(json!({"1":{"mock_id":"1","name":"Alpha","price":"10"},"2":{"mock_id":"2","name":"Beta","price":"25"},"4":{"mock_id":"4","name":"Delta","price":"40"}}));
     let r = s.query(None, 2000);
-    assert_page_json(&r, r#"[{"version":3},{"token":"564957860868055"},{"count":2},{"progress_count":0},{"total_count":3},{"insert":{"2":{"price":"25"}},"delete":{"2":{"price":"20"}}}]"#);
+    assert_page_json(
+        &r,
+        r#"[{"version":3},{"token":"564957860868055"},{"count":2},{"progress_count":0},{"total_count":3},{"insert":{"2":{"price":"25"}},"delete":{"2":{"price":"20"}}}]"#,
+    );
     let r = s.query(Some(&token_of(&r)), 2000);
     assert_eq!(token_of(&r), "");
     // #17–#19
     s.refresh(json!({"2":{"mock_id":"2","name":"Beta v2","price":"25"},"4":{"mock_id":"4","name":"Delta","price":"40"},"5":{"mock_id":"5","name":"Epsilon","price":"50"}}));
     let r = s.query(None, 2000);
-    assert_page_json(&r, r#"[{"version":3},{"token":"564957860915566"},{"count":4},{"progress_count":0},{"total_count":3},{"insert":{"2":{"name":"Beta v2"},"5":{"mock_id":"5","name":"Epsilon","price":"50"}},"delete":{"2":{"name":"Beta"},"1":{"mock_id":"1","name":"Alpha","price":"10"}}}]"#);
+    assert_page_json(
+        &r,
+        r#"[{"version":3},{"token":"564957860915566"},{"count":4},{"progress_count":0},{"total_count":3},{"insert":{"2":{"name":"Beta v2"},"5":{"mock_id":"5","name":"Epsilon","price":"50"}},"delete":{"2":{"name":"Beta"},"1":{"mock_id":"1","name":"Alpha","price":"10"}}}]"#,
+    );
     // #20
     let r = s.query(Some(&token_of(&r)), 2000);
     assert_page_json(&r, r#"[{"version":3},{"token":""},{"count":0},{"progress_count":0},{"total_count":3},{}]"#);
@@ -378,7 +433,10 @@ fn transcript_01b_replay() {
     s.sent.clear();
     s.stored = None;
     let r = s.query(None, 2000);
-    assert_page_json(&r, r#"[{"version":3},{"token":"564957861178388"},{"count":3},{"progress_count":0},{"total_count":3},{"insert":{"2":{"mock_id":"2","name":"Beta v2","price":"25"},"5":{"mock_id":"5","name":"Epsilon","price":"50"},"4":{"mock_id":"4","name":"Delta","price":"40"}}}]"#);
+    assert_page_json(
+        &r,
+        r#"[{"version":3},{"token":"564957861178388"},{"count":3},{"progress_count":0},{"total_count":3},{"insert":{"2":{"mock_id":"2","name":"Beta v2","price":"25"},"5":{"mock_id":"5","name":"Epsilon","price":"50"},"4":{"mock_id":"4","name":"Delta","price":"40"}}}]"#,
+    );
 }
 
 /// transcripts 01a #6/#7 with the DEVIATION: a request without token while

@@ -46,10 +46,7 @@ impl InventoryAdapter {
         let base = http_backend::parse_url(&source.url)
             .map_err(|e| AdapterError::Backend(format!("source {}: url: {e}", source.name)))?;
         if source.login.is_empty() {
-            return Err(AdapterError::Backend(format!(
-                "source {}: login is required",
-                source.name
-            )));
+            return Err(AdapterError::Backend(format!("source {}: login is required", source.name)));
         }
         Ok(Self {
             http: deps.http.clone(),
@@ -61,9 +58,7 @@ impl InventoryAdapter {
     }
 
     fn url(&self, path: &str) -> Result<Url, AdapterError> {
-        self.base
-            .join(path)
-            .map_err(|e| AdapterError::Backend(format!("bad URL {path}: {e}")))
+        self.base.join(path).map_err(|e| AdapterError::Backend(format!("bad URL {path}: {e}")))
     }
 
     /// The scratch document holding the session token of the acting user.
@@ -75,9 +70,7 @@ impl InventoryAdapter {
         match ctx.scratch.get(&Self::session_doc(ctx)).await? {
             Some(Value::String(token)) => Ok(token),
             // The engine always calls login first; getting here is a bug, say so plainly.
-            _ => Err(AdapterError::Login(
-                "no warehouse session: login was not called".into(),
-            )),
+            _ => Err(AdapterError::Login("no warehouse session: login was not called".into())),
         }
     }
 
@@ -97,11 +90,7 @@ impl InventoryAdapter {
 
     /// The warehouse part of `ann@north`; users without one share `main`.
     fn warehouse(login: &str) -> &str {
-        login
-            .split_once('@')
-            .map(|(_, w)| w)
-            .filter(|w| !w.is_empty())
-            .unwrap_or("main")
+        login.split_once('@').map(|(_, w)| w).filter(|w| !w.is_empty()).unwrap_or("main")
     }
 
     /// Device attributes → the backend's stock line. Values arrive as strings.
@@ -140,10 +129,7 @@ impl SourceAdapter for InventoryAdapter {
         match reply.status {
             s if s.is_success() => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                return Err(AdapterError::Login(format!(
-                    "warehouse refused user {}",
-                    self.login
-                )))
+                return Err(AdapterError::Login(format!("warehouse refused user {}", self.login)))
             }
             s => return Err(AdapterError::Backend(http_backend::status_message(s))),
         }
@@ -151,9 +137,7 @@ impl SourceAdapter for InventoryAdapter {
             .ok()
             .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))
             .ok_or_else(|| AdapterError::Login("warehouse login reply carries no token".into()))?;
-        ctx.scratch
-            .set(&Self::session_doc(ctx), Value::String(token))
-            .await
+        ctx.scratch.set(&Self::session_doc(ctx), Value::String(token)).await
     }
 
     async fn logoff(&self, ctx: &AdapterCtx) -> Result<(), AdapterError> {
@@ -163,22 +147,16 @@ impl SourceAdapter for InventoryAdapter {
 
     /// Schema for bulk data and `schema-changed`: JSON text with a `version`.
     async fn schema(&self, _ctx: &AdapterCtx) -> Result<Option<String>, AdapterError> {
-        Ok(Some(
-            json!({"version": "1", "property": {"on_hand": "integer", "bin": "string"}}).to_string(),
-        ))
+        Ok(Some(json!({"version": "1", "property": {"on_hand": "integer", "bin": "string"}}).to_string()))
     }
 
     async fn query(&self, ctx: &AdapterCtx, _params: Option<&Value>) -> Result<RawObjects, AdapterError> {
         let mut url = self.url("stock")?;
-        url.query_pairs_mut()
-            .append_pair("warehouse", Self::warehouse(&ctx.login));
+        url.query_pairs_mut().append_pair("warehouse", Self::warehouse(&ctx.login));
         let reply = self.call(ctx, Method::GET, url, None).await?;
         let invalid = || AdapterError::Backend("Invalid query response".into());
         let document: Value = serde_json::from_str(&reply.body).map_err(|_| invalid())?;
-        let lines = document
-            .get("skus")
-            .and_then(Value::as_array)
-            .ok_or_else(invalid)?;
+        let lines = document.get("skus").and_then(Value::as_array).ok_or_else(invalid)?;
         let mut objects = RawObjects::new();
         for line in lines {
             let mut attrs = line.as_object().cloned().ok_or_else(invalid)?;
@@ -194,8 +172,7 @@ impl SourceAdapter for InventoryAdapter {
     async fn create(&self, ctx: &AdapterCtx, attrs: &mut RawAttrs) -> Result<Option<String>, AdapterError> {
         let sku = Self::sku(attrs, "sku")?;
         let url = self.url(&format!("stock/{sku}"))?;
-        self.call(ctx, Method::PUT, url, Some(&Self::stock_line(attrs)?))
-            .await?;
+        self.call(ctx, Method::PUT, url, Some(&Self::stock_line(attrs)?)).await?;
         // What is stored is `attrs` after this call: keep the device's copy in step with
         // the object the query will return (which has no `sku` attribute).
         attrs.remove("sku");
@@ -205,8 +182,7 @@ impl SourceAdapter for InventoryAdapter {
     async fn update(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError> {
         let sku = Self::sku(attrs, "id")?;
         let url = self.url(&format!("stock/{sku}"))?;
-        self.call(ctx, Method::PUT, url, Some(&Self::stock_line(attrs)?))
-            .await?;
+        self.call(ctx, Method::PUT, url, Some(&Self::stock_line(attrs)?)).await?;
         Ok(())
     }
 
@@ -241,10 +217,8 @@ pub mod demo {
 
     /// Serves the warehouse API on a local port; returns its base URL.
     pub async fn start_warehouse() -> Result<String, Box<dyn std::error::Error>> {
-        let stock: Stock = Arc::new(Mutex::new(BTreeMap::from([(
-            "A1".to_owned(),
-            json!({"sku": "A1", "on_hand": 3, "bin": "B-7"}),
-        )])));
+        let stock: Stock =
+            Arc::new(Mutex::new(BTreeMap::from([("A1".to_owned(), json!({"sku": "A1", "on_hand": 3, "bin": "B-7"}))])));
         let app = Router::new()
             .route(
                 "/session",
@@ -325,17 +299,11 @@ pub mod demo {
     #[async_trait]
     impl ScratchDocs for MemScratch {
         async fn get(&self, name: &str) -> Result<Option<Value>, AdapterError> {
-            let docs = self
-                .0
-                .lock()
-                .map_err(|_| AdapterError::Backend("poisoned".into()))?;
+            let docs = self.0.lock().map_err(|_| AdapterError::Backend("poisoned".into()))?;
             Ok(docs.get(name).cloned())
         }
         async fn set(&self, name: &str, value: Value) -> Result<(), AdapterError> {
-            let mut docs = self
-                .0
-                .lock()
-                .map_err(|_| AdapterError::Backend("poisoned".into()))?;
+            let mut docs = self.0.lock().map_err(|_| AdapterError::Backend("poisoned".into()))?;
             docs.insert(name.to_owned(), value);
             Ok(())
         }
@@ -344,19 +312,14 @@ pub mod demo {
     /// Logs in, queries, creates, updates and deletes through the adapter; returns the
     /// object set after each step so callers can check it.
     pub async fn run(registry: Arc<dyn Registry>, password: &str) -> Result<Vec<RawObjects>, AdapterError> {
-        let base = start_warehouse()
-            .await
-            .map_err(|e| AdapterError::Backend(e.to_string()))?;
+        let base = start_warehouse().await.map_err(|e| AdapterError::Backend(e.to_string()))?;
         let yaml = format!(
             ":development:\n  :plugin_timeout: 5\n:sources:\n  Stock:\n    url: {base}\n    login: clerk\n    password: {password}\n"
         );
         // Once registered as a kind (see the README) the source would say `adapter: inventory`.
-        let settings =
-            Settings::parse(&yaml, "development").map_err(|e| AdapterError::Backend(e.to_string()))?;
-        let source = settings
-            .source("Stock")
-            .cloned()
-            .ok_or_else(|| AdapterError::Backend("no Stock source".into()))?;
+        let settings = Settings::parse(&yaml, "development").map_err(|e| AdapterError::Backend(e.to_string()))?;
+        let source =
+            settings.source("Stock").cloned().ok_or_else(|| AdapterError::Backend("no Stock source".into()))?;
         let deps = AdapterDeps {
             http: http_backend::client(Duration::from_secs(5))?,
             registry,
@@ -384,16 +347,10 @@ pub mod demo {
         if id.as_deref() != Some("C3") {
             return Err(AdapterError::Backend(format!("unexpected id {id:?}")));
         }
-        let change =
-            serde_json::Map::from_iter([("id".to_owned(), json!("A1")), ("on_hand".to_owned(), json!("2"))]);
+        let change = serde_json::Map::from_iter([("id".to_owned(), json!("A1")), ("on_hand".to_owned(), json!("2"))]);
         adapter.update(&ctx, &change).await?;
         seen.push(adapter.query(&ctx, None).await?);
-        adapter
-            .delete(
-                &ctx,
-                &serde_json::Map::from_iter([("id".to_owned(), json!("A1"))]),
-            )
-            .await?;
+        adapter.delete(&ctx, &serde_json::Map::from_iter([("id".to_owned(), json!("A1"))])).await?;
         seen.push(adapter.query(&ctx, None).await?);
         adapter.logoff(&ctx).await?;
         Ok(seen)
@@ -478,10 +435,7 @@ pub use no_registry::NoRegistry;
 #[tokio::main]
 async fn main() -> Result<(), AdapterError> {
     let steps = demo::run(Arc::new(NoRegistry), "secret").await?;
-    for (label, objects) in ["after login", "after create + update", "after delete"]
-        .iter()
-        .zip(&steps)
-    {
+    for (label, objects) in ["after login", "after create + update", "after delete"].iter().zip(&steps) {
         println!("{label}: {}", Value::Object(objects.clone()));
     }
     Ok(())

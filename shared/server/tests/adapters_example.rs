@@ -14,9 +14,7 @@ use rhosync_server::adapters::AdapterError;
 
 #[tokio::test]
 async fn the_inventory_example_syncs_its_warehouse() {
-    let steps = inventory::demo::run(Arc::new(inventory::NoRegistry), "secret")
-        .await
-        .unwrap();
+    let steps = inventory::demo::run(Arc::new(inventory::NoRegistry), "secret").await.unwrap();
     let steps: Vec<Value> = steps.into_iter().map(Value::Object).collect();
     assert_eq!(
         steps,
@@ -31,8 +29,5 @@ async fn the_inventory_example_syncs_its_warehouse() {
 #[tokio::test]
 async fn a_refused_warehouse_login_is_a_login_error() {
     let result = inventory::demo::run(Arc::new(inventory::NoRegistry), "wrong").await;
-    assert_eq!(
-        result,
-        Err(AdapterError::Login("warehouse refused user clerk".into()))
-    );
+    assert_eq!(result, Err(AdapterError::Login("warehouse refused user clerk".into())));
 }

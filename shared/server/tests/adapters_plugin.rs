@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use adapters_support::{
-    attrs, closed_port_url, ctx, deps, deps_with_token, settings, Answer, Backend, Call, TOKEN,
-};
+use adapters_support::{attrs, closed_port_url, ctx, deps, deps_with_token, settings, Answer, Backend, Call, TOKEN};
 use rhosync_server::adapters::deps::AppServerUrl;
 use rhosync_server::adapters::factory;
 use rhosync_server::adapters::plugin::{PluginAdapter, PluginAuthenticator, NO_APP_SERVER};
@@ -68,15 +66,8 @@ async fn query_posts_the_contract_body_and_returns_the_object_map() {
     let settings = plugin_settings(&format!("{}/", backend.base));
     let adapter = adapter(&settings, "Product");
 
-    let result = adapter
-        .query(&ctx(&settings, "Product", "testuser", "testuser"), None)
-        .await
-        .unwrap();
-    assert_eq!(
-        Value::Object(result),
-        objects,
-        "raw objects are handed on for the engine to normalise"
-    );
+    let result = adapter.query(&ctx(&settings, "Product", "testuser", "testuser"), None).await.unwrap();
+    assert_eq!(Value::Object(result), objects, "raw objects are handed on for the engine to normalise");
 
     let call = backend.take_one();
     assert_eq!(call.uri, "/rhoconnect/query");
@@ -96,10 +87,7 @@ async fn query_forwards_the_device_query_and_names_the_user_for_app_partitions()
     let params = json!({"category": "phones", "page": {"size": "10"}});
 
     // App-partitioned: stored under __shared__, but `partition` is the acting login (§5, §7).
-    let result = adapter
-        .query(&ctx(&settings, "Shared", "ann", "__shared__"), Some(&params))
-        .await
-        .unwrap();
+    let result = adapter.query(&ctx(&settings, "Shared", "ann", "__shared__"), Some(&params)).await.unwrap();
     assert!(result.is_empty(), "[] is an empty result");
 
     let call = backend.take_one();
@@ -110,11 +98,7 @@ async fn query_forwards_the_device_query_and_names_the_user_for_app_partitions()
     );
 
     backend.answer(|_| Answer::json(200, json!({})));
-    assert!(adapter
-        .query(&ctx(&settings, "Shared", "ann", "__shared__"), None)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(adapter.query(&ctx(&settings, "Shared", "ann", "__shared__"), None).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -141,10 +125,7 @@ async fn writes_make_exactly_one_call_each_with_the_contract_bodies() {
                "api_token": TOKEN, "user_id": "testuser"})
     );
 
-    adapter
-        .update(&ctx, &attrs(json!({"price": "149.99", "id": "42"})))
-        .await
-        .unwrap();
+    adapter.update(&ctx, &attrs(json!({"price": "149.99", "id": "42"}))).await.unwrap();
     let call = backend.take_one();
     assert_eq!(call.uri, "/rhoconnect/update");
     assert_plugin_headers(&call);
@@ -174,29 +155,17 @@ async fn create_reads_json_string_ids_and_treats_an_empty_body_as_no_id() {
     let adapter = adapter(&settings, "Product");
     let ctx = ctx(&settings, "Product", "u", "u");
 
-    let id = adapter
-        .create(&ctx, &mut attrs(json!({"name": "x"})))
-        .await
-        .unwrap();
+    let id = adapter.create(&ctx, &mut attrs(json!({"name": "x"}))).await.unwrap();
     assert_eq!(id.as_deref(), Some("abc-7"));
     backend.take_one();
 
     backend.answer(|_| Answer::text(200, ""));
-    assert_eq!(
-        adapter
-            .create(&ctx, &mut attrs(json!({"name": "x"})))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(adapter.create(&ctx, &mut attrs(json!({"name": "x"}))).await.unwrap(), None);
     backend.take_one();
 
     // Verbatim otherwise: backends must answer the bare id (§6.1).
     backend.answer(|_| Answer::json(201, json!({"id": 5})));
-    let id = adapter
-        .create(&ctx, &mut attrs(json!({"name": "x"})))
-        .await
-        .unwrap();
+    let id = adapter.create(&ctx, &mut attrs(json!({"name": "x"}))).await.unwrap();
     assert_eq!(id.as_deref(), Some(r#"{"id":5}"#));
     backend.take_one();
 }
@@ -208,33 +177,17 @@ async fn non_2xx_answers_become_status_and_reason_with_one_call_per_write() {
     let adapter = adapter(&settings, "Product");
     let ctx = ctx(&settings, "Product", "u", "u");
 
-    assert_eq!(
-        adapter.query(&ctx, None).await,
-        failed("500 Internal Server Error")
-    );
+    assert_eq!(adapter.query(&ctx, None).await, failed("500 Internal Server Error"));
     backend.take_one();
-    assert_eq!(
-        adapter.create(&ctx, &mut attrs(json!({"name": "x"}))).await,
-        failed("500 Internal Server Error")
-    );
+    assert_eq!(adapter.create(&ctx, &mut attrs(json!({"name": "x"}))).await, failed("500 Internal Server Error"));
     backend.take_one();
 
     backend.answer(|_| Answer::text(404, "no such route"));
-    assert_eq!(
-        adapter
-            .update(&ctx, &attrs(json!({"name": "y", "id": "1"})))
-            .await,
-        failed("404 Not Found")
-    );
+    assert_eq!(adapter.update(&ctx, &attrs(json!({"name": "y", "id": "1"}))).await, failed("404 Not Found"));
     backend.take_one();
 
     backend.answer(|_| Answer::text(422, ""));
-    assert_eq!(
-        adapter
-            .delete(&ctx, &attrs(json!({"name": "y", "id": "1"})))
-            .await,
-        failed("422 Unprocessable Entity")
-    );
+    assert_eq!(adapter.delete(&ctx, &attrs(json!({"name": "y", "id": "1"}))).await, failed("422 Unprocessable Entity"));
     backend.take_one();
 
     // Redirects are not followed: a 3xx is an error (§3).
@@ -268,24 +221,15 @@ async fn a_backend_slower_than_plugin_timeout_times_out() {
 
     let started = Instant::now();
     let result = adapter.query(&ctx, None).await;
-    assert_eq!(
-        result,
-        Err(AdapterError::Timeout("Timed out reading data from server".into()))
-    );
+    assert_eq!(result, Err(AdapterError::Timeout("Timed out reading data from server".into())));
     let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
-        "waited {waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(3), "waited {waited:?}");
 
     let quick = PluginAdapter::new(settings.source("Product").unwrap(), &deps(&settings))
         .unwrap()
         .with_timeout(Duration::from_millis(200));
     let result = quick.delete(&ctx, &attrs(json!({"a": "1", "id": "1"}))).await;
-    assert_eq!(
-        result,
-        Err(AdapterError::Timeout("Timed out reading data from server".into()))
-    );
+    assert_eq!(result, Err(AdapterError::Timeout("Timed out reading data from server".into())));
     assert_eq!(backend.calls().len(), 2, "one call each, no retry");
 }
 
@@ -310,23 +254,14 @@ async fn without_an_app_server_url_calls_fail_with_the_rc7_message() {
     );
     let adapter = adapter(&settings, "Product");
     let ctx = ctx(&settings, "Product", "u", "u");
-    let missing =
-        |r: Result<(), AdapterError>| assert_eq!(r, Err(AdapterError::Backend(NO_APP_SERVER.into())));
+    let missing = |r: Result<(), AdapterError>| assert_eq!(r, Err(AdapterError::Backend(NO_APP_SERVER.into())));
     missing(adapter.query(&ctx, None).await.map(|_| ()));
-    missing(
-        adapter
-            .create(&ctx, &mut attrs(json!({"a": "1"})))
-            .await
-            .map(|_| ()),
-    );
+    missing(adapter.create(&ctx, &mut attrs(json!({"a": "1"}))).await.map(|_| ()));
     missing(adapter.update(&ctx, &attrs(json!({"a": "1", "id": "1"}))).await);
     missing(adapter.delete(&ctx, &attrs(json!({"a": "1", "id": "1"}))).await);
 
     let auth = PluginAuthenticator::new(&deps(&settings));
-    assert_eq!(
-        auth.authenticate("ann", "pw", &Map::new()).await,
-        AuthOutcome::Error(NO_APP_SERVER.into())
-    );
+    assert_eq!(auth.authenticate("ann", "pw", &Map::new()).await, AuthOutcome::Error(NO_APP_SERVER.into()));
 }
 
 #[tokio::test]
@@ -344,10 +279,7 @@ async fn a_source_url_serves_when_no_app_server_is_configured() {
         backend.base
     ));
     let adapter = adapter(&settings, "Product");
-    let result = adapter
-        .query(&ctx(&settings, "Product", "u", "u"), None)
-        .await
-        .unwrap();
+    let result = adapter.query(&ctx(&settings, "Product", "u", "u"), None).await.unwrap();
     assert_eq!(Value::Object(result), json!({"1": {"a": "b"}}));
     assert_eq!(backend.take_one().uri, "/crm/rhoconnect/query");
 }
@@ -359,20 +291,14 @@ async fn userinfo_is_stripped_and_only_stands_in_for_a_missing_token() {
     let settings = plugin_settings(&with_userinfo);
 
     let adapter = factory::build(settings.source("Product").unwrap(), &deps(&settings)).unwrap();
-    adapter
-        .query(&ctx(&settings, "Product", "u", "u"), None)
-        .await
-        .unwrap();
+    adapter.query(&ctx(&settings, "Product", "u", "u"), None).await.unwrap();
     let call = backend.take_one();
     assert_plugin_headers(&call); // no Authorization: the userinfo did not leak into basic auth
     assert_eq!(call.json()["api_token"], json!(TOKEN), "the server token wins");
 
     let tokenless = deps_with_token(&settings, None);
     let adapter = factory::build(settings.source("Product").unwrap(), &tokenless).unwrap();
-    adapter
-        .query(&ctx(&settings, "Product", "u", "u"), None)
-        .await
-        .unwrap();
+    adapter.query(&ctx(&settings, "Product", "u", "u"), None).await.unwrap();
     assert_eq!(backend.take_one().json()["api_token"], json!("sometoken"));
 }
 
@@ -392,15 +318,11 @@ async fn the_app_server_url_is_looked_up_on_every_call() {
     let second = Backend::start(|_| Answer::json(200, json!({"1": {"from": "second"}}))).await;
     let settings = plugin_settings(&first.base);
     let url = Arc::new(Switchable(Mutex::new(None)));
-    let adapter = PluginAdapter::new(settings.source("Product").unwrap(), &deps(&settings))
-        .unwrap()
-        .with_app_server(url.clone());
+    let adapter =
+        PluginAdapter::new(settings.source("Product").unwrap(), &deps(&settings)).unwrap().with_app_server(url.clone());
     let ctx = ctx(&settings, "Product", "u", "u");
 
-    assert_eq!(
-        adapter.query(&ctx, None).await,
-        Err(AdapterError::Backend(NO_APP_SERVER.into()))
-    );
+    assert_eq!(adapter.query(&ctx, None).await, Err(AdapterError::Backend(NO_APP_SERVER.into())));
     *url.0.lock().unwrap() = Some(second.base.clone());
     let result = adapter.query(&ctx, None).await.unwrap();
     assert_eq!(result["1"]["from"], json!("second"));
@@ -439,18 +361,12 @@ async fn authenticate_posts_login_password_token_and_maps_the_answer() {
     let auth = PluginAuthenticator::new(&deps(&settings));
     let extra = serde_json::from_value::<Map<String, Value>>(json!({"remember_me": 1})).unwrap();
 
-    assert_eq!(
-        auth.authenticate("lucas", "secret", &extra).await,
-        AuthOutcome::Allow("lucas".into())
-    );
+    assert_eq!(auth.authenticate("lucas", "secret", &extra).await, AuthOutcome::Allow("lucas".into()));
     let call = backend.take_one();
     assert_eq!(call.uri, "/rhoconnect/authenticate");
     assert_plugin_headers(&call);
     // Exactly §4's members: no device extras, no partition.
-    assert_eq!(
-        call.json(),
-        json!({"login": "lucas", "password": "secret", "api_token": TOKEN})
-    );
+    assert_eq!(call.json(), json!({"login": "lucas", "password": "secret", "api_token": TOKEN}));
 
     let cases = [
         ("newuser", AuthOutcome::Allow("different".into())),
@@ -459,24 +375,14 @@ async fn authenticate_posts_login_password_token_and_maps_the_answer() {
         ("forbidden", AuthOutcome::Deny),
         ("broken", AuthOutcome::Error("500 Internal Server Error".into())),
         ("nobody", AuthOutcome::Error("404 Not Found".into())),
-        (
-            "slow",
-            AuthOutcome::Error("Timed out reading data from server".into()),
-        ),
+        ("slow", AuthOutcome::Error("Timed out reading data from server".into())),
     ];
     for (login, expected) in cases {
-        assert_eq!(
-            auth.authenticate(login, "pw", &Map::new()).await,
-            expected,
-            "login {login}"
-        );
+        assert_eq!(auth.authenticate(login, "pw", &Map::new()).await, expected, "login {login}");
         backend.take_one();
     }
 
     let dead = plugin_settings(&closed_port_url().await);
     let auth = PluginAuthenticator::new(&deps(&dead));
-    assert_eq!(
-        auth.authenticate("lucas", "pw", &Map::new()).await,
-        AuthOutcome::Error("Connection refused".into())
-    );
+    assert_eq!(auth.authenticate("lucas", "pw", &Map::new()).await, AuthOutcome::Error("Connection refused".into()));
 }

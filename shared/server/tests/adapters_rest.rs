@@ -71,10 +71,7 @@ async fn query_lists_records_at_the_pointer_renamed_through_the_field_map() {
     let settings = item_settings(&backend.base);
     let adapter = item_adapter(&settings);
 
-    let result = adapter
-        .query(&ctx(&settings, "Item", "ann lee", "ann lee"), None)
-        .await
-        .unwrap();
+    let result = adapter.query(&ctx(&settings, "Item", "ann lee", "ann lee"), None).await.unwrap();
     assert_eq!(
         Value::Object(result),
         json!({"7": {"name": "Bolt", "quantity": 3, "color": "red"},
@@ -90,8 +87,7 @@ async fn query_lists_records_at_the_pointer_renamed_through_the_field_map() {
 #[tokio::test]
 async fn query_accepts_records_keyed_by_id_and_an_empty_list() {
     let backend =
-        Backend::start(|_| Answer::json(200, json!({"1": {"name": "a"}, "2": {"name": "b", "id": "2"}})))
-            .await;
+        Backend::start(|_| Answer::json(200, json!({"1": {"name": "a"}, "2": {"name": "b", "id": "2"}}))).await;
     let settings = settings(&format!(
         r#"
 :test:
@@ -108,10 +104,7 @@ async fn query_accepts_records_keyed_by_id_and_an_empty_list() {
     let ctx = ctx(&settings, "Thing", "u", "u");
     let result = adapter.query(&ctx, None).await.unwrap();
     // The id field is the key, not an attribute.
-    assert_eq!(
-        Value::Object(result),
-        json!({"1": {"name": "a"}, "2": {"name": "b"}})
-    );
+    assert_eq!(Value::Object(result), json!({"1": {"name": "a"}, "2": {"name": "b"}}));
 
     backend.answer(|_| Answer::json(200, json!([])));
     assert!(adapter.query(&ctx, None).await.unwrap().is_empty());
@@ -130,40 +123,22 @@ async fn each_write_is_exactly_one_call_with_backend_names() {
     let ctx = ctx(&settings, "Item", "ann", "ann");
 
     let mut created = attrs(json!({"name": "Bolt", "quantity": "3", "color": "red"}));
-    assert_eq!(
-        adapter.create(&ctx, &mut created).await.unwrap().as_deref(),
-        Some("99")
-    );
+    assert_eq!(adapter.create(&ctx, &mut created).await.unwrap().as_deref(), Some("99"));
     let call = backend.take_one();
     assert_eq!((call.method.as_str(), call.uri.as_str()), ("POST", "/api/items"));
     assert_auth(&call);
     assert_eq!(call.header("content-type"), Some("application/json"));
-    assert_eq!(
-        call.json(),
-        json!({"itemName": "Bolt", "qty": "3", "color": "red"})
-    );
+    assert_eq!(call.json(), json!({"itemName": "Bolt", "qty": "3", "color": "red"}));
 
-    adapter
-        .update(&ctx, &attrs(json!({"quantity": "4", "id": "a/b"})))
-        .await
-        .unwrap();
+    adapter.update(&ctx, &attrs(json!({"quantity": "4", "id": "a/b"}))).await.unwrap();
     let call = backend.take_one();
-    assert_eq!(
-        (call.method.as_str(), call.uri.as_str()),
-        ("PUT", "/api/items/a%2Fb")
-    );
+    assert_eq!((call.method.as_str(), call.uri.as_str()), ("PUT", "/api/items/a%2Fb"));
     assert_auth(&call);
     assert_eq!(call.json(), json!({"qty": "4"}), "the id travels in the URL only");
 
-    adapter
-        .delete(&ctx, &attrs(json!({"name": "Bolt", "quantity": "4", "id": "7"})))
-        .await
-        .unwrap();
+    adapter.delete(&ctx, &attrs(json!({"name": "Bolt", "quantity": "4", "id": "7"}))).await.unwrap();
     let call = backend.take_one();
-    assert_eq!(
-        (call.method.as_str(), call.uri.as_str()),
-        ("DELETE", "/api/items/7")
-    );
+    assert_eq!((call.method.as_str(), call.uri.as_str()), ("DELETE", "/api/items/7"));
     assert_auth(&call);
     assert_eq!(call.body, "");
 }
@@ -174,16 +149,9 @@ async fn a_create_reply_without_an_id_gives_no_id_rather_than_an_error() {
     let settings = item_settings(&backend.base);
     let adapter = item_adapter(&settings);
     let ctx = ctx(&settings, "Item", "ann", "ann");
-    for reply in [
-        Answer::json(201, json!({"ok": true})),
-        Answer::text(201, ""),
-        Answer::text(200, "<html>"),
-    ] {
+    for reply in [Answer::json(201, json!({"ok": true})), Answer::text(201, ""), Answer::text(200, "<html>")] {
         backend.answer(move |_| reply.clone());
-        assert_eq!(
-            adapter.create(&ctx, &mut attrs(json!({"name": "x"}))).await,
-            Ok(None)
-        );
+        assert_eq!(adapter.create(&ctx, &mut attrs(json!({"name": "x"}))).await, Ok(None));
         backend.take_one();
     }
 }
@@ -211,38 +179,18 @@ async fn defaults_hang_off_the_list_url() {
     let adapter = factory::build(settings.source("Thing").unwrap(), &deps(&settings)).unwrap();
     let ctx = ctx(&settings, "Thing", "u", "u");
 
-    assert_eq!(
-        adapter
-            .create(&ctx, &mut attrs(json!({"name": "x"})))
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("n-1")
-    );
+    assert_eq!(adapter.create(&ctx, &mut attrs(json!({"name": "x"}))).await.unwrap().as_deref(), Some("n-1"));
     let call = backend.take_one();
     assert_eq!((call.method.as_str(), call.uri.as_str()), ("POST", "/things/"));
     assert_eq!(call.header("authorization"), None);
 
-    adapter
-        .update(&ctx, &attrs(json!({"name": "y", "id": "n-1"})))
-        .await
-        .unwrap();
+    adapter.update(&ctx, &attrs(json!({"name": "y", "id": "n-1"}))).await.unwrap();
     let call = backend.take_one();
-    assert_eq!(
-        (call.method.as_str(), call.uri.as_str()),
-        ("PATCH", "/things/n-1")
-    );
+    assert_eq!((call.method.as_str(), call.uri.as_str()), ("PATCH", "/things/n-1"));
     assert_eq!(call.json(), json!({"name": "y"}));
 
-    let refused = adapter
-        .delete(&ctx, &attrs(json!({"name": "y", "id": "n-1"})))
-        .await;
-    assert_eq!(
-        refused,
-        Err(AdapterError::Backend(
-            "Source Thing does not support delete".into()
-        ))
-    );
+    let refused = adapter.delete(&ctx, &attrs(json!({"name": "y", "id": "n-1"}))).await;
+    assert_eq!(refused, Err(AdapterError::Backend("Source Thing does not support delete".into())));
     assert!(backend.calls().is_empty());
 }
 
@@ -272,10 +220,7 @@ async fn drop_unmapped_keeps_only_mapped_fields_both_ways() {
     let result = adapter.query(&ctx, None).await.unwrap();
     assert_eq!(Value::Object(result), json!({"1": {"name": "T"}}));
     backend.take_one();
-    adapter
-        .update(&ctx, &attrs(json!({"name": "U", "junk": "j", "id": "1"})))
-        .await
-        .unwrap();
+    adapter.update(&ctx, &attrs(json!({"name": "U", "junk": "j", "id": "1"}))).await.unwrap();
     assert_eq!(backend.take_one().json(), json!({"title": "U"}));
 }
 
@@ -287,10 +232,7 @@ async fn failures_become_device_messages_with_one_call_per_write() {
     let ctx = ctx(&settings, "Item", "ann", "ann");
     let backend_err = |m: &str| AdapterError::Backend(m.to_owned());
 
-    assert_eq!(
-        adapter.query(&ctx, None).await,
-        Err(backend_err("500 Internal Server Error"))
-    );
+    assert_eq!(adapter.query(&ctx, None).await, Err(backend_err("500 Internal Server Error")));
     backend.take_one();
     assert_eq!(
         adapter.create(&ctx, &mut attrs(json!({"name": "x"}))).await,
@@ -300,20 +242,13 @@ async fn failures_become_device_messages_with_one_call_per_write() {
 
     backend.answer(|_| Answer::text(401, ""));
     assert_eq!(
-        adapter
-            .update(&ctx, &attrs(json!({"name": "x", "id": "1"})))
-            .await,
+        adapter.update(&ctx, &attrs(json!({"name": "x", "id": "1"}))).await,
         Err(backend_err("401 Unauthorized"))
     );
     backend.take_one();
 
     backend.answer(|_| Answer::text(404, ""));
-    assert_eq!(
-        adapter
-            .delete(&ctx, &attrs(json!({"name": "x", "id": "1"})))
-            .await,
-        Err(backend_err("404 Not Found"))
-    );
+    assert_eq!(adapter.delete(&ctx, &attrs(json!({"name": "x", "id": "1"}))).await, Err(backend_err("404 Not Found")));
     backend.take_one();
 
     // timeout_secs: 0.5
@@ -323,11 +258,7 @@ async fn failures_become_device_messages_with_one_call_per_write() {
         adapter.create(&ctx, &mut attrs(json!({"name": "x"}))).await,
         Err(AdapterError::Timeout("Timed out reading data from server".into()))
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     backend.take_one();
 }
 
@@ -343,16 +274,10 @@ async fn unusable_list_replies_are_invalid_query_responses() {
     };
 
     let m = message(adapter.query(&ctx, None).await);
-    assert!(
-        m.starts_with("Invalid query response: the body is not JSON"),
-        "{m}"
-    );
+    assert!(m.starts_with("Invalid query response: the body is not JSON"), "{m}");
 
     let cases = [
-        (
-            json!({"data": {}}),
-            "Invalid query response: nothing at /data/items",
-        ),
+        (json!({"data": {}}), "Invalid query response: nothing at /data/items"),
         (
             json!({"data": {"items": "none"}}),
             "Invalid query response: /data/items is neither a list nor an object of records",
@@ -361,14 +286,8 @@ async fn unusable_list_replies_are_invalid_query_responses() {
             json!({"data": {"items": [{"itemId": 1}, {"itemName": "no id"}]}}),
             "Invalid query response: record 1 has no usable 'itemId'",
         ),
-        (
-            json!({"data": {"items": [{"itemId": true}]}}),
-            "Invalid query response: record 0 has no usable 'itemId'",
-        ),
-        (
-            json!({"data": {"items": [3]}}),
-            "Invalid query response: record 0 is not an object",
-        ),
+        (json!({"data": {"items": [{"itemId": true}]}}), "Invalid query response: record 0 has no usable 'itemId'"),
+        (json!({"data": {"items": [3]}}), "Invalid query response: record 0 is not an object"),
     ];
     for (body, expected) in cases {
         backend.answer(move |_| Answer::json(200, body.clone()));
@@ -403,25 +322,24 @@ fn bad_options_are_refused_at_construction_with_the_key_named() {
         ("      list_url: http://h/x\n      create: yes please\n", "create must be a map {method, url} or false"),
         ("      list_url: http://h/x\n      field_map: {a: n, b: n}\n", "field_map maps two backend fields to 'n'"),
         ("      list_url: http://h/x\n      timeout_secs: 0\n", "timeout_secs must be a number of seconds above 0"),
-        ("      list_url: http://h/x\n      auth_header: Authorization\n", "auth_header and auth_secret_env go together"),
-        ("      list_url: http://h/x\n      auth_header: Authorization\n      auth_secret_env: NOT_SET_ANYWHERE\n",
-            "auth_secret_env: the environment variable NOT_SET_ANYWHERE is not set"),
-        ("      list_url: http://h/x\n      auth_header: \"Bad Header\"\n      auth_secret_env: ITEMS_TOKEN\n",
-            "auth_header: 'Bad Header' is not a valid header name"),
+        (
+            "      list_url: http://h/x\n      auth_header: Authorization\n",
+            "auth_header and auth_secret_env go together",
+        ),
+        (
+            "      list_url: http://h/x\n      auth_header: Authorization\n      auth_secret_env: NOT_SET_ANYWHERE\n",
+            "auth_secret_env: the environment variable NOT_SET_ANYWHERE is not set",
+        ),
+        (
+            "      list_url: http://h/x\n      auth_header: \"Bad Header\"\n      auth_secret_env: ITEMS_TOKEN\n",
+            "auth_header: 'Bad Header' is not a valid header name",
+        ),
     ];
     for (options, expected) in cases {
-        let err = build_with(options, "")
-            .err()
-            .unwrap_or_else(|| panic!("accepted:\n{options}"));
+        let err = build_with(options, "").err().unwrap_or_else(|| panic!("accepted:\n{options}"));
         let message = err.message();
-        assert!(
-            message.starts_with("source Thing: adapter_options: "),
-            "{message}"
-        );
-        assert!(
-            message.contains(expected),
-            "options:\n{options}\nmessage: {message}\nexpected: {expected}"
-        );
+        assert!(message.starts_with("source Thing: adapter_options: "), "{message}");
+        assert!(message.contains(expected), "options:\n{options}\nmessage: {message}\nexpected: {expected}");
         assert!(!message.contains(SECRET));
     }
 }
@@ -429,11 +347,6 @@ fn bad_options_are_refused_at_construction_with_the_key_named() {
 #[test]
 fn the_factory_reports_option_errors() {
     let settings = settings(":test:\n  :plugin_timeout: 5\n:sources:\n  Thing:\n    adapter: rest\n");
-    let err = factory::build(settings.source("Thing").unwrap(), &deps(&settings))
-        .err()
-        .unwrap();
-    assert_eq!(
-        err,
-        AdapterError::Backend("source Thing: adapter_options: list_url is required".into())
-    );
+    let err = factory::build(settings.source("Thing").unwrap(), &deps(&settings)).err().unwrap();
+    assert_eq!(err, AdapterError::Backend("source Thing: adapter_options: list_url is required".into()));
 }

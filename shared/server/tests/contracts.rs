@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rhosync_server::edges::{aws, AwsClients, QueueUrls, S3BlobStore, SqsJobQueue};
+use rhosync_server::ports::queue::MAX_MESSAGE_BYTES;
 use rhosync_server::ports::{
     BlobStore, CudOp, CudWrite, Job, JobMessage, JobQueue, MemoryBlobStore, MemoryJobQueue, Queue,
 };
-use rhosync_server::ports::queue::MAX_MESSAGE_BYTES;
 use rhosync_server::registry::dynamo::{MAX_PK_BYTES, MAX_SK_BYTES};
 use rhosync_server::registry::{ClientRecord, DynamoRegistry, MemoryRegistry, Registry, SourceOverrides, User};
 use rhosync_testkit::{unique_prefix, Stack};
@@ -77,7 +77,9 @@ async fn run(registry: &dyn Registry, op: &RegistryOp) -> String {
         RegistryOp::Client(id) => show(registry.client(id).await),
         RegistryOp::PutClient(client) => show(registry.put_client(client).await),
         RegistryOp::CreateClient(client) => show(registry.create_client(client).await),
-        RegistryOp::PutClientOwnedBy(client, owner) => show(registry.put_client_owned_by(client, owner.as_deref()).await),
+        RegistryOp::PutClientOwnedBy(client, owner) => {
+            show(registry.put_client_owned_by(client, owner.as_deref()).await)
+        }
         RegistryOp::DeleteClient(id) => show(registry.delete_client(id).await),
         RegistryOp::ClientsOf(login) => show(registry.clients_of(login).await),
         RegistryOp::TokenUser(token) => show(registry.token_user(token).await),
@@ -284,19 +286,40 @@ fn job_messages() -> Vec<(Queue, JobMessage)> {
             Queue::Adapter,
             JobMessage {
                 id: Some("r1".into()),
-                job: Job::Refresh { source: "Product".into(), user: "amy".into(), query: Some(json!({"q": [1, {"x": null}]})) },
+                job: Job::Refresh {
+                    source: "Product".into(),
+                    user: "amy".into(),
+                    query: Some(json!({"q": [1, {"x": null}]})),
+                },
             },
         ),
         (
             Queue::Adapter,
             JobMessage {
                 id: Some(write.key.clone()),
-                job: Job::Cud { source: "Product".into(), user: "amy".into(), write: Some(Box::new(write)), write_ref: None },
+                job: Job::Cud {
+                    source: "Product".into(),
+                    user: "amy".into(),
+                    write: Some(Box::new(write)),
+                    write_ref: None,
+                },
             },
         ),
-        (Queue::Push, JobMessage { id: None, job: Job::ping(vec!["amy".into(), "bøb".into()], vec!["Product".into()], "push_notify") }),
+        (
+            Queue::Push,
+            JobMessage {
+                id: None,
+                job: Job::ping(vec!["amy".into(), "bøb".into()], vec!["Product".into()], "push_notify"),
+            },
+        ),
         (Queue::Push, JobMessage::with_fresh_id(Job::ping(vec!["amy".into()], Vec::new(), "api"))),
-        (Queue::Bulk, JobMessage { id: Some("b1".into()), job: Job::Bulk { name: "amy".into(), sources: vec!["Product".into()] } }),
+        (
+            Queue::Bulk,
+            JobMessage {
+                id: Some("b1".into()),
+                job: Job::Bulk { name: "amy".into(), sources: vec!["Product".into()] },
+            },
+        ),
     ]
 }
 
@@ -347,7 +370,9 @@ enum BlobOp {
 
 async fn run_blob(store: &dyn BlobStore, op: &BlobOp) -> String {
     let answer = match op {
-        BlobOp::Put(key, bytes, content_type) => store.put(key, bytes.clone(), *content_type).await.map(|()| "put".to_owned()),
+        BlobOp::Put(key, bytes, content_type) => {
+            store.put(key, bytes.clone(), *content_type).await.map(|()| "put".to_owned())
+        }
         BlobOp::Get(key) => store.get(key).await.map(|b| format!("{b:?}")),
         BlobOp::Head(key) => store.head(key).await.map(|m| format!("{m:?}")),
         BlobOp::Delete(key) => store.delete(key).await.map(|()| "deleted".to_owned()),

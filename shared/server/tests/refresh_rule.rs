@@ -32,10 +32,8 @@ async fn begin_script_and_refresh_due_agree() {
                 .unwrap_or_else(|e| panic!("recording the refresh time: {e}"));
 
             // What the probe path decides from.
-            let (_, _, seen) = store
-                .get_many_and_probe(&[], &pk, &ck, 10)
-                .await
-                .unwrap_or_else(|e| panic!("probe: {e}"));
+            let (_, _, seen) =
+                store.get_many_and_probe(&[], &pk, &ck, 10).await.unwrap_or_else(|e| panic!("probe: {e}"));
             let seen = seen.unwrap_or_else(|| panic!("poll {poll}, offset {offset}: the probe saw no refresh time"));
             assert_eq!(seen, refresh_time as f64, "poll {poll}, offset {offset}: the probe's refresh time");
             let expected = refresh_due(poll, seen, NOW);

@@ -115,11 +115,7 @@ fn find(program: &str) -> Option<PathBuf> {
     if venv.exists() {
         return Some(venv);
     }
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| Path::new(dir).join(program))
-        .find(|p| p.exists())
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|dir| Path::new(dir).join(program)).find(|p| p.exists())
 }
 
 fn wait_for_port(port: u16, what: &str) {
@@ -138,8 +134,8 @@ fn start_redis() -> String {
         panic!("redis-server is not installed and REDIS_URL is not set: run the tests through infra/test")
     });
     let port = free_port();
-    let args = ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        .map(str::to_owned);
+    let args =
+        ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"].map(str::to_owned);
     spawn_tied_to_us(&program, &args);
     wait_for_port(port, "redis-server");
     format!("redis://127.0.0.1:{port}")
@@ -158,7 +154,11 @@ fn start_moto() -> String {
 /// A random lowercase name prefix for one test's resources.
 pub fn unique_prefix(label: &str) -> String {
     let n: u64 = rand::thread_rng().gen();
-    format!("t{}-{:012x}", label.chars().filter(char::is_ascii_alphanumeric).take(10).collect::<String>().to_lowercase(), n & 0xffff_ffff_ffff)
+    format!(
+        "t{}-{:012x}",
+        label.chars().filter(char::is_ascii_alphanumeric).take(10).collect::<String>().to_lowercase(),
+        n & 0xffff_ffff_ffff
+    )
 }
 
 /// One test's isolated world: its resources, its settings file and a connected state.
@@ -275,12 +275,24 @@ pub fn assert_bad_configuration_fails_cleanly(binary: &str) {
     type Case<'a> = (&'a str, Vec<(String, String)>, &'a str);
     let cases: Vec<Case> = vec![
         ("missing settings variable", with("RHOSYNC_SETTINGS", None), "RHOSYNC_SETTINGS is not set"),
-        ("missing settings file", with("RHOSYNC_SETTINGS", Some("/nonexistent/settings.yml".into())), "cannot read settings file"),
+        (
+            "missing settings file",
+            with("RHOSYNC_SETTINGS", Some("/nonexistent/settings.yml".into())),
+            "cannot read settings file",
+        ),
         ("malformed settings", with("RHOSYNC_SETTINGS", Some(malformed.display().to_string())), "malformed YAML"),
-        ("unknown adapter kind", with("RHOSYNC_SETTINGS", Some(unknown_kind.display().to_string())), "unknown adapter kind 'soap'"),
+        (
+            "unknown adapter kind",
+            with("RHOSYNC_SETTINGS", Some(unknown_kind.display().to_string())),
+            "unknown adapter kind 'soap'",
+        ),
         ("missing secret", with("RHOCONNECT_SECRET", None), "RHOCONNECT_SECRET is not set"),
         ("missing queue", with("RHOSYNC_PUSH_QUEUE_URL", None), "RHOSYNC_PUSH_QUEUE_URL is not set"),
-        ("unreachable Redis", base.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(), "cannot reach Redis at redis://127.0.0.1:1"),
+        (
+            "unreachable Redis",
+            base.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+            "cannot reach Redis at redis://127.0.0.1:1",
+        ),
     ];
     for (case, vars, expected) in cases {
         let output = Command::new(binary)

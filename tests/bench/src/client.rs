@@ -51,9 +51,7 @@ impl Target {
 
     /// `path` (starting with `/`) resolved against the base URL.
     pub fn url(&self, path: &str) -> Result<Url> {
-        self.base
-            .join(path.trim_start_matches('/'))
-            .with_context(|| format!("bad path {path}"))
+        self.base.join(path.trim_start_matches('/')).with_context(|| format!("bad path {path}"))
     }
 
     pub fn request(&self, method: Method, path: &str) -> Result<reqwest::RequestBuilder> {
@@ -62,14 +60,8 @@ impl Target {
 
     /// A GET answering 200, or an error naming the status and body.
     pub async fn get_ok(&self, path: &str) -> Result<String> {
-        let resp = self
-            .request(Method::GET, path)?
-            .send()
-            .await
-            .with_context(|| format!("GET {path}"))?;
-        expect_ok(resp, &format!("GET {path}"))
-            .await
-            .map(|(_, body)| body)
+        let resp = self.request(Method::GET, path)?.send().await.with_context(|| format!("GET {path}"))?;
+        expect_ok(resp, &format!("GET {path}")).await.map(|(_, body)| body)
     }
 }
 
@@ -77,10 +69,7 @@ impl Target {
 async fn expect_ok(resp: reqwest::Response, what: &str) -> Result<(HeaderMap, String)> {
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = resp
-        .text()
-        .await
-        .with_context(|| format!("{what}: reading the body"))?;
+    let body = resp.text().await.with_context(|| format!("{what}: reading the body"))?;
     if status != StatusCode::OK {
         let shown: String = body.chars().take(300).collect();
         bail!("{what}: HTTP {status}: {shown}");
@@ -112,24 +101,17 @@ impl Page {
     /// token equal to the header when the header is present, and `count` = inserts + deletes.
     pub fn parse(body: &str, header_token: Option<&str>) -> Result<Page> {
         let value: Value = serde_json::from_str(body).context("query page is not JSON")?;
-        let items = value
-            .as_array()
-            .ok_or_else(|| anyhow!("query page is not an array"))?;
+        let items = value.as_array().ok_or_else(|| anyhow!("query page is not an array"))?;
         if items.len() != 6 {
             bail!("query page has {} elements, not 6", items.len());
         }
         let field = |i: usize, key: &str| -> Result<&Value> {
-            items[i]
-                .get(key)
-                .ok_or_else(|| anyhow!("query page element {i} lacks {key:?}"))
+            items[i].get(key).ok_or_else(|| anyhow!("query page element {i} lacks {key:?}"))
         };
         if field(0, "version")?.as_u64() != Some(3) {
             bail!("query page version is not 3");
         }
-        let token = field(1, "token")?
-            .as_str()
-            .ok_or_else(|| anyhow!("token is not a string"))?
-            .to_owned();
+        let token = field(1, "token")?.as_str().ok_or_else(|| anyhow!("token is not a string"))?.to_owned();
         if !token.is_empty() && token.parse::<u64>().map_or(true, |t| t < 2) {
             bail!("token {token:?} is not a decimal integer > 1");
         }
@@ -138,28 +120,15 @@ impl Page {
                 bail!("page token header {header:?} differs from the body's {token:?}");
             }
         }
-        let count = field(2, "count")?
-            .as_u64()
-            .ok_or_else(|| anyhow!("count is not a number"))?;
+        let count = field(2, "count")?.as_u64().ok_or_else(|| anyhow!("count is not a number"))?;
         field(3, "progress_count")?;
-        let total_count = field(4, "total_count")?
-            .as_u64()
-            .ok_or_else(|| anyhow!("total_count is not a number"))?;
-        let command = items[5]
-            .as_object()
-            .ok_or_else(|| anyhow!("command element is not an object"))?;
-        let map_len = |key: &str| {
-            command
-                .get(key)
-                .and_then(Value::as_object)
-                .map_or(0, Map::len)
-        };
+        let total_count = field(4, "total_count")?.as_u64().ok_or_else(|| anyhow!("total_count is not a number"))?;
+        let command = items[5].as_object().ok_or_else(|| anyhow!("command element is not an object"))?;
+        let map_len = |key: &str| command.get(key).and_then(Value::as_object).map_or(0, Map::len);
         let inserted_values = command
             .get("insert")
             .and_then(Value::as_object)
-            .map_or(0, |m| {
-                m.values().filter_map(Value::as_object).map(Map::len).sum()
-            });
+            .map_or(0, |m| m.values().filter_map(Value::as_object).map(Map::len).sum());
         let page = Page {
             token,
             count,
@@ -176,12 +145,7 @@ impl Page {
             bytes: body.len(),
         };
         if page.count != (page.inserted + page.deleted) as u64 {
-            bail!(
-                "count {} but {} inserts + {} deletes",
-                page.count,
-                page.inserted,
-                page.deleted
-            );
+            bail!("count {} but {} inserts + {} deletes", page.count, page.inserted, page.deleted);
         }
         Ok(page)
     }
@@ -261,9 +225,7 @@ impl Device {
     pub async fn login(&mut self) -> Result<()> {
         self.cookie = None;
         let body = json!({"login": self.login, "password": self.password});
-        let (headers, _) = self
-            .call("login", Method::POST, "/rc/v1/app/login", &[], Some(&body))
-            .await?;
+        let (headers, _) = self.call("login", Method::POST, "/rc/v1/app/login", &[], Some(&body)).await?;
         let pairs: Vec<String> = headers
             .get_all(SET_COOKIE)
             .iter()
@@ -282,11 +244,8 @@ impl Device {
     /// `POST /rc/v1/clients`; remembers the new client id.
     pub async fn client_create(&mut self) -> Result<String> {
         self.client_id = None;
-        let (_, body) = self
-            .call("clientcreate", Method::POST, "/rc/v1/clients", &[], None)
-            .await?;
-        let value: Value =
-            serde_json::from_str(&body).context("clientcreate answer is not JSON")?;
+        let (_, body) = self.call("clientcreate", Method::POST, "/rc/v1/clients", &[], None).await?;
+        let value: Value = serde_json::from_str(&body).context("clientcreate answer is not JSON")?;
         let id = value
             .pointer("/client/client_id")
             .and_then(Value::as_str)
@@ -298,20 +257,11 @@ impl Device {
 
     /// `POST /rc/v1/clients/{id}/register` with push details.
     pub async fn client_register(&mut self) -> Result<()> {
-        let id = self
-            .client_id
-            .clone()
-            .ok_or_else(|| anyhow!("clientregister before clientcreate"))?;
+        let id = self.client_id.clone().ok_or_else(|| anyhow!("clientregister before clientcreate"))?;
         let body = json!({"device_type": "APPLE", "device_pin": "bench-pin", "device_port": "100", "phone_id": id});
-        self.call(
-            "clientregister",
-            Method::POST,
-            &format!("/rc/v1/clients/{id}/register"),
-            &[],
-            Some(&body),
-        )
-        .await
-        .map(drop)
+        self.call("clientregister", Method::POST, &format!("/rc/v1/clients/{id}/register"), &[], Some(&body))
+            .await
+            .map(drop)
     }
 
     /// `GET /app/v1/{source}` with an optional acknowledgement token.
@@ -327,15 +277,7 @@ impl Device {
         if let Some(token) = token {
             query.push(("token", token));
         }
-        let (headers, body) = self
-            .call(
-                kind,
-                Method::GET,
-                &format!("/app/v1/{source}"),
-                &query,
-                None,
-            )
-            .await?;
+        let (headers, body) = self.call(kind, Method::GET, &format!("/app/v1/{source}"), &query, None).await?;
         let header_token = headers.get(PAGE_TOKEN_HEADER).and_then(|v| v.to_str().ok());
         Page::parse(&body, header_token).with_context(|| format!("{kind} on {source}"))
     }
@@ -347,11 +289,7 @@ impl Device {
         let mut cycle = Cycle::default();
         let mut token: Option<String> = None;
         loop {
-            let kind = if token.is_some() {
-                "query-ack"
-            } else {
-                "query"
-            };
+            let kind = if token.is_some() { "query-ack" } else { "query" };
             let page = self.query(kind, source, p_size, token.as_deref()).await?;
             cycle.requests += 1;
             cycle.inserted += page.inserted;
@@ -379,42 +317,18 @@ impl Device {
     /// `POST /app/v1/{source}` with `{"create": objects}`.
     pub async fn create(&mut self, source: &str, objects: Map<String, Value>) -> Result<()> {
         let body = json!({"create": objects});
-        self.call(
-            "create",
-            Method::POST,
-            &format!("/app/v1/{source}"),
-            &[],
-            Some(&body),
-        )
-        .await
-        .map(drop)
+        self.call("create", Method::POST, &format!("/app/v1/{source}"), &[], Some(&body)).await.map(drop)
     }
 
     /// `POST /app/v1/{source}` with `{"update": objects}`.
     pub async fn update(&mut self, source: &str, objects: Map<String, Value>) -> Result<()> {
         let body = json!({"update": objects});
-        self.call(
-            "update",
-            Method::POST,
-            &format!("/app/v1/{source}"),
-            &[],
-            Some(&body),
-        )
-        .await
-        .map(drop)
+        self.call("update", Method::POST, &format!("/app/v1/{source}"), &[], Some(&body)).await.map(drop)
     }
 
     /// `DELETE /app/v1/{source}/{id}`.
     pub async fn delete_one(&mut self, source: &str, id: &str) -> Result<()> {
-        self.call(
-            "delete",
-            Method::DELETE,
-            &format!("/app/v1/{source}/{id}"),
-            &[],
-            None,
-        )
-        .await
-        .map(drop)
+        self.call("delete", Method::DELETE, &format!("/app/v1/{source}/{id}"), &[], None).await.map(drop)
     }
 }
 
@@ -427,10 +341,7 @@ pub struct Admin {
 
 impl Admin {
     pub fn new(target: &Target, token: &str) -> Admin {
-        Admin {
-            target: target.clone(),
-            token: token.to_owned(),
-        }
+        Admin { target: target.clone(), token: token.to_owned() }
     }
 
     /// Posts `body` to `path` with the API token; fails unless the answer is 200, naming
@@ -445,27 +356,16 @@ impl Admin {
             .await
             .with_context(|| format!("POST {path}"))?;
         let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .with_context(|| format!("POST {path}: reading the body"))?;
+        let text = resp.text().await.with_context(|| format!("POST {path}: reading the body"))?;
         if status != StatusCode::OK {
-            bail!(
-                "{what}: HTTP {status}: {}",
-                text.chars().take(300).collect::<String>()
-            );
+            bail!("{what}: HTTP {status}: {}", text.chars().take(300).collect::<String>());
         }
         Ok(())
     }
 
     /// `POST /app/v1/{source}/push_objects`: merge `objects` into `user`'s master document
     /// (the shared one for app-partitioned sources). Returns the latency.
-    pub async fn push_objects(
-        &self,
-        source: &str,
-        user: &str,
-        objects: &Map<String, Value>,
-    ) -> Result<Duration> {
+    pub async fn push_objects(&self, source: &str, user: &str, objects: &Map<String, Value>) -> Result<Duration> {
         self.push("push_objects", source, user, objects).await
     }
 
@@ -485,24 +385,14 @@ impl Admin {
     ) -> Result<Duration> {
         let started = Instant::now();
         let body = json!({"user_id": user, "objects": objects, "rebuild_md": false});
-        self.post_ok(
-            &format!("{route} to {source}"),
-            &format!("/app/v1/{source}/{route}"),
-            &body,
-        )
-        .await?;
+        self.post_ok(&format!("{route} to {source}"), &format!("/app/v1/{source}/{route}"), &body).await?;
         Ok(started.elapsed())
     }
 
     /// `POST /rc/v1/store/{docname}` with `append`: the fallback seeding path.
     pub async fn store_append(&self, docname: &str, objects: &Map<String, Value>) -> Result<()> {
         let body = json!({"data": objects, "append": true});
-        self.post_ok(
-            &format!("store {docname}"),
-            &format!("/rc/v1/store/{docname}"),
-            &body,
-        )
-        .await
+        self.post_ok(&format!("store {docname}"), &format!("/rc/v1/store/{docname}"), &body).await
     }
 }
 
@@ -515,17 +405,10 @@ mod tests {
         let body = r#"[{"version":3},{"token":"473402519234881"},{"count":2},{"progress_count":0},{"total_count":2},
             {"insert":{"1":{"name":"iPhone","brand":"Apple"},"2":{"name":"G2"}}}]"#;
         let page = Page::parse(body, Some("473402519234881")).expect("valid page");
-        assert_eq!(
-            (page.token.as_str(), page.count, page.total_count),
-            ("473402519234881", 2, 2)
-        );
-        assert_eq!(
-            (page.inserted, page.inserted_values, page.deleted),
-            (2, 3, 0)
-        );
+        assert_eq!((page.token.as_str(), page.count, page.total_count), ("473402519234881", 2, 2));
+        assert_eq!((page.inserted, page.inserted_values, page.deleted), (2, 3, 0));
 
-        let empty =
-            r#"[{"version":3},{"token":""},{"count":0},{"progress_count":0},{"total_count":2},{}]"#;
+        let empty = r#"[{"version":3},{"token":""},{"count":0},{"progress_count":0},{"total_count":2},{}]"#;
         assert_eq!(Page::parse(empty, None).expect("empty page").token, "");
 
         let mismatch = Page::parse(body, Some("5")).expect_err("header differs");

@@ -21,21 +21,12 @@ pub fn object_id(i: usize) -> String {
 
 /// The attributes of object `i` in generation `generation`.
 pub fn object(i: usize, attrs: usize, generation: u32) -> Map<String, Value> {
-    (0..attrs)
-        .map(|a| {
-            (
-                format!("field{a}"),
-                Value::String(format!("v{generation}-{i}-{a}-bench")),
-            )
-        })
-        .collect()
+    (0..attrs).map(|a| (format!("field{a}"), Value::String(format!("v{generation}-{i}-{a}-bench")))).collect()
 }
 
 /// Objects `range` as an object map.
 pub fn objects(range: std::ops::Range<usize>, attrs: usize, generation: u32) -> Map<String, Value> {
-    range
-        .map(|i| (object_id(i), Value::Object(object(i, attrs, generation))))
-        .collect()
+    range.map(|i| (object_id(i), Value::Object(object(i, attrs, generation)))).collect()
 }
 
 /// What a seeding run cost.
@@ -61,10 +52,7 @@ pub async fn seed(
     generation: u32,
 ) -> Result<Seeded> {
     let started = Instant::now();
-    let mut seeded = Seeded {
-        via: "push_objects",
-        ..Seeded::default()
-    };
+    let mut seeded = Seeded { via: "push_objects", ..Seeded::default() };
     let mut start = range.start;
     while start < range.end {
         let end = (start + SEED_CHUNK).min(range.end);
@@ -102,9 +90,7 @@ mod tests {
         let b = objects(0..3, 10, 1);
         for (id, attrs) in &a {
             let (old, new) = (attrs.as_object(), b[id].as_object());
-            let changed = old.zip(new).map_or(0, |(o, n)| {
-                o.iter().filter(|(k, v)| n.get(*k) != Some(*v)).count()
-            });
+            let changed = old.zip(new).map_or(0, |(o, n)| o.iter().filter(|(k, v)| n.get(*k) != Some(*v)).count());
             assert_eq!(changed, 10, "every attribute changes with the generation");
         }
     }

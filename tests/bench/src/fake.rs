@@ -39,12 +39,7 @@ struct Fake {
 }
 
 fn text(status: StatusCode, body: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain")],
-        body.to_owned(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "text/plain")], body.to_owned()).into_response()
 }
 
 fn login_of(headers: &HeaderMap) -> Option<String> {
@@ -57,11 +52,7 @@ fn login_of(headers: &HeaderMap) -> Option<String> {
 }
 
 fn client_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("x-rhoconnect-client-id")?
-        .to_str()
-        .ok()
-        .map(str::to_owned)
+    headers.get("x-rhoconnect-client-id")?.to_str().ok().map(str::to_owned)
 }
 
 // Handlers return their refusal as a ready response; its size does not matter in a test double.
@@ -77,15 +68,9 @@ impl Fake {
 
     /// Login and client checks in the order of docs/device-protocol.md §2.6.
     fn device(&self, headers: &HeaderMap) -> Result<(String, String), Response> {
-        let login =
-            login_of(headers).ok_or_else(|| text(StatusCode::UNAUTHORIZED, "Not authenticated"))?;
-        let client = client_of(headers)
-            .ok_or_else(|| text(StatusCode::INTERNAL_SERVER_ERROR, "Unknown client"))?;
-        let known = self
-            .db
-            .lock()
-            .map(|db| db.clients.contains_key(&client))
-            .unwrap_or(false);
+        let login = login_of(headers).ok_or_else(|| text(StatusCode::UNAUTHORIZED, "Not authenticated"))?;
+        let client = client_of(headers).ok_or_else(|| text(StatusCode::INTERNAL_SERVER_ERROR, "Unknown client"))?;
+        let known = self.db.lock().map(|db| db.clients.contains_key(&client)).unwrap_or(false);
         if !known {
             return Err(text(StatusCode::INTERNAL_SERVER_ERROR, "Unknown client"));
         }
@@ -93,15 +78,9 @@ impl Fake {
     }
 
     fn admin(&self, headers: &HeaderMap) -> Result<(), Response> {
-        match headers
-            .get("x-rhoconnect-api-token")
-            .and_then(|v| v.to_str().ok())
-        {
+        match headers.get("x-rhoconnect-api-token").and_then(|v| v.to_str().ok()) {
             Some(t) if t == self.api_token => Ok(()),
-            _ => Err(text(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "No API token provided",
-            )),
+            _ => Err(text(StatusCode::UNPROCESSABLE_ENTITY, "No API token provided")),
         }
     }
 }
@@ -111,20 +90,12 @@ async fn health() -> &'static str {
 }
 
 async fn login(Json(body): Json<Value>) -> Response {
-    let login = body
-        .get("login")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let login = body.get("login").and_then(Value::as_str).unwrap_or_default();
     if login.is_empty() {
         return text(StatusCode::UNAUTHORIZED, "Unable to authenticate ''");
     }
     let cookie = format!("rhoconnect_session={login}; Path=/; HttpOnly");
-    (
-        StatusCode::OK,
-        [(header::SET_COOKIE, cookie)],
-        String::new(),
-    )
-        .into_response()
+    (StatusCode::OK, [(header::SET_COOKIE, cookie)], String::new()).into_response()
 }
 
 async fn client_create(State(fake): State<Fake>, headers: HeaderMap) -> Response {
@@ -138,11 +109,7 @@ async fn client_create(State(fake): State<Fake>, headers: HeaderMap) -> Response
     Json(json!({"client": {"client_id": id}})).into_response()
 }
 
-async fn client_register(
-    State(fake): State<Fake>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
+async fn client_register(State(fake): State<Fake>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let Some(login) = login_of(&headers) else {
         return text(StatusCode::UNAUTHORIZED, "Not authenticated");
     };
@@ -162,10 +129,7 @@ async fn query(
         Ok(ids) => ids,
         Err(resp) => return resp,
     };
-    let p_size: usize = params
-        .get("p_size")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(500);
+    let p_size: usize = params.get("p_size").and_then(|p| p.parse().ok()).unwrap_or(500);
     let Ok(mut db) = fake.db.lock() else {
         return text(StatusCode::INTERNAL_SERVER_ERROR, "poisoned");
     };
@@ -191,16 +155,10 @@ async fn query(
             break;
         }
         let have = cd.get(id).cloned().unwrap_or_default();
-        let added: Attrs = attrs
-            .iter()
-            .filter(|(k, v)| have.get(*k) != Some(*v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let gone: Attrs = have
-            .iter()
-            .filter(|(k, v)| attrs.get(*k) != Some(*v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let added: Attrs =
+            attrs.iter().filter(|(k, v)| have.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let gone: Attrs =
+            have.iter().filter(|(k, v)| attrs.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
         if added.is_empty() && gone.is_empty() {
             continue;
         }
@@ -213,12 +171,8 @@ async fn query(
             remove.insert(id.clone(), Value::Object(gone));
         }
     }
-    let stale: Vec<String> = cd
-        .keys()
-        .filter(|id| !md.contains_key(*id))
-        .take(p_size.saturating_sub(objects))
-        .cloned()
-        .collect();
+    let stale: Vec<String> =
+        cd.keys().filter(|id| !md.contains_key(*id)).take(p_size.saturating_sub(objects)).cloned().collect();
     for id in stale {
         if let Some(attrs) = cd.remove(&id) {
             remove.insert(id, Value::Object(attrs));
@@ -250,12 +204,7 @@ async fn query(
 }
 
 fn page_response(token: &str, body: String) -> Response {
-    let mut resp = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response();
+    let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     if let Ok(v) = token.parse() {
         resp.headers_mut().insert("x-rhoconnect-page-token", v);
     }
@@ -279,10 +228,7 @@ async fn push(
         return resp;
     }
     let Some(user) = body.get("user_id").and_then(Value::as_str) else {
-        return text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Missing required attribute user_id",
-        );
+        return text(StatusCode::INTERNAL_SERVER_ERROR, "Missing required attribute user_id");
     };
     let Ok(mut db) = fake.db.lock() else {
         return text(StatusCode::INTERNAL_SERVER_ERROR, "poisoned");
@@ -311,14 +257,8 @@ async fn push(
 /// Serves the fake on 127.0.0.1 (any port) in a background task; returns its base URL.
 /// Sources named in `app_sources` are app-partitioned, all others per user.
 pub async fn start(app_sources: &[&str], api_token: &str) -> Result<String> {
-    let db = Db {
-        app_sources: app_sources.iter().map(|s| (*s).to_owned()).collect(),
-        ..Db::default()
-    };
-    let fake = Fake {
-        db: Arc::new(Mutex::new(db)),
-        api_token: api_token.to_owned(),
-    };
+    let db = Db { app_sources: app_sources.iter().map(|s| (*s).to_owned()).collect(), ..Db::default() };
+    let fake = Fake { db: Arc::new(Mutex::new(db)), api_token: api_token.to_owned() };
     let app = Router::new()
         .route("/health/sync", get(health))
         .route("/rc/v1/app/login", post(login))
@@ -327,9 +267,8 @@ pub async fn start(app_sources: &[&str], api_token: &str) -> Result<String> {
         .route("/app/v1/{source}", get(query).post(cud))
         .route("/app/v1/{source}/{id}", delete(cud).post(push))
         .with_state(fake);
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .context("binding the fake")?;
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.context("binding the fake")?;
     let addr = listener.local_addr().context("fake address")?;
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(format!("http://{addr}"))

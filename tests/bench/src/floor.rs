@@ -32,9 +32,7 @@ async fn floor(State(mut redis): State<ConnectionManager>) -> Result<String, (St
 
 /// The floor's router over a Redis connection.
 pub fn router(redis: ConnectionManager) -> Router {
-    Router::new()
-        .route(FLOOR_PATH, get(floor))
-        .with_state(redis)
+    Router::new().route(FLOOR_PATH, get(floor)).with_state(redis)
 }
 
 /// Binds `bind`, sets the floor key, and returns the bound address and the serving future.
@@ -42,35 +40,25 @@ pub async fn start(
     redis_url: &str,
     bind: SocketAddr,
 ) -> Result<(SocketAddr, impl std::future::Future<Output = Result<()>>)> {
-    let client =
-        redis::Client::open(redis_url).with_context(|| format!("bad Redis URL {redis_url}"))?;
-    let mut manager = ConnectionManager::new(client)
-        .await
-        .with_context(|| format!("connecting to {redis_url}"))?;
+    let client = redis::Client::open(redis_url).with_context(|| format!("bad Redis URL {redis_url}"))?;
+    let mut manager = ConnectionManager::new(client).await.with_context(|| format!("connecting to {redis_url}"))?;
     let _: () = redis::cmd("SET")
         .arg(FLOOR_KEY)
         .arg("a short value, like a version number or a session")
         .query_async(&mut manager)
         .await
         .context("SET floor key")?;
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("binding {bind}"))?;
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr().context("local address")?;
     let app = router(manager);
-    Ok((addr, async move {
-        axum::serve(listener, app)
-            .await
-            .context("serving the floor")
-    }))
+    Ok((addr, async move { axum::serve(listener, app).await.context("serving the floor") }))
 }
 
 /// `rhosync-bench floor`: serve until killed, writing the port to `port_file` once bound.
 pub async fn serve(redis_url: &str, bind: SocketAddr, port_file: Option<&Path>) -> Result<()> {
     let (addr, serving) = start(redis_url, bind).await?;
     if let Some(path) = port_file {
-        std::fs::write(path, addr.port().to_string())
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, addr.port().to_string()).with_context(|| format!("writing {}", path.display()))?;
     }
     println!("floor listening on http://{addr}{FLOOR_PATH}");
     serving.await

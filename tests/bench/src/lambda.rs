@@ -67,20 +67,12 @@ async fn next(State(fake): State<Arc<Fake>>) -> impl IntoResponse {
     if !first {
         // One invocation per process: later polls wait until the binary is stopped.
         tokio::time::sleep(Duration::from_secs(60)).await;
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            HeaderMap::new(),
-            String::new(),
-        );
+        return (StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new(), String::new());
     }
-    let deadline = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64 + 30_000);
+    let deadline =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64 + 30_000);
     let mut headers = HeaderMap::new();
-    headers.insert(
-        "lambda-runtime-aws-request-id",
-        HeaderValue::from_static(REQUEST_ID),
-    );
+    headers.insert("lambda-runtime-aws-request-id", HeaderValue::from_static(REQUEST_ID));
     if let Ok(v) = HeaderValue::from_str(&deadline.to_string()) {
         headers.insert("lambda-runtime-deadline-ms", v);
     }
@@ -92,11 +84,7 @@ async fn next(State(fake): State<Arc<Fake>>) -> impl IntoResponse {
     (StatusCode::OK, headers, fake.event.to_string())
 }
 
-async fn response(
-    State(fake): State<Arc<Fake>>,
-    UrlPath(_id): UrlPath<String>,
-    body: Bytes,
-) -> StatusCode {
+async fn response(State(fake): State<Arc<Fake>>, UrlPath(_id): UrlPath<String>, body: Bytes) -> StatusCode {
     if let Ok(mut seen) = fake.seen.lock() {
         seen.response_at.get_or_insert_with(Instant::now);
         seen.response.get_or_insert(body);
@@ -106,8 +94,7 @@ async fn response(
 
 async fn invocation_error(State(fake): State<Arc<Fake>>, body: Bytes) -> StatusCode {
     if let Ok(mut seen) = fake.seen.lock() {
-        seen.error
-            .get_or_insert_with(|| String::from_utf8_lossy(&body).into_owned());
+        seen.error.get_or_insert_with(|| String::from_utf8_lossy(&body).into_owned());
     }
     StatusCode::ACCEPTED
 }
@@ -148,25 +135,14 @@ pub async fn measure(
     env: &HashMap<String, String>,
     timeout: Duration,
 ) -> Result<Startup> {
-    let fake = Arc::new(Fake {
-        event: event_for(function),
-        seen: Mutex::new(Seen::default()),
-    });
+    let fake = Arc::new(Fake { event: event_for(function), seen: Mutex::new(Seen::default()) });
     let app = Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(response),
-        )
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/error",
-            post(invocation_error),
-        )
+        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(invocation_error))
         .route("/2018-06-01/runtime/init/error", post(invocation_error))
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding the fake runtime API")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the fake runtime API")?;
     let addr = listener.local_addr().context("fake runtime API address")?;
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
@@ -177,10 +153,7 @@ pub async fn measure(
         .env("AWS_LAMBDA_FUNCTION_NAME", function)
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-        .env(
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/aws/lambda/{function}"),
-        )
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function}"))
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -190,11 +163,7 @@ pub async fn measure(
         .with_context(|| format!("starting {}", binary.display()))?;
 
     let outcome = loop {
-        let done = fake
-            .seen
-            .lock()
-            .map(|s| s.response_at.is_some() || s.error.is_some())
-            .unwrap_or(true);
+        let done = fake.seen.lock().map(|s| s.response_at.is_some() || s.error.is_some()).unwrap_or(true);
         if done {
             break Ok(());
         }
@@ -210,20 +179,13 @@ pub async fn measure(
     let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await;
     server.abort();
     let stderr = match output {
-        Ok(Ok(out)) => String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .take(5)
-            .collect::<Vec<_>>()
-            .join(" | "),
+        Ok(Ok(out)) => String::from_utf8_lossy(&out.stderr).lines().take(5).collect::<Vec<_>>().join(" | "),
         _ => String::new(),
     };
     if let Err(why) = outcome {
         bail!("{function}: {why}; stderr: {stderr}");
     }
-    let seen = fake
-        .seen
-        .lock()
-        .map_err(|_| anyhow::anyhow!("fake runtime state poisoned"))?;
+    let seen = fake.seen.lock().map_err(|_| anyhow::anyhow!("fake runtime state poisoned"))?;
     if let Some(err) = &seen.error {
         bail!("{function}: reported an error: {err}; stderr: {stderr}");
     }

@@ -46,11 +46,7 @@ async fn main() -> ExitCode {
             print!("{}", rhosync_bench::BENCH_SETTINGS);
             Ok(())
         }
-        Command::Floor {
-            redis_url,
-            bind,
-            port_file,
-        } => {
+        Command::Floor { redis_url, bind, port_file } => {
             if !bind.ip().is_loopback() {
                 eprintln!("rhosync-bench: the floor only binds loopback addresses");
                 return ExitCode::FAILURE;

@@ -75,11 +75,8 @@ impl CpuReading {
     /// that exited in between take their time out of the thread sum but not out of the
     /// ticks, and the ticks are exact to within one tick at each end.
     pub fn seconds_until(&self, later: &CpuReading) -> f64 {
-        let fine: u64 = later
-            .threads
-            .iter()
-            .map(|(tid, ns)| ns.saturating_sub(self.threads.get(tid).copied().unwrap_or(0)))
-            .sum();
+        let fine: u64 =
+            later.threads.iter().map(|(tid, ns)| ns.saturating_sub(self.threads.get(tid).copied().unwrap_or(0))).sum();
         let fine = fine as f64 / 1e9;
         let coarse = later.coarse - self.coarse;
         if coarse > fine + 2.5 / clock_ticks_per_second() as f64 {
@@ -109,10 +106,7 @@ fn thread_run_times(pid: u32) -> HashMap<u32, u64> {
 /// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line. The command name (field
 /// 2) may contain spaces and parentheses, so fields are counted after the last `)`.
 pub fn parse_cpu_ticks(stat: &str) -> Result<u64> {
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .ok_or_else(|| anyhow!("malformed stat line"))?;
+    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or_else(|| anyhow!("malformed stat line"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // After ')': field 3 (state) is index 0, so field 14 is index 11 and field 15 index 12.
     let get = |i: usize| -> Result<u64> {
@@ -196,11 +190,7 @@ pub fn add_cpu(total: &mut CpuDelta, delta: CpuDelta) {
 
 /// Redis `INFO memory` `used_memory`, in bytes.
 pub async fn redis_used_memory(conn: &mut redis::aio::MultiplexedConnection) -> Result<u64> {
-    let info: String = redis::cmd("INFO")
-        .arg("memory")
-        .query_async(conn)
-        .await
-        .context("INFO memory")?;
+    let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await.context("INFO memory")?;
     info.lines()
         .find_map(|l| l.strip_prefix("used_memory:"))
         .and_then(|v| v.trim().parse().ok())
@@ -208,19 +198,12 @@ pub async fn redis_used_memory(conn: &mut redis::aio::MultiplexedConnection) -> 
 }
 
 /// Every key in the Redis database (SCAN), for counting what a step added.
-pub async fn redis_keys(
-    conn: &mut redis::aio::MultiplexedConnection,
-) -> Result<std::collections::HashSet<String>> {
+pub async fn redis_keys(conn: &mut redis::aio::MultiplexedConnection) -> Result<std::collections::HashSet<String>> {
     let mut keys = std::collections::HashSet::new();
     let mut cursor: u64 = 0;
     loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("COUNT")
-            .arg(5000)
-            .query_async(conn)
-            .await
-            .context("SCAN")?;
+        let (next, batch): (u64, Vec<String>) =
+            redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(5000).query_async(conn).await.context("SCAN")?;
         keys.extend(batch);
         if next == 0 {
             return Ok(keys);
@@ -256,10 +239,7 @@ pub async fn redis_connect(url: &str) -> Result<redis::aio::MultiplexedConnectio
         bail!("the benchmark only uses a loopback Redis (got {url})");
     }
     let client = redis::Client::open(url).with_context(|| format!("bad Redis URL {url}"))?;
-    client
-        .get_multiplexed_async_connection()
-        .await
-        .with_context(|| format!("connecting to {url}"))
+    client.get_multiplexed_async_connection().await.with_context(|| format!("connecting to {url}"))
 }
 
 /// What a closed-loop run did.
@@ -275,12 +255,7 @@ pub struct LoopRun<S> {
 /// Runs one worker per state; each repeats `op` (which takes and gives back its state)
 /// until `duration` has passed or `max_ops` operations were started in total. The first
 /// error stops the run.
-pub async fn closed_loop<S, F, Fut>(
-    states: Vec<S>,
-    duration: Duration,
-    max_ops: usize,
-    op: F,
-) -> Result<LoopRun<S>>
+pub async fn closed_loop<S, F, Fut>(states: Vec<S>, duration: Duration, max_ops: usize, op: F) -> Result<LoopRun<S>>
 where
     S: Send + 'static,
     F: Fn(S) -> Fut + Clone + Send + Sync + 'static,
@@ -304,11 +279,7 @@ where
             Ok::<_, anyhow::Error>((state, samples))
         }));
     }
-    let mut run = LoopRun {
-        states: Vec::new(),
-        samples: Vec::new(),
-        wall: Duration::ZERO,
-    };
+    let mut run = LoopRun { states: Vec::new(), samples: Vec::new(), wall: Duration::ZERO };
     let mut first_error = None;
     for handle in handles {
         match handle.await {
@@ -378,14 +349,9 @@ mod tests {
 
     #[tokio::test]
     async fn closed_loop_respects_the_budget() {
-        let run = closed_loop(
-            vec![0usize; 4],
-            Duration::from_secs(5),
-            10,
-            |n: usize| async move { Ok(n + 1) },
-        )
-        .await
-        .expect("runs");
+        let run = closed_loop(vec![0usize; 4], Duration::from_secs(5), 10, |n: usize| async move { Ok(n + 1) })
+            .await
+            .expect("runs");
         assert_eq!(run.samples.len(), 10);
         assert_eq!(run.states.iter().sum::<usize>(), 10);
     }

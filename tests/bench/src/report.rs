@@ -71,34 +71,15 @@ impl Report {
     pub fn error(&mut self, scenario: &str, err: &anyhow::Error) {
         let message = format!("{err:#}");
         self.errors.push(format!("{scenario}: {message}"));
-        self.push(
-            scenario,
-            "scenario failed",
-            message.chars().take(160).collect(),
-            String::new(),
-            Verdict::Error,
-        );
+        self.push(scenario, "scenario failed", message.chars().take(160).collect(), String::new(), Verdict::Error);
     }
 
     pub fn detail(&mut self, scenario: &str, value: Value) {
         self.details.insert(scenario.to_owned(), value);
     }
 
-    fn push(
-        &mut self,
-        scenario: &str,
-        metric: &str,
-        value: String,
-        target: String,
-        verdict: Verdict,
-    ) {
-        self.rows.push(Row {
-            scenario: scenario.to_owned(),
-            metric: metric.to_owned(),
-            value,
-            target,
-            verdict,
-        });
+    fn push(&mut self, scenario: &str, metric: &str, value: String, target: String, verdict: Verdict) {
+        self.rows.push(Row { scenario: scenario.to_owned(), metric: metric.to_owned(), value, target, verdict });
     }
 
     /// The table as plain text.
@@ -114,13 +95,7 @@ impl Report {
                     Verdict::Info => "",
                     Verdict::Error => "ERROR",
                 };
-                [
-                    r.scenario.clone(),
-                    r.metric.clone(),
-                    r.value.clone(),
-                    r.target.clone(),
-                    verdict.to_owned(),
-                ]
+                [r.scenario.clone(), r.metric.clone(), r.value.clone(), r.target.clone(), verdict.to_owned()]
             })
             .collect();
         let mut widths = headers.map(|h| h.chars().count());
@@ -176,20 +151,8 @@ mod tests {
     fn table_and_verdicts() {
         let mut r = Report::default();
         r.info("S1", "p50, 1k objects", "0.41 ms".into());
-        r.target(
-            "S1",
-            "ratio 100k/1k",
-            1.05,
-            "1.05".into(),
-            Goal::AtMost(1.2, "≤ 1.2"),
-        );
-        r.target(
-            "S6",
-            "share of floor",
-            0.3,
-            "30%".into(),
-            Goal::AtLeast(0.5, "≥ 50%"),
-        );
+        r.target("S1", "ratio 100k/1k", 1.05, "1.05".into(), Goal::AtMost(1.2, "≤ 1.2"));
+        r.target("S6", "share of floor", 0.3, "30%".into(), Goal::AtLeast(0.5, "≥ 50%"));
         let table = r.table();
         assert!(table.contains("met"), "{table}");
         assert!(table.contains("MISSED"), "{table}");

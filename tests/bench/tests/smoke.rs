@@ -11,11 +11,7 @@ use rhosync_e2e::{start_runner, TestEnv, TEST_API_TOKEN};
 async fn every_scenario_runs_against_the_local_runner() {
     let env = TestEnv::new("bench", BENCH_SETTINGS).await;
     let runner = start_runner(&env, 1).await;
-    let redis_url = env
-        .vars()
-        .into_iter()
-        .find(|(k, _)| k == "REDIS_URL")
-        .map(|(_, v)| v);
+    let redis_url = env.vars().into_iter().find(|(k, _)| k == "REDIS_URL").map(|(_, v)| v);
     let out = std::env::temp_dir().join(format!("rhosync-bench-smoke-{}.json", env.prefix));
     let cfg = Config {
         redis_url,
@@ -30,18 +26,11 @@ async fn every_scenario_runs_against_the_local_runner() {
     };
     let table = report.table();
     for scenario in ["S1", "S2", "S3", "S4", "S5", "S6"] {
-        assert!(
-            report.rows.iter().any(|r| r.scenario == scenario),
-            "{scenario} missing:\n{table}"
-        );
+        assert!(report.rows.iter().any(|r| r.scenario == scenario), "{scenario} missing:\n{table}");
     }
-    assert!(
-        report.rows.iter().all(|r| r.verdict != Verdict::Error),
-        "{table}"
-    );
+    assert!(report.rows.iter().all(|r| r.verdict != Verdict::Error), "{table}");
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).expect("results file"))
-            .expect("results are JSON");
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("results file")).expect("results are JSON");
     assert_eq!(json["scenarios"]["S3"]["objects"], 150, "{json}");
     let _ = std::fs::remove_file(out);
     runner.shutdown().await;

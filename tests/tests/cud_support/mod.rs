@@ -137,16 +137,29 @@ impl PluginBackend {
     }
 }
 
-async fn plugin_call(State(shared): State<Shared>, Path(callback): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn plugin_call(
+    State(shared): State<Shared>,
+    Path(callback): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let key = key_of(&headers);
     let gate = {
         let mut inner = shared.lock();
-        inner.calls.push(Call { path: format!("/rhoconnect/{callback}"), body: body.clone(), idempotency_key: key.clone() });
+        inner.calls.push(Call {
+            path: format!("/rhoconnect/{callback}"),
+            body: body.clone(),
+            idempotency_key: key.clone(),
+        });
         if let Some(status) = inner.fail.get(&callback) {
             return text(*status, "refused");
         }
-        if callback == "create" { inner.gate.take() } else { None }
+        if callback == "create" {
+            inner.gate.take()
+        } else {
+            None
+        }
     };
     if let Some(gate) = gate {
         gate.notified().await;
@@ -244,14 +257,18 @@ fn rest_record(shared: &Shared, path: String, route: &str, headers: &HeaderMap, 
     let body = serde_json::from_slice(body).unwrap_or(Value::Null);
     let mut inner = shared.lock();
     inner.calls.push(Call { path, body, idempotency_key: key_of(headers) });
-    inner.fail.get(route).map(|status| (StatusCode::from_u16(*status).unwrap(), "{\"error\":\"refused\"}").into_response())
+    inner
+        .fail
+        .get(route)
+        .map(|status| (StatusCode::from_u16(*status).unwrap(), "{\"error\":\"refused\"}").into_response())
 }
 
 async fn rest_list(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     if let Some(r) = rest_record(&shared, "GET /items".into(), "GET /items", &headers, &Bytes::new()) {
         return r;
     }
-    let items: Vec<Value> = shared.lock().objects.get("").cloned().unwrap_or_default().into_iter().map(|(_, v)| v).collect();
+    let items: Vec<Value> =
+        shared.lock().objects.get("").cloned().unwrap_or_default().into_iter().map(|(_, v)| v).collect();
     axum::Json(json!({ "items": items })).into_response()
 }
 
@@ -269,7 +286,12 @@ async fn rest_create(State(shared): State<Shared>, headers: HeaderMap, body: Byt
     (StatusCode::CREATED, axum::Json(json!({ "id": id }))).into_response()
 }
 
-async fn rest_update(State(shared): State<Shared>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn rest_update(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Some(r) = rest_record(&shared, format!("PUT /items/{id}"), "PUT /items/{id}", &headers, &body) {
         return r;
     }
@@ -283,7 +305,8 @@ async fn rest_update(State(shared): State<Shared>, Path(id): Path<String>, heade
 }
 
 async fn rest_delete(State(shared): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    if let Some(r) = rest_record(&shared, format!("DELETE /items/{id}"), "DELETE /items/{id}", &headers, &Bytes::new()) {
+    if let Some(r) = rest_record(&shared, format!("DELETE /items/{id}"), "DELETE /items/{id}", &headers, &Bytes::new())
+    {
         return r;
     }
     let mut inner = shared.lock();
@@ -296,7 +319,9 @@ async fn rest_delete(State(shared): State<Shared>, Path(id): Path<String>, heade
 pub fn multipart(boundary: &str, texts: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, value) in texts {
-        out.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+        out.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
     }
     for (name, filename, bytes) in files {
         out.extend_from_slice(

@@ -100,7 +100,14 @@ impl Api {
         self.call_with(method, path, auth, body, &[]).await
     }
 
-    pub async fn call_with(&self, method: Method, path: &str, auth: Auth, body: Body, headers: &[(&str, &str)]) -> Resp {
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth,
+        body: Body,
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let mut url = self.url(path);
         let body = match (auth, body) {
             (Auth::Param, Body::Json(mut v)) => {
@@ -150,7 +157,11 @@ impl Api {
     /// Creates a user through the API.
     pub async fn user(&self, login: &str, password: &str) {
         let r = self
-            .admin(Method::POST, "/rc/v1/users", Body::Json(serde_json::json!({"attributes": {"login": login, "password": password}})))
+            .admin(
+                Method::POST,
+                "/rc/v1/users",
+                Body::Json(serde_json::json!({"attributes": {"login": login, "password": password}})),
+            )
             .await;
         assert_eq!((r.status, r.body.as_str()), (200, "User created"), "creating {login}");
     }

@@ -81,7 +81,11 @@ impl World {
     /// Replaces a mock adapter's backend data (`test_db_storage:application:<owner>`).
     pub async fn set_backend(&self, owner: &str, data: Value) {
         let (status, body) = self
-            .admin("POST", &format!("/rc/v1/store/test_db_storage:application:{owner}"), Some(serde_json::json!({"data": data, "append": false})))
+            .admin(
+                "POST",
+                &format!("/rc/v1/store/test_db_storage:application:{owner}"),
+                Some(serde_json::json!({"data": data, "append": false})),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
     }
@@ -94,14 +98,19 @@ impl World {
     /// Forces a refresh on the next query (read state refresh_time 0).
     pub async fn force_refresh(&self, user: &str, source: &str) {
         let (status, body) = self
-            .admin("PUT", &format!("/rc/v1/readstate/users/{user}/sources/{source}"), Some(serde_json::json!({"refresh_time": 0})))
+            .admin(
+                "PUT",
+                &format!("/rc/v1/readstate/users/{user}/sources/{source}"),
+                Some(serde_json::json!({"refresh_time": 0})),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
     }
 
     /// A logged-in device with a client.
     pub async fn device(&self, login: &str) -> Device {
-        let mut d = Device { http: self.http.clone(), base: self.runner.base_url(), cookie: None, client_id: String::new() };
+        let mut d =
+            Device { http: self.http.clone(), base: self.runner.base_url(), cookie: None, client_id: String::new() };
         let resp = d.post_json("/rc/v1/app/login", serde_json::json!({"login": login, "password": "x"})).await;
         assert_eq!(resp.status, 200, "login: {}", resp.text);
         let resp = d.post_json("/rc/v1/clients", Value::Null).await;

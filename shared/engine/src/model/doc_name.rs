@@ -103,7 +103,10 @@ mod tests {
             ),
             ("source:Product:poll_interval", DocName::PollInterval { source: "Product".into() }),
             ("user:count", DocName::Counter { kind: "user".into() }),
-            ("client:abc:user_id", DocName::Record { kind: "client".into(), id: "abc".into(), field: "user_id".into() }),
+            (
+                "client:abc:user_id",
+                DocName::Record { kind: "client".into(), id: "abc".into(), field: "user_id".into() },
+            ),
             ("test_db_storage:application:u", DocName::Scratch("test_db_storage:application:u".into())),
         ] {
             let parsed = DocName::parse(name);

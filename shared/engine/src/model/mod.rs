@@ -81,8 +81,8 @@ mod pins;
 mod plan;
 
 pub use client::{
-    believed_body, effective_state, is_in_step, materialize_cd, scan_start, Base, Belief, ClientCursor, ClientSyncState,
-    SentEntries, SentWrites,
+    believed_body, effective_state, is_in_step, materialize_cd, scan_start, Base, Belief, ClientCursor,
+    ClientSyncState, SentEntries, SentWrites,
 };
 pub use doc_name::DocName;
 pub use partition::{

@@ -202,7 +202,11 @@ fn diff_size(id: &str, diff: &ObjectDiff) -> usize {
 /// see the module docs for the inputs. `undo_cursor` is `None` on the first
 /// call of a request and the previous plan's `undo.cursor` when continuing
 /// after `needs_another_slice`.
-pub fn plan_page(state: &ClientSyncState, inputs: PageInputs<'_>, undo_cursor: Option<ClientCursor>) -> Result<PagePlan, ModelError> {
+pub fn plan_page(
+    state: &ClientSyncState,
+    inputs: PageInputs<'_>,
+    undo_cursor: Option<ClientCursor>,
+) -> Result<PagePlan, ModelError> {
     let head = inputs.head;
     let (mut work, stale) = effective_state(state, &head);
     let mut plan = PagePlan {
@@ -244,9 +248,12 @@ pub fn plan_page(state: &ClientSyncState, inputs: PageInputs<'_>, undo_cursor: O
                 diff_owned(master, client)
             }
             // Unknown: send the whole current body as an insert, if any.
-            Belief::Unknown => {
-                record.current.as_deref().map(decode_body).transpose()?.map(|m| ObjectDiff { insert: m, delete: Attrs::new() })
-            }
+            Belief::Unknown => record
+                .current
+                .as_deref()
+                .map(decode_body)
+                .transpose()?
+                .map(|m| ObjectDiff { insert: m, delete: Attrs::new() }),
         };
         let was_pinned = work.pinned.get(id).cloned();
         let sending = diff.is_some();

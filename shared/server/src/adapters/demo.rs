@@ -58,10 +58,7 @@ impl SourceAdapter for DemoAdapter {
     async fn search(&self, ctx: &AdapterCtx, params: Option<&Value>) -> Result<RawObjects, AdapterError> {
         let data = Self::load(ctx).await?;
         let Some(Value::Object(wanted)) = params else { return Ok(data) };
-        Ok(data
-            .into_iter()
-            .filter(|(_, obj)| wanted.iter().all(|(k, v)| obj.get(k) == Some(v)))
-            .collect())
+        Ok(data.into_iter().filter(|(_, obj)| wanted.iter().all(|(k, v)| obj.get(k) == Some(v))).collect())
     }
 
     async fn create(&self, ctx: &AdapterCtx, attrs: &mut RawAttrs) -> Result<Option<String>, AdapterError> {

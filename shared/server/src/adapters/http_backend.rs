@@ -76,11 +76,7 @@ pub async fn exchange(request: RequestBuilder, timeout: Duration) -> Result<Repl
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.text().await.map_err(transport_error)?;
-        Ok::<_, AdapterError>(Reply {
-            status,
-            headers,
-            body,
-        })
+        Ok::<_, AdapterError>(Reply { status, headers, body })
     };
     // reqwest's own deadline covers the body too; this outer one is a belt for the
     // braces, so a stalled body can never hold a Lambda past the timeout.
@@ -102,11 +98,7 @@ pub fn status_message(status: StatusCode) -> String {
 /// The device-facing message of a transport failure.
 pub fn transport_error(err: reqwest::Error) -> AdapterError {
     if err.is_timeout() {
-        let message = if err.is_connect() {
-            CONNECT_TIMEOUT
-        } else {
-            READ_TIMEOUT
-        };
+        let message = if err.is_connect() { CONNECT_TIMEOUT } else { READ_TIMEOUT };
         return AdapterError::Timeout(message.to_owned());
     }
     if refused(&err) {
@@ -153,9 +145,7 @@ pub fn json_request(
         .header(reqwest::header::ACCEPT, "application/json")
         .header(reqwest::header::USER_AGENT, USER_AGENT);
     match body {
-        Some(body) => request
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string()),
+        Some(body) => request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_string()),
         None => request,
     }
 }
@@ -165,8 +155,6 @@ pub fn parse_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|err| format!("invalid URL '{raw}': {err}"))?;
     match url.scheme() {
         "http" | "https" => Ok(url),
-        other => Err(format!(
-            "invalid URL '{raw}': scheme {other} is not http or https"
-        )),
+        other => Err(format!("invalid URL '{raw}': scheme {other} is not http or https")),
     }
 }

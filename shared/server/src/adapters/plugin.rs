@@ -61,10 +61,7 @@ impl Backend {
         Self {
             http: deps.http.clone(),
             registry: Arc::clone(&deps.registry),
-            app_server: deps
-                .app_server
-                .clone()
-                .unwrap_or_else(|| Arc::new(FixedAppServer(deps.app.appserver.clone()))),
+            app_server: deps.app_server.clone().unwrap_or_else(|| Arc::new(FixedAppServer(deps.app.appserver.clone()))),
             fallback: fallback.filter(|url| !url.trim().is_empty()),
             timeout: Duration::from_secs(deps.app.plugin_timeout.max(1)),
         }
@@ -86,11 +83,8 @@ impl Backend {
         // Both calls only fail for URLs that cannot carry userinfo, which http(s) can.
         let _ = base.set_username("");
         let _ = base.set_password(None);
-        let token = self
-            .registry
-            .user_token(ADMIN_LOGIN)
-            .await
-            .map_err(|err| AdapterError::Backend(err.to_string()))?;
+        let token =
+            self.registry.user_token(ADMIN_LOGIN).await.map_err(|err| AdapterError::Backend(err.to_string()))?;
         // The server's token wins; the userinfo only stands in when there is none (§2).
         let api_token = token.or(userinfo).unwrap_or_default();
         Ok(Target { base, api_token })
@@ -143,9 +137,7 @@ impl PluginAdapter {
     /// The adapter for `source`, calling the `:appserver:` setting's URL (or the source's
     /// `url:` when that is unset) with `:plugin_timeout:`.
     pub fn new(source: &SourceConfig, deps: &AdapterDeps) -> Result<Self, AdapterError> {
-        Ok(Self {
-            backend: Backend::from_deps(deps, Some(source.url.clone())),
-        })
+        Ok(Self { backend: Backend::from_deps(deps, Some(source.url.clone())) })
     }
 
     /// Reads the app server URL from `app_server` on every call instead of the setting
@@ -187,34 +179,24 @@ impl PluginAdapter {
 impl SourceAdapter for PluginAdapter {
     async fn query(&self, ctx: &AdapterCtx, params: Option<&Value>) -> Result<RawObjects, AdapterError> {
         let attributes = params.cloned().unwrap_or(Value::Null);
-        let reply = self
-            .backend
-            .call("query", Self::data_body(ctx, attributes), ctx)
-            .await?;
+        let reply = self.backend.call("query", Self::data_body(ctx, attributes), ctx).await?;
         parse_query_reply(&reply.body)
     }
 
     async fn create(&self, ctx: &AdapterCtx, attrs: &mut RawAttrs) -> Result<Option<String>, AdapterError> {
-        let reply = self
-            .backend
-            .call("create", Self::data_body(ctx, Value::Object(attrs.clone())), ctx)
-            .await?;
+        let reply = self.backend.call("create", Self::data_body(ctx, Value::Object(attrs.clone())), ctx).await?;
         Ok(created_id(&reply.body))
     }
 
     async fn update(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError> {
         Self::require_id(attrs)?;
-        self.backend
-            .call("update", Self::data_body(ctx, Value::Object(attrs.clone())), ctx)
-            .await?;
+        self.backend.call("update", Self::data_body(ctx, Value::Object(attrs.clone())), ctx).await?;
         Ok(())
     }
 
     async fn delete(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError> {
         Self::require_id(attrs)?;
-        self.backend
-            .call("delete", Self::data_body(ctx, Value::Object(attrs.clone())), ctx)
-            .await?;
+        self.backend.call("delete", Self::data_body(ctx, Value::Object(attrs.clone())), ctx).await?;
         Ok(())
     }
 }
@@ -250,9 +232,7 @@ impl PluginAuthenticator {
     /// Uses the `:appserver:` setting and `:plugin_timeout:` from `deps`; chain
     /// [`PluginAuthenticator::with_app_server`] to follow the run-time URL instead.
     pub fn new(deps: &AdapterDeps) -> Self {
-        Self {
-            backend: Backend::from_deps(deps, None),
-        }
+        Self { backend: Backend::from_deps(deps, None) }
     }
 
     /// Reads the app server URL from `app_server` on every login.
@@ -291,11 +271,7 @@ impl Authenticator for PluginAuthenticator {
         if status.is_success() {
             let mapped = reply.body.trim();
             // An empty body keeps the login as typed (§4, deviation from RC7).
-            AuthOutcome::Allow(if mapped.is_empty() {
-                login.to_owned()
-            } else {
-                mapped.to_owned()
-            })
+            AuthOutcome::Allow(if mapped.is_empty() { login.to_owned() } else { mapped.to_owned() })
         } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             // A refusal, not a failure (§4, docs/adapters.md §4).
             AuthOutcome::Deny
@@ -317,10 +293,7 @@ mod tests {
             "https://api.example.com/crm/rhoconnect/query"
         );
         let bare = Url::parse("http://backend:3000").expect("url");
-        assert_eq!(
-            callback_url(&bare, "create").expect("joined").as_str(),
-            "http://backend:3000/rhoconnect/create"
-        );
+        assert_eq!(callback_url(&bare, "create").expect("joined").as_str(), "http://backend:3000/rhoconnect/create");
     }
 
     #[test]
@@ -337,11 +310,7 @@ mod tests {
         assert_eq!(parse_query_reply("[]"), Ok(RawObjects::new()));
         assert_eq!(parse_query_reply("{}"), Ok(RawObjects::new()));
         for bad in ["[1]", "\"x\"", "3", "null", "{", ""] {
-            assert_eq!(
-                parse_query_reply(bad),
-                Err(AdapterError::Backend(INVALID_QUERY_RESPONSE.into())),
-                "{bad}"
-            );
+            assert_eq!(parse_query_reply(bad), Err(AdapterError::Backend(INVALID_QUERY_RESPONSE.into())), "{bad}");
         }
     }
 }

@@ -47,22 +47,13 @@ impl RestAdapter {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, AdapterError> {
         let default_timeout = Duration::from_secs(deps.app.plugin_timeout.max(1));
-        let options = RestOptions::parse(source, default_timeout, env).map_err(|message| {
-            AdapterError::Backend(format!("source {}: adapter_options: {message}", source.name))
-        })?;
-        Ok(Self {
-            http: deps.http.clone(),
-            options,
-        })
+        let options = RestOptions::parse(source, default_timeout, env)
+            .map_err(|message| AdapterError::Backend(format!("source {}: adapter_options: {message}", source.name)))?;
+        Ok(Self { http: deps.http.clone(), options })
     }
 
     fn url(template: &UrlTemplate, ctx: &AdapterCtx, id: Option<&str>) -> Result<Url, AdapterError> {
-        let vars = Vars {
-            id,
-            login: &ctx.login,
-            partition: &ctx.partition,
-            source: &ctx.source.name,
-        };
+        let vars = Vars { id, login: &ctx.login, partition: &ctx.partition, source: &ctx.source.name };
         template.expand(&vars).map_err(AdapterError::Backend)
     }
 
@@ -87,10 +78,7 @@ impl RestAdapter {
 
     /// The object id of an update/delete (the engine always adds `"id"`).
     fn object_id(attrs: &RawAttrs) -> Result<String, AdapterError> {
-        attrs
-            .get("id")
-            .and_then(id_text)
-            .ok_or_else(|| AdapterError::Backend("Missing object id".into()))
+        attrs.get("id").and_then(id_text).ok_or_else(|| AdapterError::Backend("Missing object id".into()))
     }
 
     /// Backend record → device attributes: `id_field` dropped (it is the key), names
@@ -141,17 +129,13 @@ impl RestAdapter {
         let document: Value =
             serde_json::from_str(body).map_err(|err| invalid(format!("the body is not JSON ({err})")))?;
         let pointer = &self.options.records_pointer;
-        let found = document
-            .pointer(pointer)
-            .ok_or_else(|| invalid(format!("nothing at {pointer}")))?;
+        let found = document.pointer(pointer).ok_or_else(|| invalid(format!("nothing at {pointer}")))?;
         let id_field = &self.options.id_field;
         let mut objects = RawObjects::new();
         match found {
             Value::Array(items) => {
                 for (index, item) in items.iter().enumerate() {
-                    let record = item
-                        .as_object()
-                        .ok_or_else(|| invalid(format!("record {index} is not an object")))?;
+                    let record = item.as_object().ok_or_else(|| invalid(format!("record {index} is not an object")))?;
                     let id = record
                         .get(id_field)
                         .and_then(id_text)
@@ -161,18 +145,12 @@ impl RestAdapter {
             }
             Value::Object(map) => {
                 for (id, item) in map {
-                    let record = item
-                        .as_object()
-                        .ok_or_else(|| invalid(format!("record '{id}' is not an object")))?;
+                    let record = item.as_object().ok_or_else(|| invalid(format!("record '{id}' is not an object")))?;
                     objects.insert(id.clone(), Value::Object(self.to_device(record)));
                 }
             }
             Value::Null => {}
-            _ => {
-                return Err(invalid(format!(
-                    "{pointer} is neither a list nor an object of records"
-                )))
-            }
+            _ => return Err(invalid(format!("{pointer} is neither a list nor an object of records"))),
         }
         Ok(objects)
     }
@@ -213,44 +191,27 @@ impl SourceAdapter for RestAdapter {
     async fn query(&self, ctx: &AdapterCtx, _params: Option<&Value>) -> Result<RawObjects, AdapterError> {
         let url = Self::url(&self.options.list_url, ctx, None)?;
         let body = (self.options.list_method != Method::GET).then(|| Value::Object(Map::new()));
-        let reply = self
-            .call(ctx, self.options.list_method.clone(), url, body.as_ref())
-            .await?;
+        let reply = self.call(ctx, self.options.list_method.clone(), url, body.as_ref()).await?;
         self.records(&reply.body)
     }
 
     async fn create(&self, ctx: &AdapterCtx, attrs: &mut RawAttrs) -> Result<Option<String>, AdapterError> {
-        let op = self
-            .options
-            .create
-            .as_ref()
-            .ok_or_else(|| Self::refused(ctx, "create"))?;
+        let op = self.options.create.as_ref().ok_or_else(|| Self::refused(ctx, "create"))?;
         let url = Self::url(&op.url, ctx, None)?;
-        let reply = self
-            .call(ctx, op.method.clone(), url, Some(&self.to_backend(attrs)))
-            .await?;
+        let reply = self.call(ctx, op.method.clone(), url, Some(&self.to_backend(attrs))).await?;
         Ok(self.created_id(&reply.body))
     }
 
     async fn update(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError> {
-        let op = self
-            .options
-            .update
-            .as_ref()
-            .ok_or_else(|| Self::refused(ctx, "update"))?;
+        let op = self.options.update.as_ref().ok_or_else(|| Self::refused(ctx, "update"))?;
         let id = Self::object_id(attrs)?;
         let url = Self::url(&op.url, ctx, Some(&id))?;
-        self.call(ctx, op.method.clone(), url, Some(&self.to_backend(attrs)))
-            .await?;
+        self.call(ctx, op.method.clone(), url, Some(&self.to_backend(attrs))).await?;
         Ok(())
     }
 
     async fn delete(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError> {
-        let op = self
-            .options
-            .delete
-            .as_ref()
-            .ok_or_else(|| Self::refused(ctx, "delete"))?;
+        let op = self.options.delete.as_ref().ok_or_else(|| Self::refused(ctx, "delete"))?;
         let id = Self::object_id(attrs)?;
         let url = Self::url(&op.url, ctx, Some(&id))?;
         self.call(ctx, op.method.clone(), url, None).await?;

@@ -85,21 +85,15 @@ pub fn verify(secret: &str, value: &str, now: u64, max_age: u64) -> Option<Sessi
 /// Finds a session value in a `Cookie` header: the configured name first, then the two
 /// names clients have used.
 pub fn from_cookie_header(header: &str, configured: &str) -> Vec<String> {
-    let pairs: Vec<(&str, &str)> = header
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .map(|(k, v)| (k.trim(), v.trim()))
-        .collect();
+    let pairs: Vec<(&str, &str)> =
+        header.split(';').filter_map(|pair| pair.trim().split_once('=')).map(|(k, v)| (k.trim(), v.trim())).collect();
     let mut names: Vec<&str> = Vec::with_capacity(3);
     for name in [configured, COOKIE_NAME, LEGACY_COOKIE_NAME] {
         if !names.contains(&name) {
             names.push(name);
         }
     }
-    names
-        .iter()
-        .flat_map(|name| pairs.iter().filter(move |(k, _)| k == name).map(|(_, v)| url_decode(v)))
-        .collect()
+    names.iter().flat_map(|name| pairs.iter().filter(move |(k, _)| k == name).map(|(_, v)| url_decode(v))).collect()
 }
 
 /// The cookie-less form rhoconnect.js uses cross-origin: `?rhoconnect_session=` or
@@ -122,11 +116,7 @@ fn url_decode(v: &str) -> String {
 pub fn set_cookie(settings: &AppSettings, value: &str, now: u64) -> String {
     let expires = std::time::UNIX_EPOCH + std::time::Duration::from_secs(now + settings.cookie_expire);
     let secure = if settings.cookie_secure { "; Secure" } else { "" };
-    format!(
-        "{}={value}; path=/; expires={}; HttpOnly{secure}",
-        settings.cookie_name,
-        httpdate::fmt_http_date(expires)
-    )
+    format!("{}={value}; path=/; expires={}; HttpOnly{secure}", settings.cookie_name, httpdate::fmt_http_date(expires))
 }
 
 /// Seconds since the Unix epoch.
@@ -155,7 +145,8 @@ mod tests {
     fn tampered_foreign_or_expired_values_are_refused() {
         let value = sign(SECRET, &session());
         let forged = sign(SECRET, &Session { login: "mallory".into(), ..session() });
-        let spliced = format!("{}.{}", &forged[..forged.rfind('.').unwrap_or(0)], value.rsplit('.').next().unwrap_or(""));
+        let spliced =
+            format!("{}.{}", &forged[..forged.rfind('.').unwrap_or(0)], value.rsplit('.').next().unwrap_or(""));
         assert_eq!(verify(SECRET, &spliced, 1000, 10), None, "payload swapped under another MAC");
         assert_eq!(verify("another-secret-another-secret-xx", &value, 1000, 10), None);
         assert_eq!(verify(SECRET, &value, 1011, 10), None, "expired");

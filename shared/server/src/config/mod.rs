@@ -7,7 +7,9 @@ pub mod settings;
 
 use std::path::PathBuf;
 
-pub use settings::{AdapterKind, AppSettings, DeviceAuth, DuplicatePolicy, PartitionType, Settings, SourceConfig, SyncType};
+pub use settings::{
+    AdapterKind, AppSettings, DeviceAuth, DuplicatePolicy, PartitionType, Settings, SourceConfig, SyncType,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -71,9 +73,7 @@ impl Config {
             .or_else(|| settings.app.secret.clone())
             .ok_or(ConfigError::Missing("RHOCONNECT_SECRET"))?;
         if secret.len() < 32 {
-            return Err(ConfigError::Invalid(
-                "RHOCONNECT_SECRET must be at least 32 characters long".into(),
-            ));
+            return Err(ConfigError::Invalid("RHOCONNECT_SECRET must be at least 32 characters long".into()));
         }
         let env = Env {
             settings_path,

@@ -185,30 +185,25 @@ pub struct Settings {
 impl Settings {
     /// Reads and validates the settings file for `environment`.
     pub fn load(path: &Path, environment: &str) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|err| {
-            ConfigError::Invalid(format!("cannot read settings file {}: {err}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| ConfigError::Invalid(format!("cannot read settings file {}: {err}", path.display())))?;
         Self::parse(&text, environment).map_err(|err| match err {
-            ConfigError::Invalid(msg) => {
-                ConfigError::Invalid(format!("settings file {}: {msg}", path.display()))
-            }
+            ConfigError::Invalid(msg) => ConfigError::Invalid(format!("settings file {}: {msg}", path.display())),
             other => other,
         })
     }
 
     /// Parses settings text; split from [`Settings::load`] so tests need no files.
     pub fn parse(text: &str, environment: &str) -> Result<Self, ConfigError> {
-        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
-            .map_err(|err| ConfigError::Invalid(format!("malformed YAML: {err}")))?;
+        let yaml: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(text).map_err(|err| ConfigError::Invalid(format!("malformed YAML: {err}")))?;
         let root = normalise(yaml_to_json(yaml)?);
         let Json::Object(root) = root else {
             return Err(ConfigError::Invalid("the top level must be a map".into()));
         };
         let env = match root.get(environment) {
             Some(Json::Object(map)) => map.clone(),
-            Some(_) => {
-                return Err(ConfigError::Invalid(format!("section :{environment}: must be a map")))
-            }
+            Some(_) => return Err(ConfigError::Invalid(format!("section :{environment}: must be a map"))),
             None => serde_json::Map::new(),
         };
         let app = AppSettings::from_map(environment, &env)?;
@@ -241,7 +236,11 @@ impl Settings {
     /// writes them) laid over the file's entry and read by the file's own parser, so a value
     /// set at run time means what it means in the file. An override replaces the file's
     /// key (`force_default` does not hide it). Fails like the file would for a bad value.
-    pub fn source_with(&self, name: &str, overrides: &serde_json::Map<String, Json>) -> Result<SourceConfig, ConfigError> {
+    pub fn source_with(
+        &self,
+        name: &str,
+        overrides: &serde_json::Map<String, Json>,
+    ) -> Result<SourceConfig, ConfigError> {
         let mut map = match self.raw_sources.get(name) {
             Some(Json::Object(map)) => map.clone(),
             _ => serde_json::Map::new(),
@@ -272,9 +271,7 @@ impl AppSettings {
             None | Some("local") => DeviceAuth::Local,
             Some("open") => DeviceAuth::Open,
             Some(other) => {
-                return Err(ConfigError::Invalid(format!(
-                    ":device_auth: must be local or open, not '{other}'"
-                )))
+                return Err(ConfigError::Invalid(format!(":device_auth: must be local or open, not '{other}'")))
             }
         };
         let cors_origins = match env.get("cors_origins") {
@@ -292,8 +289,7 @@ impl AppSettings {
             appserver: opt_string(env, "appserver")?,
             bulk_sync_poll_interval: opt_uint(env, "bulk_sync_poll_interval")?.unwrap_or(3600),
             cookie_expire: opt_uint(env, "cookie_expire")?.unwrap_or(31_536_000),
-            cookie_name: opt_string(env, "cookie_name")?
-                .unwrap_or_else(|| "rhoconnect_session".to_owned()),
+            cookie_name: opt_string(env, "cookie_name")?.unwrap_or_else(|| "rhoconnect_session".to_owned()),
             cookie_secure: opt_bool(env, "cookie_secure")?.unwrap_or(false),
             store_key_ttl: opt_uint(env, "store_key_ttl")?.unwrap_or(86_400),
             plugin_timeout: opt_uint(env, "plugin_timeout")?.unwrap_or(30),
@@ -309,11 +305,7 @@ impl AppSettings {
 }
 
 impl SourceConfig {
-    fn from_value(
-        name: &str,
-        value: &Json,
-        env: &serde_json::Map<String, Json>,
-    ) -> Result<Self, ConfigError> {
+    fn from_value(name: &str, value: &Json, env: &serde_json::Map<String, Json>) -> Result<Self, ConfigError> {
         let empty = serde_json::Map::new();
         let map = match value {
             Json::Object(map) => map,
@@ -337,9 +329,7 @@ impl SourceConfig {
         let adapter_options = match map.get("adapter_options") {
             None | Some(Json::Null) => serde_json::Map::new(),
             Some(Json::Object(o)) => o.clone(),
-            Some(_) => {
-                return Err(ConfigError::Invalid(format!("source {name}: adapter_options must be a map")))
-            }
+            Some(_) => return Err(ConfigError::Invalid(format!("source {name}: adapter_options must be a map"))),
         };
         let force_default = opt_bool(map, "force_default").map_err(ctx)?.unwrap_or(false);
         let defaulted = |key: &str| -> Option<&Json> {
@@ -347,15 +337,13 @@ impl SourceConfig {
             own.or_else(|| env.get(&format!("{key}_default"))).or_else(|| env.get(key))
         };
         let poll_interval = match defaulted("poll_interval") {
-            Some(v) => int_of(v).ok_or_else(|| {
-                ConfigError::Invalid(format!("source {name}: poll_interval must be an integer"))
-            })?,
+            Some(v) => int_of(v)
+                .ok_or_else(|| ConfigError::Invalid(format!("source {name}: poll_interval must be an integer")))?,
             None => 300,
         };
         let push_notify = match defaulted("push_notify") {
-            Some(v) => bool_of(v).ok_or_else(|| {
-                ConfigError::Invalid(format!("source {name}: push_notify must be a boolean"))
-            })?,
+            Some(v) => bool_of(v)
+                .ok_or_else(|| ConfigError::Invalid(format!("source {name}: push_notify must be a boolean")))?,
             None => false,
         };
         let partition_type = match opt_string(map, "partition_type").map_err(ctx)?.as_deref() {
@@ -384,9 +372,7 @@ impl SourceConfig {
                 .filter_map(|item| item.as_object())
                 .flat_map(|o| o.iter().map(|(k, v)| (k.clone(), scalar_string(v))))
                 .collect(),
-            Some(_) => {
-                return Err(ConfigError::Invalid(format!("source {name}: belongs_to must be a list")))
-            }
+            Some(_) => return Err(ConfigError::Invalid(format!("source {name}: belongs_to must be a list"))),
         };
         Ok(Self {
             name: name.to_owned(),
@@ -437,9 +423,7 @@ fn yaml_to_json(value: serde_yaml_ng::Value) -> Result<Json, ConfigError> {
             }
         }
         Y::String(s) => Json::String(s),
-        Y::Sequence(items) => {
-            Json::Array(items.into_iter().map(yaml_to_json).collect::<Result<_, _>>()?)
-        }
+        Y::Sequence(items) => Json::Array(items.into_iter().map(yaml_to_json).collect::<Result<_, _>>()?),
         Y::Mapping(map) => {
             let mut out = serde_json::Map::new();
             for (k, v) in map {
@@ -447,9 +431,7 @@ fn yaml_to_json(value: serde_yaml_ng::Value) -> Result<Json, ConfigError> {
                     Y::String(s) => s,
                     Y::Number(n) => n.to_string(),
                     Y::Bool(b) => b.to_string(),
-                    other => {
-                        return Err(ConfigError::Invalid(format!("unsupported map key {other:?}")))
-                    }
+                    other => return Err(ConfigError::Invalid(format!("unsupported map key {other:?}"))),
                 };
                 out.insert(key, yaml_to_json(v)?);
             }
@@ -462,11 +444,9 @@ fn yaml_to_json(value: serde_yaml_ng::Value) -> Result<Json, ConfigError> {
 /// Strips the Ruby-symbol colons: `:poll_interval:` and `poll_interval` are the same key.
 fn normalise(value: Json) -> Json {
     match value {
-        Json::Object(map) => Json::Object(
-            map.into_iter()
-                .map(|(k, v)| (k.trim_start_matches(':').to_owned(), normalise(v)))
-                .collect(),
-        ),
+        Json::Object(map) => {
+            Json::Object(map.into_iter().map(|(k, v)| (k.trim_start_matches(':').to_owned(), normalise(v))).collect())
+        }
         Json::Array(items) => Json::Array(items.into_iter().map(normalise).collect()),
         other => other,
     }
@@ -501,9 +481,7 @@ fn bool_of(v: &Json) -> Option<bool> {
 fn opt_string(map: &serde_json::Map<String, Json>, key: &str) -> Result<Option<String>, ConfigError> {
     match map.get(key) {
         None | Some(Json::Null) => Ok(None),
-        Some(Json::Object(_)) | Some(Json::Array(_)) => {
-            Err(ConfigError::Invalid(format!("{key} must be a scalar")))
-        }
+        Some(Json::Object(_)) | Some(Json::Array(_)) => Err(ConfigError::Invalid(format!("{key} must be a scalar"))),
         Some(v) => Ok(Some(scalar_string(v))),
     }
 }
@@ -511,9 +489,7 @@ fn opt_string(map: &serde_json::Map<String, Json>, key: &str) -> Result<Option<S
 fn opt_int(map: &serde_json::Map<String, Json>, key: &str) -> Result<Option<i64>, ConfigError> {
     match map.get(key) {
         None | Some(Json::Null) => Ok(None),
-        Some(v) => int_of(v)
-            .map(Some)
-            .ok_or_else(|| ConfigError::Invalid(format!("{key} must be an integer"))),
+        Some(v) => int_of(v).map(Some).ok_or_else(|| ConfigError::Invalid(format!("{key} must be an integer"))),
     }
 }
 
@@ -527,9 +503,7 @@ fn opt_uint(map: &serde_json::Map<String, Json>, key: &str) -> Result<Option<u64
 fn opt_bool(map: &serde_json::Map<String, Json>, key: &str) -> Result<Option<bool>, ConfigError> {
     match map.get(key) {
         None => Ok(None),
-        Some(v) => bool_of(v)
-            .map(Some)
-            .ok_or_else(|| ConfigError::Invalid(format!("{key} must be true or false"))),
+        Some(v) => bool_of(v).map(Some).ok_or_else(|| ConfigError::Invalid(format!("{key} must be true or false"))),
     }
 }
 
@@ -591,8 +565,7 @@ mod tests {
 
     #[test]
     fn rejects_unknown_adapter_kind() {
-        let err = Settings::parse(":sources:\n  P:\n    adapter: soap\n", "development")
-            .expect_err("must fail");
+        let err = Settings::parse(":sources:\n  P:\n    adapter: soap\n", "development").expect_err("must fail");
         assert!(err.to_string().contains("unknown adapter kind 'soap'"), "{err}");
     }
 

@@ -8,9 +8,7 @@
 //! registry table, the data bucket) under a name prefix, for the local stack and for tests.
 
 use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::ports::queue::MAX_RECEIVE_COUNT;

@@ -70,13 +70,10 @@ impl RedisEdge {
             .set_response_timeout(Some(Duration::from_secs(10)))
             .set_number_of_retries(1);
         let secs = 5;
-        let conn = tokio::time::timeout(
-            Duration::from_secs(secs),
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| RedisError::Timeout { url: redact(url), secs })?
-        .map_err(unreachable)?;
+        let conn = tokio::time::timeout(Duration::from_secs(secs), ConnectionManager::new_with_config(client, config))
+            .await
+            .map_err(|_| RedisError::Timeout { url: redact(url), secs })?
+            .map_err(unreachable)?;
         let edge = Self { conn, keys: Keys::new(namespace) };
         edge.ping().await.map_err(|err| match err {
             RedisError::Command(source) => unreachable(source),

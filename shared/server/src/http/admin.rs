@@ -57,20 +57,21 @@ pub async fn ensure_admin(state: &AppState) -> Result<(), RegistryError> {
         return Ok(());
     }
     let pass = state.config.env.admin_password.clone().unwrap_or_default();
-    let admin = User {
-        login: ADMIN_LOGIN.to_owned(),
-        password_hash: Some(password::hash(&pass)),
-        email: None,
-        admin: true,
-    };
+    let admin =
+        User { login: ADMIN_LOGIN.to_owned(), password_hash: Some(password::hash(&pass)), email: None, admin: true };
     // The admin is not one of the app's users (`GET /rc/v1/users` does not list it), so it
     // is written without the app membership `put_user` adds.
     registry.put_admin(&admin).await?;
     let token = state.config.env.api_token.clone().unwrap_or_else(random_token);
     registry.set_user_token(ADMIN_LOGIN, &token).await?;
     // `user:count` counts rhoadmin too (docs/rest-api.md §10).
-    crate::registry::cache::bump(&state.sync.store, state.config.settings.app.stats, crate::registry::cache::Counter::Users, 1)
-        .await
-        .map(|_| ())
-        .map_err(|e| RegistryError::Store(e.to_string()))
+    crate::registry::cache::bump(
+        &state.sync.store,
+        state.config.settings.app.stats,
+        crate::registry::cache::Counter::Users,
+        1,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| RegistryError::Store(e.to_string()))
 }

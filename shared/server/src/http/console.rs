@@ -10,9 +10,7 @@ use serde_json::json;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health/console", crate::health::route("console"))
-        .route("/console/info", get(info))
+    Router::new().route("/health/console", crate::health::route("console")).route("/console/info", get(info))
 }
 
 /// Server version, the sync URL devices use and whether statistics are on.

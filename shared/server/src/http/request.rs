@@ -61,17 +61,18 @@ async fn parse(req: Request, lenient_json: bool) -> Result<Parsed, HttpError> {
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| HttpError::BadRequest(format!("request body larger than {MAX_BODY_BYTES} bytes")))?;
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type =
+        parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let RequestParams { params, uploads } = params_of(parts.uri.query(), &content_type, bytes, lenient_json).await?;
     Ok(Parsed { method: parts.method, uri: parts.uri, headers: parts.headers, params, uploads })
 }
 
-async fn params_of(query: Option<&str>, content_type: &str, bytes: Bytes, lenient_json: bool) -> Result<RequestParams, HttpError> {
+async fn params_of(
+    query: Option<&str>,
+    content_type: &str,
+    bytes: Bytes,
+    lenient_json: bool,
+) -> Result<RequestParams, HttpError> {
     let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     if media == "multipart/form-data" {
         let parts = multipart_parts(content_type, bytes).await?;

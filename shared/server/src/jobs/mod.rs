@@ -122,7 +122,11 @@ pub async fn process_batch(handler: &dyn JobHandler, ledger: &JobLedger, event: 
 }
 
 /// Parses a message; `None` when its job is already done.
-async fn prepare(handler: &dyn JobHandler, ledger: &JobLedger, message: &SqsMessage) -> Result<Option<JobItem>, JobError> {
+async fn prepare(
+    handler: &dyn JobHandler,
+    ledger: &JobLedger,
+    message: &SqsMessage,
+) -> Result<Option<JobItem>, JobError> {
     let body = message.body.as_deref().unwrap_or_default();
     let parsed: JobMessage = serde_json::from_str(body).map_err(|e| JobError::Malformed(e.to_string()))?;
     let key = parsed.id.clone().or_else(|| message.message_id.clone()).unwrap_or_default();
@@ -130,7 +134,6 @@ async fn prepare(handler: &dyn JobHandler, ledger: &JobLedger, message: &SqsMess
         tracing::info!(worker = handler.name(), job = %key, "duplicate delivery skipped");
         return Ok(None);
     }
-    let receive_count =
-        message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+    let receive_count = message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
     Ok(Some(JobItem { key, job: parsed.job, receive_count }))
 }

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::{JobError, JobHandler, JobItem};
+use crate::config::Env;
 use crate::edges::sqs::QueueUrls;
 use crate::ports::jobs::{CudWrite, Job};
 use crate::ports::Queue;
-use crate::config::Env;
 use crate::sync::cud;
 use crate::sync::cud::apply::PendingWrite;
 use crate::sync::{self, SyncError, SyncServices};
@@ -78,7 +78,9 @@ impl AdapterWorker {
             return Ok(Some((**write).clone()));
         }
         match write_ref {
-            Some(object) => cud::load_stored(self.svc.blobs(), object).await.map(Some).map_err(|e| JobError::Failed(e.to_string())),
+            Some(object) => {
+                cud::load_stored(self.svc.blobs(), object).await.map(Some).map_err(|e| JobError::Failed(e.to_string()))
+            }
             None => Ok(None),
         }
     }

@@ -84,10 +84,10 @@ impl BlobStore for MemoryBlobStore {
     }
 
     async fn head(&self, key: &str) -> Result<Option<BlobMeta>, BlobError> {
-        Ok(self
-            .lock()
-            .get(key)
-            .map(|(bytes, content_type)| BlobMeta { size: bytes.len() as u64, content_type: Some(content_type.clone()) }))
+        Ok(self.lock().get(key).map(|(bytes, content_type)| BlobMeta {
+            size: bytes.len() as u64,
+            content_type: Some(content_type.clone()),
+        }))
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
@@ -116,7 +116,10 @@ mod tests {
             store.head("a").await.expect("head"),
             Some(BlobMeta { size: 5, content_type: Some("text/plain".into()) })
         );
-        assert_eq!(store.head("b").await.expect("head").and_then(|m| m.content_type).as_deref(), Some(DEFAULT_CONTENT_TYPE));
+        assert_eq!(
+            store.head("b").await.expect("head").and_then(|m| m.content_type).as_deref(),
+            Some(DEFAULT_CONTENT_TYPE)
+        );
         store.put("a", b"bye".to_vec(), None).await.expect("replace");
         assert_eq!(store.head("a").await.expect("head").map(|m| m.size), Some(3));
         store.delete("a").await.expect("delete");

@@ -186,12 +186,11 @@ mod tests {
 
     #[test]
     fn job_messages_round_trip_with_and_without_id() {
-        let m: JobMessage = serde_json::from_str(r#"{"kind":"refresh","source":"Product","user":"demo"}"#)
-            .expect("parses");
+        let m: JobMessage =
+            serde_json::from_str(r#"{"kind":"refresh","source":"Product","user":"demo"}"#).expect("parses");
         assert_eq!(m.id, None);
         assert_eq!(m.job, Job::Refresh { source: "Product".into(), user: "demo".into(), query: None });
-        let m: JobMessage =
-            serde_json::from_str(r#"{"id":"j1","kind":"ping","users":["a"]}"#).expect("parses");
+        let m: JobMessage = serde_json::from_str(r#"{"id":"j1","kind":"ping","users":["a"]}"#).expect("parses");
         assert_eq!(m.id.as_deref(), Some("j1"));
         assert!(serde_json::from_str::<JobMessage>(r#"{"kind":"nope"}"#).is_err());
     }

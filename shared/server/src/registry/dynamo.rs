@@ -107,22 +107,13 @@ impl DynamoRegistry {
         for chunk in keys.chunks(25) {
             let mut requests = Vec::with_capacity(chunk.len());
             for (pk, sk) in chunk {
-                let delete = DeleteRequest::builder()
-                    .key("pk", s(pk.clone()))
-                    .key("sk", s(sk.clone()))
-                    .build()
-                    .map_err(err)?;
+                let delete =
+                    DeleteRequest::builder().key("pk", s(pk.clone())).key("sk", s(sk.clone())).build().map_err(err)?;
                 requests.push(WriteRequest::builder().delete_request(delete).build());
             }
             let mut pending = HashMap::from([(self.table.clone(), requests)]);
             for attempt in 0..8u32 {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .map_err(err)?;
+                let out = self.client.batch_write_item().set_request_items(Some(pending)).send().await.map_err(err)?;
                 pending = out.unprocessed_items.unwrap_or_default();
                 pending.retain(|_, v| !v.is_empty());
                 if pending.is_empty() {
@@ -345,10 +336,9 @@ impl Registry for DynamoRegistry {
     async fn client(&self, id: &str) -> Result<Option<ClientRecord>, RegistryError> {
         let Some(item) = self.get(format!("CLIENT#{id}"), PROFILE).await? else { return Ok(None) };
         let device = match item.get("device") {
-            Some(AttributeValue::M(map)) => map
-                .iter()
-                .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone())))
-                .collect(),
+            Some(AttributeValue::M(map)) => {
+                map.iter().filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone()))).collect()
+            }
             _ => Default::default(),
         };
         Ok(Some(ClientRecord {
@@ -363,7 +353,11 @@ impl Registry for DynamoRegistry {
     async fn create_client(&self, client: &ClientRecord) -> Result<(), RegistryError> {
         // A fresh id has no previous owner: the record and its membership in one call.
         let put = |item: Item| -> Result<aws_sdk_dynamodb::types::TransactWriteItem, RegistryError> {
-            let put = aws_sdk_dynamodb::types::Put::builder().table_name(&self.table).set_item(Some(item)).build().map_err(err)?;
+            let put = aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build()
+                .map_err(err)?;
             Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
         };
         let membership = Self::membership(format!("USER#{}", client.user_id), format!("CLIENT#{}", client.id));
@@ -377,7 +371,11 @@ impl Registry for DynamoRegistry {
         Ok(())
     }
 
-    async fn put_client_owned_by(&self, client: &ClientRecord, stored_owner: Option<&str>) -> Result<(), RegistryError> {
+    async fn put_client_owned_by(
+        &self,
+        client: &ClientRecord,
+        stored_owner: Option<&str>,
+    ) -> Result<(), RegistryError> {
         match stored_owner {
             None => self.create_client(client).await,
             Some(owner) if owner == client.user_id => self.put(Self::client_item(client)).await,

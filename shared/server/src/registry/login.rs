@@ -7,7 +7,11 @@ use super::{Registry, RegistryError, User};
 
 /// The user when `password` matches its stored hash; `None` for an unknown login, a user
 /// without a password, or a wrong password.
-pub async fn check_password(registry: &dyn Registry, login: &str, password: &str) -> Result<Option<User>, RegistryError> {
+pub async fn check_password(
+    registry: &dyn Registry,
+    login: &str,
+    password: &str,
+) -> Result<Option<User>, RegistryError> {
     let Some(mut user) = registry.user(login).await? else { return Ok(None) };
     let Some(stored) = user.password_hash.clone() else { return Ok(None) };
     match password::verify(password, &stored) {

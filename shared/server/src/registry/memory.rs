@@ -63,7 +63,11 @@ fn writable(pk: (&str, &str), sk: (&str, &str)) -> Result<(), RegistryError> {
     if fits(pk, sk) {
         Ok(())
     } else {
-        Err(RegistryError::Store(format!("key {}{}… is over the size limit", pk.0, pk.1.chars().take(32).collect::<String>())))
+        Err(RegistryError::Store(format!(
+            "key {}{}… is over the size limit",
+            pk.0,
+            pk.1.chars().take(32).collect::<String>()
+        )))
     }
 }
 
@@ -256,7 +260,11 @@ impl Registry for MemoryRegistry {
         self.lock().create_client(client)
     }
 
-    async fn put_client_owned_by(&self, client: &ClientRecord, stored_owner: Option<&str>) -> Result<(), RegistryError> {
+    async fn put_client_owned_by(
+        &self,
+        client: &ClientRecord,
+        stored_owner: Option<&str>,
+    ) -> Result<(), RegistryError> {
         self.lock().put_client_owned_by(client, stored_owner)
     }
 

@@ -53,15 +53,8 @@ pub struct ClientRecord {
 }
 
 /// Device fields a client record may carry (docs/device-protocol.md §4.1).
-pub const DEVICE_FIELDS: [&str; 7] = [
-    "device_type",
-    "device_push_type",
-    "device_pin",
-    "device_port",
-    "phone_id",
-    "device_app_id",
-    "device_app_version",
-];
+pub const DEVICE_FIELDS: [&str; 7] =
+    ["device_type", "device_push_type", "device_pin", "device_port", "phone_id", "device_app_id", "device_app_version"];
 
 #[async_trait]
 pub trait Registry: Send + Sync {
@@ -84,7 +77,11 @@ pub trait Registry: Send + Sync {
     /// Rewrites a client whose stored owner the caller knows (`None`: not stored yet), so
     /// nothing is read first and the user's membership is only touched when the owner
     /// changes.
-    async fn put_client_owned_by(&self, client: &ClientRecord, _stored_owner: Option<&str>) -> Result<(), RegistryError> {
+    async fn put_client_owned_by(
+        &self,
+        client: &ClientRecord,
+        _stored_owner: Option<&str>,
+    ) -> Result<(), RegistryError> {
         self.put_client(client).await
     }
     async fn delete_client(&self, id: &str) -> Result<(), RegistryError>;

@@ -46,10 +46,7 @@ pub fn client_state(st: &HashMap<String, String>, pinned: &[(String, String)]) -
         _ => Base::Empty,
     };
     let scan = st.get("scan").and_then(|s| s.parse().ok());
-    let pinned = pinned
-        .iter()
-        .map(|(id, body)| (id.clone(), (!body.is_empty()).then(|| body.clone())))
-        .collect();
+    let pinned = pinned.iter().map(|(id, body)| (id.clone(), (!body.is_empty()).then(|| body.clone()))).collect();
     ClientSyncState { cursor: ClientCursor { base, scan }, pinned }
 }
 

@@ -133,8 +133,17 @@ impl ClientKeys {
     /// Every client key (clientreset deletes them all).
     pub fn all(&self) -> [&str; 11] {
         [
-            &self.st, &self.pin, &self.sent, &self.page, &self.links, &self.cerr, &self.uerr, &self.derr, &self.urb,
-            &self.cdel, &self.search,
+            &self.st,
+            &self.pin,
+            &self.sent,
+            &self.page,
+            &self.links,
+            &self.cerr,
+            &self.uerr,
+            &self.derr,
+            &self.urb,
+            &self.cdel,
+            &self.search,
         ]
     }
 

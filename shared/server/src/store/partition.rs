@@ -88,7 +88,11 @@ impl SyncStore {
     }
 
     /// The head and the md bodies of `ids`, atomically.
-    pub async fn read_bodies(&self, pk: &PartitionKeys, ids: &[String]) -> Result<(PartitionHead, HashMap<String, Body>), StoreError> {
+    pub async fn read_bodies(
+        &self,
+        pk: &PartitionKeys,
+        ids: &[String],
+    ) -> Result<(PartitionHead, HashMap<String, Body>), StoreError> {
         let mut pipe = redis::pipe();
         pipe.atomic().cmd("HMGET").arg(&pk.head).arg("v").arg("h").arg("n");
         if ids.is_empty() {
@@ -96,8 +100,7 @@ impl SyncStore {
             return Ok((head_of(head), HashMap::new()));
         }
         pipe.cmd("HMGET").arg(&pk.md).arg(ids);
-        let (head, bodies): (RawHead, Vec<Option<Body>>) =
-            pipe.query_async(&mut self.conn()).await?;
+        let (head, bodies): (RawHead, Vec<Option<Body>>) = pipe.query_async(&mut self.conn()).await?;
         let map = ids.iter().cloned().zip(bodies).filter_map(|(id, b)| b.map(|b| (id, b))).collect();
         Ok((head_of(head), map))
     }
@@ -178,7 +181,6 @@ impl SyncStore {
         Ok(())
     }
 
-
     /// The whole change index with scores (store API only: O(n)).
     pub async fn index(&self, pk: &PartitionKeys) -> Result<Vec<(String, u64)>, StoreError> {
         let raw: Vec<(String, f64)> =
@@ -187,7 +189,11 @@ impl SyncStore {
     }
 
     /// Records of `ids` (store API only).
-    pub async fn records(&self, pk: &PartitionKeys, ids: &[String]) -> Result<(PartitionHead, HashMap<String, ObjectRecord>), StoreError> {
+    pub async fn records(
+        &self,
+        pk: &PartitionKeys,
+        ids: &[String],
+    ) -> Result<(PartitionHead, HashMap<String, ObjectRecord>), StoreError> {
         let mut pipe = redis::pipe();
         pipe.atomic().cmd("HMGET").arg(&pk.head).arg("v").arg("h").arg("n");
         if ids.is_empty() {

@@ -24,7 +24,9 @@ fn script() -> &'static Script {
 /// the bytes over rather than copying them.
 fn resp_text(v: redis::Value) -> Option<String> {
     match v {
-        redis::Value::BulkString(b) => Some(String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+        redis::Value::BulkString(b) => {
+            Some(String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        }
         redis::Value::SimpleString(s) => Some(s),
         redis::Value::Int(i) => Some(i.to_string()),
         redis::Value::VerbatimString { text, .. } => Some(text),
@@ -221,7 +223,12 @@ pub enum BeginReply {
 
 impl SyncStore {
     /// The query script (see `lua/begin.lua`).
-    pub async fn begin(&self, pk: &PartitionKeys, ck: &ClientKeys, args: &BeginArgs<'_>) -> Result<BeginReply, StoreError> {
+    pub async fn begin(
+        &self,
+        pk: &PartitionKeys,
+        ck: &ClientKeys,
+        args: &BeginArgs<'_>,
+    ) -> Result<BeginReply, StoreError> {
         let reply: redis::Value = begin_invocation(pk, ck, args).invoke_async(&mut self.conn()).await?;
         Ok(parse_begin_reply(reply)?.0)
     }

@@ -65,7 +65,13 @@ impl SyncStore {
     }
 
     /// Stores record `rec`'s outcome text (one atomic `HSET`).
-    pub async fn put_write_outcome(&self, write_key: &str, rec: &str, outcome: &str, ttl_secs: u64) -> Result<(), StoreError> {
+    pub async fn put_write_outcome(
+        &self,
+        write_key: &str,
+        rec: &str,
+        outcome: &str,
+        ttl_secs: u64,
+    ) -> Result<(), StoreError> {
         self.set_write_field(write_key, &format!("r:{rec}"), outcome, ttl_secs).await
     }
 
@@ -75,7 +81,13 @@ impl SyncStore {
     }
 
     /// Sets one field of a write record and (re)starts its TTL, atomically.
-    async fn set_write_field(&self, write_key: &str, field: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {
+    async fn set_write_field(
+        &self,
+        write_key: &str,
+        field: &str,
+        value: &str,
+        ttl_secs: u64,
+    ) -> Result<(), StoreError> {
         let key = keys::write_record(self.keys(), write_key);
         let _: () = redis::pipe()
             .atomic()

@@ -10,15 +10,15 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::store::keys::{self, ClientKeys, PartitionKeys};
-use crate::store::BeginReply;
 use super::sessions;
 use super::SyncError;
+use super::SyncServices;
 use crate::adapters::{AuthOutcome, Authenticator};
 use crate::auth::session::Session;
 use crate::config::DeviceAuth;
 use crate::registry::{password, ClientRecord, ADMIN_LOGIN, DEVICE_FIELDS};
-use super::SyncServices;
+use crate::store::keys::{self, ClientKeys, PartitionKeys};
+use crate::store::BeginReply;
 
 /// Lifetime of a cached client record.
 pub const CLIENT_CACHE_TTL_SECS: u64 = 300;
@@ -207,7 +207,11 @@ fn device_fields(params: &serde_json::Map<String, Value>) -> BTreeMap<String, St
 }
 
 /// clientcreate (docs/device-protocol.md §4.1): a new client for `login`.
-pub async fn create(svc: &SyncServices, login: &str, params: &serde_json::Map<String, Value>) -> Result<ClientRecord, SyncError> {
+pub async fn create(
+    svc: &SyncServices,
+    login: &str,
+    params: &serde_json::Map<String, Value>,
+) -> Result<ClientRecord, SyncError> {
     let client = ClientRecord {
         id: crate::auth::tokens::random_token(),
         user_id: login.to_owned(),
@@ -221,7 +225,12 @@ pub async fn create(svc: &SyncServices, login: &str, params: &serde_json::Map<St
 }
 
 /// clientregister (docs/device-protocol.md §4.2): create-if-missing, then store device fields.
-pub async fn register(svc: &SyncServices, login: &str, client_id: &str, params: &serde_json::Map<String, Value>) -> Result<(), SyncError> {
+pub async fn register(
+    svc: &SyncServices,
+    login: &str,
+    client_id: &str,
+    params: &serde_json::Map<String, Value>,
+) -> Result<(), SyncError> {
     // The cached record is written through on every change, so it is as good as the registry's.
     let found = find(svc, client_id).await?;
     let stored_owner = found.as_ref().map(|c| c.user_id.clone());
@@ -256,7 +265,11 @@ pub async fn resolve(svc: &SyncServices, login: &str, client: Option<ClientRecor
 
 /// Deletes the client's documents of every source, or only of `sources`
 /// (clientreset, docs/sync-engine.md §8.1).
-pub async fn flush_documents(svc: &SyncServices, client: &ClientRecord, sources: Option<&[String]>) -> Result<(), SyncError> {
+pub async fn flush_documents(
+    svc: &SyncServices,
+    client: &ClientRecord,
+    sources: Option<&[String]>,
+) -> Result<(), SyncError> {
     for config in &svc.settings.sources {
         if let Some(only) = sources {
             if !only.iter().any(|s| s == &config.name) {

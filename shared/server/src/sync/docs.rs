@@ -15,20 +15,40 @@ use rhosync_engine::search::SearchState;
 use rhosync_engine::values::{decode_body, encode_body, objects_to_json, ObjectMap};
 use serde_json::{json, Map, Value};
 
-use crate::store::keys::{self, PartitionKeys};
 use super::push::strict_objects;
 use super::refresh::{replace_md, update_md};
 use super::scratch::RedisScratch;
-use crate::store::{client_state, cursor_fields};
-use super::{SourceCtx, SyncError};
 use super::SyncServices;
+use super::{SourceCtx, SyncError};
+use crate::store::keys::{self, PartitionKeys};
+use crate::store::{client_state, cursor_fields};
 
 /// Client document types (docs/rest-api.md §5.5), in docnames order.
 pub const CLIENT_DOC_TYPES: [&str; 24] = [
-    "cd", "cd_size", "page", "delete_page", "create_links", "create_links_page", "metadata_page", "total_count_page",
-    "page_token", "schema_sha1", "schema_page", "metadata_sha1", "search", "search_token", "search_page",
-    "search_errors", "create_errors", "create_errors_page", "update_errors", "update_errors_page", "update_rollback",
-    "update_rollback_page", "delete_errors", "delete_errors_page",
+    "cd",
+    "cd_size",
+    "page",
+    "delete_page",
+    "create_links",
+    "create_links_page",
+    "metadata_page",
+    "total_count_page",
+    "page_token",
+    "schema_sha1",
+    "schema_page",
+    "metadata_sha1",
+    "search",
+    "search_token",
+    "search_page",
+    "search_errors",
+    "create_errors",
+    "create_errors_page",
+    "update_errors",
+    "update_errors_page",
+    "update_rollback",
+    "update_rollback_page",
+    "delete_errors",
+    "delete_errors_page",
 ];
 
 /// Internal client document types that may also be addressed.
@@ -36,9 +56,25 @@ pub const INTERNAL_CLIENT_DOC_TYPES: [&str; 1] = ["page_undo"];
 
 /// Object-map document types: a missing one reads as `{}` (docs/rest-api.md §5.3).
 const OBJECT_DOC_TYPES: [&str; 19] = [
-    "md", "md_copy", "errors", "cd", "page", "delete_page", "create_links", "create_links_page", "search",
-    "search_page", "search_errors", "create_errors", "create_errors_page", "update_errors", "update_errors_page",
-    "update_rollback", "update_rollback_page", "delete_errors", "delete_errors_page",
+    "md",
+    "md_copy",
+    "errors",
+    "cd",
+    "page",
+    "delete_page",
+    "create_links",
+    "create_links_page",
+    "search",
+    "search_page",
+    "search_errors",
+    "create_errors",
+    "create_errors_page",
+    "update_errors",
+    "update_errors_page",
+    "update_rollback",
+    "update_rollback_page",
+    "delete_errors",
+    "delete_errors_page",
 ];
 
 /// A document as read.
@@ -130,7 +166,9 @@ async fn get_source_doc(svc: &SyncServices, pk: &PartitionKeys, doc: &str, name:
             Some(t) => Ok(json_or_missing(serde_json::from_str(&t).unwrap_or(Value::String(t)), doc)),
             None => Ok(Doc::Missing { object_type: true }),
         },
-        "metadata" | "metadata_sha1" | "schema" | "schema_sha1" => Ok(text_or_missing(store.hget(&pk.src, doc).await?, doc)),
+        "metadata" | "metadata_sha1" | "schema" | "schema_sha1" => {
+            Ok(text_or_missing(store.hget(&pk.src, doc).await?, doc))
+        }
         _ => scratch_get(svc, name).await,
     }
 }
@@ -139,11 +177,18 @@ async fn stored_page(svc: &SyncServices, key: &str) -> Result<Option<StoredPage>
     Ok(svc.store.get(key).await?.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
-async fn get_client_doc(svc: &SyncServices, source: &SourceCtx, login: &str, client_id: &str, doc: &str) -> Result<Doc, SyncError> {
+async fn get_client_doc(
+    svc: &SyncServices,
+    source: &SourceCtx,
+    login: &str,
+    client_id: &str,
+    doc: &str,
+) -> Result<Doc, SyncError> {
     let pk = source.keys(svc, login);
     let ck = pk.client(client_id);
     let store = &svc.store;
-    let st = || async { Ok::<_, SyncError>(store.hgetall(&ck.st).await?.into_iter().collect::<HashMap<String, String>>()) };
+    let st =
+        || async { Ok::<_, SyncError>(store.hgetall(&ck.st).await?.into_iter().collect::<HashMap<String, String>>()) };
     let page = stored_page(svc, &ck.page).await?;
     let page_part = |f: &dyn Fn(&StoredPage) -> Value| page.as_ref().map(f).unwrap_or(Value::Object(Map::new()));
     let search = || async {
@@ -155,8 +200,12 @@ async fn get_client_doc(svc: &SyncServices, source: &SourceCtx, login: &str, cli
         "cd" => {
             let st = st().await?;
             let pinned = store.hgetall(&ck.pin).await?;
-            let sent: HashMap<String, u64> =
-                store.hgetall(&ck.sent).await?.into_iter().filter_map(|(k, v)| v.parse().ok().map(|v| (k, v))).collect();
+            let sent: HashMap<String, u64> = store
+                .hgetall(&ck.sent)
+                .await?
+                .into_iter()
+                .filter_map(|(k, v)| v.parse().ok().map(|v| (k, v)))
+                .collect();
             let ids: Vec<String> = store.index(&pk).await?.into_iter().map(|(id, _)| id).collect();
             let (head, records) = store.records(&pk, &ids).await?;
             let cd = materialize_cd(&client_state(&st, &pinned), &head, &sent, &records)?;
@@ -168,13 +217,21 @@ async fn get_client_doc(svc: &SyncServices, source: &SourceCtx, login: &str, cli
         "page" => json_or_missing(page_part(&|p| objects_to_json(&p.page.insert)), doc),
         "delete_page" => json_or_missing(page_part(&|p| objects_to_json(&p.page.delete)), doc),
         "create_links_page" => json_or_missing(page_part(&|p| links_json(p.page.links.clone())), doc),
-        "create_errors_page" => json_or_missing(page_part(&|p| Value::Object(p.page.errors.create.clone().into_iter().collect())), doc),
-        "update_errors_page" => json_or_missing(page_part(&|p| Value::Object(p.page.errors.update.clone().into_iter().collect())), doc),
-        "delete_errors_page" => json_or_missing(page_part(&|p| Value::Object(p.page.errors.delete.clone().into_iter().collect())), doc),
+        "create_errors_page" => {
+            json_or_missing(page_part(&|p| Value::Object(p.page.errors.create.clone().into_iter().collect())), doc)
+        }
+        "update_errors_page" => {
+            json_or_missing(page_part(&|p| Value::Object(p.page.errors.update.clone().into_iter().collect())), doc)
+        }
+        "delete_errors_page" => {
+            json_or_missing(page_part(&|p| Value::Object(p.page.errors.delete.clone().into_iter().collect())), doc)
+        }
         "update_rollback_page" => json_or_missing(page_part(&|p| objects_to_json(&p.page.errors.update_rollback)), doc),
         "metadata_page" => text_or_missing(page.as_ref().and_then(|p| p.page.metadata.clone()), doc),
         "total_count_page" => text_or_missing(page.as_ref().map(|p| p.page.total_count.to_string()), doc),
-        "schema_page" => text_or_missing(page.as_ref().filter(|p| p.page.schema_changed).map(|_| "true".to_owned()), doc),
+        "schema_page" => {
+            text_or_missing(page.as_ref().filter(|p| p.page.schema_changed).map(|_| "true".to_owned()), doc)
+        }
         "page_undo" => match &page {
             Some(p) => Doc::Json(serde_json::to_value(&p.undo).map_err(|e| SyncError::Internal(e.to_string()))?),
             None => Doc::Missing { object_type: false },
@@ -268,7 +325,14 @@ async fn set_source_doc(
 
 /// Setting `cd` makes the given objects the client's exact belief (replace) or adds them
 /// to it (append); the stored page and the sent map are dropped on replace.
-async fn set_cd(svc: &SyncServices, source: &SourceCtx, login: &str, client_id: &str, data: Option<&Value>, append: bool) -> Result<(), SyncError> {
+async fn set_cd(
+    svc: &SyncServices,
+    source: &SourceCtx,
+    login: &str,
+    client_id: &str,
+    data: Option<&Value>,
+    append: bool,
+) -> Result<(), SyncError> {
     let objects = strict_objects(data)?;
     let ck = source.keys(svc, login).client(client_id);
     let store = &svc.store;
@@ -310,7 +374,10 @@ fn normalized(value: &Value) -> Result<Value, SyncError> {
     match value {
         Value::Object(_) => Ok(objects_to_json(&strict_objects(Some(value))?)),
         Value::Array(items) => Ok(Value::Array(
-            items.iter().map(|v| Value::String(v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))).collect(),
+            items
+                .iter()
+                .map(|v| Value::String(v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+                .collect(),
         )),
         other => Ok(other.clone()),
     }
@@ -328,7 +395,12 @@ async fn scratch_set(svc: &SyncServices, name: &str, data: Option<&Value>, appen
 
 /// Read-state update (docs/rest-api.md §5.6): optional global poll interval, then
 /// `refresh_time = now + refresh_time` for the user's partition of `source`.
-pub async fn set_read_state(svc: &SyncServices, source: &SourceCtx, user: &str, params: &Map<String, Value>) -> Result<(), SyncError> {
+pub async fn set_read_state(
+    svc: &SyncServices,
+    source: &SourceCtx,
+    user: &str,
+    params: &Map<String, Value>,
+) -> Result<(), SyncError> {
     if let Some(p) = params.get("poll_interval").filter(|v| !v.is_null() && v.as_str() != Some("")) {
         let n = rhosync_engine::params::lenient_int(Some(p));
         svc.store.set(&keys::poll_interval(svc.store.keys(), &source.config.name), Some(&n.to_string()), None).await?;

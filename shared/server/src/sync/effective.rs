@@ -26,7 +26,10 @@ pub struct EffectiveSources {
 impl EffectiveSources {
     fn fresh(&self, name: &str, now: u64) -> Option<SourceCtx> {
         let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.get(name).filter(|(read_at, _)| now < read_at.saturating_add(OVERRIDES_TTL_SECS)).map(|(_, ctx)| ctx.clone())
+        entries
+            .get(name)
+            .filter(|(read_at, _)| now < read_at.saturating_add(OVERRIDES_TTL_SECS))
+            .map(|(_, ctx)| ctx.clone())
     }
 
     fn put(&self, name: &str, now: u64, ctx: SourceCtx) {
@@ -50,7 +53,11 @@ impl SyncServices {
             return Ok(Some(ctx));
         }
         let overrides = self.registry().source_overrides(name).await?.unwrap_or_default();
-        let config = if overrides.is_empty() { file } else { Arc::new(super::sources::effective(&self.settings, name, &overrides)) };
+        let config = if overrides.is_empty() {
+            file
+        } else {
+            Arc::new(super::sources::effective(&self.settings, name, &overrides))
+        };
         let ctx = SourceCtx { config, adapter: self.adapter(name) };
         self.effective.put(name, now, ctx.clone());
         Ok(Some(ctx))

@@ -48,15 +48,15 @@ pub mod sources;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use refresh::refresh;
 pub use crate::store::SyncStore;
+pub use refresh::refresh;
 
 use crate::adapters::deps::AdapterDeps;
 use crate::adapters::factory;
-use crate::adapters::{AdapterCtx, AdapterError, SourceAdapter};
-use crate::config::{PartitionType, SourceConfig};
 use crate::adapters::plugin::PluginAuthenticator;
+use crate::adapters::{AdapterCtx, AdapterError, SourceAdapter};
 use crate::config::{AppSettings, Settings};
+use crate::config::{PartitionType, SourceConfig};
 use crate::ports::{BlobError, BlobStore, Clock, JobQueue, QueueError, SystemClock};
 use crate::registry::Registry;
 use crate::store::keys::{PartitionKeys, SHARED_PARTITION};

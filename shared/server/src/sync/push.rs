@@ -12,10 +12,10 @@ use rhosync_engine::values::{encode_body, normalize_attrs, Body, ObjectMap};
 use serde_json::{Map, Value};
 
 use super::refresh::update_md;
+use super::SyncServices;
 use super::{SourceCtx, SyncError};
 use crate::ports::jobs::{Job, JobMessage};
 use crate::ports::Queue;
-use super::SyncServices;
 
 /// Which push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,12 @@ fn id_list(value: Option<&Value>) -> Vec<String> {
 }
 
 /// Applies one push for `source` (configured) with the request's parameters.
-pub async fn push(svc: &SyncServices, source: &SourceCtx, kind: PushKind, params: &Map<String, Value>) -> Result<(), SyncError> {
+pub async fn push(
+    svc: &SyncServices,
+    source: &SourceCtx,
+    kind: PushKind,
+    params: &Map<String, Value>,
+) -> Result<(), SyncError> {
     let user = match params.get("user_id") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -108,15 +113,19 @@ pub async fn push(svc: &SyncServices, source: &SourceCtx, kind: PushKind, params
             let data = strict_objects(data())?;
             let ids: Vec<String> = data.keys().cloned().collect();
             update_md(svc, &pk, &ids, |cur: &HashMap<String, Body>| {
-                let equal: Vec<String> =
-                    data.iter().filter(|(id, a)| cur.get(*id) == Some(&encode_body(a))).map(|(id, _)| id.clone()).collect();
+                let equal: Vec<String> = data
+                    .iter()
+                    .filter(|(id, a)| cur.get(*id) == Some(&encode_body(a)))
+                    .map(|(id, _)| id.clone())
+                    .collect();
                 Ok(apply_push_deletes(cur, &equal))
             })
             .await?;
         }
     }
     if source.config.push_notify && source.config.partition_type == crate::config::PartitionType::User {
-        let message = JobMessage { id: None, job: Job::ping(vec![user], vec![source.config.name.clone()], "push_notify") };
+        let message =
+            JobMessage { id: None, job: Job::ping(vec![user], vec![source.config.name.clone()], "push_notify") };
         svc.queue().send(Queue::Push, &message).await?;
     }
     Ok(())

@@ -17,21 +17,23 @@ use std::collections::{HashMap, HashSet};
 use indexmap::IndexMap;
 use rhosync_engine::model::{apply_undo, plan_page, PageInputs, PageUndo, SentWrites};
 use rhosync_engine::page::{
-    assemble_new_page, next_token, pass_through_page, reset_carry, resend_page, schema_changed_page, schema_step,
+    assemble_new_page, next_token, pass_through_page, resend_page, reset_carry, schema_changed_page, schema_step,
     CudErrors, NewPageParts, Page, PendingClientDocs, SchemaStep, StoredPage,
 };
 use rhosync_engine::params::{self, Params};
 use rhosync_engine::values::{decode_body, encode_body, ObjectMap};
 use serde_json::{json, Value};
 
-use crate::store::keys::ClientKeys;
 use super::refresh;
-use crate::store::{client_state, cursor_fields, pin_delta, refresh_due, st_num, BeginArgs, BeginMode, BeginReply, Commit, PageRead};
+use super::SyncServices;
 use super::{clients, SourceCtx, SyncError};
 use crate::auth::session::Session;
 use crate::ports::jobs::{Job, JobMessage};
 use crate::ports::{JobQueue, Queue};
-use super::SyncServices;
+use crate::store::keys::ClientKeys;
+use crate::store::{
+    client_state, cursor_fields, pin_delta, refresh_due, st_num, BeginArgs, BeginMode, BeginReply, Commit, PageRead,
+};
 
 /// Message of the page for a source name nobody configured (docs/device-protocol.md §5.8).
 pub fn unknown_source_message(name: &str) -> String {
@@ -70,7 +72,13 @@ pub fn unknown_source_page(name: &str) -> Page {
 /// no-change sync is then answered at once, and a page is built from what the probe read.
 /// Anything else runs the full step. `Err(SyncError::NotAuthenticated)` when the session's
 /// user no longer exists or was deleted after the session was issued.
-pub async fn serve(svc: &SyncServices, session: &Session, source_name: &str, client_id: &str, params: &Params) -> Result<Page, SyncError> {
+pub async fn serve(
+    svc: &SyncServices,
+    session: &Session,
+    source_name: &str,
+    client_id: &str,
+    params: &Params,
+) -> Result<Page, SyncError> {
     let source = svc.source(source_name).await?;
     let p_size = params::page_size(params).ok();
     let keys = match (&source, p_size) {
@@ -81,7 +89,11 @@ pub async fn serve(svc: &SyncServices, session: &Session, source_name: &str, cli
         }
         _ => None,
     };
-    let probe = keys.as_ref().map(|(pk, ck, p_size)| clients::ProbeRequest { partition: pk, client: ck, slice_limit: slice_limit(*p_size) });
+    let probe = keys.as_ref().map(|(pk, ck, p_size)| clients::ProbeRequest {
+        partition: pk,
+        client: ck,
+        slice_limit: slice_limit(*p_size),
+    });
     let lookup = clients::find_with_poll(svc, client_id, source_name, session, probe).await?;
     if !lookup.session_valid {
         return Err(SyncError::NotAuthenticated);
@@ -172,7 +184,9 @@ async fn full_step(
                 return Ok(Page { total_count: md_size, source_error: json_map(Some(&errors)), ..Page::default() });
             }
             BeginReply::Build { read, .. } => return build(svc, &pk, &ck, *read, p_size).await,
-            BeginReply::Busy => return Err(SyncError::Internal("the query script answered a probe reply to a full step".into())),
+            BeginReply::Busy => {
+                return Err(SyncError::Internal("the query script answered a probe reply to a full step".into()))
+            }
         }
     }
     Err(SyncError::Conflict)
@@ -246,8 +260,17 @@ async fn undo_stored_page(
 }
 
 /// Queues a refresh for the adapter worker (docs/sync-engine.md §4.4).
-pub async fn enqueue_refresh(queue: &dyn JobQueue, source: &str, login: &str, query: Option<&Value>) -> Result<(), SyncError> {
-    let message = JobMessage::with_fresh_id(Job::Refresh { source: source.to_owned(), user: login.to_owned(), query: query.cloned() });
+pub async fn enqueue_refresh(
+    queue: &dyn JobQueue,
+    source: &str,
+    login: &str,
+    query: Option<&Value>,
+) -> Result<(), SyncError> {
+    let message = JobMessage::with_fresh_id(Job::Refresh {
+        source: source.to_owned(),
+        user: login.to_owned(),
+        query: query.cloned(),
+    });
     queue.send(Queue::Adapter, &message).await?;
     Ok(())
 }
@@ -315,15 +338,8 @@ async fn build(
     let byte_cap = svc.settings.app.page_byte_cap;
     let mut undo_cursor = None;
     let plan = loop {
-        let inputs = PageInputs {
-            head,
-            slice: &slice,
-            slice_is_last: last,
-            objects: &records,
-            sent: &sent,
-            p_size,
-            byte_cap,
-        };
+        let inputs =
+            PageInputs { head, slice: &slice, slice_is_last: last, objects: &records, sent: &sent, p_size, byte_cap };
         let mut plan = plan_page(&work, inputs, undo_cursor)?;
         for (id, p) in &plan.undo.pinned {
             if undone.insert(format!("p{id}")) {

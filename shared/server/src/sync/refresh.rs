@@ -12,10 +12,10 @@ use rhosync_engine::page::sha1_hex;
 use rhosync_engine::values::{normalize_objects, Body, ObjectMap};
 use serde_json::{json, Value};
 
+use super::SyncServices;
+use super::{SourceCtx, SyncError};
 use crate::store::keys::{self, PartitionKeys};
 use crate::store::HistoryPolicy;
-use super::{SourceCtx, SyncError};
-use super::SyncServices;
 
 /// Message of a schema without `version` (docs/sync-engine.md §4.2 step 2).
 pub const SCHEMA_VERSION_MISSING: &str = "Mandatory version key is not defined in model schema method";
@@ -114,7 +114,8 @@ pub async fn run(
             }
         }
     }
-    let errors_json = (!out.errors.is_empty()).then(|| Value::Object(out.errors.clone().into_iter().collect()).to_string());
+    let errors_json =
+        (!out.errors.is_empty()).then(|| Value::Object(out.errors.clone().into_iter().collect()).to_string());
     let failed = out.errors.contains_key("login-error") || out.errors.contains_key("query-error");
     svc.store
         .finish_refresh(
@@ -156,7 +157,12 @@ pub async fn replace_md(svc: &SyncServices, pk: &PartitionKeys, result: &ObjectM
 
 /// Changes the bodies of `ids` with `produce` (push API, CUD, search) in one versioned
 /// write; retried when another writer got in between.
-pub async fn update_md<F>(svc: &SyncServices, pk: &PartitionKeys, ids: &[String], mut produce: F) -> Result<(), SyncError>
+pub async fn update_md<F>(
+    svc: &SyncServices,
+    pk: &PartitionKeys,
+    ids: &[String],
+    mut produce: F,
+) -> Result<(), SyncError>
 where
     F: FnMut(&HashMap<String, Body>) -> Result<Vec<Change>, SyncError>,
 {

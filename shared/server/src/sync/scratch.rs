@@ -5,9 +5,9 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::adapters::{AdapterError, ScratchDocs};
 use crate::store::keys;
 use crate::store::{StoreError, SyncStore};
-use crate::adapters::{AdapterError, ScratchDocs};
 
 /// Scratch documents in Redis.
 #[derive(Clone)]

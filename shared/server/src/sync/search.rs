@@ -15,20 +15,23 @@ use rhosync_engine::values::{normalize_objects, Body, ObjectMap};
 use rhosync_engine::wire::SearchElement;
 use serde_json::Value;
 
-use crate::store::keys::{ClientKeys, PartitionKeys};
 use super::refresh::update_md;
-use crate::store::{client_state, pin_delta};
-use super::{SourceCtx, SyncError};
 use super::SyncServices;
+use super::{SourceCtx, SyncError};
+use crate::store::keys::{ClientKeys, PartitionKeys};
+use crate::store::{client_state, pin_delta};
 
 /// One search request; returns one element per requested source, in request order.
-pub async fn search(svc: &SyncServices, login: &str, client_id: &str, params: &Params) -> Result<Vec<SearchElement>, SyncError> {
+pub async fn search(
+    svc: &SyncServices,
+    login: &str,
+    client_id: &str,
+    params: &Params,
+) -> Result<Vec<SearchElement>, SyncError> {
     let p_size = params::page_size(params).map_err(|e| SyncError::BadInput(e.to_string()))?;
     let Some(Value::Array(entries)) = params.get("sources") else { return Ok(Vec::new()) };
-    let names: Vec<Option<String>> = entries
-        .iter()
-        .map(|e| e.get("name").and_then(Value::as_str).map(str::to_owned))
-        .collect();
+    let names: Vec<Option<String>> =
+        entries.iter().map(|e| e.get("name").and_then(Value::as_str).map(str::to_owned)).collect();
     let raw_tokens: Vec<Option<String>> = entries
         .iter()
         .map(|e| match e.get("token") {
@@ -114,7 +117,13 @@ async fn one_source(
 }
 
 /// Calls login / search / logoff; the state carries the new token, the result and errors.
-async fn run_adapter(svc: &SyncServices, source: &SourceCtx, login: &str, params: &Params, token: String) -> SearchState {
+async fn run_adapter(
+    svc: &SyncServices,
+    source: &SourceCtx,
+    login: &str,
+    params: &Params,
+    token: String,
+) -> SearchState {
     let mut out = SearchState { token: Some(token), ..SearchState::default() };
     let adapter = match &source.adapter {
         Ok(a) => a.clone(),
@@ -147,7 +156,13 @@ async fn run_adapter(svc: &SyncServices, source: &SourceCtx, login: &str, params
 
 /// The next `p_size` results the client does not hold; pins them and adds missing ones
 /// to md.
-async fn next_page(svc: &SyncServices, pk: &PartitionKeys, ck: &ClientKeys, result: &ObjectMap, p_size: usize) -> Result<ObjectMap, SyncError> {
+async fn next_page(
+    svc: &SyncServices,
+    pk: &PartitionKeys,
+    ck: &ClientKeys,
+    result: &ObjectMap,
+    p_size: usize,
+) -> Result<ObjectMap, SyncError> {
     if result.is_empty() || p_size == 0 {
         return Ok(ObjectMap::new());
     }

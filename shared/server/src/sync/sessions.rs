@@ -23,9 +23,9 @@
 //! outside the reset route), a deleted user's cookie is refused only while no user of that
 //! login exists.
 
+use super::SyncServices;
 use crate::auth::session::Session;
 use crate::store::StoreError;
-use super::SyncServices;
 
 /// How long a registry hit is trusted.
 pub const EXISTS_TTL_SECS: u64 = 45;
@@ -54,7 +54,11 @@ pub async fn still_valid(svc: &SyncServices, session: &Session) -> Result<bool, 
 }
 
 /// The check, given the values of [`check_keys`] as read (`None`: absent).
-pub async fn decide(svc: &SyncServices, session: &Session, values: &[Option<String>]) -> Result<bool, SessionCheckError> {
+pub async fn decide(
+    svc: &SyncServices,
+    session: &Session,
+    values: &[Option<String>],
+) -> Result<bool, SessionCheckError> {
     let at = |i: usize| values.get(i).cloned().flatten().and_then(|v| v.parse::<u64>().ok());
     if [at(1), at(2)].into_iter().flatten().any(|voided| session.issued_micros() < voided) {
         return Ok(false);
@@ -62,12 +66,8 @@ pub async fn decide(svc: &SyncServices, session: &Session, values: &[Option<Stri
     if values.first().cloned().flatten().is_some() {
         return Ok(true);
     }
-    let found = svc
-        .registry()
-        .user(&session.login)
-        .await
-        .map_err(|e| SessionCheckError::Registry(e.to_string()))?
-        .is_some();
+    let found =
+        svc.registry().user(&session.login).await.map_err(|e| SessionCheckError::Registry(e.to_string()))?.is_some();
     if found {
         user_exists(svc, &session.login).await?;
     }

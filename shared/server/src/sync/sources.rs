@@ -10,11 +10,11 @@
 
 use serde_json::{json, Value};
 
+pub use super::effective::OVERRIDES_TTL_SECS;
+use super::SyncServices;
 use crate::config::{PartitionType, Settings, SourceConfig, SyncType};
 use crate::registry::{RegistryError, SourceOverrides};
 use crate::store::{keys, StoreError};
-use super::SyncServices;
-pub use super::effective::OVERRIDES_TTL_SECS;
 
 /// A failure reading or writing source settings.
 #[derive(Debug, thiserror::Error)]

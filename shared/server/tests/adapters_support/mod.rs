@@ -51,21 +51,11 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(status: u16, body: Value) -> Self {
-        Self {
-            status,
-            body: body.to_string(),
-            content_type: "application/json",
-            delay: Duration::ZERO,
-        }
+        Self { status, body: body.to_string(), content_type: "application/json", delay: Duration::ZERO }
     }
 
     pub fn text(status: u16, body: &str) -> Self {
-        Self {
-            status,
-            body: body.to_owned(),
-            content_type: "text/plain",
-            delay: Duration::ZERO,
-        }
+        Self { status, body: body.to_owned(), content_type: "text/plain", delay: Duration::ZERO }
     }
 
     pub fn after(mut self, delay: Duration) -> Self {
@@ -91,10 +81,7 @@ pub struct Backend {
 
 impl Backend {
     pub async fn start(script: impl Fn(&Call) -> Answer + Send + Sync + 'static) -> Self {
-        let shared = Shared {
-            calls: Arc::new(Mutex::new(Vec::new())),
-            script: Arc::new(Mutex::new(Arc::new(script))),
-        };
+        let shared = Shared { calls: Arc::new(Mutex::new(Vec::new())), script: Arc::new(Mutex::new(Arc::new(script))) };
         let app = axum::Router::new().fallback(record).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -116,11 +103,7 @@ impl Backend {
     /// The only call received since the last `take`; fails if there were more or none.
     pub fn take_one(&self) -> Call {
         let mut calls = std::mem::take(&mut *self.shared.calls.lock().unwrap());
-        assert_eq!(
-            calls.len(),
-            1,
-            "expected exactly one backend call, got {calls:#?}"
-        );
+        assert_eq!(calls.len(), 1, "expected exactly one backend call, got {calls:#?}");
         calls.remove(0)
     }
 
@@ -135,13 +118,7 @@ impl Drop for Backend {
     }
 }
 
-async fn record(
-    State(shared): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn record(State(shared): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let call = Call {
         method: method.to_string(),
         uri: uri.path_and_query().map(|pq| pq.to_string()).unwrap_or_default(),

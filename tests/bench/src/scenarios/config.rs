@@ -66,11 +66,7 @@ pub struct Config {
     #[arg(long, default_value = ".local/bench/results.json")]
     pub out: PathBuf,
     /// Scenarios to run, comma-separated: s1,s2,s3,s4,s5,s6,startup.
-    #[arg(
-        long,
-        default_value = "s3,s1,s2,s4,s5,s6,startup",
-        value_delimiter = ','
-    )]
+    #[arg(long, default_value = "s3,s1,s2,s4,s5,s6,startup", value_delimiter = ',')]
     pub scenarios: Vec<String>,
     /// Prefix of the device logins of this run (a random suffix is added).
     #[arg(long, default_value = "bench")]
@@ -101,11 +97,7 @@ pub struct Config {
     #[arg(long, default_value_t = 10)]
     pub s2_changed: usize,
     /// App-partitioned sources for S4 (`name:objects`, comma-separated).
-    #[arg(
-        long,
-        default_value = "BenchApp:10000,BenchAppSmall:1000",
-        value_delimiter = ','
-    )]
+    #[arg(long, default_value = "BenchApp:10000,BenchAppSmall:1000", value_delimiter = ',')]
     pub s4_sources: Vec<String>,
     /// Devices added per S4 source (in two halves).
     #[arg(long, default_value_t = 10)]
@@ -130,11 +122,7 @@ pub struct Config {
     /// Directory with the release function binaries, for start-up times.
     #[arg(long)]
     pub functions_dir: Option<PathBuf>,
-    #[arg(
-        long,
-        default_value = "sync,api,console,adapter-worker,push-worker,bulk-worker",
-        value_delimiter = ','
-    )]
+    #[arg(long, default_value = "sync,api,console,adapter-worker,push-worker,bulk-worker", value_delimiter = ',')]
     pub functions: Vec<String>,
     /// Starts per function binary (the median is reported).
     #[arg(long, default_value_t = 3)]
@@ -158,9 +146,7 @@ impl Config {
             redis_pid: None,
             floor_bin: None,
             out: PathBuf::from(".local/bench/smoke.json"),
-            scenarios: ["s3", "s1", "s2", "s4", "s5", "s6"]
-                .map(str::to_owned)
-                .to_vec(),
+            scenarios: ["s3", "s1", "s2", "s4", "s5", "s6"].map(str::to_owned).to_vec(),
             user_prefix: "smoke".into(),
             attrs: 3,
             p_size: 40,
@@ -189,9 +175,7 @@ impl Config {
 
     /// Whether `scenario` (`s1` … `s6`, `startup`) was asked for, in any case.
     pub(super) fn wants(&self, scenario: &str) -> bool {
-        self.scenarios
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(scenario))
+        self.scenarios.iter().any(|s| s.eq_ignore_ascii_case(scenario))
     }
 
     /// The most pages a full sync of `objects` objects may take before it counts as stuck.

@@ -52,8 +52,7 @@ use crate::measure::{cpu_of, redis_connect, CpuDelta, CpuMeter};
 use crate::report::Report;
 
 /// One scenario as a step of [`execute`].
-type Scenario =
-    fn(&mut Bench) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + '_>>;
+type Scenario = fn(&mut Bench) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + '_>>;
 
 /// Shared state of one run.
 struct Bench {
@@ -78,10 +77,7 @@ fn per_request_ms(delta: &CpuDelta, name: &str, requests: usize) -> Option<f64> 
 
 /// A figure with its unit, or why there is none (its process's pid was not given).
 fn fmt_opt(v: Option<f64>, unit: &str, digits: usize) -> String {
-    v.map_or_else(
-        || "n/a (no pid)".to_owned(),
-        |v| format!("{v:.digits$} {unit}"),
-    )
+    v.map_or_else(|| "n/a (no pid)".to_owned(), |v| format!("{v:.digits$} {unit}"))
 }
 
 /// A CPU delta as a JSON object: process name → CPU seconds.
@@ -140,10 +136,7 @@ pub async fn execute(cfg: Config) -> Result<Report> {
             eprintln!("[bench] {name} failed: {err:#}");
             bench.report.error(name, &err);
         }
-        eprintln!(
-            "[bench] {name} took {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
+        eprintln!("[bench] {name} took {:.1} s", started.elapsed().as_secs_f64());
     }
     Ok(bench.report)
 }
@@ -162,17 +155,9 @@ pub async fn run(cfg: Config) -> Result<Report> {
     run_info["elapsed_s"] = json!(started.elapsed().as_secs_f64());
     print!("{}", report.table());
     report.write_json(&out, run_info)?;
-    println!(
-        "results written to {} ({:.0} s)",
-        out.display(),
-        started.elapsed().as_secs_f64()
-    );
+    println!("results written to {} ({:.0} s)", out.display(), started.elapsed().as_secs_f64());
     if !report.errors.is_empty() {
-        bail!(
-            "{} scenario(s) failed: {}",
-            report.errors.len(),
-            report.errors.join("; ")
-        );
+        bail!("{} scenario(s) failed: {}", report.errors.len(), report.errors.join("; "));
     }
     Ok(report)
 }
@@ -206,11 +191,7 @@ impl Bench {
             s.elapsed.as_secs_f64(),
             s.via
         );
-        self.report.info(
-            "seed",
-            &format!("push_objects into {source}"),
-            format!("{rate:.0} objects/s"),
-        );
+        self.report.info("seed", &format!("push_objects into {source}"), format!("{rate:.0} objects/s"));
         self.seeded.push(key);
         Ok(())
     }
@@ -228,16 +209,11 @@ impl Bench {
     /// Brings the in-step device fully up to date with `source`.
     async fn catch_up(&mut self, source: &str, objects: usize) -> Result<()> {
         let mut d = self.device().await?;
-        let c = d
-            .sync(source, self.cfg.p_size, self.cfg.max_pages(objects))
-            .await?;
+        let c = d.sync(source, self.cfg.p_size, self.cfg.max_pages(objects)).await?;
         d.log.clear();
         self.device = Some(d);
         if c.total_count as usize != objects {
-            bail!(
-                "{source}: total_count {} after sync, expected {objects}",
-                c.total_count
-            );
+            bail!("{source}: total_count {} after sync, expected {objects}", c.total_count);
         }
         Ok(())
     }

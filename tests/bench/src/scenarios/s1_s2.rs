@@ -57,9 +57,7 @@ impl Bench {
                         Ok(())
                     })
                     .await?;
-                lat.entry(key)
-                    .or_default()
-                    .extend(d.log.drain(..).map(|(_, t)| t));
+                lat.entry(key).or_default().extend(d.log.drain(..).map(|(_, t)| t));
                 add_cpu(cpu.entry(key).or_default(), delta);
             }
             done += n;
@@ -67,12 +65,8 @@ impl Bench {
         self.device = Some(d);
         let ls = Latency::of(lat.get("small").map_or(&[][..], Vec::as_slice));
         let ll = Latency::of(lat.get("large").map_or(&[][..], Vec::as_slice));
-        let cpu_small = cpu
-            .get("small")
-            .and_then(|c| per_request_ms(c, "runner", ls.n));
-        let cpu_large = cpu
-            .get("large")
-            .and_then(|c| per_request_ms(c, "runner", ll.n));
+        let cpu_small = cpu.get("small").and_then(|c| per_request_ms(c, "runner", ls.n));
+        let cpu_large = cpu.get("large").and_then(|c| per_request_ms(c, "runner", ll.n));
         let ratio = ll.p50_ms / ls.p50_ms;
         self.report.info(
             "S1",
@@ -92,19 +86,9 @@ impl Bench {
             Goal::AtMost(1.2, "≤ 1.2"),
         );
         if let (Some(a), Some(b)) = (cpu_small, cpu_large) {
-            self.report.info(
-                "S1",
-                "runner CPU per no-change sync, small / large",
-                format!("{a:.3} / {b:.3} ms"),
-            );
+            self.report.info("S1", "runner CPU per no-change sync, small / large", format!("{a:.3} / {b:.3} ms"));
             let r = b / a;
-            self.report.target(
-                "S1",
-                "CPU ratio large / small",
-                r,
-                format!("{r:.2}"),
-                Goal::AtMost(1.2, "≤ 1.2"),
-            );
+            self.report.target("S1", "CPU ratio large / small", r, format!("{r:.2}"), Goal::AtMost(1.2, "≤ 1.2"));
         }
         self.s1_large_p50_ms = Some(ll.p50_ms);
         self.s1_large_cpu_ms = cpu_large;
@@ -133,10 +117,8 @@ impl Bench {
         self.catch_up(&small, ns).await?;
         let mut d = self.device().await?;
         let changed = self.cfg.s2_changed.min(n);
-        let (mut pages, mut acks, mut cycles, mut paired) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut page_cpu, mut ack_cpu, mut paired_cpu) =
-            (CpuDelta::new(), CpuDelta::new(), CpuDelta::new());
+        let (mut pages, mut acks, mut cycles, mut paired) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut page_cpu, mut ack_cpu, mut paired_cpu) = (CpuDelta::new(), CpuDelta::new(), CpuDelta::new());
         let deadline = Instant::now() + Duration::from_secs(60);
         for round in 0..self.cfg.s2_rounds {
             if Instant::now() > deadline {
@@ -144,17 +126,10 @@ impl Bench {
             }
             let generation = round as u32 + 1;
             // Spread the changed objects over the whole id range, different ones each round.
-            let ids: Vec<usize> = (0..changed)
-                .map(|k| (round * 7919 + k * (n / changed.max(1)).max(1)) % n)
-                .collect();
+            let ids: Vec<usize> = (0..changed).map(|k| (round * 7919 + k * (n / changed.max(1)).max(1)) % n).collect();
             let objects = ids
                 .iter()
-                .map(|&i| {
-                    (
-                        data::object_id(i),
-                        Value::Object(data::object(i, self.cfg.attrs, generation)),
-                    )
-                })
+                .map(|&i| (data::object_id(i), Value::Object(data::object(i, self.cfg.attrs, generation))))
                 .collect();
             self.admin.push_objects(&source, &user, &objects).await?;
             // Let the server finish with the push (connection bookkeeping after the answer)
@@ -170,10 +145,7 @@ impl Bench {
             tokio::time::sleep(Duration::from_millis(5)).await;
             d.log.clear();
             let started = Instant::now();
-            let (page, cpu) = self
-                .cpu
-                .around(d.query("query", &source, p_size, None))
-                .await?;
+            let (page, cpu) = self.cpu.around(d.query("query", &source, p_size, None)).await?;
             let page_time = started.elapsed();
             if page.inserted != changed || page.token.is_empty() {
                 bail!(
@@ -183,17 +155,10 @@ impl Bench {
                 );
             }
             let ack_started = Instant::now();
-            let (ack, cpu_ack) = self
-                .cpu
-                .around(d.query("query-ack", &source, p_size, Some(&page.token)))
-                .await?;
+            let (ack, cpu_ack) = self.cpu.around(d.query("query-ack", &source, p_size, Some(&page.token))).await?;
             let ack_time = ack_started.elapsed();
             if !ack.token.is_empty() || ack.count != 0 {
-                bail!(
-                    "round {round}: the acknowledgement found {} more objects (token {:?})",
-                    ack.count,
-                    ack.token
-                );
+                bail!("round {round}: the acknowledgement found {} more objects (token {:?})", ack.count, ack.token);
             }
             add_cpu(&mut page_cpu, cpu);
             add_cpu(&mut ack_cpu, cpu_ack);
@@ -204,25 +169,15 @@ impl Bench {
         }
         d.log.clear();
         self.device = Some(d);
-        let (lp, la, lc, lb) = (
-            Latency::of(&pages),
-            Latency::of(&acks),
-            Latency::of(&cycles),
-            Latency::of(&paired),
-        );
+        let (lp, la, lc, lb) = (Latency::of(&pages), Latency::of(&acks), Latency::of(&cycles), Latency::of(&paired));
         let per = |total: &CpuDelta| per_request_ms(total, "runner", lp.n);
-        let (page_cpu_ms, ack_cpu_ms, paired_cpu_ms) =
-            (per(&page_cpu), per(&ack_cpu), per(&paired_cpu));
+        let (page_cpu_ms, ack_cpu_ms, paired_cpu_ms) = (per(&page_cpu), per(&ack_cpu), per(&paired_cpu));
         self.report.info(
             "S2",
             &format!("incremental sync ({changed} of {n} changed) p50 / p99"),
             format!("{:.3} / {:.3} ms", lp.p50_ms, lp.p99_ms),
         );
-        self.report.info(
-            "S2",
-            "its acknowledgement p50 / p99",
-            format!("{:.3} / {:.3} ms", la.p50_ms, la.p99_ms),
-        );
+        self.report.info("S2", "its acknowledgement p50 / p99", format!("{:.3} / {:.3} ms", la.p50_ms, la.p99_ms));
         let mut ratio = None;
         if let Some(base) = self.s1_large_p50_ms {
             let r = lp.p50_ms / base;
@@ -240,11 +195,7 @@ impl Bench {
                 format!("{:.2}×; {:.2}×", la.p50_ms / base, lc.p50_ms / base),
             );
         }
-        self.report.info(
-            "S2",
-            "paired no-change sync (same conditions) p50",
-            format!("{:.3} ms", lb.p50_ms),
-        );
+        self.report.info("S2", "paired no-change sync (same conditions) p50", format!("{:.3} ms", lb.p50_ms));
         let paired_ratio = lp.p50_ms / lb.p50_ms.max(1e-9);
         self.report.target(
             "S2",
@@ -264,11 +215,7 @@ impl Bench {
             );
         }
         if let (Some(c), Some(a)) = (page_cpu_ms, ack_cpu_ms) {
-            self.report.info(
-                "S2",
-                "runner CPU, incremental sync / acknowledgement",
-                format!("{c:.3} / {a:.3} ms"),
-            );
+            self.report.info("S2", "runner CPU, incremental sync / acknowledgement", format!("{c:.3} / {a:.3} ms"));
             if let Some(base) = self.s1_large_cpu_ms {
                 let r = c / base;
                 self.report.target(

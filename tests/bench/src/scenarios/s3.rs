@@ -15,43 +15,21 @@ impl Bench {
         let user = self.login("a");
         self.ensure_seeded(&source, &user, n).await?;
         let mut d = self.device().await?;
-        let (cycle, cpu) = self
-            .cpu
-            .around(d.sync(&source, self.cfg.p_size, self.cfg.max_pages(n)))
-            .await?;
+        let (cycle, cpu) = self.cpu.around(d.sync(&source, self.cfg.p_size, self.cfg.max_pages(n))).await?;
         d.log.clear();
         self.device = Some(d);
         if cycle.inserted != n {
-            bail!(
-                "initial sync delivered {} objects, expected {n}",
-                cycle.inserted
-            );
+            bail!("initial sync delivered {} objects, expected {n}", cycle.inserted);
         }
         let secs = cycle.elapsed.as_secs_f64();
         let rate = n as f64 / secs.max(1e-9);
         let cpu_per_object_us = cpu_of(&cpu, "runner").map(|s| s * 1e6 / n as f64);
         let label = format!("{n} objects × {} attrs", self.cfg.attrs);
-        self.report.info(
-            "S3",
-            &format!("initial sync, {label}"),
-            format!("{secs:.2} s, {} pages", cycle.requests),
-        );
-        self.report.info(
-            "S3",
-            "initial sync throughput",
-            format!("{rate:.0} objects/s"),
-        );
-        self.report.info(
-            "S3",
-            "runner CPU per object",
-            fmt_opt(cpu_per_object_us, "µs", 2),
-        );
+        self.report.info("S3", &format!("initial sync, {label}"), format!("{secs:.2} s, {} pages", cycle.requests));
+        self.report.info("S3", "initial sync throughput", format!("{rate:.0} objects/s"));
+        self.report.info("S3", "runner CPU per object", fmt_opt(cpu_per_object_us, "µs", 2));
         if let Some(s) = cpu_of(&cpu, "redis") {
-            self.report.info(
-                "S3",
-                "redis CPU per object",
-                format!("{:.2} µs", s * 1e6 / n as f64),
-            );
+            self.report.info("S3", "redis CPU per object", format!("{:.2} µs", s * 1e6 / n as f64));
         }
         self.report.detail(
             "S3",

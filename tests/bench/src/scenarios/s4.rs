@@ -15,18 +15,12 @@ use crate::report::Goal;
 impl Bench {
     /// S4: Redis memory per additional device on app-partitioned sources.
     pub(super) async fn s4(&mut self) -> Result<()> {
-        let Some(mut redis) = self.redis.clone() else {
-            bail!("S4 needs --redis-url")
-        };
+        let Some(mut redis) = self.redis.clone() else { bail!("S4 needs --redis-url") };
         let mut per_value = Vec::new();
         let mut details = Vec::new();
         for spec in self.cfg.s4_sources.clone() {
-            let (source, n) = spec
-                .split_once(':')
-                .ok_or_else(|| anyhow!("bad --s4-sources entry {spec:?}"))?;
-            let n: usize = n
-                .parse()
-                .with_context(|| format!("bad object count in {spec:?}"))?;
+            let (source, n) = spec.split_once(':').ok_or_else(|| anyhow!("bad --s4-sources entry {spec:?}"))?;
+            let n: usize = n.parse().with_context(|| format!("bad object count in {spec:?}"))?;
             let owner = self.login("s4-owner");
             self.ensure_seeded(source, &owner, n).await?;
             let devices = self.cfg.s4_devices.max(1);
@@ -43,28 +37,19 @@ impl Bench {
             // half-way through Redis's incremental rehash, and the reads of the first sync
             // finish it, freeing the old tables — which would otherwise show up as the
             // counted devices taking memory away.
-            let mut warm = self
-                .new_client(&self.login(&format!("s4-{source}-warm")))
-                .await?;
-            warm.sync(source, self.cfg.p_size, self.cfg.max_pages(n))
-                .await?;
+            let mut warm = self.new_client(&self.login(&format!("s4-{source}-warm"))).await?;
+            warm.sync(source, self.cfg.p_size, self.cfg.max_pages(n)).await?;
             tokio::time::sleep(Duration::from_millis(200)).await;
             let keys_before = redis_keys(&mut redis).await?;
-            let key_bytes_before =
-                redis_memory_of(&mut redis, keys_before.iter().filter(|k| in_partition(k))).await?;
+            let key_bytes_before = redis_memory_of(&mut redis, keys_before.iter().filter(|k| in_partition(k))).await?;
             let used_before = redis_used_memory(&mut redis).await?;
             let mut own_tags = Vec::new();
             for index in 1..=devices {
                 let login = self.login(&format!("s4-{source}-{index}"));
                 let mut d = self.new_client(&login).await?;
-                let c = d
-                    .sync(source, self.cfg.p_size, self.cfg.max_pages(n))
-                    .await?;
+                let c = d.sync(source, self.cfg.p_size, self.cfg.max_pages(n)).await?;
                 if c.inserted != n {
-                    bail!(
-                        "{source}: device {index} received {} objects, expected {n}",
-                        c.inserted
-                    );
+                    bail!("{source}: device {index} received {} objects, expected {n}", c.inserted);
                 }
                 own_tags.push(format!("{{login:{login}}}"));
                 if let Some(id) = &d.client_id {
@@ -75,22 +60,16 @@ impl Bench {
             let used_after = redis_used_memory(&mut redis).await?;
             let keys_after = redis_keys(&mut redis).await?;
             let new_keys = keys_after.difference(&keys_before).count();
-            let counted =
-                |k: &&String| in_partition(k) || own_tags.iter().any(|t| k.contains(t.as_str()));
-            let key_bytes_after =
-                redis_memory_of(&mut redis, keys_after.iter().filter(counted)).await?;
+            let counted = |k: &&String| in_partition(k) || own_tags.iter().any(|t| k.contains(t.as_str()));
+            let key_bytes_after = redis_memory_of(&mut redis, keys_after.iter().filter(counted)).await?;
             let per_device = (used_after as f64 - used_before as f64) / devices as f64;
-            let per_device_keys =
-                (key_bytes_after as f64 - key_bytes_before as f64) / devices as f64;
+            let per_device_keys = (key_bytes_after as f64 - key_bytes_before as f64) / devices as f64;
             let values = (n * self.cfg.attrs) as f64;
             let pv = per_device_keys / values;
             per_value.push((source.to_owned(), n, per_device_keys));
             self.report.info(
                 "S4",
-                &format!(
-                    "Redis bytes per device, {source} ({n} × {}): keys / INFO",
-                    self.cfg.attrs
-                ),
+                &format!("Redis bytes per device, {source} ({n} × {}): keys / INFO", self.cfg.attrs),
                 format!("{per_device_keys:.0} / {per_device:.0} B"),
             );
             self.report.target(
@@ -122,10 +101,7 @@ impl Bench {
             let growth = large.1 as f64 / small.1.max(1) as f64;
             self.report.target(
                 "S4",
-                &format!(
-                    "per-device bytes {} vs {} ({growth:.0}× the objects)",
-                    large.0, small.0
-                ),
+                &format!("per-device bytes {} vs {} ({growth:.0}× the objects)", large.0, small.0),
                 r,
                 format!("{:.0} vs {:.0} B", large.2, small.2),
                 Goal::AtMost(1.5, "≈ 1 (stretch)"),

@@ -43,22 +43,12 @@ impl Bench {
             let duration = Duration::from_secs_f64(self.cfg.s5_seconds);
             // Each script iteration makes ~9 requests.
             let budget = (self.cfg.max_requests / 9).max(1);
-            let (run, cpu) = self
-                .cpu
-                .around(closed_loop(states, duration, budget, Script::iteration))
-                .await?;
-            let log: Vec<(&'static str, Duration)> = run
-                .states
-                .iter()
-                .flat_map(|s| s.log.iter().copied())
-                .collect();
+            let (run, cpu) = self.cpu.around(closed_loop(states, duration, budget, Script::iteration)).await?;
+            let log: Vec<(&'static str, Duration)> = run.states.iter().flat_map(|s| s.log.iter().copied()).collect();
             let iterations: usize = run.states.iter().map(|s| s.iterations).sum();
             let failures: usize = run.states.iter().map(|s| s.failures).sum();
-            let mut failure_samples: Vec<String> = run
-                .states
-                .iter()
-                .flat_map(|s| s.failure_samples.iter().cloned())
-                .collect();
+            let mut failure_samples: Vec<String> =
+                run.states.iter().flat_map(|s| s.failure_samples.iter().cloned()).collect();
             failure_samples.sort();
             failure_samples.dedup();
             let all: Vec<Duration> = log.iter().map(|(_, t)| *t).collect();
@@ -74,11 +64,7 @@ impl Bench {
             let by_kind: serde_json::Map<String, Value> = kinds
                 .iter()
                 .map(|k| {
-                    let samples: Vec<Duration> = log
-                        .iter()
-                        .filter(|(kk, _)| kk == k)
-                        .map(|(_, t)| *t)
-                        .collect();
+                    let samples: Vec<Duration> = log.iter().filter(|(kk, _)| kk == k).map(|(_, t)| *t).collect();
                     ((*k).to_owned(), json!(Latency::of(&samples)))
                 })
                 .collect();
@@ -97,9 +83,7 @@ impl Bench {
                 );
             }
             if failures > 0 {
-                let first = failure_samples
-                    .first()
-                    .map_or(String::new(), |m| m.chars().take(90).collect());
+                let first = failure_samples.first().map_or(String::new(), |m| m.chars().take(90).collect());
                 self.report.target(
                     "S5",
                     &format!("{c} device(s): failed iterations"),
@@ -113,10 +97,7 @@ impl Bench {
                                "requests_per_s": rps, "latency": lat, "runner_cpu_ms_per_request": cpu_ms,
                                "cpu_s": cpu_json(&cpu), "by_request": by_kind}));
         }
-        self.report.detail(
-            "S5",
-            json!({"objects": n, "levels": levels, "worst_runner_cpu_ms_per_request": worst_cpu}),
-        );
+        self.report.detail("S5", json!({"objects": n, "levels": levels, "worst_runner_cpu_ms_per_request": worst_cpu}));
         Ok(())
     }
 }
@@ -159,17 +140,11 @@ impl Script {
         d.client_register().await?;
         d.sync(&self.source, self.page, 1000).await?;
         let ids = [format!("{login}-new-0"), format!("{login}-new-1")];
-        let objects = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.clone(), Value::Object(data::object(i, 3, 9))))
-            .collect();
+        let objects =
+            ids.iter().enumerate().map(|(i, id)| (id.clone(), Value::Object(data::object(i, 3, 9)))).collect();
         d.create(&self.source, objects).await?;
         d.delete_one(&self.source, &ids[0]).await?;
-        let t = self
-            .admin
-            .push_deletes(&self.source, login, &ids[1..])
-            .await?;
+        let t = self.admin.push_deletes(&self.source, login, &ids[1..]).await?;
         self.log.push(("push_deletes", t));
         Ok(())
     }

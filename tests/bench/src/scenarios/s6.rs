@@ -17,9 +17,7 @@ use crate::report::Goal;
 impl Bench {
     /// S6: no-change sync requests/s against the floor's, same client and concurrency.
     pub(super) async fn s6(&mut self) -> Result<()> {
-        let Some(redis_url) = self.cfg.redis_url.clone() else {
-            bail!("S6 needs --redis-url for the floor")
-        };
+        let Some(redis_url) = self.cfg.redis_url.clone() else { bail!("S6 needs --redis-url for the floor") };
         let (source, n) = (self.cfg.small_source.clone(), self.cfg.small_objects);
         let user = self.login("a");
         self.ensure_seeded(&source, &user, n).await?;
@@ -27,8 +25,7 @@ impl Bench {
         let mut devices = Vec::with_capacity(c);
         for _ in 0..c {
             let mut d = self.new_client(&user).await?;
-            d.sync(&source, self.cfg.p_size, self.cfg.max_pages(n))
-                .await?;
+            d.sync(&source, self.cfg.p_size, self.cfg.max_pages(n)).await?;
             d.log.clear();
             devices.push(d);
         }
@@ -46,27 +43,18 @@ impl Bench {
         // Warm both paths briefly, then measure each.
         let warm = Duration::from_millis(300).min(duration);
         let src = source.clone();
-        let devices = closed_loop(devices, warm, budget, move |d| {
-            nochange_owned(d, src.clone(), p_size)
-        })
-        .await?
-        .states;
+        let devices = closed_loop(devices, warm, budget, move |d| nochange_owned(d, src.clone(), p_size)).await?.states;
         let ft = floor_target.clone();
         closed_loop(vec![(); c], warm, budget, move |()| floor_get(ft.clone())).await?;
 
         let src = source.clone();
         let (sync_run, sync_cpu) = self
             .cpu
-            .around(closed_loop(devices, duration, budget, move |d| {
-                nochange_owned(d, src.clone(), p_size)
-            }))
+            .around(closed_loop(devices, duration, budget, move |d| nochange_owned(d, src.clone(), p_size)))
             .await?;
         let ft = floor_target.clone();
-        let (floor_run, floor_cpu_delta) = floor_cpu
-            .around(closed_loop(vec![(); c], duration, budget, move |()| {
-                floor_get(ft.clone())
-            }))
-            .await?;
+        let (floor_run, floor_cpu_delta) =
+            floor_cpu.around(closed_loop(vec![(); c], duration, budget, move |()| floor_get(ft.clone()))).await?;
         drop(floor);
 
         let ls = Latency::of(&sync_run.samples);
@@ -87,11 +75,7 @@ impl Bench {
         let sync_cpu_ms = per_request_ms(&sync_cpu, "runner", ls.n);
         let floor_cpu_ms = per_request_ms(&floor_cpu_delta, "floor", lf.n);
         if let (Some(a), Some(b)) = (sync_cpu_ms, floor_cpu_ms) {
-            self.report.info(
-                "S6",
-                "server CPU per request, sync / floor",
-                format!("{a:.3} / {b:.3} ms"),
-            );
+            self.report.info("S6", "server CPU per request, sync / floor", format!("{a:.3} / {b:.3} ms"));
         }
         self.report.target(
             "S6",
@@ -126,26 +110,15 @@ impl FloorProcess {
     async fn start(binary: Option<PathBuf>, redis_url: &str) -> Result<FloorProcess> {
         let binary = match binary {
             Some(b) => Some(b),
-            None => std::env::current_exe()
-                .ok()
-                .filter(|p| p.file_name().is_some_and(|n| n == "rhosync-bench")),
+            None => std::env::current_exe().ok().filter(|p| p.file_name().is_some_and(|n| n == "rhosync-bench")),
         };
         let Some(binary) = binary else {
-            let (addr, serving) =
-                crate::floor::start(redis_url, ([127, 0, 0, 1], 0).into()).await?;
+            let (addr, serving) = crate::floor::start(redis_url, ([127, 0, 0, 1], 0).into()).await?;
             let task = tokio::spawn(serving);
-            return Ok(FloorProcess {
-                url: format!("http://{addr}"),
-                pid: None,
-                _child: None,
-                _task: Some(task),
-            });
+            return Ok(FloorProcess { url: format!("http://{addr}"), pid: None, _child: None, _task: Some(task) });
         };
-        let port_file = std::env::temp_dir().join(format!(
-            "rhosync-bench-floor-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
+        let port_file =
+            std::env::temp_dir().join(format!("rhosync-bench-floor-{}-{}", std::process::id(), rand::random::<u32>()));
         let child = tokio::process::Command::new(&binary)
             .arg("floor")
             .arg("--redis-url")
@@ -162,10 +135,7 @@ impl FloorProcess {
         let pid = child.id();
         let deadline = Instant::now() + Duration::from_secs(20);
         let port = loop {
-            if let Some(port) = std::fs::read_to_string(&port_file)
-                .ok()
-                .and_then(|p| p.trim().parse::<u16>().ok())
-            {
+            if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|p| p.trim().parse::<u16>().ok()) {
                 break port;
             }
             if Instant::now() > deadline {
@@ -174,12 +144,7 @@ impl FloorProcess {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let _ = std::fs::remove_file(&port_file);
-        Ok(FloorProcess {
-            url: format!("http://127.0.0.1:{port}"),
-            pid,
-            _child: Some(child),
-            _task: None,
-        })
+        Ok(FloorProcess { url: format!("http://127.0.0.1:{port}"), pid, _child: Some(child), _task: None })
     }
 }
 

@@ -22,39 +22,30 @@ impl Bench {
                 let binary = dir.join(&function);
                 let mut runs = Vec::new();
                 for _ in 0..self.cfg.startup_runs.max(1) {
-                    runs.push(
-                        lambda::measure(&binary, &function, &env, Duration::from_secs(30)).await?,
-                    );
+                    runs.push(lambda::measure(&binary, &function, &env, Duration::from_secs(30)).await?);
                 }
                 let mut served: Vec<f64> = runs.iter().map(|r| r.first_response_ms).collect();
                 served.sort_by(f64::total_cmp);
                 let mut init: Vec<f64> = runs.iter().map(|r| r.init_ms).collect();
                 init.sort_by(f64::total_cmp);
                 let (served_med, init_med) = (served[served.len() / 2], init[init.len() / 2]);
-                let status = runs
-                    .iter()
-                    .filter_map(|r| r.status)
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let shown_status = if status.is_empty() {
-                    String::new()
-                } else {
-                    format!(", HTTP {status}")
-                };
+                let status = runs.iter().filter_map(|r| r.status).map(|s| s.to_string()).collect::<Vec<_>>().join(",");
+                let shown_status = if status.is_empty() { String::new() } else { format!(", HTTP {status}") };
                 self.report.info(
                     "start-up",
                     &format!("{function}: spawn → init done / first answer"),
                     format!("{init_med:.0} / {served_med:.0} ms{shown_status}"),
                 );
-                details.insert(function.clone(), json!({"runs": runs, "median_first_response_ms": served_med, "median_init_ms": init_med}));
+                details.insert(
+                    function.clone(),
+                    json!({"runs": runs, "median_first_response_ms": served_med, "median_init_ms": init_med}),
+                );
             }
         }
         if let Some(path) = self.cfg.lambda_sizes.clone() {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let sizes: HashMap<String, u64> = serde_json::from_str(&text)
-                .with_context(|| format!("parsing {}", path.display()))?;
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let sizes: HashMap<String, u64> =
+                serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
             let mut names: Vec<&String> = sizes.keys().collect();
             names.sort();
             for name in names {
@@ -71,11 +62,7 @@ impl Bench {
             details.insert("zipped_bytes".into(), json!(sizes));
         }
         if details.is_empty() {
-            self.report.info(
-                "start-up",
-                "skipped",
-                "no --functions-dir or --lambda-sizes".into(),
-            );
+            self.report.info("start-up", "skipped", "no --functions-dir or --lambda-sizes".into());
         }
         self.report.detail("startup", Value::Object(details));
         Ok(())

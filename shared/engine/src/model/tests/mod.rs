@@ -92,8 +92,7 @@ fn new_page(part: &Part, client: &mut NewClient, p_size: usize, byte_cap: usize,
         let mut ids: Vec<String> = slice.iter().map(|(id, _)| id.clone()).collect();
         ids.extend(client.state.pinned.keys().cloned());
         let objects: HashMap<String, ObjectRecord> = ids.iter().map(|id| (id.clone(), part.record(id))).collect();
-        let sent: SentEntries =
-            ids.iter().filter_map(|id| client.sent.get(id).map(|v| (id.clone(), *v))).collect();
+        let sent: SentEntries = ids.iter().filter_map(|id| client.sent.get(id).map(|v| (id.clone(), *v))).collect();
         let inputs = PageInputs {
             head: part.head,
             slice: &slice,

@@ -43,7 +43,11 @@ fn changed_and_changed_back_sends_nothing() {
     new_page(&part, &mut c, 10, 1 << 20, 10);
     assert!(new_page(&part, &mut c, 10, 1 << 20, 10).completed);
     let body = part.md["1"].clone();
-    part.apply(vec![Change { id: "1".into(), before: Some(body.clone()), after: Some(encode_body(&attrs(&[("name", "B")]))) }]);
+    part.apply(vec![Change {
+        id: "1".into(),
+        before: Some(body.clone()),
+        after: Some(encode_body(&attrs(&[("name", "B")]))),
+    }]);
     part.apply(vec![Change { id: "1".into(), before: part.md.get("1").cloned(), after: Some(body) }]);
     let p = new_page(&part, &mut c, 10, 1 << 20, 10);
     assert_eq!(p.count(), 0);
@@ -112,11 +116,7 @@ fn search_results_are_pinned_and_added_to_md() {
 fn page_undo_serde_keeps_pinned_states_apart() {
     let undo = PageUndo {
         cursor: ClientCursor { base: Base::At(7), scan: Some(9) },
-        pinned: vec![
-            ("a".into(), None),
-            ("b".into(), Some(None)),
-            ("c".into(), Some(Some(r#"{"x":"1"}"#.into()))),
-        ],
+        pinned: vec![("a".into(), None), ("b".into(), Some(None)), ("c".into(), Some(Some(r#"{"x":"1"}"#.into())))],
         sent: vec![("a".into(), Some(3)), ("b".into(), None)],
     };
     let text = serde_json::to_string(&undo).expect("serialize");

@@ -119,8 +119,7 @@ fn mutate(rng: &mut Rng, part: &mut Part) {
     let changes = match rng.below(5) {
         0 => {
             // full refresh: random edits of a copy of md
-            let mut next: ObjectMap =
-                part.md.iter().map(|(k, b)| (k.clone(), decode_body(b).expect("body"))).collect();
+            let mut next: ObjectMap = part.md.iter().map(|(k, b)| (k.clone(), decode_body(b).expect("body"))).collect();
             for _ in 0..rng.below(5) {
                 let id = format!("{}", rng.below(14));
                 if rng.chance(30) {
@@ -181,7 +180,8 @@ fn randomized_equivalence_with_full_cd_reference() {
             if rng.chance(15) {
                 if let Some(id) = dev_new.keys().next().cloned() {
                     if dev_ref.contains_key(&id) {
-                        let changes = apply_push_deletes(&part.md.clone().into_iter().collect(), std::slice::from_ref(&id));
+                        let changes =
+                            apply_push_deletes(&part.md.clone().into_iter().collect(), std::slice::from_ref(&id));
                         part.apply(changes);
                         pin_client_delete(&mut new_c.state, &id);
                         ref_c.cd.remove(&id);
@@ -256,7 +256,13 @@ fn randomized_belief_tracks_device_with_concurrent_changes() {
                 mutate(&mut rng, &mut part);
             }
             let p_size = 1 + rng.below(3) as usize;
-            let plan = new_page(&part, &mut client, p_size, if rng.chance(20) { 30 } else { 1 << 20 }, 1 + rng.below(4) as usize);
+            let plan = new_page(
+                &part,
+                &mut client,
+                p_size,
+                if rng.chance(20) { 30 } else { 1 << 20 },
+                1 + rng.below(4) as usize,
+            );
             if plan.objects > 0 && rng.chance(15) {
                 new_reset(&mut client);
             } else {

@@ -66,10 +66,7 @@ impl RestOptions {
     ) -> Result<Self, String> {
         let opts = &source.adapter_options;
         if let Some(unknown) = opts.keys().find(|key| !KNOWN_KEYS.contains(&key.as_str())) {
-            return Err(format!(
-                "unknown option '{unknown}' (known: {})",
-                KNOWN_KEYS.join(", ")
-            ));
+            return Err(format!("unknown option '{unknown}' (known: {})", KNOWN_KEYS.join(", ")));
         }
         let base = source.url.as_str();
         let list_raw = string(opts, "list_url")?.ok_or("list_url is required")?;
@@ -103,9 +100,7 @@ impl RestOptions {
                 .iter()
                 .map(|(backend, device)| match device {
                     Value::String(device) if !device.is_empty() => Ok((backend.clone(), device.clone())),
-                    _ => Err(format!(
-                        "field_map.{backend} must be a non-empty device attribute name"
-                    )),
+                    _ => Err(format!("field_map.{backend} must be a non-empty device attribute name")),
                 })
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err("field_map must be a map of backend name: device name".into()),
@@ -168,9 +163,7 @@ fn check_pointer(key: &str, pointer: &str) -> Result<(), String> {
     if pointer.is_empty() || pointer.starts_with('/') {
         Ok(())
     } else {
-        Err(format!(
-            "{key} must be a JSON pointer: empty or starting with '/', not '{pointer}'"
-        ))
+        Err(format!("{key} must be a JSON pointer: empty or starting with '/', not '{pointer}'"))
     }
 }
 
@@ -190,16 +183,9 @@ fn operation(
         Some(Value::Object(map)) => map.clone(),
         Some(_) => return Err(format!("{key} must be a map {{method, url}} or false")),
     };
-    let allowed: &[&str] = if key == "create" {
-        &["method", "url", "id_pointer"]
-    } else {
-        &["method", "url"]
-    };
+    let allowed: &[&str] = if key == "create" { &["method", "url", "id_pointer"] } else { &["method", "url"] };
     if let Some(unknown) = spec.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(format!(
-            "{key}.{unknown} is not an option (known: {})",
-            allowed.join(", ")
-        ));
+        return Err(format!("{key}.{unknown} is not an option (known: {})", allowed.join(", ")));
     }
     let method = match string(&spec, "method").map_err(|e| format!("{key}.{e}"))? {
         Some(raw) => self::method(&raw).map_err(|e| format!("{key}.method: {e}"))?,

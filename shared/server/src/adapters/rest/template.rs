@@ -12,11 +12,7 @@ use reqwest::Url;
 use crate::adapters::http_backend;
 
 /// Everything but RFC 3986's unreserved characters is encoded.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// The values a template may refer to.
 #[derive(Debug, Clone, Copy)]
@@ -49,9 +45,7 @@ impl UrlTemplate {
         let full = if raw.starts_with('/') {
             let base = base.trim();
             if base.is_empty() {
-                return Err(format!(
-                    "'{raw}' is relative but the source has no url: setting to resolve it against"
-                ));
+                return Err(format!("'{raw}' is relative but the source has no url: setting to resolve it against"));
             }
             format!("{}{raw}", base.strip_suffix('/').unwrap_or(base))
         } else {
@@ -83,12 +77,7 @@ impl UrlTemplate {
             pieces.push(Piece::Text(rest.to_owned()));
         }
         let template = Self { pieces };
-        let sample = Vars {
-            id: Some("1"),
-            login: "user",
-            partition: "user",
-            source: "Source",
-        };
+        let sample = Vars { id: Some("1"), login: "user", partition: "user", source: "Source" };
         template.expand(&sample)?;
         Ok(template)
     }
@@ -123,18 +112,12 @@ mod tests {
     use super::*;
 
     fn vars(id: &str) -> Vars<'_> {
-        Vars {
-            id: Some(id),
-            login: "ann lee",
-            partition: "__shared__",
-            source: "Product",
-        }
+        Vars { id: Some(id), login: "ann lee", partition: "__shared__", source: "Product" }
     }
 
     #[test]
     fn expands_and_encodes() {
-        let t = UrlTemplate::parse("/u/{login}/{source}/{id}?p={partition}", "http://h:1/api/", true)
-            .expect("parse");
+        let t = UrlTemplate::parse("/u/{login}/{source}/{id}?p={partition}", "http://h:1/api/", true).expect("parse");
         assert_eq!(
             t.expand(&vars("a/b")).expect("expand").as_str(),
             "http://h:1/api/u/ann%20lee/Product/a%2Fb?p=__shared__"

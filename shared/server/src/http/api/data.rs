@@ -12,8 +12,8 @@ use serde_json::{json, Map, Value};
 use super::reply;
 use crate::http::admin::AdminRequest;
 use crate::http::{HttpError, Parsed};
-use crate::sync::docs::{self, Doc, CLIENT_DOC_TYPES, INTERNAL_CLIENT_DOC_TYPES};
 use crate::store::keys::SHARED_PARTITION;
+use crate::sync::docs::{self, Doc, CLIENT_DOC_TYPES, INTERNAL_CLIENT_DOC_TYPES};
 use crate::sync::push::{push, PushKind};
 use crate::sync::{clients, SourceCtx};
 use crate::AppState;
@@ -42,11 +42,19 @@ fn append(req: &Parsed) -> bool {
     rhosync_engine::params::lenient_bool(req.params.get("append"))
 }
 
-async fn get_doc(State(state): State<AppState>, Path(doc): Path<String>, _admin: AdminRequest) -> Result<Response, HttpError> {
+async fn get_doc(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+    _admin: AdminRequest,
+) -> Result<Response, HttpError> {
     Ok(doc_response(docs::get(&state.sync, &doc).await?))
 }
 
-async fn set_doc(State(state): State<AppState>, Path(doc): Path<String>, AdminRequest(req): AdminRequest) -> Result<Response, HttpError> {
+async fn set_doc(
+    State(state): State<AppState>,
+    Path(doc): Path<String>,
+    AdminRequest(req): AdminRequest,
+) -> Result<Response, HttpError> {
     docs::set(&state.sync, &doc, req.params.get("data"), append(&req)).await?;
     Ok(reply::empty())
 }
@@ -123,12 +131,19 @@ async fn set_user_doc(
     Ok(reply::empty())
 }
 
-async fn client_docname(state: &AppState, client_id: &str, source_id: &str, doc: Option<&str>) -> Result<Vec<(String, String)>, HttpError> {
+async fn client_docname(
+    state: &AppState,
+    client_id: &str,
+    source_id: &str,
+    doc: Option<&str>,
+) -> Result<Vec<(String, String)>, HttpError> {
     let client = clients::find(&state.sync, client_id).await?.ok_or(HttpError::UnknownClient)?;
     let name = |d: &str| format!("client:application:{}:{}:{source_id}:{d}", client.user_id, client.id);
     match doc {
         None => Ok(CLIENT_DOC_TYPES.iter().map(|d| ((*d).to_owned(), name(d))).collect()),
-        Some(d) if CLIENT_DOC_TYPES.contains(&d) || INTERNAL_CLIENT_DOC_TYPES.contains(&d) => Ok(vec![(d.to_owned(), name(d))]),
+        Some(d) if CLIENT_DOC_TYPES.contains(&d) || INTERNAL_CLIENT_DOC_TYPES.contains(&d) => {
+            Ok(vec![(d.to_owned(), name(d))])
+        }
         Some(d) => Err(HttpError::Internal(format!("Invalid document type {d} for Rhoconnect::Client"))),
     }
 }

@@ -65,14 +65,21 @@ const CLIENT: Slot = Slot { name: "client_id", from: &["client_id"], missing: Mi
 const SOURCE: Slot = Slot { name: "source_id", from: &["source_id"], missing: Missing::Source };
 const PUSH_SOURCE: Slot = Slot { name: "source", from: &["source_id"], missing: Missing::Source };
 const DOC: Slot = Slot { name: "doc", from: &["doc"], missing: Missing::Doc };
-const PARTITION_TYPE: Slot = Slot { name: "partition_type", from: &["partition_type"], missing: Missing::Default("all") };
+const PARTITION_TYPE: Slot =
+    Slot { name: "partition_type", from: &["partition_type"], missing: Missing::Default("all") };
 const READ_STATE_USER: Slot = Slot { name: "user_id", from: &["user_name", "user_id"], missing: Missing::User };
-const READ_STATE_SOURCE: Slot = Slot { name: "source_id", from: &["source_name", "source_id"], missing: Missing::Source };
+const READ_STATE_SOURCE: Slot =
+    Slot { name: "source_id", from: &["source_name", "source_id"], missing: Missing::Source };
 
 #[derive(Debug, Clone)]
 enum Target {
     /// Rewrite to a v1 route; `token` says whether it needs the API token.
-    V1 { method: Method, path: &'static str, slots: &'static [Slot], token: bool },
+    V1 {
+        method: Method,
+        path: &'static str,
+        slots: &'static [Slot],
+        token: bool,
+    },
     GetApiToken,
     CreateClient,
     UploadFile,
@@ -120,23 +127,48 @@ pub static ALIASES: &[Alias] = &[
         &[USER, SOURCE],
     ),
     v1(&["/api/ping", "/api/client/ping"], Method::POST, "/rc/v1/users/ping", &[]),
-    v1(&["/api/get_client_params", "/api/client/get_client_params"], Method::GET, "/rc/v1/clients/{client_id}", &[CLIENT]),
+    v1(
+        &["/api/get_client_params", "/api/client/get_client_params"],
+        Method::GET,
+        "/rc/v1/clients/{client_id}",
+        &[CLIENT],
+    ),
     v1(
         &["/api/list_client_docs", "/api/client/list_client_docs"],
         Method::GET,
         "/rc/v1/clients/{client_id}/sources/{source_id}/docnames",
         &[CLIENT, SOURCE],
     ),
-    v1(&["/api/list_sources", "/api/source/list_sources"], Method::GET, "/rc/v1/sources/type/{partition_type}", &[PARTITION_TYPE]),
-    v1(&["/api/get_source_params", "/api/source/get_source_params"], Method::GET, "/rc/v1/sources/{source_id}", &[SOURCE]),
+    v1(
+        &["/api/list_sources", "/api/source/list_sources"],
+        Method::GET,
+        "/rc/v1/sources/type/{partition_type}",
+        &[PARTITION_TYPE],
+    ),
+    v1(
+        &["/api/get_source_params", "/api/source/get_source_params"],
+        Method::GET,
+        "/rc/v1/sources/{source_id}",
+        &[SOURCE],
+    ),
     v1(
         &["/api/set_refresh_time", "/api/source/set_refresh_time"],
         Method::PUT,
         "/rc/v1/readstate/users/{user_id}/sources/{source_id}",
         &[READ_STATE_USER, READ_STATE_SOURCE],
     ),
-    v1(&["/api/push_objects", "/api/source/push_objects"], Method::POST, "/app/v1/{source}/push_objects", &[PUSH_SOURCE]),
-    v1(&["/api/push_deletes", "/api/source/push_deletes"], Method::POST, "/app/v1/{source}/push_deletes", &[PUSH_SOURCE]),
+    v1(
+        &["/api/push_objects", "/api/source/push_objects"],
+        Method::POST,
+        "/app/v1/{source}/push_objects",
+        &[PUSH_SOURCE],
+    ),
+    v1(
+        &["/api/push_deletes", "/api/source/push_deletes"],
+        Method::POST,
+        "/app/v1/{source}/push_deletes",
+        &[PUSH_SOURCE],
+    ),
     v1(&["/api/fast_insert", "/api/source/fast_insert"], Method::POST, "/app/v1/{source}/fast_insert", &[PUSH_SOURCE]),
     v1(&["/api/fast_update", "/api/source/fast_update"], Method::POST, "/app/v1/{source}/fast_update", &[PUSH_SOURCE]),
     v1(&["/api/fast_delete", "/api/source/fast_delete"], Method::POST, "/app/v1/{source}/fast_delete", &[PUSH_SOURCE]),
@@ -186,7 +218,9 @@ pub fn routes(v1: Router<AppState>) -> Router<AppState> {
     }
     for (method, path) in READ_STATE_COMPAT {
         let v1 = v1.clone();
-        let handler = move |State(state): State<AppState>, Path((user, source)): Path<(String, String)>, req: Request| async move {
+        let handler = move |State(state): State<AppState>,
+                            Path((user, source)): Path<(String, String)>,
+                            req: Request| async move {
             let target = fill(READ_STATE_V1, &[("user_id", user), ("source_id", source)]);
             match rewrite(v1, state, req, Method::PUT, &target).await {
                 Ok(response) => response,
@@ -231,7 +265,12 @@ async fn parse(state: &AppState, parts: &axum::http::request::Parts, bytes: &Byt
     ApiRequest::from_request(req, state).await.map(|ApiRequest(p)| p)
 }
 
-async fn serve(alias: &'static Alias, v1: Router<AppState>, state: AppState, req: Request) -> Result<Response, HttpError> {
+async fn serve(
+    alias: &'static Alias,
+    v1: Router<AppState>,
+    state: AppState,
+    req: Request,
+) -> Result<Response, HttpError> {
     let (parts, bytes) = split(req).await?;
     // Body errors come first (docs/rest-api.md §1.2), then the token, then path parameters.
     let parsed = parse(&state, &parts, &bytes).await?;
@@ -265,7 +304,13 @@ async fn serve(alias: &'static Alias, v1: Router<AppState>, state: AppState, req
     }
 }
 
-async fn rewrite(v1: Router<AppState>, state: AppState, req: Request, method: Method, target: &str) -> Result<Response, HttpError> {
+async fn rewrite(
+    v1: Router<AppState>,
+    state: AppState,
+    req: Request,
+    method: Method,
+    target: &str,
+) -> Result<Response, HttpError> {
     let (parts, bytes) = split(req).await?;
     dispatch(v1, state, &parts, bytes, method, target, None).await
 }
@@ -296,7 +341,8 @@ async fn dispatch(
 
 /// Characters kept as they are in a path segment; everything else is percent-encoded
 /// (the v1 routes decode path parameters).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b':').remove(b'*');
+const SEGMENT: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b':').remove(b'*');
 
 fn fill(template: &str, values: &[(&str, String)]) -> String {
     let mut path = template.to_owned();
@@ -341,12 +387,8 @@ async fn create_client(state: &AppState, req: &Parsed) -> Result<Response, HttpE
     if user_id.len() > MAX_ID_BYTES || state.registry().user(&user_id).await?.is_none() {
         return Err(HttpError::UnknownUser(user_id));
     }
-    let client = ClientRecord {
-        id: random_token(),
-        user_id,
-        app_id: session::APP_NAME.to_owned(),
-        ..ClientRecord::default()
-    };
+    let client =
+        ClientRecord { id: random_token(), user_id, app_id: session::APP_NAME.to_owned(), ..ClientRecord::default() };
     state.registry().put_client(&client).await?;
     cache::bump(&state.sync.store, state.config.settings.app.stats, Counter::Clients, 1).await?;
     Ok(reply::text(client.id))
@@ -360,8 +402,13 @@ mod tests {
     fn path_parameters_are_encoded_into_one_segment() {
         let path = fill("/rc/v1/store/{doc}", &[("doc", "source:application:u 1:P/x:md".into())]);
         assert_eq!(path, "/rc/v1/store/source:application:u%201:P%2Fx:md");
-        assert_eq!(fill("/rc/v1/users/{user_id}/sources/{source_id}/docnames", &[("user_id", "*".into()), ("source_id", "P".into())]),
-            "/rc/v1/users/*/sources/P/docnames");
+        assert_eq!(
+            fill(
+                "/rc/v1/users/{user_id}/sources/{source_id}/docnames",
+                &[("user_id", "*".into()), ("source_id", "P".into())]
+            ),
+            "/rc/v1/users/*/sources/P/docnames"
+        );
     }
 
     #[test]

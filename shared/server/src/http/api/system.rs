@@ -72,10 +72,7 @@ pub async fn login(State(state): State<AppState>, ApiRequest(req): ApiRequest) -
         (status = 200, description = "License object", body = super::schemas::License),
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
     ))]
-pub async fn license(
-    legacy: Option<Extension<LegacyCall>>,
-    _admin: AdminRequest,
-) -> Result<Response, HttpError> {
+pub async fn license(legacy: Option<Extension<LegacyCall>>, _admin: AdminRequest) -> Result<Response, HttpError> {
     let version_key = if legacy.is_some() { "rhosync_version" } else { "rhoconnect_version" };
     let mut object = serde_json::Map::new();
     object.insert(version_key.into(), json!(env!("CARGO_PKG_VERSION")));
@@ -101,12 +98,8 @@ pub async fn reset(State(state): State<AppState>, ApiRequest(req): ApiRequest) -
     let registry = state.registry();
     registry.clear().await?;
     let pass = state.config.env.admin_password.clone().unwrap_or_default();
-    let admin = User {
-        login: ADMIN_LOGIN.to_owned(),
-        password_hash: Some(password::hash(&pass)),
-        email: None,
-        admin: true,
-    };
+    let admin =
+        User { login: ADMIN_LOGIN.to_owned(), password_hash: Some(password::hash(&pass)), email: None, admin: true };
     registry.put_admin(&admin).await?;
     registry.set_user_token(ADMIN_LOGIN, &token).await?;
     // Bootstrap counts rhoadmin as the first user (docs/rest-api.md §10).
@@ -136,7 +129,10 @@ pub async fn get_appserver(State(state): State<AppState>, _admin: AdminRequest) 
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
         (status = 500, description = "`Missing adapter_url`", body = String, content_type = "text/plain"),
     ))]
-pub async fn set_appserver(State(state): State<AppState>, AdminRequest(req): AdminRequest) -> Result<Response, HttpError> {
+pub async fn set_appserver(
+    State(state): State<AppState>,
+    AdminRequest(req): AdminRequest,
+) -> Result<Response, HttpError> {
     let nested = req.params.get("attributes").and_then(Value::as_object).and_then(|a| a.get("adapter_url"));
     let Some(value) = req.params.get("adapter_url").or(nested) else {
         return Err(HttpError::Internal("Missing adapter_url".into()));

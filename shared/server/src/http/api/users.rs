@@ -110,7 +110,10 @@ impl From<CreateError> for HttpError {
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
         (status = 500, description = "`Missing attributes`, `Empty login`, `Reserved user id __shared__`, `Record already exists for '<login>'`", body = String, content_type = "text/plain"),
     ))]
-pub async fn create_user(State(state): State<AppState>, AdminRequest(req): AdminRequest) -> Result<Response, HttpError> {
+pub async fn create_user(
+    State(state): State<AppState>,
+    AdminRequest(req): AdminRequest,
+) -> Result<Response, HttpError> {
     let attributes = req.params.get("attributes").and_then(Value::as_object).ok_or(CreateError::MissingAttributes)?;
     let login = attributes.get("login").and_then(scalar).unwrap_or_default();
     if login.is_empty() {

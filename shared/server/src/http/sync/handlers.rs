@@ -148,7 +148,8 @@ pub async fn login(State(state): State<AppState>, DeviceRequest(req): DeviceRequ
                 let mut response = if req.uri.path() == "/api/application/clientlogin" {
                     // X-Domain wrapper (docs/device-protocol.md §2.4): the cookie string in the body.
                     let raw = format!("{}={value};", app.cookie_name);
-                    let escaped = percent_encoding::utf8_percent_encode(&raw, percent_encoding::NON_ALPHANUMERIC).to_string();
+                    let escaped =
+                        percent_encoding::utf8_percent_encode(&raw, percent_encoding::NON_ALPHANUMERIC).to_string();
                     json_ok(json!({ "rhoconnect_session": escaped }).to_string())
                 } else {
                     empty_ok()
@@ -175,7 +176,11 @@ pub async fn client_create(State(state): State<AppState>, DeviceRequest(req): De
 }
 
 /// clientregister (docs/device-protocol.md §4.2).
-pub async fn client_register(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
+pub async fn client_register(
+    State(state): State<AppState>,
+    path: RawPathParams,
+    DeviceRequest(req): DeviceRequest,
+) -> Response {
     let result = async {
         let login = session_login(&state, &req).await?;
         let id = client_id(&req, &path).ok_or(HttpError::UnknownClient)?;
@@ -187,7 +192,11 @@ pub async fn client_register(State(state): State<AppState>, path: RawPathParams,
 }
 
 /// clientreset (docs/device-protocol.md §4.3).
-pub async fn client_reset(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
+pub async fn client_reset(
+    State(state): State<AppState>,
+    path: RawPathParams,
+    DeviceRequest(req): DeviceRequest,
+) -> Response {
     let result = async {
         let login = session_login(&state, &req).await?;
         let client = require_client(&state, &login, client_id(&req, &path)).await?;
@@ -217,7 +226,12 @@ pub async fn query(State(state): State<AppState>, path: RawPathParams, DeviceReq
     respond(&req, result)
 }
 
-async fn apply_changes(state: &AppState, req: &Parsed, path: &RawPathParams, ops: impl FnOnce(&Parsed, &SourceCtx) -> CudOps) -> Result<Response, HttpError> {
+async fn apply_changes(
+    state: &AppState,
+    req: &Parsed,
+    path: &RawPathParams,
+    ops: impl FnOnce(&Parsed, &SourceCtx) -> CudOps,
+) -> Result<Response, HttpError> {
     let login = session_login(state, req).await?;
     let name = source_name(req, path)?;
     let client = require_client(state, &login, client_id(req, path)).await?;
@@ -234,13 +248,21 @@ async fn apply_changes(state: &AppState, req: &Parsed, path: &RawPathParams, ops
 }
 
 /// Create / update / delete batch (docs/device-protocol.md §6).
-pub async fn changes(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
+pub async fn changes(
+    State(state): State<AppState>,
+    path: RawPathParams,
+    DeviceRequest(req): DeviceRequest,
+) -> Response {
     let result = apply_changes(&state, &req, &path, |req, _| CudOps::from_params(&req.params)).await;
     respond(&req, result)
 }
 
 /// `PUT /app/v1/{source}/{id}` with `{"update": {...}}`.
-pub async fn update_one(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
+pub async fn update_one(
+    State(state): State<AppState>,
+    path: RawPathParams,
+    DeviceRequest(req): DeviceRequest,
+) -> Response {
     let id = path_param(&path, "id").unwrap_or_default();
     let result = apply_changes(&state, &req, &path, |req, _| {
         let attrs = req.params.get("update").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -252,7 +274,11 @@ pub async fn update_one(State(state): State<AppState>, path: RawPathParams, Devi
 
 /// `DELETE /app/v1/{source}/{id}`: the adapter gets the object's attributes as the server
 /// knows them, or just its id (docs/device-protocol.md §6.1 DEVIATION).
-pub async fn delete_one(State(state): State<AppState>, path: RawPathParams, DeviceRequest(req): DeviceRequest) -> Response {
+pub async fn delete_one(
+    State(state): State<AppState>,
+    path: RawPathParams,
+    DeviceRequest(req): DeviceRequest,
+) -> Response {
     let id = path_param(&path, "id").unwrap_or_default();
     let result = async {
         let login = session_login(&state, &req).await?;
@@ -260,7 +286,12 @@ pub async fn delete_one(State(state): State<AppState>, path: RawPathParams, Devi
         let attrs = match state.sync.source(&name).await? {
             Some(source) => {
                 let pk = source.keys(&state.sync, &login);
-                let (_, bodies) = state.sync.store.read_bodies(&pk, std::slice::from_ref(&id)).await.map_err(crate::sync::SyncError::from)?;
+                let (_, bodies) = state
+                    .sync
+                    .store
+                    .read_bodies(&pk, std::slice::from_ref(&id))
+                    .await
+                    .map_err(crate::sync::SyncError::from)?;
                 bodies
                     .get(&id)
                     .and_then(|b| serde_json::from_str::<serde_json::Map<String, Value>>(b).ok())

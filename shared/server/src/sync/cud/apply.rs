@@ -18,8 +18,8 @@ use crate::adapters::validate::{find_duplicates_on_update, CudEntry, CudOp, Reco
 use crate::adapters::{AdapterCtx, AdapterError, RawAttrs, SourceAdapter};
 use crate::ports::jobs::CudWrite;
 use crate::sync::refresh::update_md;
-use crate::sync::{SourceCtx, SyncError};
 use crate::sync::SyncServices;
+use crate::sync::{SourceCtx, SyncError};
 
 /// A write to apply, and whether this is SQS's last delivery of it before the DLQ.
 #[derive(Debug, Clone)]
@@ -66,7 +66,11 @@ impl Slot {
 
 /// Applies `writes` (all of `source`); one result per write, in the given order. An error
 /// means the write should be delivered again.
-pub async fn apply_batch(svc: &SyncServices, source: &SourceCtx, writes: Vec<PendingWrite>) -> Vec<Result<(), SyncError>> {
+pub async fn apply_batch(
+    svc: &SyncServices,
+    source: &SourceCtx,
+    writes: Vec<PendingWrite>,
+) -> Vec<Result<(), SyncError>> {
     let mut slots = Vec::with_capacity(writes.len());
     for PendingWrite { write, last_attempt } in writes {
         let (loaded, failed) = match records::load(svc, &write.key).await {
@@ -218,7 +222,13 @@ async fn apply_entry(
 }
 
 /// Gives each duplicate its master's outcome (docs/sync-engine.md §6.5).
-async fn copy_duplicate_outcomes(svc: &SyncServices, op: CudOp, slots: &mut [Slot], active: &[usize], marks: &ValidationMarks) {
+async fn copy_duplicate_outcomes(
+    svc: &SyncServices,
+    op: CudOp,
+    slots: &mut [Slot],
+    active: &[usize],
+    marks: &ValidationMarks,
+) {
     for (&(e, r), mark) in marks {
         let RecordMark::DuplicateOf((me, mr)) = mark else { continue };
         let (Some(&dup), Some(&master)) = (active.get(e), active.get(*me)) else { continue };

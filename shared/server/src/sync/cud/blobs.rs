@@ -17,7 +17,11 @@ use crate::ports::BlobStore;
 
 /// The file parts a write uses: for each create/update record and each blob field, the
 /// part named `<field>-<id>` when present.
-pub fn matching_parts<'a>(ops: &CudOps, uploads: &'a [Part], blob_fields: &[String]) -> Vec<(CudOp, String, String, &'a Part)> {
+pub fn matching_parts<'a>(
+    ops: &CudOps,
+    uploads: &'a [Part],
+    blob_fields: &[String],
+) -> Vec<(CudOp, String, String, &'a Part)> {
     let mut out = Vec::new();
     for (op, records) in [(CudOp::Create, &ops.create), (CudOp::Update, &ops.update)] {
         for (id, _) in records {

@@ -89,10 +89,9 @@ impl CudOps {
     pub fn from_params(params: &Map<String, Value>) -> Self {
         let op = |name: &str| -> Vec<(String, RawAttrs)> {
             match params.get(name) {
-                Some(Value::Object(m)) => m
-                    .iter()
-                    .filter_map(|(id, v)| v.as_object().map(|a| (id.clone(), a.clone())))
-                    .collect(),
+                Some(Value::Object(m)) => {
+                    m.iter().filter_map(|(id, v)| v.as_object().map(|a| (id.clone(), a.clone()))).collect()
+                }
                 _ => Vec::new(),
             }
         };
@@ -116,10 +115,7 @@ fn digest(source: &str, client_id: &str, ops: &CudOps, parts: &[(CudOp, String, 
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
 /// Accepts one request's writes for `client_id` of `login` (docs/sync-engine.md §6.1): queued
@@ -163,7 +159,8 @@ pub async fn submit(
         // worker skips the duplicate by its key.
         enqueue(svc.queue(), svc.blobs(), &write).await
     } else {
-        let mut results = apply::apply_batch(svc, source, vec![apply::PendingWrite { write, last_attempt: false }]).await;
+        let mut results =
+            apply::apply_batch(svc, source, vec![apply::PendingWrite { write, last_attempt: false }]).await;
         results.pop().unwrap_or(Ok(()))
     }
 }
@@ -184,7 +181,8 @@ pub async fn enqueue(queue: &dyn JobQueue, blobs: &dyn BlobStore, write: &CudWri
         let object = format!("cud/{}/{}.json", write.source, write.key);
         let payload = serde_json::to_vec(write).map_err(|e| SyncError::Internal(e.to_string()))?;
         blobs.put(&object, payload, Some("application/json")).await?;
-        message.job = Job::Cud { source: write.source.clone(), user: write.login.clone(), write: None, write_ref: Some(object) };
+        message.job =
+            Job::Cud { source: write.source.clone(), user: write.login.clone(), write: None, write_ref: Some(object) };
     }
     queue.send(Queue::Adapter, &message).await?;
     Ok(())

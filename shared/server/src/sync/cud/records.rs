@@ -85,7 +85,12 @@ pub async fn mark_persisted(svc: &SyncServices, write_key: &str) -> Result<(), S
 /// `<digest>.<n>` with `n` counting this client's writes to the source; comparing with
 /// the *last* write only means a device that really repeats a change later (10 → 20 →
 /// 10) is not mistaken for a retry.
-pub async fn claim_key(svc: &SyncServices, source: &str, client_id: &str, digest: &str) -> Result<(String, bool), SyncError> {
+pub async fn claim_key(
+    svc: &SyncServices,
+    source: &str,
+    client_id: &str,
+    digest: &str,
+) -> Result<(String, bool), SyncError> {
     // The counter outlives every record made from it, so a key is never reused.
     Ok(svc.store.claim_write_key(source, client_id, digest, RECORD_TTL_SECS, RECORD_TTL_SECS * 30).await?)
 }
