@@ -66,6 +66,22 @@ ensure_tools() {
   use_venv
 }
 
+# Adds rustup components (rustfmt, clippy) the toolchain lacks.
+ensure_rust_components() {
+  local missing=()
+  local c
+  for c in "$@"; do
+    case "$c" in
+      rustfmt) cargo fmt --version >/dev/null 2>&1 || missing+=("$c") ;;
+      clippy) cargo clippy --version >/dev/null 2>&1 || missing+=("$c") ;;
+    esac
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  command -v rustup >/dev/null 2>&1 || die "cargo ${missing[*]} missing and no rustup to add them"
+  say "adding rust components: ${missing[*]}"
+  rustup component add "${missing[@]}" >&2
+}
+
 # --- ports --------------------------------------------------------------------
 
 # Print a port the kernel considers free on 127.0.0.1.
