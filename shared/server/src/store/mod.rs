@@ -50,8 +50,10 @@ pub mod commit;
 pub mod keys;
 pub mod kv;
 pub mod ledger;
+pub mod memory;
 pub mod meta;
 pub mod partition;
+pub mod port;
 pub mod query;
 pub mod sessions;
 pub mod writes;
@@ -60,8 +62,10 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 
 pub use commit::{client_state, cursor_fields, pin_delta, st_num, Commit};
+pub use memory::MemoryStore;
 pub use meta::Metric;
 pub use partition::{HistoryPolicy, APPLY_CHUNK};
+pub use port::Store;
 pub use query::{refresh_due, BeginArgs, BeginMode, BeginReply, PageRead};
 pub use writes::WriteRecord;
 

@@ -190,7 +190,7 @@ pub fn refresh_due(poll_interval: i64, refresh_time: f64, now_secs: u64) -> bool
 }
 
 /// Everything the query script read for building a page.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PageRead {
     pub head: PartitionHead,
     pub st: HashMap<String, String>,
@@ -205,7 +205,7 @@ pub struct PageRead {
 }
 
 /// The reply of the query script.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum BeginReply {
     /// Resend the stored page; `errors` is the current source errors JSON.
     Resend { page: String, errors: String },

@@ -1,0 +1,208 @@
+//! Contract test of the store port: one scenario, written once over `&dyn Store`, runs
+//! against the Redis edge (`SyncStore` on a real redis-server) and against `MemoryStore`,
+//! and every answer must be the same — the replies, and the raw content of the keys each
+//! step wrote (read back through the port's own string and hash reads). A change to a Lua
+//! script without the same change in `MemoryStore` (or the reverse) fails here, naming
+//! the first step that differs.
+//!
+//! The scenario's sections live in `store_contract/`: `partition` (the refresh decision,
+//! md writes and pruning, refresh outcomes), `client` (client state: reads, commits, the
+//! token rule, the probe) and `records` (kv, sessions, writes, ledger, meta).
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use rhosync_engine::model::{Change, PartitionHead, VersionedChange};
+use rhosync_server::edges::RedisEdge;
+use rhosync_server::store::keys::{ClientKeys, PartitionKeys};
+use rhosync_server::store::{BeginArgs, BeginMode, BeginReply, HistoryPolicy, MemoryStore, Store, StoreError, SyncStore};
+use rhosync_testkit::{unique_prefix, Stack};
+
+/// A fixed "now" well past zero.
+const NOW: u64 = 1_700_000_000;
+const WEEK: u64 = 7 * 86_400;
+
+/// Bodies with what JSON encoders disagree on: `/`, quotes, non-ASCII, DEL, a control byte.
+const BODY_A: &str = r#"{"name":"A/1 \"q\" é"}"#;
+const BODY_A2: &str = "{\"name\":\"A/2 \u{7f}\u{1}\"}";
+const BODY_B: &str = r#"{"name":"B"}"#;
+const BODY_B2: &str = r#"{"name":"B2"}"#;
+const BODY_C: &str = r#"{"name":"C"}"#;
+
+/// One run of the scenario: the store and what each step answered.
+struct Run<'a> {
+    store: &'a dyn Store,
+    steps: Vec<(String, String)>,
+}
+
+impl Run<'_> {
+    fn record(&mut self, step: impl Into<String>, answer: String) {
+        self.steps.push((step.into(), answer));
+    }
+
+    /// Records the content of `keys` after `step`.
+    async fn keys(&mut self, step: &str, keys: &[&str]) {
+        let mut out = Vec::new();
+        for k in keys {
+            out.push(format!("{k} = {}", content(self.store, k).await));
+        }
+        self.record(format!("{step} → keys"), out.join("\n"));
+    }
+
+    /// Records a partition's keys, its index and, when given, one client's keys.
+    async fn state(&mut self, step: &str, pk: &PartitionKeys, ck: Option<&ClientKeys>) {
+        let mut keys: Vec<&str> = pk.all().to_vec();
+        if let Some(ck) = ck {
+            keys.extend(ck.all());
+        }
+        self.keys(step, &keys).await;
+        let index = self.store.index(pk).await;
+        self.record(format!("{step} → index"), show(&index));
+    }
+}
+
+/// A key's content as the port reads it: a string, a hash (sorted), or neither.
+async fn content(store: &dyn Store, key: &str) -> String {
+    match store.get(key).await {
+        Ok(Some(v)) => format!("string {v:?}"),
+        Ok(None) => "absent".to_owned(),
+        Err(_) => match store.hgetall(key).await {
+            Ok(pairs) => format!("hash {:?}", pairs.into_iter().collect::<BTreeMap<_, _>>()),
+            Err(_) => "another type".to_owned(),
+        },
+    }
+}
+
+/// An answer; errors compare as `Err` whatever their text.
+fn show<T: Debug>(r: &Result<T, StoreError>) -> String {
+    match r {
+        Ok(v) => format!("Ok({v:?})"),
+        Err(_) => "Err".to_owned(),
+    }
+}
+
+fn sorted<T: Ord + Clone>(v: &[T]) -> Vec<T> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
+}
+
+/// A query reply with its maps ordered and its hash listings sorted (the order Redis lists
+/// a hash in is not part of the contract).
+fn show_reply(r: &Result<BeginReply, StoreError>) -> String {
+    let reply = match r {
+        Ok(reply) => reply,
+        Err(_) => return "Err".to_owned(),
+    };
+    match reply {
+        BeginReply::Reset { page, st, pinned } => {
+            format!("Reset {{ page: {page:?}, st: {:?}, pinned: {:?} }}", st.iter().collect::<BTreeMap<_, _>>(), sorted(pinned))
+        }
+        BeginReply::Build { acked, read } => format!(
+            "Build {{ acked: {acked}, head: {:?}, st: {:?}, pinned: {:?}, src: {:?}, slice: {:?}, last: {}, records: {:?}, sent: {:?}, pending: {:?} }}",
+            read.head,
+            read.st.iter().collect::<BTreeMap<_, _>>(),
+            sorted(&read.pinned),
+            read.src.iter().collect::<BTreeMap<_, _>>(),
+            read.slice,
+            read.slice_is_last,
+            read.records.iter().collect::<BTreeMap<_, _>>(),
+            read.sent.iter().collect::<BTreeMap<_, _>>(),
+            read.pending.iter().map(|p| sorted(p)).collect::<Vec<_>>(),
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+fn args(token: Option<&str>, now: u64, poll: i64, slice_limit: usize) -> BeginArgs<'_> {
+    BeginArgs {
+        token,
+        now_secs: now,
+        poll_interval: poll,
+        may_refresh: true,
+        slice_limit,
+        mode: BeginMode::Begin,
+        start_override: None,
+        include_pinned: true,
+    }
+}
+
+fn change(id: &str, before: Option<&str>, after: Option<&str>, version: u64) -> VersionedChange {
+    VersionedChange {
+        change: Change { id: id.to_owned(), before: before.map(str::to_owned), after: after.map(str::to_owned) },
+        version,
+    }
+}
+
+fn policy(now: u64, retention_secs: u64, max_events: Option<u64>) -> HistoryPolicy {
+    HistoryPolicy { retention_secs, max_events, now_secs: now }
+}
+
+fn head(version: u64, horizon: u64, md_size: u64) -> PartitionHead {
+    PartitionHead { version, horizon, md_size }
+}
+
+fn ids(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[path = "store_contract/client.rs"]
+mod client;
+#[path = "store_contract/partition.rs"]
+mod partition;
+#[path = "store_contract/records.rs"]
+mod records;
+
+/// The whole scenario; the answers in order.
+async fn scenario(store: &dyn Store) -> Vec<(String, String)> {
+    let mut run = Run { store, steps: Vec::new() };
+    partition::refresh_decisions(&mut run).await;
+    partition::applies(&mut run).await;
+    partition::pruning(&mut run).await;
+    partition::refresh_outcomes(&mut run).await;
+    client::client_cycle(&mut run).await;
+    records::kv_before_sleep(&mut run).await;
+    records::sessions_before_sleep(&mut run).await;
+    records::ledger_before_sleep(&mut run).await;
+    // Redis expires a 1 s key once more than 1 000 ms have passed.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    records::kv_after_sleep(&mut run).await;
+    records::sessions_after_sleep(&mut run).await;
+    records::ledger_after_sleep(&mut run).await;
+    records::writes(&mut run).await;
+    records::meta(&mut run).await;
+    let flushed = store.flush_namespace().await;
+    run.record("flush namespace", show(&flushed));
+    run.record("flush namespace again", show(&store.flush_namespace().await));
+    run.record("after the flush", show(&store.app_server_url().await));
+    run.steps
+}
+
+#[tokio::test]
+async fn memory_store_answers_like_the_redis_store() {
+    let namespace = unique_prefix("store-contract");
+    let redis = RedisEdge::connect(&Stack::get().redis_url, &namespace).await.unwrap_or_else(|e| panic!("{e}"));
+    let real = SyncStore::new(redis);
+    let memory = MemoryStore::new(&namespace);
+    // Run side by side so the sleeps overlap.
+    let (real_steps, memory_steps) = tokio::join!(scenario(&real), scenario(&memory));
+    for (i, ((step, real), (memory_step, memory))) in real_steps.iter().zip(&memory_steps).enumerate() {
+        assert_eq!(step, memory_step, "step {i}: the runs took different paths");
+        assert_eq!(real, memory, "step {i}, {step}: the Redis store and the memory store disagree");
+    }
+    assert_eq!(real_steps.len(), memory_steps.len());
+    // The scenario is the one intended, not an empty one.
+    assert!(real_steps.len() > 200, "{} steps", real_steps.len());
+}
+
+#[tokio::test]
+async fn the_port_is_object_safe_and_both_edges_fit_it() {
+    let namespace = unique_prefix("store-port");
+    let redis = RedisEdge::connect(&Stack::get().redis_url, &namespace).await.unwrap_or_else(|e| panic!("{e}"));
+    let stores: Vec<std::sync::Arc<dyn Store>> = vec![std::sync::Arc::new(SyncStore::new(redis)), std::sync::Arc::new(MemoryStore::new(&namespace))];
+    for store in &stores {
+        assert_eq!(store.keys().namespace(), namespace);
+        store.ping().await.unwrap_or_else(|e| panic!("ping: {e}"));
+    }
+}
