@@ -16,7 +16,9 @@ use std::time::Duration;
 use rhosync_engine::model::{Change, PartitionHead, VersionedChange};
 use rhosync_server::edges::RedisEdge;
 use rhosync_server::store::keys::{ClientKeys, PartitionKeys};
-use rhosync_server::store::{BeginArgs, BeginMode, BeginReply, HistoryPolicy, MemoryStore, Store, StoreError, SyncStore};
+use rhosync_server::store::{
+    BeginArgs, BeginMode, BeginReply, HistoryPolicy, MemoryStore, Store, StoreError, SyncStore,
+};
 use rhosync_testkit::{unique_prefix, Stack};
 
 /// A fixed "now" well past zero.
@@ -200,7 +202,8 @@ async fn memory_store_answers_like_the_redis_store() {
 async fn the_port_is_object_safe_and_both_edges_fit_it() {
     let namespace = unique_prefix("store-port");
     let redis = RedisEdge::connect(&Stack::get().redis_url, &namespace).await.unwrap_or_else(|e| panic!("{e}"));
-    let stores: Vec<std::sync::Arc<dyn Store>> = vec![std::sync::Arc::new(SyncStore::new(redis)), std::sync::Arc::new(MemoryStore::new(&namespace))];
+    let stores: Vec<std::sync::Arc<dyn Store>> =
+        vec![std::sync::Arc::new(SyncStore::new(redis)), std::sync::Arc::new(MemoryStore::new(&namespace))];
     for store in &stores {
         assert_eq!(store.keys().namespace(), namespace);
         store.ping().await.unwrap_or_else(|e| panic!("ping: {e}"));

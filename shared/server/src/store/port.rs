@@ -66,7 +66,11 @@ pub trait Store: Send + Sync {
     async fn read_md(&self, pk: &PartitionKeys) -> Result<(PartitionHead, IndexMap<String, Body>), StoreError>;
 
     /// The head and the md bodies of `ids` (absent ones left out), atomic.
-    async fn read_bodies(&self, pk: &PartitionKeys, ids: &[String]) -> Result<(PartitionHead, HashMap<String, Body>), StoreError>;
+    async fn read_bodies(
+        &self,
+        pk: &PartitionKeys,
+        ids: &[String],
+    ) -> Result<(PartitionHead, HashMap<String, Body>), StoreError>;
 
     /// Writes numbered changes (md, idx, hist, hlog, head) and prunes history; `false`
     /// (nothing written) when the head's version is not `expected.version`. Each chunk of
@@ -98,7 +102,11 @@ pub trait Store: Send + Sync {
     async fn index(&self, pk: &PartitionKeys) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// The head and the records (md body, idx score, history) of `ids`, atomic.
-    async fn records(&self, pk: &PartitionKeys, ids: &[String]) -> Result<(PartitionHead, HashMap<String, ObjectRecord>), StoreError>;
+    async fn records(
+        &self,
+        pk: &PartitionKeys,
+        ids: &[String],
+    ) -> Result<(PartitionHead, HashMap<String, ObjectRecord>), StoreError>;
 
     // --- kv
 
@@ -162,7 +170,14 @@ pub trait Store: Send + Sync {
 
     /// Records `value` in the bucket starting at `start` of series `metric`, atomic (see
     /// [`SyncStore::record_stat`]).
-    async fn record_stat(&self, metric: &str, start: i64, resolution: i64, retention: i64, value: i64) -> Result<(), StoreError>;
+    async fn record_stat(
+        &self,
+        metric: &str,
+        start: i64,
+        resolution: i64,
+        retention: i64,
+        value: i64,
+    ) -> Result<(), StoreError>;
 
     /// Metric names matching a Redis glob, sorted, without the `stat:` prefix.
     async fn stat_names(&self, glob: &str) -> Result<Vec<String>, StoreError>;
@@ -188,7 +203,13 @@ pub trait Store: Send + Sync {
     async fn mark_write_started(&self, write_key: &str, rec: &str, ttl_secs: u64) -> Result<(), StoreError>;
 
     /// Stores record `rec`'s outcome text; (re)starts the record's TTL, atomic.
-    async fn put_write_outcome(&self, write_key: &str, rec: &str, outcome: &str, ttl_secs: u64) -> Result<(), StoreError>;
+    async fn put_write_outcome(
+        &self,
+        write_key: &str,
+        rec: &str,
+        outcome: &str,
+        ttl_secs: u64,
+    ) -> Result<(), StoreError>;
 
     /// Notes that the outcomes reached the client's documents; (re)starts the TTL, atomic.
     async fn mark_write_persisted(&self, write_key: &str, ttl_secs: u64) -> Result<(), StoreError>;
@@ -250,7 +271,11 @@ impl Store for SyncStore {
         SyncStore::read_md(self, pk).await
     }
 
-    async fn read_bodies(&self, pk: &PartitionKeys, ids: &[String]) -> Result<(PartitionHead, HashMap<String, Body>), StoreError> {
+    async fn read_bodies(
+        &self,
+        pk: &PartitionKeys,
+        ids: &[String],
+    ) -> Result<(PartitionHead, HashMap<String, Body>), StoreError> {
         SyncStore::read_bodies(self, pk, ids).await
     }
 
@@ -282,7 +307,11 @@ impl Store for SyncStore {
         SyncStore::index(self, pk).await
     }
 
-    async fn records(&self, pk: &PartitionKeys, ids: &[String]) -> Result<(PartitionHead, HashMap<String, ObjectRecord>), StoreError> {
+    async fn records(
+        &self,
+        pk: &PartitionKeys,
+        ids: &[String],
+    ) -> Result<(PartitionHead, HashMap<String, ObjectRecord>), StoreError> {
         SyncStore::records(self, pk, ids).await
     }
 
@@ -354,7 +383,14 @@ impl Store for SyncStore {
         SyncStore::incr_counter(self, docname, delta).await
     }
 
-    async fn record_stat(&self, metric: &str, start: i64, resolution: i64, retention: i64, value: i64) -> Result<(), StoreError> {
+    async fn record_stat(
+        &self,
+        metric: &str,
+        start: i64,
+        resolution: i64,
+        retention: i64,
+        value: i64,
+    ) -> Result<(), StoreError> {
         SyncStore::record_stat(self, metric, start, resolution, retention, value).await
     }
 
@@ -386,7 +422,13 @@ impl Store for SyncStore {
         SyncStore::mark_write_started(self, write_key, rec, ttl_secs).await
     }
 
-    async fn put_write_outcome(&self, write_key: &str, rec: &str, outcome: &str, ttl_secs: u64) -> Result<(), StoreError> {
+    async fn put_write_outcome(
+        &self,
+        write_key: &str,
+        rec: &str,
+        outcome: &str,
+        ttl_secs: u64,
+    ) -> Result<(), StoreError> {
         SyncStore::put_write_outcome(self, write_key, rec, outcome, ttl_secs).await
     }
 

@@ -28,7 +28,8 @@ pub(super) async fn client_cycle(run: &mut Run<'_>) {
     let r = s.apply(&pk, head(0, 0, 0), &changes, &p).await;
     run.record("cycle: apply", show(&r));
     let _ = s.hset(&pk.rs, &[("refresh_time", Some((NOW + 10_000).to_string()))]).await;
-    let _ = s.hset(&pk.src, &[("errors", Some("[\"src\"]".to_owned())), ("metadata_sha1", Some("m1".to_owned()))]).await;
+    let _ =
+        s.hset(&pk.src, &[("errors", Some("[\"src\"]".to_owned())), ("metadata_sha1", Some("m1".to_owned()))]).await;
 
     // A new client: a page of 2 of the 3 live ids.
     let r = s.begin(&pk, &ck, &args(None, NOW, 300, 2)).await;
@@ -37,9 +38,19 @@ pub(super) async fn client_cycle(run: &mut Run<'_>) {
 
     // Its page committed: state, pins, sent map, page, pending docs.
     let mut c = commit_of("");
-    c.st = vec![("base", Some("e".to_owned())), ("scan", Some("2".to_owned())), ("tok", Some("t1".to_owned())), ("lt", Some("x".to_owned())), ("msha", None)];
+    c.st = vec![
+        ("base", Some("e".to_owned())),
+        ("scan", Some("2".to_owned())),
+        ("tok", Some("t1".to_owned())),
+        ("lt", Some("x".to_owned())),
+        ("msha", None),
+    ];
     c.pin_set = vec![("p1".to_owned(), BODY_A.to_owned()), ("p2".to_owned(), String::new())];
-    c.sent = SentWrites { clear: false, remove: IndexSet::new(), set: IndexMap::from([("a".to_owned(), 1), ("c".to_owned(), 3)]) };
+    c.sent = SentWrites {
+        clear: false,
+        remove: IndexSet::new(),
+        set: IndexMap::from([("a".to_owned(), 1), ("c".to_owned(), 3)]),
+    };
     c.page = Some(Some("{\"page\":1}".to_owned()));
     c.add[0] = vec![("l1".to_owned(), "link".to_owned())];
     c.add[1] = vec![("e1".to_owned(), "cerr".to_owned())];
@@ -72,9 +83,18 @@ pub(super) async fn client_cycle(run: &mut Run<'_>) {
 
     // The last page, ending the cycle (`fin`); its ack completes the cycle.
     let mut c = commit_of("1");
-    c.st = vec![("scan", Some("4".to_owned())), ("fin", Some("4".to_owned())), ("tok", Some("t2".to_owned())), ("msha", Some("m1".to_owned()))];
+    c.st = vec![
+        ("scan", Some("4".to_owned())),
+        ("fin", Some("4".to_owned())),
+        ("tok", Some("t2".to_owned())),
+        ("msha", Some("m1".to_owned())),
+    ];
     c.pin_del = vec!["p1".to_owned(), "p2".to_owned()];
-    c.sent = SentWrites { clear: false, remove: IndexSet::from(["a".to_owned()]), set: IndexMap::from([("b".to_owned(), 4)]) };
+    c.sent = SentWrites {
+        clear: false,
+        remove: IndexSet::from(["a".to_owned()]),
+        set: IndexMap::from([("b".to_owned(), 4)]),
+    };
     c.page = Some(Some("{\"page\":2}".to_owned()));
     c.consume[0] = vec!["l1".to_owned()];
     c.consume[1] = vec!["e1".to_owned(), "never-there".to_owned()];
@@ -98,11 +118,14 @@ pub(super) async fn client_cycle(run: &mut Run<'_>) {
     let _ = s.hset(&pk.src, &[("schema_sha1", None)]).await;
 
     // The partition moves on: a read from the client's base, then only the read.
-    let r = s.apply(&pk, head(4, 0, 3), &[change("d", None, Some(BODY_C), 5), change("a", Some(BODY_A), None, 6)], &p).await;
+    let r = s
+        .apply(&pk, head(4, 0, 3), &[change("d", None, Some(BODY_C), 5), change("a", Some(BODY_A), None, 6)], &p)
+        .await;
     run.record("cycle: apply after the cycle", show(&r));
     let r = s.begin(&pk, &ck, &args(None, NOW, 300, 10)).await;
     run.record("cycle: query behind the head", show_reply(&r));
-    let read_only = BeginArgs { mode: BeginMode::Read, include_pinned: false, start_override: Some(1), ..args(None, NOW, 300, 2) };
+    let read_only =
+        BeginArgs { mode: BeginMode::Read, include_pinned: false, start_override: Some(1), ..args(None, NOW, 300, 2) };
     let r = s.begin(&pk, &ck, &read_only).await;
     run.record("cycle: read from an override", show_reply(&r));
     let no_slice = BeginArgs { mode: BeginMode::Read, ..args(None, NOW, 300, 0) };
@@ -124,8 +147,13 @@ pub(super) async fn client_cycle(run: &mut Run<'_>) {
     run.record("cycle: garbled scan, no slice", show_reply(&s.begin(&pk, &other, &args(None, NOW, 300, 0)).await));
     // A garbled gen: the ack's HINCRBY fails after its first writes.
     let third = pk.client("c3");
-    let _ = s.hset(&third.st, &[("tok", Some("t".to_owned())), ("fin", Some("3".to_owned())), ("gen", Some("g".to_owned()))]).await;
-    run.record("cycle: ack over a garbled gen", show_reply(&s.begin(&pk, &third, &args(Some("t"), NOW, 300, 10)).await));
+    let _ = s
+        .hset(&third.st, &[("tok", Some("t".to_owned())), ("fin", Some("3".to_owned())), ("gen", Some("g".to_owned()))])
+        .await;
+    run.record(
+        "cycle: ack over a garbled gen",
+        show_reply(&s.begin(&pk, &third, &args(Some("t"), NOW, 300, 10)).await),
+    );
     run.keys("cycle: ack over a garbled gen", &[&third.st]).await;
 
     // A page stored, then deleted with the sent map cleared and refilled.
@@ -137,7 +165,11 @@ pub(super) async fn client_cycle(run: &mut Run<'_>) {
     run.record("cycle: commit a page", show(&r));
     let mut c = commit_of("4");
     c.page = Some(None);
-    c.sent = SentWrites { clear: true, remove: IndexSet::from(["y".to_owned()]), set: IndexMap::from([("z".to_owned(), 10)]) };
+    c.sent = SentWrites {
+        clear: true,
+        remove: IndexSet::from(["y".to_owned()]),
+        set: IndexMap::from([("z".to_owned(), 10)]),
+    };
     c.add[5] = vec![("gone".to_owned(), "1".to_owned())];
     let r = s.commit(&ck, &c).await;
     assert!(matches!(r, Ok(true)), "commit deleting the page: {r:?}");

@@ -27,7 +27,10 @@ pub(super) async fn refresh_decisions(run: &mut Run<'_>) {
             run.keys(&format!("poll {poll}: query {label}"), &[&pk.rs]).await;
         }
         let probe = s.get_many_and_probe(&[&keys::client_record(s.keys(), "c1")], &pk, &ck, 10).await;
-        run.record(format!("poll {poll}: probe with a refresh time"), format!("{:?}", probe.as_ref().map(|(v, r, t)| (v, show_reply(&Ok(r.clone())), t)).map_err(|_| "Err")));
+        run.record(
+            format!("poll {poll}: probe with a refresh time"),
+            format!("{:?}", probe.as_ref().map(|(v, r, t)| (v, show_reply(&Ok(r.clone())), t)).map_err(|_| "Err")),
+        );
         let no_refresh = BeginArgs { may_refresh: false, ..args(None, NOW + 1000, poll, 10) };
         let quiet = s.begin(&pk, &ck, &no_refresh).await;
         run.record(format!("poll {poll}: query that may not refresh"), show_reply(&quiet));
@@ -42,7 +45,10 @@ pub(super) async fn refresh_decisions(run: &mut Run<'_>) {
         run.record(format!("garbled refresh time, poll {poll}"), show_reply(&r));
     }
     let probe = s.get_many_and_probe(&[], &pk, &ck, 10).await;
-    run.record("garbled refresh time: probe", format!("{:?}", probe.map(|(v, r, t)| (v, show_reply(&Ok(r)), t)).map_err(|_| "Err")));
+    run.record(
+        "garbled refresh time: probe",
+        format!("{:?}", probe.map(|(v, r, t)| (v, show_reply(&Ok(r)), t)).map_err(|_| "Err")),
+    );
 }
 
 /// md writes: versions, md size, history, the expected-head check, chunking.
@@ -50,7 +56,8 @@ pub(super) async fn applies(run: &mut Run<'_>) {
     let s = run.store;
     let pk = PartitionKeys::new(s.keys(), "Product", "alice");
     let p = policy(NOW, WEEK, None);
-    let first = [change("a", None, Some(BODY_A), 1), change("b", None, Some(BODY_B), 2), change("c", None, Some(BODY_C), 3)];
+    let first =
+        [change("a", None, Some(BODY_A), 1), change("b", None, Some(BODY_B), 2), change("c", None, Some(BODY_C), 3)];
     let r = s.apply(&pk, head(0, 0, 0), &first, &p).await;
     assert!(matches!(r, Ok(true)), "first apply: {r:?}");
     run.record("apply 3 inserts", show(&r));
@@ -69,9 +76,15 @@ pub(super) async fn applies(run: &mut Run<'_>) {
     run.state("apply update, delete, update", &pk, None).await;
     run.record("read_md", show(&s.read_md(&pk).await.map(|(h, md)| (h, md.into_iter().collect::<BTreeMap<_, _>>()))));
     let some = ids(&["a", "c", "zz"]);
-    run.record("read_bodies", show(&s.read_bodies(&pk, &some).await.map(|(h, b)| (h, b.into_iter().collect::<BTreeMap<_, _>>()))));
+    run.record(
+        "read_bodies",
+        show(&s.read_bodies(&pk, &some).await.map(|(h, b)| (h, b.into_iter().collect::<BTreeMap<_, _>>()))),
+    );
     run.record("read_bodies of nothing", show(&s.read_bodies(&pk, &[]).await.map(|(h, b)| (h, b.len()))));
-    run.record("records", show(&s.records(&pk, &some).await.map(|(h, r)| (h, r.into_iter().collect::<BTreeMap<_, _>>()))));
+    run.record(
+        "records",
+        show(&s.records(&pk, &some).await.map(|(h, r)| (h, r.into_iter().collect::<BTreeMap<_, _>>()))),
+    );
     run.record("records of nothing", show(&s.records(&pk, &[]).await.map(|(h, r)| (h, r.len()))));
     let empty = s.apply(&pk, head(0, 0, 0), &[], &p).await;
     run.record("apply of no change on a stale head", show(&empty));
@@ -98,9 +111,15 @@ pub(super) async fn applies(run: &mut Run<'_>) {
     run.record("chunked apply", show(&r));
     run.keys("chunked apply", &[&big.head]).await;
     let index = s.index(&big).await;
-    run.record("chunked apply: index size and ends", show(&index.map(|i| (i.len(), i.first().cloned(), i.last().cloned()))));
+    run.record(
+        "chunked apply: index size and ends",
+        show(&index.map(|i| (i.len(), i.first().cloned(), i.last().cloned()))),
+    );
     let probe_ids = ids(&["o1", "o5000", "o5001", "o5003"]);
-    run.record("chunked apply: records", show(&s.records(&big, &probe_ids).await.map(|(h, r)| (h, r.into_iter().collect::<BTreeMap<_, _>>()))));
+    run.record(
+        "chunked apply: records",
+        show(&s.records(&big, &probe_ids).await.map(|(h, r)| (h, r.into_iter().collect::<BTreeMap<_, _>>()))),
+    );
 }
 
 /// History pruning, by the event cap and by age, with the tombstones it drops.
@@ -110,13 +129,16 @@ pub(super) async fn pruning(run: &mut Run<'_>) {
     let pk = PartitionKeys::new(s.keys(), "Product", "capped");
     let capped = policy(NOW, WEEK, Some(3));
     let steps: Vec<(PartitionHead, Vec<VersionedChange>)> = vec![
-        (head(0, 0, 0), vec![
-            change("x", None, Some(BODY_A), 1),
-            change("x", Some(BODY_A), Some(BODY_A2), 2),
-            change("y", None, Some(BODY_B), 3),
-            change("x", Some(BODY_A2), Some(BODY_A), 4),
-            change("z", None, Some(BODY_C), 5),
-        ]),
+        (
+            head(0, 0, 0),
+            vec![
+                change("x", None, Some(BODY_A), 1),
+                change("x", Some(BODY_A), Some(BODY_A2), 2),
+                change("y", None, Some(BODY_B), 3),
+                change("x", Some(BODY_A2), Some(BODY_A), 4),
+                change("z", None, Some(BODY_C), 5),
+            ],
+        ),
         (head(5, 2, 3), vec![change("y", Some(BODY_B), None, 6)]),
         (head(6, 3, 2), vec![change("z", Some(BODY_C), Some(BODY_B2), 7), change("x", Some(BODY_A), Some(BODY_A2), 8)]),
         (head(8, 5, 2), vec![change("w", None, Some(BODY_C), 9), change("w", Some(BODY_C), None, 10)]),
@@ -126,17 +148,29 @@ pub(super) async fn pruning(run: &mut Run<'_>) {
         run.record(format!("capped apply {i}"), show(&r));
         run.state(&format!("capped apply {i}"), &pk, None).await;
         let all = ids(&["w", "x", "y", "z"]);
-        run.record(format!("capped apply {i}: records"), show(&s.records(&pk, &all).await.map(|(h, r)| (h, r.into_iter().collect::<BTreeMap<_, _>>()))));
+        run.record(
+            format!("capped apply {i}: records"),
+            show(&s.records(&pk, &all).await.map(|(h, r)| (h, r.into_iter().collect::<BTreeMap<_, _>>()))),
+        );
     }
 
     // By age: events written more than 100 s before a later write go.
     let pk = PartitionKeys::new(s.keys(), "Product", "aged");
-    let r = s.apply(&pk, head(0, 0, 0), &[change("a", None, Some(BODY_A), 1), change("b", None, Some(BODY_B), 2)], &policy(NOW, 100, None)).await;
+    let r = s
+        .apply(
+            &pk,
+            head(0, 0, 0),
+            &[change("a", None, Some(BODY_A), 1), change("b", None, Some(BODY_B), 2)],
+            &policy(NOW, 100, None),
+        )
+        .await;
     run.record("aged apply at now", show(&r));
     let r = s.apply(&pk, head(2, 0, 2), &[change("b", Some(BODY_B), None, 3)], &policy(NOW + 50, 100, None)).await;
     run.record("aged apply 50 s later", show(&r));
     run.state("aged apply 50 s later", &pk, None).await;
-    let r = s.apply(&pk, head(3, 0, 1), &[change("a", Some(BODY_A), Some(BODY_A2), 4)], &policy(NOW + 200, 100, None)).await;
+    let r = s
+        .apply(&pk, head(3, 0, 1), &[change("a", Some(BODY_A), Some(BODY_A2), 4)], &policy(NOW + 200, 100, None))
+        .await;
     run.record("aged apply 200 s later", show(&r));
     run.state("aged apply 200 s later", &pk, None).await;
     let r = s.apply(&pk, head(4, 2, 1), &[change("c", None, Some(BODY_C), 5)], &policy(NOW + 1000, 100, None)).await;
@@ -149,9 +183,19 @@ pub(super) async fn refresh_outcomes(run: &mut Run<'_>) {
     let s = run.store;
     let pk = PartitionKeys::new(s.keys(), "Product", "outcomes");
     /// label, errors, metadata, schema, failed, poll interval, retry limit, now
-    type Call<'a> = (&'a str, Option<&'a str>, Option<(&'a str, &'a str)>, Option<(&'a str, &'a str)>, bool, i64, i64, u64);
+    type Call<'a> =
+        (&'a str, Option<&'a str>, Option<(&'a str, &'a str)>, Option<(&'a str, &'a str)>, bool, i64, i64, u64);
     let calls: Vec<Call<'_>> = vec![
-        ("success with errors and metadata", Some(r#"{"e":"boom/1"}"#), Some(("{\"m\":1}", "sha-m")), None, false, 300, 2, NOW),
+        (
+            "success with errors and metadata",
+            Some(r#"{"e":"boom/1"}"#),
+            Some(("{\"m\":1}", "sha-m")),
+            None,
+            false,
+            300,
+            2,
+            NOW,
+        ),
         ("success without errors, with a schema", None, None, Some(("{\"s\":1}", "sha-s")), false, 300, 2, NOW + 5),
         ("metadata named '-'", Some(""), Some(("-", "sha-dash")), None, false, 300, 2, NOW + 6),
         ("failure 1", Some("[\"e1\"]"), None, None, true, 300, 2, NOW + 10),

@@ -15,8 +15,14 @@ pub(super) async fn kv_before_sleep(run: &mut Run<'_>) {
     run.record("set with ttl 0", show(&s.set(&b, Some("1"), Some(0)).await));
     run.record("set with ttl 1", show(&s.set(&b, Some("2"), Some(1)).await));
     run.record("get_two", show(&s.get_two(&a, &b).await));
-    run.record("hset", show(&s.hset(&h, &[("f", Some("1".to_owned())), ("g", Some("2".to_owned())), ("f", None)]).await));
-    run.record("hset_many", show(&s.hset_many(&h, &[("x".to_owned(), "9".to_owned()), ("g".to_owned(), "3".to_owned())]).await));
+    run.record(
+        "hset",
+        show(&s.hset(&h, &[("f", Some("1".to_owned())), ("g", Some("2".to_owned())), ("f", None)]).await),
+    );
+    run.record(
+        "hset_many",
+        show(&s.hset_many(&h, &[("x".to_owned(), "9".to_owned()), ("g".to_owned(), "3".to_owned())]).await),
+    );
     run.record("hset of nothing", show(&s.hset(&h, &[]).await));
     run.record("hset_many of nothing", show(&s.hset_many(&h, &[]).await));
     run.record("hgetall", show(&s.hgetall(&h).await.map(|p| sorted(&p))));
@@ -88,7 +94,10 @@ pub(super) async fn writes(run: &mut Run<'_>) {
     run.record("mark started again", show(&s.mark_write_started("d.1", "update:1", 60).await));
     run.record("outcome", show(&s.put_write_outcome("d.1", "create:0", "{\"ok\":true}", 60).await));
     run.record("persisted", show(&s.mark_write_persisted("d.1", 60).await));
-    run.record("record", show(&s.write_record("d.1").await.map(|w| (sorted(&w.started), sorted(&w.outcomes), w.persisted))));
+    run.record(
+        "record",
+        show(&s.write_record("d.1").await.map(|w| (sorted(&w.started), sorted(&w.outcomes), w.persisted))),
+    );
     run.record("mark started ttl 0", show(&s.mark_write_started("d.1", "delete:2", 0).await));
     run.record("record after ttl 0", show(&s.write_record("d.1").await));
     let _ = s.set(&keys::write_record(s.keys(), "str"), Some("x"), None).await;
@@ -107,7 +116,10 @@ pub(super) async fn writes(run: &mut Run<'_>) {
         ("key ttl 0", "d5", 0, 600),
     ];
     for (label, digest, key_ttl, counter_ttl) in claims {
-        run.record(format!("claim: {label}"), show(&s.claim_write_key("Product", "c1", digest, key_ttl, counter_ttl).await));
+        run.record(
+            format!("claim: {label}"),
+            show(&s.claim_write_key("Product", "c1", digest, key_ttl, counter_ttl).await),
+        );
     }
     let (last, seq) = keys::write_claim(s.keys(), "Product", "c1");
     run.keys("claims", &[&last, &seq]).await;

@@ -390,7 +390,6 @@ impl Db {
 mod tests {
     use super::*;
 
-
     #[test]
     fn integers_parse_strictly() {
         assert_eq!(redis_int("12"), Some(12));

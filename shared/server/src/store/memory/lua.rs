@@ -134,6 +134,9 @@ mod tests {
     #[test]
     fn cjson_escapes_slash_and_del() {
         assert_eq!(cjson_string("a/b\"c\\d\u{7f}\u{1}\né"), "\"a\\/b\\\"c\\\\d\\u007f\\u0001\\né\"");
-        assert_eq!(cjson_string("\u{8}\t\n\u{b}\u{c}\r\u{1a}\u{1f}\u{0}"), "\"\\b\\t\\n\\u000b\\f\\r\\u001a\\u001f\\u0000\"");
+        assert_eq!(
+            cjson_string("\u{8}\t\n\u{b}\u{c}\r\u{1a}\u{1f}\u{0}"),
+            "\"\\b\\t\\n\\u000b\\f\\r\\u001a\\u001f\\u0000\""
+        );
     }
 }

@@ -123,7 +123,11 @@ impl Store for MemoryStore {
         partition::read_md(&mut self.db(), pk)
     }
 
-    async fn read_bodies(&self, pk: &PartitionKeys, ids: &[String]) -> Result<(PartitionHead, HashMap<String, Body>), StoreError> {
+    async fn read_bodies(
+        &self,
+        pk: &PartitionKeys,
+        ids: &[String],
+    ) -> Result<(PartitionHead, HashMap<String, Body>), StoreError> {
         partition::read_bodies(&mut self.db(), pk, ids)
     }
 
@@ -155,7 +159,11 @@ impl Store for MemoryStore {
         partition::index(&mut self.db(), pk)
     }
 
-    async fn records(&self, pk: &PartitionKeys, ids: &[String]) -> Result<(PartitionHead, HashMap<String, ObjectRecord>), StoreError> {
+    async fn records(
+        &self,
+        pk: &PartitionKeys,
+        ids: &[String],
+    ) -> Result<(PartitionHead, HashMap<String, ObjectRecord>), StoreError> {
         partition::records(&mut self.db(), pk, ids)
     }
 
@@ -238,7 +246,14 @@ impl Store for MemoryStore {
         self.db().incr_by(&keys::registry_record(&self.keys, docname), delta)
     }
 
-    async fn record_stat(&self, metric: &str, start: i64, resolution: i64, retention: i64, value: i64) -> Result<(), StoreError> {
+    async fn record_stat(
+        &self,
+        metric: &str,
+        start: i64,
+        resolution: i64,
+        retention: i64,
+        value: i64,
+    ) -> Result<(), StoreError> {
         records::record_stat(&mut self.db(), &self.keys, metric, start, resolution, retention, value)
     }
 
@@ -270,7 +285,13 @@ impl Store for MemoryStore {
         records::set_write_field(&mut self.db(), &self.keys, write_key, &format!("c:{rec}"), "1", ttl_secs)
     }
 
-    async fn put_write_outcome(&self, write_key: &str, rec: &str, outcome: &str, ttl_secs: u64) -> Result<(), StoreError> {
+    async fn put_write_outcome(
+        &self,
+        write_key: &str,
+        rec: &str,
+        outcome: &str,
+        ttl_secs: u64,
+    ) -> Result<(), StoreError> {
         records::set_write_field(&mut self.db(), &self.keys, write_key, &format!("r:{rec}"), outcome, ttl_secs)
     }
 

@@ -150,7 +150,12 @@ struct ApplyItem<'a> {
 }
 
 /// `lua/apply.lua`.
-fn apply_script(db: &mut Db, pk: &PartitionKeys, argv: &ApplyArgs, items: &[ApplyItem<'_>]) -> Result<bool, StoreError> {
+fn apply_script(
+    db: &mut Db,
+    pk: &PartitionKeys,
+    argv: &ApplyArgs,
+    items: &[ApplyItem<'_>],
+) -> Result<bool, StoreError> {
     let current = tonumber(&db.hget(&pk.head, "v")?.unwrap_or_else(|| "0".to_owned()));
     if current.is_none() || current != tonumber(&argv.expected) {
         return Ok(false);

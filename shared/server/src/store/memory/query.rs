@@ -70,7 +70,10 @@ pub(super) fn begin(
             let rt = match db.hget(&pk.rs, "refresh_time")? {
                 None => {
                     let now_text = arg(now);
-                    db.hset(&pk.rs, &[("refresh_time", &now_text), ("prev_refresh_time", &now_text), ("retry_counter", "0")])?;
+                    db.hset(
+                        &pk.rs,
+                        &[("refresh_time", &now_text), ("prev_refresh_time", &now_text), ("retry_counter", "0")],
+                    )?;
                     Some(now)
                 }
                 Some(text) => tonumber(&text),
@@ -145,7 +148,8 @@ pub(super) fn begin(
         }
     }
     let pinned = if args.include_pinned { db.hgetall(&ck.pin)? } else { Vec::new() };
-    let ids: Vec<String> = slice.iter().map(|(id, _)| id.clone()).chain(pinned.iter().map(|(id, _)| id.clone())).collect();
+    let ids: Vec<String> =
+        slice.iter().map(|(id, _)| id.clone()).chain(pinned.iter().map(|(id, _)| id.clone())).collect();
     let (mut md, mut hist, mut latest, mut sent) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     if !ids.is_empty() {
         md = db.hmget(&pk.md, &ids)?;

@@ -78,7 +78,10 @@ async fn write_records_restart_their_ttl_and_claims_count_on() {
     ok(s.put_write_outcome("w.1", "create:0", "done", 10).await);
     clock.advance_secs(8);
     let rec = ok(s.write_record("w.1").await);
-    assert_eq!((rec.started, rec.outcomes), (vec!["create:0".to_owned()], vec![("create:0".to_owned(), "done".to_owned())]));
+    assert_eq!(
+        (rec.started, rec.outcomes),
+        (vec!["create:0".to_owned()], vec![("create:0".to_owned(), "done".to_owned())])
+    );
     assert_eq!(ok(s.claim_write_key("P", "c", "d", 10, 100).await), ("d.1".to_owned(), false));
     assert_eq!(ok(s.claim_write_key("P", "c", "d", 10, 100).await), ("d.1".to_owned(), true));
     clock.advance_secs(11);
@@ -103,7 +106,10 @@ async fn the_token_decides_ack_resend_or_reset() {
     assert!(matches!(ok(s.begin(&pk, &ck, &args(None, 300)).await), BeginReply::Reset { page, .. } if page == "page"));
     // The right token: the page is acknowledged and, as it carried `fin`, the cycle ends
     // with the client in step at version 0.
-    assert_eq!(ok(s.begin(&pk, &ck, &args(Some("t1"), 300)).await), BeginReply::InStep { md_size: 0, errors: String::new() });
+    assert_eq!(
+        ok(s.begin(&pk, &ck, &args(Some("t1"), 300)).await),
+        BeginReply::InStep { md_size: 0, errors: String::new() }
+    );
     let st: std::collections::BTreeMap<_, _> = ok(s.hgetall(&ck.st).await).into_iter().collect();
     assert_eq!(format!("{st:?}"), r#"{"base": "0", "gen": "2"}"#);
     assert_eq!(ok(s.get(&ck.page).await), None);
@@ -127,7 +133,10 @@ async fn the_refresh_decision_is_refresh_due() {
 }
 
 fn insert(id: &str, version: u64) -> VersionedChange {
-    VersionedChange { change: Change { id: id.to_owned(), before: None, after: Some("{\"a/b\":\"1\"}".to_owned()) }, version }
+    VersionedChange {
+        change: Change { id: id.to_owned(), before: None, after: Some("{\"a/b\":\"1\"}".to_owned()) },
+        version,
+    }
 }
 
 #[tokio::test]
