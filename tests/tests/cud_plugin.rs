@@ -164,7 +164,7 @@ async fn device_login_goes_to_the_backend_with_renaming_and_the_spec_statuses() 
 
     // The URL set at run time (cache key appserver_url) wins over the setting.
     let other = PluginBackend::start().await;
-    rhosync_server::registry::cache::set_appserver_url(&w.env.state.sync.store, Some(&other.base))
+    rhosync_server::registry::cache::set_appserver_url(&*w.env.state.sync.store, Some(&other.base))
         .await
         .expect("set url");
     let r = anon.post_json("/rc/v1/app/login", json!({"login": "zoe", "password": "secret"})).await;

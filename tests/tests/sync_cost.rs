@@ -14,7 +14,7 @@ use rhosync_e2e::{start_runner, TestEnv};
 use rhosync_server::config::Config;
 use rhosync_server::edges::RedisEdge;
 use rhosync_server::ports::ManualClock;
-use rhosync_server::sync::scratch::RedisScratch;
+use rhosync_server::sync::scratch::StoreScratch;
 use rhosync_server::AppState;
 use serde_json::{json, Map, Value};
 use sync_support::{Device, World};
@@ -112,7 +112,7 @@ async fn redis_cost_of_syncs_on_a_100k_object_source() {
             )
         })
         .collect();
-    RedisScratch::new(world.env.state.sync.store.clone())
+    StoreScratch::new(world.env.state.sync.store.clone())
         .write("test_db_storage:application:costuser", Some(&Value::Object(data)))
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -41,7 +41,7 @@ impl AppState {
         let app_server: Arc<dyn AppServerUrl> = Arc::new(CachedAppServer::new(redis.clone(), app.appserver.clone()));
         let deps =
             AdapterDeps { http, registry: registry.clone(), app: Arc::new(app.clone()), app_server: Some(app_server) };
-        let ports = Ports { store: SyncStore::new(redis.clone()), registry, queue, blobs };
+        let ports = Ports { store: Arc::new(SyncStore::new(redis.clone())), registry, queue, blobs };
         let sync = SyncServices::new(ports, config.settings.clone(), &deps);
         Self { config: Arc::new(config), redis, aws, sync }
     }

@@ -66,7 +66,7 @@ pub async fn ensure_admin(state: &AppState) -> Result<(), RegistryError> {
     registry.set_user_token(ADMIN_LOGIN, &token).await?;
     // `user:count` counts rhoadmin too (docs/rest-api.md §10).
     crate::registry::cache::bump(
-        &state.sync.store,
+        &*state.sync.store,
         state.config.settings.app.stats,
         crate::registry::cache::Counter::Users,
         1,

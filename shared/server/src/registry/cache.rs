@@ -14,8 +14,8 @@ use crate::store::keys;
 /// The app server URL's RhoConnect name.
 pub use crate::store::keys::APPSERVER_DOC;
 pub use crate::store::Metric;
+use crate::store::Store;
 use crate::store::StoreError;
-use crate::store::SyncStore;
 
 /// Stats bucket size and retention in seconds (docs/rest-api.md §4.5 defaults).
 pub const STATS_RESOLUTION: i64 = 60;
@@ -55,7 +55,7 @@ impl Counter {
 
 /// Adds `delta` to a counter and, when stats are on, records the new value in its series.
 /// `stats`: the `:stats:` setting.
-pub async fn bump(store: &SyncStore, stats: bool, counter: Counter, delta: i64) -> Result<i64, StoreError> {
+pub async fn bump(store: &dyn Store, stats: bool, counter: Counter, delta: i64) -> Result<i64, StoreError> {
     let value = store.incr_counter(counter.docname(), delta).await?;
     if stats {
         record_counter(store, counter.metric(), value).await?;
@@ -64,34 +64,34 @@ pub async fn bump(store: &SyncStore, stats: bool, counter: Counter, delta: i64) 
 }
 
 /// Records `value` as the current bucket of counter metric `metric`.
-pub async fn record_counter(store: &SyncStore, metric: &str, value: i64) -> Result<(), StoreError> {
+pub async fn record_counter(store: &dyn Store, metric: &str, value: i64) -> Result<(), StoreError> {
     let now = crate::auth::session::now() as i64;
     let start = now / STATS_RESOLUTION * STATS_RESOLUTION;
     store.record_stat(metric, start, STATS_RESOLUTION, STATS_RETENTION, value).await
 }
 
 /// Metric names matching a Redis glob, without the `stat:` prefix.
-pub async fn metric_names(store: &SyncStore, glob: &str) -> Result<Vec<String>, StoreError> {
+pub async fn metric_names(store: &dyn Store, glob: &str) -> Result<Vec<String>, StoreError> {
     store.stat_names(glob).await
 }
 
 /// Members `start..=finish` of a series (oldest first), or a string metric's value.
-pub async fn metric(store: &SyncStore, name: &str, start: i64, finish: i64) -> Result<Metric, StoreError> {
+pub async fn metric(store: &dyn Store, name: &str, start: i64, finish: i64) -> Result<Metric, StoreError> {
     store.stat(name, start, finish).await
 }
 
 /// The app server URL set through the API (`None` when unset).
-pub async fn appserver_url(store: &SyncStore) -> Result<Option<String>, StoreError> {
+pub async fn appserver_url(store: &dyn Store) -> Result<Option<String>, StoreError> {
     store.app_server_url().await
 }
 
 /// Stores the app server URL verbatim; `None` or `""` clears it.
-pub async fn set_appserver_url(store: &SyncStore, url: Option<&str>) -> Result<(), StoreError> {
+pub async fn set_appserver_url(store: &dyn Store, url: Option<&str>) -> Result<(), StoreError> {
     store.set_app_server_url(url.filter(|u| !u.is_empty())).await
 }
 
 /// Deletes every key of this deployment's namespace (`<ns>:{…}:…`), in SCAN batches so a
 /// large cache never blocks Redis. Returns the count.
-pub async fn flush_namespace(store: &SyncStore) -> Result<u64, StoreError> {
+pub async fn flush_namespace(store: &dyn Store) -> Result<u64, StoreError> {
     store.flush_namespace().await
 }

@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 
 use super::push::strict_objects;
 use super::refresh::{replace_md, update_md};
-use super::scratch::RedisScratch;
+use super::scratch::StoreScratch;
 use super::SyncServices;
 use super::{SourceCtx, SyncError};
 use crate::store::keys::{self, PartitionKeys};
@@ -142,7 +142,7 @@ pub async fn get(svc: &SyncServices, name: &str) -> Result<Doc, SyncError> {
 }
 
 async fn scratch_get(svc: &SyncServices, name: &str) -> Result<Doc, SyncError> {
-    let scratch = RedisScratch::new(svc.store.clone());
+    let scratch = StoreScratch::new(svc.store.clone());
     Ok(match scratch.read(name).await? {
         None => Doc::Missing { object_type: false },
         Some(Value::String(s)) => Doc::Text(s),
@@ -384,7 +384,7 @@ fn normalized(value: &Value) -> Result<Value, SyncError> {
 }
 
 async fn scratch_set(svc: &SyncServices, name: &str, data: Option<&Value>, append: bool) -> Result<(), SyncError> {
-    let scratch = RedisScratch::new(svc.store.clone());
+    let scratch = StoreScratch::new(svc.store.clone());
     let Some(data) = data else {
         return Ok(scratch.write(name, None).await?);
     };

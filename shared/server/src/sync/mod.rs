@@ -60,6 +60,7 @@ use crate::config::{PartitionType, SourceConfig};
 use crate::ports::{BlobError, BlobStore, Clock, JobQueue, QueueError, SystemClock};
 use crate::registry::Registry;
 use crate::store::keys::{PartitionKeys, SHARED_PARTITION};
+use crate::store::Store;
 
 /// Errors of the sync services; mapped to HTTP once, in `crate::http::error`.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +129,7 @@ pub type BuiltAdapter = Result<Arc<dyn SourceAdapter>, AdapterError>;
 /// run over in-memory edges of the same ports in unit tests.
 #[derive(Clone)]
 pub struct SyncServices {
-    pub store: SyncStore,
+    pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     registry: Arc<dyn Registry>,
     queue: Arc<dyn JobQueue>,
@@ -146,7 +147,7 @@ pub struct SyncServices {
 
 /// The ports [`SyncServices`] runs on.
 pub struct Ports {
-    pub store: SyncStore,
+    pub store: Arc<dyn Store>,
     pub registry: Arc<dyn Registry>,
     pub queue: Arc<dyn JobQueue>,
     pub blobs: Arc<dyn BlobStore>,
@@ -249,7 +250,7 @@ impl SourceCtx {
             login: login.to_owned(),
             partition: self.partition(login),
             source: self.config.clone(),
-            scratch: Arc::new(scratch::RedisScratch::new(svc.store.clone())),
+            scratch: Arc::new(scratch::StoreScratch::new(svc.store.clone())),
             idempotency_key: None,
         }
     }

@@ -7,16 +7,18 @@ use serde_json::Value;
 
 use crate::adapters::{AdapterError, ScratchDocs};
 use crate::store::keys;
-use crate::store::{StoreError, SyncStore};
+use std::sync::Arc;
 
-/// Scratch documents in Redis.
+use crate::store::{Store, StoreError};
+
+/// Scratch documents in the store.
 #[derive(Clone)]
-pub struct RedisScratch {
-    store: SyncStore,
+pub struct StoreScratch {
+    store: Arc<dyn Store>,
 }
 
-impl RedisScratch {
-    pub fn new(store: SyncStore) -> Self {
+impl StoreScratch {
+    pub fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
     }
 
@@ -38,7 +40,7 @@ impl RedisScratch {
 }
 
 #[async_trait]
-impl ScratchDocs for RedisScratch {
+impl ScratchDocs for StoreScratch {
     async fn get(&self, name: &str) -> Result<Option<Value>, AdapterError> {
         self.read(name).await.map_err(|e| AdapterError::Backend(e.to_string()))
     }

@@ -390,7 +390,7 @@ async fn create_client(state: &AppState, req: &Parsed) -> Result<Response, HttpE
     let client =
         ClientRecord { id: random_token(), user_id, app_id: session::APP_NAME.to_owned(), ..ClientRecord::default() };
     state.registry().put_client(&client).await?;
-    cache::bump(&state.sync.store, state.config.settings.app.stats, Counter::Clients, 1).await?;
+    cache::bump(&*state.sync.store, state.config.settings.app.stats, Counter::Clients, 1).await?;
     Ok(reply::text(client.id))
 }
 

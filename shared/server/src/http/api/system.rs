@@ -92,7 +92,7 @@ pub async fn license(legacy: Option<Extension<LegacyCall>>, _admin: AdminRequest
     ))]
 pub async fn reset(State(state): State<AppState>, ApiRequest(req): ApiRequest) -> Result<Response, HttpError> {
     let (_, token) = admin_with_token(&state, &req).await?;
-    let deleted = cache::flush_namespace(&state.sync.store).await?;
+    let deleted = cache::flush_namespace(&*state.sync.store).await?;
     // Sessions signed before the reset name users that no longer exist (docs/device-protocol.md §2.4).
     crate::sync::sessions::all_reset(&state.sync).await?;
     let registry = state.registry();
@@ -103,7 +103,7 @@ pub async fn reset(State(state): State<AppState>, ApiRequest(req): ApiRequest) -
     registry.put_admin(&admin).await?;
     registry.set_user_token(ADMIN_LOGIN, &token).await?;
     // Bootstrap counts rhoadmin as the first user (docs/rest-api.md §10).
-    cache::bump(&state.sync.store, state.config.settings.app.stats, cache::Counter::Users, 1).await?;
+    cache::bump(&*state.sync.store, state.config.settings.app.stats, cache::Counter::Users, 1).await?;
     tracing::info!(deleted_keys = deleted, "system reset");
     Ok(reply::text("DB reset"))
 }
@@ -116,7 +116,7 @@ pub async fn reset(State(state): State<AppState>, ApiRequest(req): ApiRequest) -
         (status = 422, description = "No or invalid API token", body = String, content_type = "text/plain"),
     ))]
 pub async fn get_appserver(State(state): State<AppState>, _admin: AdminRequest) -> Result<Response, HttpError> {
-    let url = cache::appserver_url(&state.sync.store).await?.or_else(|| state.config.settings.app.appserver.clone());
+    let url = cache::appserver_url(&*state.sync.store).await?.or_else(|| state.config.settings.app.appserver.clone());
     Ok(reply::json(&json!({ "adapter_url": url })))
 }
 
@@ -141,7 +141,7 @@ pub async fn set_appserver(
         Value::Null => None,
         other => Some(scalar(other).unwrap_or_else(|| other.to_string())),
     };
-    cache::set_appserver_url(&state.sync.store, url.as_deref()).await?;
+    cache::set_appserver_url(&*state.sync.store, url.as_deref()).await?;
     Ok(reply::text(url.unwrap_or_default()))
 }
 
@@ -164,7 +164,7 @@ pub async fn stats(State(state): State<AppState>, AdminRequest(req): AdminReques
         return Err(HttpError::Internal("Stats not enabled".into()));
     }
     if let Some(glob) = param(&req, "names") {
-        let names = cache::metric_names(&state.sync.store, &glob).await?;
+        let names = cache::metric_names(&*state.sync.store, &glob).await?;
         return Ok(reply::json(&json!(names)));
     }
     let Some(metric) = param(&req, "metric") else { return Err(HttpError::UnknownMetric) };
@@ -172,7 +172,7 @@ pub async fn stats(State(state): State<AppState>, AdminRequest(req): AdminReques
         None | Some(Value::Null) => default,
         v => rhosync_engine::params::lenient_int(v),
     };
-    match cache::metric(&state.sync.store, &metric, int("start", 0), int("finish", -1)).await? {
+    match cache::metric(&*state.sync.store, &metric, int("start", 0), int("finish", -1)).await? {
         Metric::Series(members) => Ok(reply::json(&json!(members))),
         Metric::Text(text) => Ok(reply::text(text)),
         Metric::Missing => Err(HttpError::UnknownMetric),

@@ -131,7 +131,7 @@ pub async fn create_user(
     if !state.registry().create_user(&user).await? {
         return Err(CreateError::Exists(login).into());
     }
-    cache::bump(&state.sync.store, state.config.settings.app.stats, Counter::Users, 1).await?;
+    cache::bump(&*state.sync.store, state.config.settings.app.stats, Counter::Users, 1).await?;
     Ok(reply::text("User created"))
 }
 
@@ -229,9 +229,9 @@ pub async fn delete_user(
     crate::sync::sessions::user_deleted(&state.sync, &user_id).await?;
     super::purge::user_documents(&state, &user_id, &clients).await?;
     for _ in &clients {
-        cache::bump(&state.sync.store, state.config.settings.app.stats, Counter::Clients, -1).await?;
+        cache::bump(&*state.sync.store, state.config.settings.app.stats, Counter::Clients, -1).await?;
     }
-    cache::bump(&state.sync.store, state.config.settings.app.stats, Counter::Users, -1).await?;
+    cache::bump(&*state.sync.store, state.config.settings.app.stats, Counter::Users, -1).await?;
     Ok(reply::text("User deleted"))
 }
 
@@ -274,7 +274,7 @@ pub async fn delete_client(
     let client = registry.client(&client_id).await?.ok_or(HttpError::UnknownClient)?;
     registry.delete_client(&client_id).await?;
     super::purge::client_documents(&state, &client.user_id, &client_id).await?;
-    cache::bump(&state.sync.store, state.config.settings.app.stats, Counter::Clients, -1).await?;
+    cache::bump(&*state.sync.store, state.config.settings.app.stats, Counter::Clients, -1).await?;
     Ok(reply::text("Client deleted"))
 }
 
