@@ -10,7 +10,7 @@ import re
 
 import schemathesis
 
-# docs/rest-api.md §1.5 and the error columns of §2 (plus docs/rest-api.md §4.6, §1.2's body error).
+# The 500 texts of docs/rest-api.md §1.5, plus the push-settings error of docs/rest-api.md §4.6.
 DOCUMENTED_500_BODIES = [
     r"Unknown user '.*'",
     r"Unknown client",

@@ -200,7 +200,7 @@ async fn replay(world: &World, name: &str, expect: &HashMap<u64, Expect>, ack_af
         }
         let reply = r.exchange(n, &ex, expect.get(&n)).await;
         if is_write(&ex["request"]) {
-            // Writes are queued (docs/sync-engine.md §6.1 step 3): RC7 answered after applying
+            // Writes are queued (docs/sync-engine.md §6.1 step 5): RC7 answered after applying
             // them, we answer once they are durable, so wait for the adapter worker before
             // the next exchange looks for their links and errors.
             world.settle_writes().await;

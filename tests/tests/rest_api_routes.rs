@@ -1,7 +1,8 @@
-//! The route table of docs/rest-api.md §2, row by row, in the v1 form and in every legacy form:
-//! same status and body on both, plus the exact `Warning` header on the legacy ones
-//! (§1.5), `no-cache` everywhere. Rows S1–S7, U1–U7, U11, C1, R1–R3, L1–L3 here; the
-//! document rows (D1–D2, U8–U10, C2–C4, T1, P1–P5) in `document_routes_in_both_forms`.
+//! The route table of docs/rest-api.md §2, row by row, in the v1 form and in every legacy form
+//! of docs/rest-api.md §3: same status and body on both, plus the exact `Warning` header on
+//! the legacy ones (docs/rest-api.md §1.4), `no-cache` everywhere. Rows S1–S7, U1–U7, U11,
+//! C1, R1–R3, L1–L3 here; the document rows (D1–D2, U8–U10, C2–C4, T1, P1–P5) in
+//! `document_routes_in_both_forms`.
 
 mod rest_api_common;
 

@@ -1,8 +1,8 @@
 //! Per-object diff at (attribute, value) level (docs/sync-engine.md §5.1).
 //!
-//! Devices apply `delete` before `insert` per attribute (docs/device-protocol.md
-//! §6.3), so a changed value is expressed as the old pair in `delete` plus the
-//! new pair in `insert`; unchanged pairs are not sent.
+//! Devices apply `delete` before `insert` per attribute
+//! (docs/device-protocol.md §5.3), so a changed value is expressed as the old
+//! pair in `delete` plus the new pair in `insert`; unchanged pairs are not sent.
 
 use crate::values::Attrs;
 

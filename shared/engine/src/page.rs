@@ -74,7 +74,7 @@ impl CudErrors {
     pub fn is_empty(&self) -> bool {
         self.create.is_empty() && self.update.is_empty() && self.delete.is_empty() && self.update_rollback.is_empty()
     }
-    /// Merges `other` over `self` (leftovers first, docs/sync-engine.md §5.3 step 2).
+    /// Merges `other` over `self`, `self`'s entries (the older ones) first.
     pub fn merge(&mut self, other: CudErrors) {
         self.create.extend(other.create);
         self.update.extend(other.update);
@@ -178,7 +178,7 @@ pub struct NewPage {
     /// What to send.
     pub page: Page,
     /// The rest of the unacknowledged page to store with [`NewPage::page`] (`None`: token
-    /// `""`; errors were delivered and are gone, docs/sync-engine.md §5.3 step 7).
+    /// `""`; errors were delivered and are gone, docs/sync-engine.md §5.3 step 6).
     pub stored: Option<StoredExtras>,
     /// New value for the client's `metadata_sha1`, if it changes.
     pub client_metadata_sha1: Option<String>,
@@ -276,7 +276,7 @@ pub fn schema_changed_page(fresh_token: u64) -> (Page, StoredPage) {
     (page.clone(), StoredPage { page, ..StoredPage::default() })
 }
 
-/// Builds a new page (docs/sync-engine.md §5.3 steps 2–8).
+/// Builds a new page from the planned diff (docs/sync-engine.md §5.3 steps 3–6).
 pub fn assemble_new_page(parts: NewPageParts) -> NewPage {
     let NewPageParts {
         insert,
@@ -307,7 +307,7 @@ pub fn assemble_new_page(parts: NewPageParts) -> NewPage {
         errors: pending.errors,
         source_error: source_errors,
     };
-    // Step 7: a token only when there is data the client must acknowledge.
+    // Step 6: a token only when there is data the client must acknowledge.
     let needs_token = !page.insert.is_empty() || !page.delete.is_empty() || !page.links.is_empty();
     let stored = needs_token.then(|| {
         page.token = fresh_token.to_string();

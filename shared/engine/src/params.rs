@@ -86,7 +86,7 @@ pub enum Body<'a> {
     Multipart(Vec<Part>),
 }
 
-/// The merged parameters plus uploaded files (blob sync, §10).
+/// The merged parameters plus uploaded files (blobs, docs/device-protocol.md §6.4).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RequestParams {
     /// Parameters.
@@ -236,8 +236,9 @@ fn parse_json(text: &[u8]) -> Result<serde_json::Result<Value>, ParamsError> {
 }
 
 /// Parses a query string or form body with Rack nesting. Value-less keys
-/// that are JSON objects are merged (rhoconnect.js, §2.1); other value-less
-/// keys are ignored. Fails only on nesting deeper than [`MAX_PARAM_DEPTH`].
+/// that are JSON objects are merged (rhoconnect.js,
+/// docs/device-protocol.md §2.1); other value-less keys are ignored. Fails
+/// only on nesting deeper than [`MAX_PARAM_DEPTH`].
 pub fn parse_nested_query(text: &str) -> Result<Params, ParamsError> {
     let mut params = Params::new();
     for (key, value) in split_pairs(text) {
@@ -354,7 +355,7 @@ pub fn token(params: &Params) -> Option<String> {
 }
 
 /// The client id: the `X-RhoConnect-CLIENT-ID` header first, then the
-/// `client_id` parameter (which `cud` may have supplied) (§2.2).
+/// `client_id` parameter (which `cud` may have supplied) (docs/device-protocol.md §2.2).
 pub fn client_id(header: Option<&str>, params: &Params) -> Option<String> {
     header
         .map(str::trim)
@@ -363,7 +364,7 @@ pub fn client_id(header: Option<&str>, params: &Params) -> Option<String> {
         .or_else(|| params.get("client_id").and_then(as_text).filter(|c| !c.is_empty()))
 }
 
-/// The legacy `source_name` parameter (§2.3).
+/// The legacy `source_name` parameter (docs/device-protocol.md §2.3).
 pub fn source_name(params: &Params) -> Option<String> {
     params.get("source_name").and_then(as_text).filter(|s| !s.is_empty())
 }

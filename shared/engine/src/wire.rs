@@ -1,5 +1,5 @@
 //! Exact wire rendering of query pages (docs/device-protocol.md §5.2–5.3) and
-//! search responses (§8.2), with their headers.
+//! search responses (docs/device-protocol.md §7.2), with their headers.
 //!
 //! The six-element array and the command-object key order follow RC7
 //! (`insert`, `delete`, `links`, `metadata`, `create-error`, `update-error`,

@@ -1,4 +1,4 @@
-//! Golden tests: the wire examples of docs/device-protocol.md §5.9 and §8.2, and
+//! Golden tests: the wire examples of docs/device-protocol.md §5.9 and §7.2, and
 //! a replay of the RC7 capture `transcripts/01b-curl-manual-poll0` driven
 //! through the engine API the way a store would drive it. JSON is compared
 //! with object member order ignored; page tokens are compared by presence.

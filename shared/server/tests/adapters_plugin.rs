@@ -42,8 +42,8 @@ fn adapter(settings: &Settings, source: &str) -> Arc<dyn SourceAdapter> {
     factory::build(settings.source(source).unwrap(), &deps(settings)).unwrap()
 }
 
-/// Headers every callback must carry (§3): exact content type, JSON accept, our agent, no
-/// token header.
+/// Headers every callback must carry (docs/adapters.md §4.1): exact content type, JSON
+/// accept, our agent, no token header.
 fn assert_plugin_headers(call: &Call) {
     assert_eq!(call.method, "POST");
     assert_eq!(call.header("content-type"), Some("application/json"));
@@ -62,7 +62,7 @@ async fn query_posts_the_contract_body_and_returns_the_object_map() {
     });
     let reply = objects.clone();
     let backend = Backend::start(move |_| Answer::json(200, reply.clone())).await;
-    // A trailing slash on the base must not produce `//rhoconnect/...` (§2).
+    // A trailing slash on the base must not produce `//rhoconnect/...` (docs/adapters.md §4.1).
     let settings = plugin_settings(&format!("{}/", backend.base));
     let adapter = adapter(&settings, "Product");
 
@@ -86,7 +86,8 @@ async fn query_forwards_the_device_query_and_names_the_user_for_app_partitions()
     let adapter = adapter(&settings, "Shared");
     let params = json!({"category": "phones", "page": {"size": "10"}});
 
-    // App-partitioned: stored under __shared__, but `partition` is the acting login (§5, §7).
+    // App-partitioned: stored under __shared__, but `partition` is the acting login
+    // (docs/adapters.md §4.1).
     let result = adapter.query(&ctx(&settings, "Shared", "ann", "__shared__"), Some(&params)).await.unwrap();
     assert!(result.is_empty(), "[] is an empty result");
 
@@ -114,7 +115,7 @@ async fn writes_make_exactly_one_call_each_with_the_contract_bodies() {
 
     let mut created = attrs(json!({"name": "iPhone", "brand": "Apple", "price": "199.99"}));
     let id = adapter.create(&ctx, &mut created).await.unwrap();
-    assert_eq!(id.as_deref(), Some("42"), "the trimmed body is the new id (§6.1)");
+    assert_eq!(id.as_deref(), Some("42"), "the trimmed body is the new id (docs/adapters.md §4.4)");
     let call = backend.take_one();
     assert_eq!(call.uri, "/rhoconnect/create");
     assert_plugin_headers(&call);
@@ -163,7 +164,7 @@ async fn create_reads_json_string_ids_and_treats_an_empty_body_as_no_id() {
     assert_eq!(adapter.create(&ctx, &mut attrs(json!({"name": "x"}))).await.unwrap(), None);
     backend.take_one();
 
-    // Verbatim otherwise: backends must answer the bare id (§6.1).
+    // Verbatim otherwise: backends must answer the bare id (docs/adapters.md §4.4).
     backend.answer(|_| Answer::json(201, json!({"id": 5})));
     let id = adapter.create(&ctx, &mut attrs(json!({"name": "x"}))).await.unwrap();
     assert_eq!(id.as_deref(), Some(r#"{"id":5}"#));
@@ -190,7 +191,7 @@ async fn non_2xx_answers_become_status_and_reason_with_one_call_per_write() {
     assert_eq!(adapter.delete(&ctx, &attrs(json!({"name": "y", "id": "1"}))).await, failed("422 Unprocessable Entity"));
     backend.take_one();
 
-    // Redirects are not followed: a 3xx is an error (§3).
+    // Redirects are not followed: a 3xx is an error (docs/adapters.md §4.1).
     backend.answer(|_| Answer::text(302, ""));
     assert_eq!(adapter.query(&ctx, None).await, failed("302 Found"));
     backend.take_one();
@@ -365,7 +366,8 @@ async fn authenticate_posts_login_password_token_and_maps_the_answer() {
     let call = backend.take_one();
     assert_eq!(call.uri, "/rhoconnect/authenticate");
     assert_plugin_headers(&call);
-    // Exactly §4's members: no device extras, no partition.
+    // Exactly the members of docs/adapters.md §4's authenticate row: no device extras, no
+    // partition.
     assert_eq!(call.json(), json!({"login": "lucas", "password": "secret", "api_token": TOKEN}));
 
     let cases = [

@@ -1,6 +1,6 @@
 //! The HTTP side of the benchmark: a [`Target`] (the runner's base URL, loopback only), a
 //! simulated [`Device`] speaking the v1 device routes (docs/device-protocol.md §3–§6), and an
-//! [`Admin`] calling the backend push routes with the API token (§12).
+//! [`Admin`] calling the backend push routes with the API token (docs/rest-api.md §8).
 //!
 //! Every device request is timed and appended to the device's [`Device::log`], so a
 //! scenario can read latencies per request kind after the fact.
@@ -13,11 +13,11 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-/// Header carrying the client id (§2.2).
+/// Header carrying the client id (docs/device-protocol.md §2.2).
 pub const CLIENT_ID_HEADER: &str = "X-RhoConnect-CLIENT-ID";
-/// Header carrying the page token (§6.2).
+/// Header carrying the page token (docs/device-protocol.md §5.2).
 pub const PAGE_TOKEN_HEADER: &str = "X-Rhoconnect-PAGE-TOKEN";
-/// Header carrying the admin API token (§12).
+/// Header carrying the admin API token (docs/rest-api.md §1.3).
 pub const API_TOKEN_HEADER: &str = "X-RhoConnect-API-TOKEN";
 
 /// The server under test: a loopback base URL and one shared connection pool.

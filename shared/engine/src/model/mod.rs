@@ -4,9 +4,9 @@
 //! # Why
 //!
 //! RC7 keeps a full client document `cd` per (client, source) and diffs the
-//! whole master document `md` against it on every new page (docs/sync-engine.md
-//! §7.1–7.2). Cost and memory then grow with objects × devices. The
-//! performance design (docs/README.md §3, "Performance design") asks instead that a
+//! whole master document `md` against it on every new page
+//! (docs/differences.md §1). Cost and memory then grow with objects × devices.
+//! The performance design (docs/README.md §3.3) asks instead that a
 //! no-change sync be O(1), an incremental sync touch only what changed, and a
 //! device that is in step cost (almost) nothing. This module is the data model
 //! that delivers that while producing the same pages RC7 semantics demand.
@@ -58,10 +58,10 @@
 //! * Deletion: the index keeps a tombstone, the scan meets it, the device
 //!   gets a `delete` of the pairs it holds.
 //! * CUD create: [`apply_create`] adds the object to `md` and pins it for the
-//!   creating client, so it is never echoed back (docs/sync-engine.md §6.3 step 5).
-//! * Client delete: [`pin_client_delete`] (docs/sync-engine.md §6.3 step 6).
+//!   creating client, so it is never echoed back (docs/sync-engine.md §6.4).
+//! * Client delete: [`pin_client_delete`] (docs/sync-engine.md §6.4).
 //! * Search: [`pin_search_results`] pins what the search page sent and tells
-//!   which objects must be added to `md` (docs/sync-engine.md §7 step 4).
+//!   which objects must be added to `md` (docs/sync-engine.md §7 step 5).
 //! * clientreset: drop the client state and its sent map ([`ClientSyncState::default`]).
 //! * Reset with undo (docs/device-protocol.md §5.4 DEVIATION): [`apply_undo`] puts
 //!   back the pre-page cursor and the pre-page entries of the page's objects.

@@ -199,7 +199,7 @@ pub fn apply_fast_delete(current: &HashMap<String, Body>, data: &ObjectMap) -> R
     apply_fast_update(current, &ObjectMap::new(), data)
 }
 
-/// A successful CUD create (docs/sync-engine.md §6.3 step 5): the change adding
+/// A successful CUD create (docs/sync-engine.md §6.4): the change adding
 /// the object to `md` under its real id. Pair it with [`super::pin_created_object`].
 pub fn apply_create(current: Option<&Body>, real_id: &str, attrs: &Attrs) -> Change {
     Change { id: real_id.to_owned(), before: current.cloned(), after: Some(encode_body(attrs)) }

@@ -15,18 +15,18 @@ use super::{believed_body, Belief, Change, ClientSyncState, ObjectRecord, Partit
 use crate::values::{encode_body, Attrs, ObjectMap};
 
 /// The creating client holds the new object under its real id
-/// (docs/sync-engine.md §6.3 step 5): pin it so it is not echoed back.
+/// (docs/sync-engine.md §6.4): pin it so it is not echoed back.
 pub fn pin_created_object(state: &mut ClientSyncState, real_id: &str, attrs: &Attrs) {
     state.pinned.insert(real_id.to_owned(), Some(encode_body(attrs)));
 }
 
 /// A client's successful delete removes the object from its belief
-/// (docs/sync-engine.md §6.3 step 6).
+/// (docs/sync-engine.md §6.4).
 pub fn pin_client_delete(state: &mut ClientSyncState, id: &str) {
     state.pinned.insert(id.to_owned(), None);
 }
 
-/// Search results (docs/sync-engine.md §7 step 4): given the search result, the
+/// Search results (docs/sync-engine.md §7 step 5): given the search result, the
 /// records and sent entries of its ids, and `p_size`, returns the objects to
 /// send (those the client does not hold as they are, at most `p_size`), pins
 /// them in `state`, and lists the changes adding the ones missing from `md`.

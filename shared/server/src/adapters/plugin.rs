@@ -3,12 +3,13 @@
 //! work unchanged.
 //!
 //! Every data call is `POST {base}/rhoconnect/{query,create,update,delete}` with
-//! `{"resource","partition","attributes","api_token","user_id"}` (§5, §6); the device login
-//! goes to `/rhoconnect/authenticate` through [`PluginAuthenticator`] (§4). The base URL
-//! is the app server URL (§2: set at run time through the API, defaulting to the
-//! `:appserver:` setting) and, when none is configured, the source's own `url:` setting
-//! (an extension for settings-only deployments). There are no search, metadata, schema
-//! or per-sync login callbacks (§10), so those trait methods keep their defaults.
+//! `{"resource","partition","attributes","api_token","user_id"}`
+//! (docs/adapters.md §4.1, §4.3–4.4); the device login goes to `/rhoconnect/authenticate`
+//! through [`PluginAuthenticator`] (docs/adapters.md §4.2). The base URL is the app server URL
+//! (docs/adapters.md §4.7: set at run time through the API, defaulting to the `:appserver:`
+//! setting) and, when none is configured, the source's own `url:` setting (an extension for
+//! settings-only deployments). There are no search, metadata, schema or per-sync login
+//! callbacks (docs/adapters.md §3.2), so those trait methods keep their defaults.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,9 +24,9 @@ use super::{AdapterCtx, AdapterError, AuthOutcome, Authenticator, RawAttrs, RawO
 use crate::config::SourceConfig;
 use crate::registry::{Registry, ADMIN_LOGIN};
 
-/// The message when a callback is needed and no app server URL is known (§2).
+/// The message when a callback is needed and no app server URL is known (docs/adapters.md §4.5).
 pub const NO_APP_SERVER: &str = "Please set uri in your settings or through console";
-/// The query error for a 2xx body that is not a JSON object (or empty array) (§5).
+/// The query error for a 2xx body that is not a JSON object (or empty array) (docs/adapters.md §4.3).
 pub const INVALID_QUERY_RESPONSE: &str = "Invalid query response";
 
 /// A fixed app server URL (the `:appserver:` setting), for when nothing can change it.
@@ -67,9 +68,9 @@ impl Backend {
         }
     }
 
-    /// The base URL and `api_token` for the next call (§2, §3). `source_url`: the calling
-    /// source's `url:` as in effect now (it may have been changed through the REST API);
-    /// `None` falls back to the one the adapter was built with.
+    /// The base URL and `api_token` for the next call (docs/adapters.md §4.7, §4.1).
+    /// `source_url`: the calling source's `url:` as in effect now (it may have been changed
+    /// through the REST API); `None` falls back to the one the adapter was built with.
     async fn target(&self, source_url: Option<&str>) -> Result<Target, AdapterError> {
         let fallback = source_url.filter(|url| !url.trim().is_empty()).or(self.fallback.as_deref());
         let configured = match self.app_server.app_server_url().await? {
@@ -85,7 +86,7 @@ impl Backend {
         let _ = base.set_password(None);
         let token =
             self.registry.user_token(ADMIN_LOGIN).await.map_err(|err| AdapterError::Backend(err.to_string()))?;
-        // The server's token wins; the userinfo only stands in when there is none (§2).
+        // The server's token wins; the userinfo only stands in when there is none (docs/adapters.md §4.7).
         let api_token = token.or(userinfo).unwrap_or_default();
         Ok(Target { base, api_token })
     }
@@ -107,8 +108,8 @@ impl Backend {
         http_backend::exchange(request, self.timeout).await
     }
 
-    /// As [`Backend::exchange`], but a non-2xx status is an error (§3). `ctx`'s
-    /// idempotency key (client writes) goes out as the `Idempotency-Key` header.
+    /// As [`Backend::exchange`], but a non-2xx status is an error (docs/adapters.md §4.5).
+    /// `ctx`'s idempotency key (client writes) goes out as the `Idempotency-Key` header.
     async fn call(&self, callback: &str, body: Map<String, Value>, ctx: &AdapterCtx) -> Result<Reply, AdapterError> {
         let reply = self.exchange(callback, body, ctx.idempotency_key.as_deref(), Some(&ctx.source.url)).await?;
         if reply.status.is_success() {
@@ -119,7 +120,7 @@ impl Backend {
     }
 }
 
-/// Base URL with one trailing `/` removed, then `/rhoconnect/<callback>` (§2).
+/// Base URL with one trailing `/` removed, then `/rhoconnect/<callback>` (docs/adapters.md §4.1).
 fn callback_url(base: &Url, callback: &str) -> Result<Url, AdapterError> {
     let text = base.as_str();
     let trimmed = text.strip_suffix('/').unwrap_or(text);
@@ -153,9 +154,9 @@ impl PluginAdapter {
         self
     }
 
-    /// The body common to the four data callbacks (§5, §6). `partition` is the acting
-    /// user's login even for app-partitioned sources (§5, §7); `user_id` repeats it for
-    /// rhoconnect.NET (§3).
+    /// The body common to the four data callbacks (docs/adapters.md §4.1). `partition` is the
+    /// acting user's login even for app-partitioned sources; `user_id` repeats it for
+    /// rhoconnect.NET.
     fn data_body(ctx: &AdapterCtx, attributes: Value) -> Map<String, Value> {
         let mut body = Map::new();
         body.insert("resource".into(), Value::String(ctx.source.name.clone()));
@@ -165,7 +166,7 @@ impl PluginAdapter {
         body
     }
 
-    /// update and delete carry the object id in `attributes` (§6.2, §6.3).
+    /// update and delete carry the object id in `attributes` (docs/adapters.md §4.4).
     fn require_id(attrs: &RawAttrs) -> Result<(), AdapterError> {
         if attrs.contains_key("id") {
             Ok(())
@@ -201,7 +202,7 @@ impl SourceAdapter for PluginAdapter {
     }
 }
 
-/// A query reply: a JSON object (id → attributes) or `[]`/`{}` for nothing (§5).
+/// A query reply: a JSON object (id → attributes) or `[]`/`{}` for nothing (docs/adapters.md §4.3).
 fn parse_query_reply(body: &str) -> Result<RawObjects, AdapterError> {
     match serde_json::from_str::<Value>(body) {
         Ok(Value::Object(objects)) => Ok(objects),
@@ -210,7 +211,7 @@ fn parse_query_reply(body: &str) -> Result<RawObjects, AdapterError> {
     }
 }
 
-/// A create reply: the trimmed body is the new id, verbatim; empty means none (§6.1).
+/// A create reply: the trimmed body is the new id, verbatim; empty means none (docs/adapters.md §4.4).
 /// A JSON string body (`"42"`) is unquoted, since some frameworks serialise a returned
 /// string as JSON; anything else (`{"id":5}`) is kept as text, as the contract says.
 fn created_id(body: &str) -> Option<String> {
@@ -222,7 +223,7 @@ fn created_id(body: &str) -> Option<String> {
     (!id.is_empty()).then_some(id)
 }
 
-/// Device logins checked by the backend's `/rhoconnect/authenticate` (§4).
+/// Device logins checked by the backend's `/rhoconnect/authenticate` (docs/adapters.md §4.2).
 #[derive(Clone)]
 pub struct PluginAuthenticator {
     backend: Backend,
@@ -248,7 +249,7 @@ impl PluginAuthenticator {
     }
 
     /// Whether an app server URL is configured now, i.e. whether device logins go to the
-    /// backend (§4) rather than to the server's own authenticator.
+    /// backend (docs/adapters.md §5) rather than to the server's own authenticator.
     pub async fn is_configured(&self) -> Result<bool, AdapterError> {
         Ok(self.backend.app_server.app_server_url().await?.is_some())
     }
@@ -257,7 +258,8 @@ impl PluginAuthenticator {
 #[async_trait]
 impl Authenticator for PluginAuthenticator {
     /// `login` is never empty or `rhoadmin` here: the login route refuses those first.
-    /// Extra device parameters are not forwarded: the body is exactly §4's.
+    /// Extra device parameters are not forwarded: the body is exactly the one in
+    /// docs/adapters.md §4's table.
     async fn authenticate(&self, login: &str, password: &str, _params: &Map<String, Value>) -> AuthOutcome {
         let body = json!({ "login": login, "password": password });
         let Value::Object(body) = body else {
@@ -270,10 +272,10 @@ impl Authenticator for PluginAuthenticator {
         let status = reply.status;
         if status.is_success() {
             let mapped = reply.body.trim();
-            // An empty body keeps the login as typed (§4, deviation from RC7).
+            // An empty body keeps the login as typed (docs/adapters.md §4.2; docs/differences.md §10).
             AuthOutcome::Allow(if mapped.is_empty() { login.to_owned() } else { mapped.to_owned() })
         } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            // A refusal, not a failure (§4, docs/adapters.md §4).
+            // A refusal, not a failure (docs/adapters.md §4.2).
             AuthOutcome::Deny
         } else {
             AuthOutcome::Error(http_backend::status_message(status))

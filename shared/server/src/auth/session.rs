@@ -98,7 +98,7 @@ pub fn from_cookie_header(header: &str, configured: &str) -> Vec<String> {
 
 /// The cookie-less form rhoconnect.js uses cross-origin: `?rhoconnect_session=` or
 /// `?rhosync_session=`, holding either a bare value or a whole `name=value;` cookie string
-/// (docs/device-protocol.md §2.4 "Cookie-less session").
+/// (docs/device-protocol.md §2.4, "Cookie-less form").
 pub fn from_query_value(value: &str, configured: &str) -> Vec<String> {
     let decoded = url_decode(value);
     if decoded.contains('=') {

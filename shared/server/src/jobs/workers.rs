@@ -60,7 +60,7 @@ impl WorkerName {
     }
 }
 
-/// Runs queued refreshes (docs/sync-engine.md §4.4) and applies queued client writes (§8.3).
+/// Runs queued refreshes and applies queued client writes (docs/sync-engine.md §4.4, §6.3).
 pub struct AdapterWorker {
     svc: SyncServices,
 }

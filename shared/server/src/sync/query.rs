@@ -323,7 +323,8 @@ async fn build(
         }
     }
 
-    // Steps 3: the diff, over as many slices as it takes to find something (or finish).
+    // Step 2 (docs/sync-engine.md §5.3): the diff, over as many slices as it takes to find
+    // something (or finish).
     let before = client_state(&read.st, &read.pinned);
     let (pending, consume) = pending_docs(&read)?;
     let mut work = before.clone();
@@ -379,7 +380,7 @@ async fn build(
     };
     undo.cursor = plan.undo.cursor;
 
-    // Steps 2, 4–8: links, metadata, errors, token.
+    // Steps 3–6 (docs/sync-engine.md §5.3): pending documents, metadata, errors, token.
     let fresh_token = next_token(now, last_token);
     let source_metadata = match (read.src.get("metadata"), read.src.get("metadata_sha1")) {
         (Some(m), Some(s)) => Some((m.clone(), s.clone())),

@@ -28,7 +28,7 @@ pub enum SourcesError {
     Invalid(String),
 }
 
-/// String fields of a source record, in display order (docs/rest-api.md §7.2 rows 1–16).
+/// String fields of a source record, in the display order of docs/rest-api.md §7.2.
 pub const STRING_FIELDS: [&str; 16] = [
     "id",
     "rho__id",
@@ -48,7 +48,7 @@ pub const STRING_FIELDS: [&str; 16] = [
     "push_notify",
 ];
 
-/// Integer fields, in display order (rows 17–21).
+/// Integer fields, in display order (shown after the string fields).
 pub const INTEGER_FIELDS: [&str; 5] = ["source_id", "priority", "retry_limit", "simulate_time", "poll_interval"];
 
 /// Fields `PUT /rc/v1/sources/{id}` may write: rows 4–21 except the computed `has_many`.

@@ -1,6 +1,6 @@
-//! REST routes over sync documents: store get/set by RhoConnect document name
-//! (docs/rest-api.md §5.3), read state (§4.19), the backend data pushes (§4.20), and the user
-//! and client document routes (§4.13 U8–U10, §4.16 C2–C4). All need an admin API token.
+//! REST routes over sync documents: store get/set by RhoConnect document name, the user
+//! and client document routes, read state (docs/rest-api.md §5.3–5.6) and the backend data
+//! pushes (docs/rest-api.md §8). All need an admin API token.
 //! Their legacy aliases are served by [`super::legacy`], which rewrites them onto these.
 
 use axum::extract::{Path, State};

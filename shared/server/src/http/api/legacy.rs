@@ -1,5 +1,5 @@
-//! Every legacy form of the REST API (docs/rest-api.md §2 "Legacy forms", §3, §4.21), declared
-//! once as a table and served generically.
+//! Every legacy form of the REST API (docs/rest-api.md §3, §9), declared once as a table and
+//! served generically.
 //!
 //! A legacy call is rewritten into its v1 request — v1 method, v1 path with the path
 //! parameters taken from same-named body/query parameters, the same headers, query and
@@ -85,7 +85,7 @@ enum Target {
     UploadFile,
 }
 
-/// One row of docs/rest-api.md §2's legacy column: every path is `POST`.
+/// One row of docs/rest-api.md §3's alias table: every path is `POST`.
 #[derive(Debug, Clone)]
 pub struct Alias {
     paths: &'static [&'static str],
@@ -96,7 +96,7 @@ const fn v1(paths: &'static [&'static str], method: Method, path: &'static str, 
     Alias { paths, target: Target::V1 { method, path, slots, token: true } }
 }
 
-/// The alias table (docs/rest-api.md §2, in table order).
+/// The alias table (docs/rest-api.md §3, in table order).
 pub static ALIASES: &[Alias] = &[
     Alias {
         paths: &["/login", "/api/admin/login"],
@@ -177,7 +177,7 @@ pub static ALIASES: &[Alias] = &[
     Alias { paths: &["/api/upload_file", "/api/source/upload_file"], target: Target::UploadFile },
 ];
 
-/// The T1 spellings served without a warning (docs/rest-api.md §5.6 and its notes).
+/// The read-state spellings served without a warning (docs/rest-api.md §3, last paragraph).
 const READ_STATE_COMPAT: [(&str, &str); 3] = [
     ("POST", "/rc/v1/readstate/users/{user_id}/sources/{source_id}"),
     ("PUT", "/rc/v1/read_state/users/{user_id}/sources/{source_id}"),

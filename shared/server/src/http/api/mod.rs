@@ -4,9 +4,9 @@
 //! state, user/client documents, backend pushes); [`system`], [`users`], [`clients`] and
 //! [`sources`] manage the system, the registry and source settings; [`legacy`] serves every
 //! pre-v1 alias by rewriting it into its v1 request; [`openapi`] describes the v1 API.
-//! [`input`] and [`reply`] hold the parameter and response conventions of docs/rest-api.md
-//! §1.2/§1.5; [`purge`] drops a deleted user's or client's cached documents; [`schemas`]
-//! holds the body shapes [`openapi`] describes.
+//! [`input`] and [`reply`] hold the parameter and response conventions
+//! (docs/rest-api.md §1.2, §1.4); [`purge`] drops a deleted user's or client's cached
+//! documents; [`schemas`] holds the body shapes [`openapi`] describes.
 
 pub mod clients;
 pub mod data;

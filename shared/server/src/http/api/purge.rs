@@ -1,7 +1,8 @@
 //! Cache cleanup when the REST API deletes users and clients (docs/rest-api.md §6.4–6.5): the
 //! sync documents of a user's partitions and of a client's per-source state, in the key
 //! layout of [`crate::store::keys`]. App-partitioned (`__shared__`) documents are never
-//! touched by a user deletion (the §4.11 deviation).
+//! touched by a user deletion (docs/rest-api.md §6.4; unlike RhoConnect:
+//! docs/differences.md §12).
 
 use crate::config::PartitionType;
 use crate::sync::SyncError;

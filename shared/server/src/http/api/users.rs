@@ -1,8 +1,8 @@
-//! `/rc/v1/users*` except the user source-document routes (docs/rest-api.md §6.1–6.7;
-//! §4.7–4.12, §4.14): list, show, create, update, delete users; a user's clients; ping.
+//! `/rc/v1/users*` except the user source-document routes (docs/rest-api.md §6.1–6.5, §6.7):
+//! list, show, create, update, delete users; a user's clients; ping.
 //!
 //! A ping is validated here and enqueued on the push queue as a [`Job::Ping`] without the
-//! API token (docs/rest-api.md §6.7, docs/jobs.md §5); the push worker sends it.
+//! API token (docs/rest-api.md §6.7); the push worker only logs it so far (docs/jobs.md §5).
 
 use axum::extract::{Path, State};
 use axum::response::Response;

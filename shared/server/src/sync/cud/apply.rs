@@ -102,7 +102,8 @@ async fn run(svc: &SyncServices, source: &SourceCtx, slots: &mut [Slot], order: 
             return;
         }
     };
-    // One login per user per batch, users in order of first appearance (§8.3 step 3).
+    // One login per user per batch, users in order of first appearance
+    // (docs/sync-engine.md §6.3 step 3).
     let mut users: Vec<String> = Vec::new();
     for &i in order {
         let slot = &slots[i];
@@ -330,8 +331,8 @@ async fn finish(svc: &SyncServices, source: &SourceCtx, mut slot: Slot) -> Resul
 }
 
 /// Queues the carried records as a continuation write, processed by a later run
-/// (docs/sync-engine.md §6.3: "appended back to the queue"). Its key derives from the write's,
-/// so settling twice queues it once.
+/// (docs/sync-engine.md §6.3 step 6). Its key derives from the write's, so settling twice
+/// queues it once.
 async fn carry(svc: &SyncServices, slot: &Slot) -> Result<(), SyncError> {
     let w = &slot.write;
     let mut next = CudWrite {
@@ -403,7 +404,7 @@ fn collect(slot: &Slot) -> Outcome {
     out
 }
 
-/// Writes one write's results (docs/sync-engine.md §6.3 steps 4–7). Every step sets values
+/// Writes one write's results (docs/sync-engine.md §6.4). Every step sets values
 /// derived from the recorded outcomes only, so running it again changes nothing.
 async fn persist(svc: &SyncServices, source: &SourceCtx, slot: &Slot) -> Result<(), SyncError> {
     let out = collect(slot);
