@@ -3,7 +3,7 @@
 //!
 //! The token rule — whether a query acknowledges, resends or resets the stored
 //! page, decided from the stored token and the `token` parameter — is not here:
-//! it lives in the server's query script (`shared/server/src/sync/lua/begin.lua`),
+//! it lives in the server's query script (`shared/server/src/store/lua/begin.lua`),
 //! which must decide it atomically with the reads and writes it guards. This
 //! module provides what each outcome then needs ([`resend_page`],
 //! [`reset_carry`], [`assemble_new_page`]).

@@ -18,7 +18,10 @@
 //!   URL) and the namespace flush of `system/reset`;
 //! * [`writes`] — the records that make a client write happen once
 //!   (`crate::sync::cud::records`);
-//! * [`ledger`] — the job ledger (`crate::jobs::ledger`).
+//! * [`ledger`] — the job ledger (`crate::jobs::ledger`);
+//! * [`port`] — the same methods as the [`Store`] trait, so services hold `Arc<dyn Store>`;
+//! * [`memory`] — [`MemoryStore`], the in-memory edge for unit tests, the scripts
+//!   re-expressed in Rust and pinned to the Redis edge by `tests/store_contract.rs`.
 //!
 //! What each sync request kind reads and writes follows the store contract in
 //! `rhosync_engine::model`'s module docs.
