@@ -13,6 +13,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use super::{SourceCtx, SyncError, SyncServices};
+use crate::config::{Settings, SourceConfig};
+use crate::registry::SourceOverrides;
+
+/// The settings of `name` with its overrides, read by the settings file's own parser
+/// ([`Settings::source_with`]). Overrides are checked when written (`super::sources::write_fields`), so
+/// this falls back to the file's settings only for a record written by an older version.
+pub fn effective(settings: &Settings, name: &str, overrides: &SourceOverrides) -> SourceConfig {
+    if overrides.is_empty() {
+        return settings.source_or_default(name);
+    }
+    settings.source_with(name, overrides).unwrap_or_else(|err| {
+        tracing::warn!(source = name, error = %err, "stored source settings no longer parse; using the file's");
+        settings.source_or_default(name)
+    })
+}
 
 /// How long an instance trusts the overrides it read, in seconds.
 pub const OVERRIDES_TTL_SECS: u64 = 5;
@@ -56,7 +71,7 @@ impl SyncServices {
         let config = if overrides.is_empty() {
             file
         } else {
-            Arc::new(super::sources::effective(&self.settings, name, &overrides))
+            Arc::new(effective(&self.settings, name, &overrides))
         };
         let ctx = SourceCtx { config, adapter: self.adapter(name) };
         self.effective.put(name, now, ctx.clone());

@@ -10,7 +10,7 @@
 
 use serde_json::{json, Value};
 
-pub use super::effective::OVERRIDES_TTL_SECS;
+pub use super::effective::{effective, OVERRIDES_TTL_SECS};
 use super::SyncServices;
 use crate::config::{PartitionType, Settings, SourceConfig, SyncType};
 use crate::registry::{RegistryError, SourceOverrides};
@@ -107,19 +107,6 @@ impl SourceView {
 /// Ruby `to_i` of a JSON value: leading integer part, anything else 0.
 pub fn to_i(value: &Value) -> i64 {
     rhosync_engine::params::lenient_int(Some(value))
-}
-
-/// The settings of `name` with its overrides, read by the settings file's own parser
-/// ([`Settings::source_with`]). Overrides are checked when written ([`write_fields`]), so
-/// this falls back to the file's settings only for a record written by an older version.
-pub fn effective(settings: &Settings, name: &str, overrides: &SourceOverrides) -> SourceConfig {
-    if overrides.is_empty() {
-        return settings.source_or_default(name);
-    }
-    settings.source_with(name, overrides).unwrap_or_else(|err| {
-        tracing::warn!(source = name, error = %err, "stored source settings no longer parse; using the file's");
-        settings.source_or_default(name)
-    })
 }
 
 /// The source named `name` (case-sensitive), if the settings or the registry know it.
