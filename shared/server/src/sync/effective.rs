@@ -68,11 +68,7 @@ impl SyncServices {
             return Ok(Some(ctx));
         }
         let overrides = self.registry().source_overrides(name).await?.unwrap_or_default();
-        let config = if overrides.is_empty() {
-            file
-        } else {
-            Arc::new(effective(&self.settings, name, &overrides))
-        };
+        let config = if overrides.is_empty() { file } else { Arc::new(effective(&self.settings, name, &overrides)) };
         let ctx = SourceCtx { config, adapter: self.adapter(name) };
         self.effective.put(name, now, ctx.clone());
         Ok(Some(ctx))
