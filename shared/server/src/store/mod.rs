@@ -18,7 +18,8 @@
 //!   URL) and the namespace flush of `system/reset`;
 //! * [`writes`] — the records that make a client write happen once
 //!   (`crate::sync::cud::records`);
-//! * [`ledger`] — the job ledger (`crate::jobs::ledger`).
+//! * [`ledger`] — the job ledger (`crate::jobs::ledger`);
+//! * [`throttle`] — the login throttle's counters (`crate::auth::throttle`).
 //!
 //! What each sync request kind reads and writes follows the store contract in
 //! `rhosync_engine::model`'s module docs.
@@ -54,6 +55,7 @@ pub mod meta;
 pub mod partition;
 pub mod query;
 pub mod sessions;
+pub mod throttle;
 pub mod writes;
 
 use redis::aio::ConnectionManager;
