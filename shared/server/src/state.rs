@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::adapters::app_server::CachedAppServer;
 use crate::adapters::deps::{AdapterDeps, AppServerUrl};
 use crate::adapters::http_backend;
+use crate::auth::throttle::ThrottleCounters;
 use crate::config::Config;
 use crate::edges::{AwsClients, QueueUrls, RedisEdge, S3BlobStore, SqsJobQueue};
 use crate::ports::{BlobStore, Clock, JobQueue};
@@ -24,6 +25,8 @@ pub struct AppState {
     /// The services behind the device routes, over the store, registry, queue, blob store
     /// and clock ports.
     pub sync: SyncServices,
+    /// The login throttle's counters (Redis, shared by every instance).
+    pub throttle: Arc<dyn ThrottleCounters>,
 }
 
 impl AppState {
@@ -43,7 +46,8 @@ impl AppState {
             AdapterDeps { http, registry: registry.clone(), app: Arc::new(app.clone()), app_server: Some(app_server) };
         let ports = Ports { store: Arc::new(SyncStore::new(redis.clone())), registry, queue, blobs };
         let sync = SyncServices::new(ports, config.settings.clone(), &deps);
-        Self { config: Arc::new(config), redis, aws, sync }
+        let throttle: Arc<dyn ThrottleCounters> = Arc::new(SyncStore::new(redis.clone()));
+        Self { config: Arc::new(config), redis, aws, sync, throttle }
     }
 
     /// The same state reading time from `clock` (tests move time instead of sleeping).

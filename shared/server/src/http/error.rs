@@ -43,6 +43,10 @@ pub enum HttpError {
     /// A RhoSync-era route with no meaning on Lambda (docs/rest-api.md §9 (upload_file)).
     #[error("Not supported")]
     NotSupported,
+    /// Too many failed logins for this login or from this address: refused before the
+    /// password is checked (`crate::auth::throttle`); answered with `Retry-After`.
+    #[error("Too many failed logins; retry in {retry_after_secs} seconds")]
+    TooManyLogins { retry_after_secs: u64 },
     /// A failure of ours or of a dependency; the message is short and safe to show.
     #[error("{0}")]
     Internal(String),
@@ -56,6 +60,7 @@ impl HttpError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound | Self::UnknownMetric => StatusCode::NOT_FOUND,
             Self::NotSupported => StatusCode::NOT_IMPLEMENTED,
+            Self::TooManyLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
             // RhoConnect answers these with 500 and clients depend on it: Rhodes detects
             // `Unknown client` only on a non-401 error (docs/device-protocol.md §2.2).
             Self::ClientData | Self::UnknownSource | Self::UnknownClient | Self::UnknownUser(_) | Self::Internal(_) => {
@@ -75,6 +80,9 @@ impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), self.to_string()).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        if let Self::TooManyLogins { retry_after_secs } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
         response
     }
 }

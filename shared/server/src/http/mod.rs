@@ -12,6 +12,7 @@ pub mod cors;
 pub mod error;
 pub mod request;
 pub mod sync;
+pub mod throttle;
 
 pub use error::HttpError;
 pub use request::{ApiRequest, DeviceRequest, Parsed};

@@ -34,6 +34,7 @@
 //! | `cudw:<write key>` | `rec` | hash: one client write's record (`c:<op>:<i>`, `r:<op>:<i>`, `persisted`) |
 //! | `cud:<source>:<client>` | `last`, `seq` | last accepted write key, write counter (`crate::sync::cud::records`) |
 //! | `job:<id>` | `done` | job ledger entry (`crate::jobs::ledger`) |
+//! | `throttle:login:<login>`, `throttle:addr:<address>` | `<window start>` | failed (or in-flight) logins in that window (`crate::auth::throttle`) |
 //!
 //! The last three tags take their names as they are (no escaping), as they always have.
 
@@ -213,6 +214,22 @@ pub fn write_claim(keys: &Keys, source: &str, client_id: &str) -> (String, Strin
     (keys.key(&tag, "last"), keys.key(&tag, "seq"))
 }
 
+/// Logins longer than this are counted under a digest: a key name stays small whatever a
+/// client sends.
+const THROTTLE_NAME_MAX: usize = 128;
+
+/// A login-throttle counter: the attempts of one login or one source address (`scope`
+/// `login` / `addr`) in the window starting at `window_start`.
+pub fn throttle(keys: &Keys, scope: &str, name: &str, window_start: u64) -> String {
+    use sha2::Digest;
+    let name: std::borrow::Cow<'_, str> = if name.len() > THROTTLE_NAME_MAX {
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(name.as_bytes()))).into()
+    } else {
+        tag_part(name)
+    };
+    keys.key(&format!("throttle:{scope}:{name}"), &window_start.to_string())
+}
+
 /// The job ledger's entry for job `job_id`.
 pub fn job_done(keys: &Keys, job_id: &str) -> String {
     keys.key(&format!("job:{job_id}"), "done")
@@ -244,5 +261,7 @@ mod tests {
         assert_eq!(job_done(&keys, "j1"), "rs:{job:j1}:done");
         assert_eq!(login_session(&keys, "a", "exists"), "rs:{login:a}:exists");
         assert_eq!(sessions_reset(&keys), "rs:{sessions}:reset_at");
+        assert_eq!(throttle(&keys, "login", "a{b}", 60), "rs:{throttle:login:a%7Bb%7D}:60");
+        assert!(throttle(&keys, "login", &"x".repeat(4096), 60).len() < 120);
     }
 }

@@ -21,7 +21,8 @@
 //! * [`ledger`] — the job ledger (`crate::jobs::ledger`);
 //! * [`port`] — the same methods as the [`Store`] trait, so services hold `Arc<dyn Store>`;
 //! * [`memory`] — [`MemoryStore`], the in-memory edge for unit tests, the scripts
-//!   re-expressed in Rust and pinned to the Redis edge by `tests/store_contract.rs`.
+//!   re-expressed in Rust and pinned to the Redis edge by `tests/store_contract.rs`;
+//! * [`throttle`] — the login throttle's counters (`crate::auth::throttle`).
 //!
 //! What each sync request kind reads and writes follows the store contract in
 //! `rhosync_engine::model`'s module docs.
@@ -59,6 +60,7 @@ pub mod partition;
 pub mod port;
 pub mod query;
 pub mod sessions;
+pub mod throttle;
 pub mod writes;
 
 use redis::aio::ConnectionManager;

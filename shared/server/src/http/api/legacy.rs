@@ -25,6 +25,7 @@ use crate::auth::session;
 use crate::auth::tokens::random_token;
 use crate::http::admin::require_admin;
 use crate::http::request::{deprecation_warning, MAX_BODY_BYTES};
+use crate::http::throttle::{self, SourceAddr};
 use crate::http::{ApiRequest, HttpError, Parsed};
 use crate::registry::cache::{self, Counter};
 use crate::registry::{login::check_password, ClientRecord};
@@ -295,7 +296,7 @@ async fn serve(
             let legacy = LegacyCall { path: parts.uri.path().to_owned() };
             dispatch(v1, state, &parts, bytes, method.clone(), &target, Some(legacy)).await
         }
-        Target::GetApiToken => get_api_token(&state, &parsed).await,
+        Target::GetApiToken => get_api_token(&state, &SourceAddr::of(&parts), &parsed).await,
         Target::CreateClient => create_client(&state, &parsed).await,
         Target::UploadFile => {
             require_admin(&state, &parsed).await?;
@@ -330,6 +331,8 @@ async fn dispatch(
     };
     let uri: Uri = uri.parse().map_err(|e| HttpError::BadRequest(format!("bad path: {e}")))?;
     let mut req = rebuild(parts, method, uri, bytes);
+    // The login alias's throttle counts the original request's source.
+    req.extensions_mut().insert(SourceAddr::of(parts));
     if let Some(legacy) = legacy {
         req.extensions_mut().insert(legacy);
     }
@@ -355,7 +358,7 @@ fn fill(template: &str, values: &[(&str, String)]) -> String {
 
 /// L1: the API token of an admin identified by the session cookie of `POST /login`, or
 /// by `login` + `password` (docs/rest-api.md §9).
-async fn get_api_token(state: &AppState, req: &Parsed) -> Result<Response, HttpError> {
+async fn get_api_token(state: &AppState, source: &SourceAddr, req: &Parsed) -> Result<Response, HttpError> {
     let registry = state.registry();
     let settings = &state.config.settings.app;
     let now = session::now();
@@ -369,7 +372,12 @@ async fn get_api_token(state: &AppState, req: &Parsed) -> Result<Response, HttpE
     let login = match from_cookie {
         Some(login) => Some(login),
         None => match (param(req, "login"), param(req, "password")) {
-            (Some(login), Some(pass)) => check_password(registry, &login, &pass).await?.map(|u| u.login),
+            (Some(login), Some(pass)) => {
+                let ticket = throttle::admit(state, source, &login).await?;
+                let checked = check_password(registry, &login, &pass).await;
+                throttle::settle(state, ticket, matches!(checked, Ok(None))).await;
+                checked?.map(|u| u.login)
+            }
             _ => None,
         },
     };

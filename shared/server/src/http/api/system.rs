@@ -16,6 +16,7 @@ use super::legacy::LegacyCall;
 use super::reply;
 use crate::auth::session::{self, Session, APP_NAME};
 use crate::http::admin::AdminRequest;
+use crate::http::throttle::{self, SourceAddr};
 use crate::http::{ApiRequest, HttpError};
 use crate::registry::cache::{self, Metric};
 use crate::registry::{login::check_password, password, User, ADMIN_LOGIN};
@@ -38,15 +39,24 @@ pub fn routes() -> Router<AppState> {
         (status = 200, description = "The admin's API token (and a session cookie)", body = String, content_type = "text/plain"),
         (status = 401, description = "`Unable to authenticate '<login>'`", body = String, content_type = "text/plain"),
         (status = 422, description = "`Invalid/missing API user`: not an admin or no token", body = String, content_type = "text/plain"),
+        (status = 429, description = "Too many failed logins for this login or from this address; `Retry-After` says when to try again", body = String, content_type = "text/plain"),
     ))]
-pub async fn login(State(state): State<AppState>, ApiRequest(req): ApiRequest) -> Result<Response, HttpError> {
+pub async fn login(
+    State(state): State<AppState>,
+    source: SourceAddr,
+    ApiRequest(req): ApiRequest,
+) -> Result<Response, HttpError> {
     let login = param(&req, "login").unwrap_or_default();
     let pass = param(&req, "password").unwrap_or_default();
     if login.is_empty() {
         return Err(HttpError::LoginFailed(login));
     }
     let registry = state.registry();
-    let Some(user) = check_password(registry, &login, &pass).await? else {
+    // Refused before the password is checked: a refusal costs no hash and tells nothing.
+    let ticket = throttle::admit(&state, &source, &login).await?;
+    let checked = check_password(registry, &login, &pass).await;
+    throttle::settle(&state, ticket, matches!(checked, Ok(None))).await;
+    let Some(user) = checked? else {
         return Err(HttpError::LoginFailed(login));
     };
     let token = match registry.user_token(&user.login).await? {

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::auth::session::{self, Session, APP_NAME, COOKIE_NAME, LEGACY_COOKIE_NAME};
 use crate::http::error::HttpError;
 use crate::http::request::{deprecation_warning, DeviceRequest, Parsed};
+use crate::http::throttle::{self, SourceAddr};
 use crate::registry::ClientRecord;
 use crate::sync::clients::{self, LoginOutcome};
 use crate::sync::cud::{self, CudOps};
@@ -123,11 +124,20 @@ fn text_param(req: &Parsed, name: &str) -> String {
     }
 }
 
-/// Device login (docs/device-protocol.md §3).
-pub async fn login(State(state): State<AppState>, DeviceRequest(req): DeviceRequest) -> Response {
+/// Device login (docs/device-protocol.md §3), under the login throttle: an attempt refused
+/// by it never reaches the authenticator.
+pub async fn login(State(state): State<AppState>, source: SourceAddr, DeviceRequest(req): DeviceRequest) -> Response {
     let result = async {
         let login = text_param(&req, "login");
-        match clients::login(&state.sync, &login, &text_param(&req, "password"), &req.params).await? {
+        // An empty login is refused without a check, like the admin login's.
+        let ticket = if login.is_empty() { None } else { Some(throttle::admit(&state, &source, &login).await?) };
+        let outcome = clients::login(&state.sync, &login, &text_param(&req, "password"), &req.params).await;
+        if let Some(ticket) = ticket {
+            // Wrong credentials count; an authenticator that failed (500) does not.
+            let failed = matches!(outcome, Ok(LoginOutcome::Denied | LoginOutcome::Refused(_)));
+            throttle::settle(&state, ticket, failed).await;
+        }
+        match outcome? {
             LoginOutcome::Denied => Err(HttpError::LoginFailed(login)),
             LoginOutcome::Refused(message) => Err(HttpError::LoginError(message)),
             LoginOutcome::Failed(message) => Err(HttpError::Internal(message)),
