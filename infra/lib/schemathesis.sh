@@ -50,11 +50,15 @@ print(path)')"
   fi
   say "schemathesis: fuzzing http://127.0.0.1:$port/rc/v1/openapi.json for up to ${seconds}s"
   # Run from the run directory so schemathesis' caches stay out of the checkout.
+  # filter_too_much: for operations with several path parameters schemathesis throws away
+  # most generated values (those that cannot form a path segment) and now and then calls its
+  # own generator unhealthy; that says nothing about the server, so that check is off.
   (cd "$dir" && PYTHONPATH="$RHOSYNC_ROOT/infra/schemathesis" PYTHONDONTWRITEBYTECODE=1 \
     SCHEMATHESIS_HOOKS=hooks timeout --kill-after=10 "$((seconds + 30))" "$VENV_DIR/bin/st" run \
       "http://127.0.0.1:$port/rc/v1/openapi.json" \
       --header "X-RhoConnect-API-TOKEN: $token" \
       --checks no_undocumented_server_error \
+      --suppress-health-check filter_too_much \
       --max-time "$seconds" --request-timeout 10 --workers 2 \
       --no-color) >"$dir/schemathesis.log" 2>&1 || status=$?
   stop_pidfile "$dir/runner.pid" rhosync-local
