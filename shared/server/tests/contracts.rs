@@ -125,6 +125,8 @@ fn registry_script() -> Vec<RegistryOp> {
         CreateUser(user("amy", Some("h1"), Some("amy@example.com"), false)),
         CreateUser(user("amy", Some("h2"), None, true)),
         User(s("amy")),
+        // A login that starts with the key prefix itself is listed as it is.
+        CreateUser(user("USER#USER#eve", None, None, false)),
         EnsureUser(s("bob")),
         EnsureUser(s("bob")),
         User(s("bob")),

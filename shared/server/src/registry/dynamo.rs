@@ -149,7 +149,8 @@ impl DynamoRegistry {
                 .map_err(err)?;
             for item in page.items.unwrap_or_default() {
                 if let Some(sk) = get_s(&item, "sk") {
-                    out.push(sk.trim_start_matches(prefix).to_owned());
+                    // Once: a login may itself start with the prefix.
+                    out.push(sk.strip_prefix(prefix).unwrap_or(&sk).to_owned());
                 }
             }
             start = page.last_evaluated_key;
