@@ -77,3 +77,23 @@ async fn source_settings_written_through_the_api_take_effect() {
     assert_eq!(d.cud("Contact", json!({"create": {"e": {"name": "E"}}})).await.status, 200);
     assert_eq!(backend.calls("create").len(), 2, "queued again once the cached read expired");
 }
+
+/// A system reset clears the overrides with the registry; the instance that ran it acts on
+/// the settings file again at once.
+#[tokio::test]
+async fn a_system_reset_drops_the_overrides() {
+    let backend = PluginBackend::start().await;
+    let w = World::http_only("srcreset", &settings(&backend.base)).await;
+    let (status, _) = w.admin("PUT", "/rc/v1/sources/Contact", Some(json!({"data": {"cud_queue": "false"}}))).await;
+    assert_eq!(status, 200);
+    let mut d = device(&w, "ann").await;
+    assert_eq!(d.cud("Contact", json!({"create": {"a": {"name": "A"}}})).await.status, 200);
+    assert_eq!(backend.calls("create").len(), 1, "inline while overridden");
+    let (status, body) = w.admin("POST", "/rc/v1/system/reset", None).await;
+    assert_eq!((status, body.as_str()), (200, "DB reset"));
+    assert_eq!(field(&w, "cud_queue").await, Value::Null);
+    // The reset voided the sessions: a new login, then a write is queued as the file says.
+    let mut d = device(&w, "ann").await;
+    assert_eq!(d.cud("Contact", json!({"create": {"b": {"name": "B"}}})).await.status, 200);
+    assert_eq!(backend.calls("create").len(), 1, "queued again after the reset");
+}

@@ -52,9 +52,14 @@ impl EffectiveSources {
         entries.insert(name.to_owned(), (now, ctx));
     }
 
-    fn forget(&self, name: &str) {
+    fn forget(&self, name: Option<&str>) {
         let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.remove(name);
+        match name {
+            Some(name) => {
+                entries.remove(name);
+            }
+            None => entries.clear(),
+        }
     }
 }
 
@@ -76,6 +81,12 @@ impl SyncServices {
 
     /// Drops what this instance knows of `name`'s overrides (they were just written).
     pub fn forget_source(&self, name: &str) {
-        self.effective.forget(name);
+        self.effective.forget(Some(name));
+    }
+
+    /// Drops what this instance knows of every source's overrides (a system reset cleared
+    /// them).
+    pub fn forget_sources(&self) {
+        self.effective.forget(None);
     }
 }

@@ -107,6 +107,8 @@ pub async fn reset(State(state): State<AppState>, ApiRequest(req): ApiRequest) -
     crate::sync::sessions::all_reset(&state.sync).await?;
     let registry = state.registry();
     registry.clear().await?;
+    // The source setting overrides went with the registry: this instance forgets them now.
+    state.sync.forget_sources();
     let pass = state.config.env.admin_password.clone().unwrap_or_default();
     let admin =
         User { login: ADMIN_LOGIN.to_owned(), password_hash: Some(password::hash(&pass)), email: None, admin: true };
