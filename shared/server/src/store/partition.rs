@@ -25,6 +25,21 @@ fn finish_script() -> &'static Script {
     SCRIPT.get_or_init(|| with_common(include_str!("lua/finish_refresh.lua")))
 }
 
+/// One refresh's outcome as `finish_refresh` records it: the source errors (JSON text,
+/// `None` clears them), metadata and schema (text and SHA-1; `None` keeps what is stored),
+/// whether the refresh failed, and the poll interval, retry limit and time (seconds) that
+/// set the next refresh.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshOutcome<'a> {
+    pub errors: Option<&'a str>,
+    pub metadata: Option<(&'a str, &'a str)>,
+    pub schema: Option<(&'a str, &'a str)>,
+    pub failed: bool,
+    pub poll_interval: i64,
+    pub retry_limit: i64,
+    pub now: u64,
+}
+
 /// Largest number of md changes written by one script call; bigger refreshes are
 /// written in several calls, each leaving a consistent prefix of the changes.
 pub const APPLY_CHUNK: usize = 5_000;
@@ -154,29 +169,18 @@ impl SyncStore {
     }
 
     /// Records a refresh outcome (see `lua/finish_refresh.lua`).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn finish_refresh(
-        &self,
-        pk: &PartitionKeys,
-        errors: Option<&str>,
-        metadata: Option<(&str, &str)>,
-        schema: Option<(&str, &str)>,
-        failed: bool,
-        poll_interval: i64,
-        retry_limit: i64,
-        now: u64,
-    ) -> Result<(), StoreError> {
+    pub async fn finish_refresh(&self, pk: &PartitionKeys, o: &RefreshOutcome<'_>) -> Result<(), StoreError> {
         let mut inv = finish_script().prepare_invoke();
         inv.key(&pk.src).key(&pk.rs);
-        inv.arg(errors.unwrap_or(""))
-            .arg(metadata.map_or("-", |m| m.0))
-            .arg(metadata.map_or("", |m| m.1))
-            .arg(schema.map_or("-", |s| s.0))
-            .arg(schema.map_or("", |s| s.1))
-            .arg(if failed { "1" } else { "0" })
-            .arg(poll_interval)
-            .arg(retry_limit)
-            .arg(now);
+        inv.arg(o.errors.unwrap_or(""))
+            .arg(o.metadata.map_or("-", |m| m.0))
+            .arg(o.metadata.map_or("", |m| m.1))
+            .arg(o.schema.map_or("-", |s| s.0))
+            .arg(o.schema.map_or("", |s| s.1))
+            .arg(if o.failed { "1" } else { "0" })
+            .arg(o.poll_interval)
+            .arg(o.retry_limit)
+            .arg(o.now);
         let _: i64 = inv.invoke_async(&mut self.conn()).await?;
         Ok(())
     }

@@ -15,7 +15,7 @@ use rhosync_engine::model::{ObjectRecord, PartitionHead, VersionedChange};
 use rhosync_engine::values::Body;
 
 use super::keys::{self, ClientKeys, PartitionKeys};
-use super::{BeginArgs, BeginReply, Commit, HistoryPolicy, Metric, StoreError, SyncStore, WriteRecord};
+use super::{BeginArgs, BeginReply, Commit, HistoryPolicy, Metric, RefreshOutcome, StoreError, SyncStore, WriteRecord};
 use crate::edges::Keys;
 
 /// The sync store (see [`crate::store`] for the key layout and the history retention).
@@ -85,18 +85,7 @@ pub trait Store: Send + Sync {
 
     /// Records a refresh outcome, atomic: source errors, metadata and schema (`src`) and
     /// the retry bookkeeping (`rs`).
-    #[allow(clippy::too_many_arguments)]
-    async fn finish_refresh(
-        &self,
-        pk: &PartitionKeys,
-        errors: Option<&str>,
-        metadata: Option<(&str, &str)>,
-        schema: Option<(&str, &str)>,
-        failed: bool,
-        poll_interval: i64,
-        retry_limit: i64,
-        now: u64,
-    ) -> Result<(), StoreError>;
+    async fn finish_refresh(&self, pk: &PartitionKeys, outcome: &RefreshOutcome<'_>) -> Result<(), StoreError>;
 
     /// The whole change index with scores, by score (store API only: O(n)).
     async fn index(&self, pk: &PartitionKeys) -> Result<Vec<(String, u64)>, StoreError>;
@@ -289,18 +278,8 @@ impl Store for SyncStore {
         SyncStore::apply(self, pk, expected, changes, policy).await
     }
 
-    async fn finish_refresh(
-        &self,
-        pk: &PartitionKeys,
-        errors: Option<&str>,
-        metadata: Option<(&str, &str)>,
-        schema: Option<(&str, &str)>,
-        failed: bool,
-        poll_interval: i64,
-        retry_limit: i64,
-        now: u64,
-    ) -> Result<(), StoreError> {
-        SyncStore::finish_refresh(self, pk, errors, metadata, schema, failed, poll_interval, retry_limit, now).await
+    async fn finish_refresh(&self, pk: &PartitionKeys, outcome: &RefreshOutcome<'_>) -> Result<(), StoreError> {
+        SyncStore::finish_refresh(self, pk, outcome).await
     }
 
     async fn index(&self, pk: &PartitionKeys) -> Result<Vec<(String, u64)>, StoreError> {

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::SyncServices;
 use super::{SourceCtx, SyncError};
 use crate::store::keys::{self, PartitionKeys};
-use crate::store::HistoryPolicy;
+use crate::store::{HistoryPolicy, RefreshOutcome};
 
 /// Message of a schema without `version` (docs/sync-engine.md §4.2 step 2).
 pub const SCHEMA_VERSION_MISSING: &str = "Mandatory version key is not defined in model schema method";
@@ -117,18 +117,16 @@ pub async fn run(
     let errors_json =
         (!out.errors.is_empty()).then(|| Value::Object(out.errors.clone().into_iter().collect()).to_string());
     let failed = out.errors.contains_key("login-error") || out.errors.contains_key("query-error");
-    svc.store
-        .finish_refresh(
-            &pk,
-            errors_json.as_deref(),
-            out.metadata.as_ref().map(|(m, s)| (m.as_str(), s.as_str())),
-            schema.as_ref().map(|(m, s)| (m.as_str(), s.as_str())),
-            failed,
-            poll,
-            source.config.retry_limit,
-            svc.clock.now_secs(),
-        )
-        .await?;
+    let outcome = RefreshOutcome {
+        errors: errors_json.as_deref(),
+        metadata: out.metadata.as_ref().map(|(m, s)| (m.as_str(), s.as_str())),
+        schema: schema.as_ref().map(|(m, s)| (m.as_str(), s.as_str())),
+        failed,
+        poll_interval: poll,
+        retry_limit: source.config.retry_limit,
+        now: svc.clock.now_secs(),
+    };
+    svc.store.finish_refresh(&pk, &outcome).await?;
     Ok(out)
 }
 

@@ -3,7 +3,7 @@
 //! (`finish_refresh.lua`).
 
 use rhosync_server::store::keys;
-use rhosync_server::store::APPLY_CHUNK;
+use rhosync_server::store::{RefreshOutcome, APPLY_CHUNK};
 
 use super::*;
 
@@ -207,19 +207,29 @@ pub(super) async fn refresh_outcomes(run: &mut Run<'_>) {
         ("failure with no retries allowed", None, None, None, true, 300, 0, NOW + 610),
     ];
     for (label, errors, metadata, schema, failed, poll, limit, now) in calls {
-        let r = s.finish_refresh(&pk, errors, metadata, schema, failed, poll, limit, now).await;
+        let outcome = RefreshOutcome { errors, metadata, schema, failed, poll_interval: poll, retry_limit: limit, now };
+        let r = s.finish_refresh(&pk, &outcome).await;
         run.record(format!("finish_refresh: {label}"), show(&r));
         run.keys(&format!("finish_refresh: {label}"), &[&pk.src, &pk.rs]).await;
     }
     // A failure on a read state without prev_refresh_time, and with an unreadable one.
     let fresh = PartitionKeys::new(s.keys(), "Product", "outcomes2");
-    let r = s.finish_refresh(&fresh, None, None, None, true, 300, 3, NOW).await;
+    let first_failure = RefreshOutcome {
+        errors: None,
+        metadata: None,
+        schema: None,
+        failed: true,
+        poll_interval: 300,
+        retry_limit: 3,
+        now: NOW,
+    };
+    let r = s.finish_refresh(&fresh, &first_failure).await;
     run.record("finish_refresh: first failure ever", show(&r));
     run.keys("finish_refresh: first failure ever", &[&fresh.rs]).await;
     let _ = s.hset(&fresh.rs, &[("prev_refresh_time", Some("later".to_owned()))]).await;
-    let r = s.finish_refresh(&fresh, None, None, None, true, 300, 3, NOW).await;
+    let r = s.finish_refresh(&fresh, &first_failure).await;
     run.record("finish_refresh: unreadable prev_refresh_time", show(&r));
-    let r = s.finish_refresh(&fresh, None, None, None, false, 300, 3, NOW).await;
+    let r = s.finish_refresh(&fresh, &RefreshOutcome { failed: false, ..first_failure }).await;
     run.record("finish_refresh: success over an unreadable prev_refresh_time", show(&r));
     run.keys("finish_refresh: success over an unreadable prev_refresh_time", &[&fresh.rs]).await;
 }

@@ -43,7 +43,7 @@ use rhosync_engine::values::Body;
 
 use super::keys::{self, ClientKeys, PartitionKeys};
 use super::port::Store;
-use super::{BeginArgs, BeginReply, Commit, HistoryPolicy, Metric, StoreError, WriteRecord};
+use super::{BeginArgs, BeginReply, Commit, HistoryPolicy, Metric, RefreshOutcome, StoreError, WriteRecord};
 use crate::edges::Keys;
 use crate::ports::{Clock, SystemClock};
 use db::Db;
@@ -141,18 +141,8 @@ impl Store for MemoryStore {
         partition::apply(&mut self.db(), pk, expected, changes, policy)
     }
 
-    async fn finish_refresh(
-        &self,
-        pk: &PartitionKeys,
-        errors: Option<&str>,
-        metadata: Option<(&str, &str)>,
-        schema: Option<(&str, &str)>,
-        failed: bool,
-        poll_interval: i64,
-        retry_limit: i64,
-        now: u64,
-    ) -> Result<(), StoreError> {
-        partition::finish_refresh(&mut self.db(), pk, errors, metadata, schema, failed, poll_interval, retry_limit, now)
+    async fn finish_refresh(&self, pk: &PartitionKeys, outcome: &RefreshOutcome<'_>) -> Result<(), StoreError> {
+        partition::finish_refresh(&mut self.db(), pk, outcome)
     }
 
     async fn index(&self, pk: &PartitionKeys) -> Result<Vec<(String, u64)>, StoreError> {

@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 
 use super::super::keys::PartitionKeys;
 use super::super::partition::parse_history;
-use super::super::{corrupt, HistoryPolicy, StoreError, APPLY_CHUNK};
+use super::super::{corrupt, HistoryPolicy, RefreshOutcome, StoreError, APPLY_CHUNK};
 use super::db::Db;
 use super::lua::{arg, cjson_string, error, format_d, script_error, tonumber, tostring};
 
@@ -274,18 +274,8 @@ fn events_after(raw: &str, v: Option<f64>) -> Result<Vec<String>, StoreError> {
 }
 
 /// `SyncStore::finish_refresh`'s arguments run through `lua/finish_refresh.lua`.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn finish_refresh(
-    db: &mut Db,
-    pk: &PartitionKeys,
-    errors: Option<&str>,
-    metadata: Option<(&str, &str)>,
-    schema: Option<(&str, &str)>,
-    failed: bool,
-    poll_interval: i64,
-    retry_limit: i64,
-    now: u64,
-) -> Result<(), StoreError> {
+pub(super) fn finish_refresh(db: &mut Db, pk: &PartitionKeys, o: &RefreshOutcome<'_>) -> Result<(), StoreError> {
+    let RefreshOutcome { errors, metadata, schema, failed, poll_interval, retry_limit, now } = *o;
     let (errors, meta, meta_sha) = (errors.unwrap_or(""), metadata.map_or("-", |m| m.0), metadata.map_or("", |m| m.1));
     let (schema, schema_sha) = (schema.map_or("-", |s| s.0), schema.map_or("", |s| s.1));
     let (poll_text, limit_text, now_text) = (poll_interval.to_string(), retry_limit.to_string(), now.to_string());
