@@ -42,15 +42,6 @@ fn settings(appserver: &str) -> String {
     )
 }
 
-async fn device(w: &World, login: &str) -> Device {
-    let mut d = Device { http: w.http.clone(), base: w.runner.base_url(), cookie: None, client_id: String::new() };
-    let r = d.post_json("/rc/v1/app/login", json!({"login": login, "password": "secret"})).await;
-    assert_eq!(r.status, 200, "login: {}", r.text);
-    let r = d.post_json("/rc/v1/clients", Value::Null).await;
-    d.client_id = r.json()["client"]["client_id"].as_str().unwrap_or_default().to_owned();
-    d
-}
-
 /// Bodies of the messages on `queue` (left visible).
 async fn peek(w: &World, queue: &str) -> Vec<String> {
     let out = w
@@ -80,7 +71,7 @@ fn adapter_queue(w: &World) -> String {
 async fn a_message_delivered_twice_and_a_device_retry_reach_the_backend_once() {
     let backend = PluginBackend::start().await;
     let w = World::http_only("cuddup", &settings(&backend.base)).await;
-    let mut d = device(&w, "ann").await;
+    let mut d = w.device_with_password("ann", "secret").await;
 
     // Same SQS message twice: the queued write is copied before any worker runs.
     assert_eq!(d.cud("Contact", json!({"create": {"tmp-1": {"name": "Once"}}})).await.status, 200);
@@ -122,7 +113,7 @@ async fn a_worker_killed_mid_call_loses_nothing_and_the_backend_applies_once() {
         .send()
         .await
         .expect("visibility");
-    let mut d = device(&w, "ann").await;
+    let mut d = w.device_with_password("ann", "secret").await;
     let gate = backend.hold_next_create();
     let first = start_adapter_worker(&w.env, 1);
     assert_eq!(d.cud("Contact", json!({"create": {"tmp-1": {"name": "Survivor"}}})).await.status, 200);
@@ -177,7 +168,7 @@ async fn blob_keys(w: &World) -> Vec<String> {
 async fn blob_parts_are_stored_before_the_answer_and_handed_to_the_adapter() {
     let backend = PluginBackend::start().await;
     let w = World::http_only("cudblob", &settings(&backend.base)).await;
-    let mut d = device(&w, "ann").await;
+    let mut d = w.device_with_password("ann", "secret").await;
     let cud = json!({"source_name": "Contact", "client_id": d.client_id,
         "create": {"tmp-p": {"name": "pic", "image": "/sdcard/p.png"}}, "blob_fields": ["image"]});
     assert_eq!(post_multipart(&mut d, &cud, &[("image-tmp-p", "p.png", b"\x89PNG-bytes")]).await, 200);
@@ -203,7 +194,7 @@ async fn blob_parts_are_stored_before_the_answer_and_handed_to_the_adapter() {
 async fn a_write_that_keeps_failing_goes_to_the_dlq_and_the_device_gets_its_error() {
     let backend = PluginBackend::start().await;
     let w = World::http_only("cuddlq", &settings(&backend.base)).await;
-    let mut d = device(&w, "ann").await;
+    let mut d = w.device_with_password("ann", "secret").await;
     let cud = json!({"source_name": "Contact", "client_id": d.client_id,
         "create": {"tmp-p": {"name": "lost", "image": "/sdcard/p.png"}}, "blob_fields": ["image"]});
     assert_eq!(post_multipart(&mut d, &cud, &[("image-tmp-p", "p.png", b"bytes")]).await, 200);
@@ -251,8 +242,8 @@ async fn a_write_that_keeps_failing_goes_to_the_dlq_and_the_device_gets_its_erro
 async fn duplicate_updates_of_one_batch_are_applied_once_or_refused() {
     let backend = PluginBackend::start().await;
     let w = World::http_only("cudval", &settings(&backend.base)).await;
-    let mut ann = device(&w, "ann").await;
-    let mut bob = device(&w, "bob").await;
+    let mut ann = w.device_with_password("ann", "secret").await;
+    let mut bob = w.device_with_password("bob", "secret").await;
     let same = json!({"update": {"1": {"name": "Same"}}});
     for source in ["Shared", "Strict"] {
         ann.cud(source, same.clone()).await;
@@ -278,7 +269,7 @@ async fn duplicate_updates_of_one_batch_are_applied_once_or_refused() {
 async fn an_inline_source_applies_the_write_before_answering() {
     let backend = PluginBackend::start().await;
     let w = World::http_only("cudinline", &settings(&backend.base)).await;
-    let mut d = device(&w, "ann").await;
+    let mut d = w.device_with_password("ann", "secret").await;
     assert_eq!(d.cud("Direct", json!({"create": {"t": {"name": "Now"}}})).await.status, 200);
     assert_eq!(backend.calls("create").len(), 1, "applied inside the request");
     assert!(peek(&w, &adapter_queue(&w)).await.is_empty(), "nothing queued");

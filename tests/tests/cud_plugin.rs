@@ -30,17 +30,6 @@ fn settings(appserver: &str) -> String {
     )
 }
 
-/// Logs in (the backend authenticates) and creates a client.
-async fn device(w: &World, login: &str, password: &str) -> Device {
-    let mut d = Device { http: w.http.clone(), base: w.runner.base_url(), cookie: None, client_id: String::new() };
-    let r = d.post_json("/rc/v1/app/login", json!({"login": login, "password": password})).await;
-    assert_eq!(r.status, 200, "login: {}", r.text);
-    let r = d.post_json("/rc/v1/clients", Value::Null).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    d.client_id = r.json()["client"]["client_id"].as_str().unwrap_or_default().to_owned();
-    d
-}
-
 /// Syncs `source` to the end and merges the commands of the pages.
 async fn next_commands(d: &mut Device, source: &str) -> Value {
     let mut merged = serde_json::Map::new();
@@ -64,7 +53,7 @@ async fn writes_of_both_route_families_reach_the_plugin_backend_once_each() {
     let backend = PluginBackend::start().await;
     backend.set_objects("ann", json!({"1": {"name": "Alpha"}}));
     let w = World::new("cudplug", &settings(&backend.base)).await;
-    let mut d = device(&w, "ann", "secret").await;
+    let mut d = w.device_with_password("ann", "secret").await;
     assert_eq!(next_commands(&mut d, "Contact").await["insert"], json!({"1": {"name": "Alpha"}}));
 
     // Create (v1 route): one backend call, the link in the next page.
@@ -147,7 +136,7 @@ async fn device_login_goes_to_the_backend_with_renaming_and_the_spec_statuses() 
     backend.set_objects("different", json!({"7": {"name": "Mapped"}}));
     let w = World::new("cudlogin", &settings(&backend.base)).await;
 
-    let mut d = device(&w, "newuser", "whatever").await;
+    let mut d = w.device_with_password("newuser", "whatever").await;
     assert!(w.env.state.registry().user("different").await.expect("registry").is_some(), "renamed user created");
     assert_eq!(next_commands(&mut d, "Contact").await["insert"], json!({"7": {"name": "Mapped"}}));
     assert_eq!(backend.calls("query")[0].body["partition"], "different");
@@ -177,7 +166,7 @@ async fn a_failed_query_leaves_the_data_and_a_queued_refresh_replaces_it() {
     let backend = PluginBackend::start().await;
     backend.set_objects("ann", json!({"1": {"name": "Alpha"}}));
     let w = World::new("cudquery", &settings(&backend.base)).await;
-    let mut d = device(&w, "ann", "secret").await;
+    let mut d = w.device_with_password("ann", "secret").await;
     next_commands(&mut d, "Contact").await;
 
     backend.fail("query", 502);

@@ -8,7 +8,7 @@ mod sync_support;
 use cud_support::PluginBackend;
 use rhosync_server::sync::sources::OVERRIDES_TTL_SECS;
 use serde_json::{json, Value};
-use sync_support::{Device, World};
+use sync_support::World;
 
 fn settings(appserver: &str) -> String {
     format!(
@@ -24,15 +24,6 @@ fn settings(appserver: &str) -> String {
     )
 }
 
-async fn device(w: &World, login: &str) -> Device {
-    let mut d = Device { http: w.http.clone(), base: w.runner.base_url(), cookie: None, client_id: String::new() };
-    let r = d.post_json("/rc/v1/app/login", json!({"login": login, "password": "secret"})).await;
-    assert_eq!(r.status, 200, "login: {}", r.text);
-    let r = d.post_json("/rc/v1/clients", Value::Null).await;
-    d.client_id = r.json()["client"]["client_id"].as_str().unwrap_or_default().to_owned();
-    d
-}
-
 async fn field(w: &World, name: &str) -> Value {
     let (status, body) = w.admin("GET", "/rc/v1/sources/Contact", None).await;
     assert_eq!(status, 200, "{body}");
@@ -46,7 +37,7 @@ async fn source_settings_written_through_the_api_take_effect() {
     // No adapter worker runs: a queued write stays on the queue, an inline one reaches the
     // backend inside the request.
     let w = World::http_only("srcsettings", &settings(&backend.base)).await;
-    let mut d = device(&w, "ann").await;
+    let mut d = w.device_with_password("ann", "secret").await;
     assert_eq!(d.cud("Contact", json!({"create": {"a": {"name": "A"}}})).await.status, 200);
     assert_eq!(backend.calls("create").len(), 0, "queued by default");
 
@@ -86,14 +77,14 @@ async fn a_system_reset_drops_the_overrides() {
     let w = World::http_only("srcreset", &settings(&backend.base)).await;
     let (status, _) = w.admin("PUT", "/rc/v1/sources/Contact", Some(json!({"data": {"cud_queue": "false"}}))).await;
     assert_eq!(status, 200);
-    let mut d = device(&w, "ann").await;
+    let mut d = w.device_with_password("ann", "secret").await;
     assert_eq!(d.cud("Contact", json!({"create": {"a": {"name": "A"}}})).await.status, 200);
     assert_eq!(backend.calls("create").len(), 1, "inline while overridden");
     let (status, body) = w.admin("POST", "/rc/v1/system/reset", None).await;
     assert_eq!((status, body.as_str()), (200, "DB reset"));
     assert_eq!(field(&w, "cud_queue").await, Value::Null);
     // The reset voided the sessions: a new login, then a write is queued as the file says.
-    let mut d = device(&w, "ann").await;
+    let mut d = w.device_with_password("ann", "secret").await;
     assert_eq!(d.cud("Contact", json!({"create": {"b": {"name": "B"}}})).await.status, 200);
     assert_eq!(backend.calls("create").len(), 1, "queued again after the reset");
 }

@@ -107,11 +107,16 @@ impl World {
         assert_eq!(status, 200, "{body}");
     }
 
-    /// A logged-in device with a client.
+    /// A logged-in device with a client (any password: the sync tests' logins are open).
     pub async fn device(&self, login: &str) -> Device {
+        self.device_with_password(login, "x").await
+    }
+
+    /// A device logged in with `password` (a backend may check it), with a client.
+    pub async fn device_with_password(&self, login: &str, password: &str) -> Device {
         let mut d =
             Device { http: self.http.clone(), base: self.runner.base_url(), cookie: None, client_id: String::new() };
-        let resp = d.post_json("/rc/v1/app/login", serde_json::json!({"login": login, "password": "x"})).await;
+        let resp = d.post_json("/rc/v1/app/login", serde_json::json!({"login": login, "password": password})).await;
         assert_eq!(resp.status, 200, "login: {}", resp.text);
         let resp = d.post_json("/rc/v1/clients", Value::Null).await;
         assert_eq!(resp.status, 200, "clientcreate: {}", resp.text);
