@@ -218,3 +218,144 @@ async fn two_devices_of_one_user_pull_at_once() {
     assert_eq!(da, md);
     assert_eq!(db, md);
 }
+
+/// The bench adapter's backend document of `owner`.
+async fn backend_doc(w: &World, owner: &str) -> Objects {
+    let (status, body) = w.admin("GET", &format!("/rc/v1/store/test_db_storage:application:{owner}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(id, attrs)| (id.clone(), attrs.as_object().cloned().unwrap_or_default()))
+        .collect()
+}
+
+/// RhoConnect's settings unchanged (no queue): 20 simultaneous creates, then updates, then
+/// deletes of one user from four devices are each answered 200 and all land in the backend;
+/// each device's very next sync carries its links; the devices end equal to the backend.
+#[tokio::test]
+async fn simultaneous_inline_writes_of_one_user_all_land() {
+    let w = World::new("burst-cud", SETTINGS).await;
+    w.set_backend("wes", backend(10, "a")).await;
+    let mut devices = Vec::new();
+    for _ in 0..4 {
+        let mut d = w.device("wes").await;
+        let mut held = Objects::new();
+        settle(&mut d, &mut held, "MockAdapter").await;
+        devices.push((d, held));
+    }
+    let send = |d: &Device, body: Value| {
+        let mut twin = Device {
+            http: d.http.clone(),
+            base: d.base.clone(),
+            cookie: d.cookie.clone(),
+            client_id: d.client_id.clone(),
+        };
+        async move { twin.cud("MockAdapter", body).await }
+    };
+    // Creates: device k creates c{k}-{i}, five each, all at once.
+    let creates = devices.iter().enumerate().flat_map(|(k, (d, _))| {
+        (0..5).map(move |i| {
+            let tmp = format!("tmp-{k}-{i}");
+            (d, json!({"create": {tmp: {"mock_id": format!("c{k}-{i}"), "name": format!("new {k} {i}")}}}))
+        })
+    });
+    let replies = join_all(creates.map(|(d, body)| send(d, body))).await;
+    for r in &replies {
+        assert_eq!(r.status, 200, "create: {}", r.text);
+    }
+    let doc = backend_doc(&w, "wes").await;
+    for k in 0..4 {
+        for i in 0..5 {
+            assert!(doc.contains_key(&format!("c{k}-{i}")), "create c{k}-{i} answered 200 but not in the backend");
+        }
+    }
+    // The very next sync of each device carries its five links.
+    for (k, (d, held)) in devices.iter_mut().enumerate() {
+        let page = d.query("MockAdapter", "p_size=200").await;
+        let links = page.command()["links"].clone();
+        for i in 0..5 {
+            assert_eq!(links[format!("tmp-{k}-{i}")]["l"], json!(format!("c{k}-{i}")), "device {k}: {}", page.text);
+        }
+        apply(held, &page);
+        // The device renames its temporary objects to the linked ids (its own creates are
+        // not sent back to it).
+        for i in 0..5 {
+            let attrs = json!({"mock_id": format!("c{k}-{i}"), "name": format!("new {k} {i}")});
+            held.insert(format!("c{k}-{i}"), attrs.as_object().cloned().unwrap_or_default());
+        }
+        settle_from(d, held, "MockAdapter", Some(page.token()).filter(|t| !t.is_empty())).await;
+    }
+    // Updates of twenty different objects, then deletes of ten, all at once.
+    let updates = (0..20).map(|n| {
+        let (d, _) = &devices[n % 4];
+        let id = if n < 10 { (n + 1).to_string() } else { format!("c{}-{}", n % 4, n % 5) };
+        (d, json!({"update": {id: {"price": format!("u{n}")}}}))
+    });
+    let replies = join_all(updates.map(|(d, body)| send(d, body))).await;
+    assert!(
+        replies.iter().all(|r| r.status == 200),
+        "updates: {:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    // Each device applied its own writes locally (they are not sent back to it).
+    for n in 0..20 {
+        let id = if n < 10 { (n + 1).to_string() } else { format!("c{}-{}", n % 4, n % 5) };
+        if let Some(obj) = devices[n % 4].1.get_mut(&id) {
+            obj.insert("price".into(), json!(format!("u{n}")));
+        }
+    }
+    for n in 1..=10 {
+        devices[n % 4].1.remove(&n.to_string());
+    }
+    let deletes = (1..=10).map(|n| (&devices[n % 4].0, json!({"delete": {n.to_string(): {}}})));
+    let replies = join_all(deletes.map(|(d, body)| send(d, body))).await;
+    assert!(
+        replies.iter().all(|r| r.status == 200),
+        "deletes: {:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let doc = backend_doc(&w, "wes").await;
+    for n in 1..=10 {
+        assert!(!doc.contains_key(&n.to_string()), "delete of {n} answered 200 but still in the backend");
+    }
+    for n in 10..20 {
+        let id = format!("c{}-{}", n % 4, n % 5);
+        assert_eq!(doc[&id]["price"], json!(format!("u{n}")), "update of {id} answered 200 but not in the backend");
+    }
+    // After a refresh every device holds exactly the backend.
+    w.force_refresh("wes", "MockAdapter").await;
+    for (d, held) in devices.iter_mut() {
+        settle(d, held, "MockAdapter").await;
+        let expected: Objects = doc.clone();
+        assert_eq!(*held, expected, "a device differs from the backend");
+    }
+}
+
+/// `push_objects` racing itself: 50 simultaneous pushes of one partition all land.
+#[tokio::test]
+async fn simultaneous_pushes_all_land() {
+    let w = World::new("burst-pushes", SETTINGS).await;
+    w.set_backend("pat", backend(5, "a")).await;
+    let mut d = w.device("pat").await;
+    let mut held = Objects::new();
+    settle(&mut d, &mut held, "MockAdapter").await;
+    let pushes = (0..50).map(|n| {
+        let w = &w;
+        async move {
+            w.admin(
+                "POST",
+                "/app/v1/MockAdapter/push_objects",
+                Some(json!({"user_id": "pat", "objects": {format!("p{n}"): {"name": format!("pushed {n}")}}})),
+            )
+            .await
+        }
+    });
+    let replies = join_all(pushes).await;
+    assert!(replies.iter().all(|(s, _)| *s == 200), "pushes: {replies:?}");
+    let md = master(&w, "pat", "MockAdapter").await;
+    assert_eq!(md.len(), 55, "every push in the master document");
+    settle(&mut d, &mut held, "MockAdapter").await;
+    assert_eq!(held, md);
+}

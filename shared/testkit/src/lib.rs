@@ -174,8 +174,16 @@ impl TestEnv {
     /// Provisions fresh resources and connects, with the given settings file text.
     pub async fn new(label: &str, settings_yaml: &str) -> TestEnv {
         let stack = Stack::get();
+        Self::on(stack, label, settings_yaml).await
+    }
+
+    /// [`TestEnv::new`] on another Redis and emulator than the shared ones (a test that stops
+    /// and restarts its own).
+    pub async fn on(stack: &Stack, label: &str, settings_yaml: &str) -> TestEnv {
+        let _ = Stack::get(); // the AWS SDK's region and credentials
         let prefix = unique_prefix(label);
-        let aws_clients = AwsClients::from_env().await;
+        let timeout = std::time::Duration::from_millis(rhosync_server::config::Timeouts::default().aws_ms);
+        let aws_clients = AwsClients::with_endpoint(&stack.aws_endpoint_url, timeout).await;
         let provisioned = aws::provision(&aws_clients, &prefix)
             .await
             .unwrap_or_else(|e| panic!("provisioning on {} failed: {e}", stack.aws_endpoint_url));

@@ -87,6 +87,16 @@ impl AwsClients {
     /// SDK's default of minutes. S3 carries files, so its calls may take 10 times as long
     /// (connecting still gives up after 1 s).
     pub async fn from_env_with(timeout: Duration) -> Self {
+        Self::build(timeout, None).await
+    }
+
+    /// [`AwsClients::from_env_with`] against `endpoint` (an emulator) instead of the one the
+    /// environment names: tests that stop and start their own emulator.
+    pub async fn with_endpoint(endpoint: &str, timeout: Duration) -> Self {
+        Self::build(timeout, Some(endpoint)).await
+    }
+
+    async fn build(timeout: Duration, endpoint: Option<&str>) -> Self {
         let connect = timeout.min(Duration::from_secs(1));
         let timeouts = |scale: u32| {
             TimeoutConfig::builder()
@@ -95,12 +105,14 @@ impl AwsClients {
                 .operation_timeout(timeout * scale)
                 .build()
         };
-        let shared = aws_config::defaults(BehaviorVersion::latest())
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(timeouts(1))
-            .retry_config(RetryConfig::standard().with_max_attempts(2))
-            .load()
-            .await;
-        let emulated = std::env::var_os("AWS_ENDPOINT_URL").is_some();
+            .retry_config(RetryConfig::standard().with_max_attempts(2));
+        if let Some(url) = endpoint {
+            loader = loader.endpoint_url(url);
+        }
+        let shared = loader.load().await;
+        let emulated = endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
         let s3_config =
             aws_sdk_s3::config::Builder::from(&shared).force_path_style(emulated).timeout_config(timeouts(10)).build();
         Self {

@@ -53,7 +53,8 @@ pub async fn login(
     let registry = svc.registry();
     let delegated = match svc.authenticator.is_configured().await {
         Ok(configured) => configured,
-        Err(err) => return Ok(LoginOutcome::Failed(err.message().to_owned())),
+        // The app server URL lives in the cache: failing to read it is the cache's outage.
+        Err(err) => return Err(SyncError::Unavailable { what: "the cache (Redis)", detail: err.message().to_owned() }),
     };
     if delegated {
         return Ok(match svc.authenticator.authenticate(login, pass, params).await {
