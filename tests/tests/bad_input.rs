@@ -60,3 +60,28 @@ async fn deeply_nested_parameters_answer_400_and_the_server_lives() {
     let (status, _) = world.admin("GET", "/rc/v1/users", None).await;
     assert_eq!(status, 200);
 }
+
+/// A login or a client id far longer than any real one (over 1 KB) used to reach DynamoDB
+/// and come back as a 500 with its message. Now: a client error naming the limit, nothing
+/// written, no internals.
+#[tokio::test]
+async fn overlong_logins_and_client_ids_are_refused_clearly() {
+    let world = World::new("bad_input_long", SYNC_SETTINGS).await;
+    let long = "x".repeat(3_000);
+    let mut d = world.device("short").await;
+    let r = d.post_json("/rc/v1/app/login", serde_json::json!({"login": long, "password": "x"})).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.text, "login is too long (at most 255 bytes)");
+    let (status, body) = world.admin("GET", "/rc/v1/users", None).await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("xxxx"), "no user was created: {body}");
+    d.client_id = long.clone();
+    let r = d.query("MockAdapter", "").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.text, "client id is too long (at most 255 bytes)");
+    let r = d.cud("MockAdapter", serde_json::json!({"create": {"t": {"name": "n"}}})).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    for text in ["dynamodb", "aws_request_id", "ValidationException"] {
+        assert!(!r.text.contains(text), "{}", r.text);
+    }
+}

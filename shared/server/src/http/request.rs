@@ -44,8 +44,35 @@ impl<S: Send + Sync> FromRequest<S> for DeviceRequest {
     type Rejection = HttpError;
 
     async fn from_request(req: Request, _: &S) -> Result<Self, HttpError> {
-        parse(req, false).await.map(Self)
+        let parsed = parse(req, false).await?;
+        check_id_lengths(&parsed)?;
+        Ok(Self(parsed))
     }
+}
+
+/// The longest login or client id a device may send (docs/device-protocol.md §2.6): far
+/// above any real one (Rhodes' client ids have 32 characters), well below what the registry
+/// can key on.
+pub const MAX_ID_BYTES: usize = 255;
+
+/// The header a device names its client in.
+pub const CLIENT_ID_HEADER: &str = "x-rhoconnect-client-id";
+
+/// Refuses a login or client id over [`MAX_ID_BYTES`] before anything reads or writes it.
+fn check_id_lengths(req: &Parsed) -> Result<(), HttpError> {
+    let param_len = |name: &str| match req.params.get(name) {
+        Some(serde_json::Value::String(s)) => s.len(),
+        Some(other) => other.to_string().len(),
+        None => 0,
+    };
+    if param_len("login") > MAX_ID_BYTES {
+        return Err(HttpError::BadRequest(format!("login is too long (at most {MAX_ID_BYTES} bytes)")));
+    }
+    let header_len = req.header(CLIENT_ID_HEADER).map_or(0, str::len);
+    if header_len.max(param_len("client_id")) > MAX_ID_BYTES {
+        return Err(HttpError::BadRequest(format!("client id is too long (at most {MAX_ID_BYTES} bytes)")));
+    }
+    Ok(())
 }
 
 impl<S: Send + Sync> FromRequest<S> for ApiRequest {

@@ -20,7 +20,7 @@ use crate::sync::{search as search_svc, sessions, SourceCtx};
 use crate::AppState;
 
 /// Header carrying the client id (docs/device-protocol.md §2.2).
-const CLIENT_ID_HEADER: &str = "x-rhoconnect-client-id";
+use crate::http::request::CLIENT_ID_HEADER;
 
 fn is_legacy(req: &Parsed) -> bool {
     let path = req.uri.path();
