@@ -34,6 +34,13 @@ pub(super) async fn kv_before_sleep(run: &mut Run<'_>) {
     run.record("get_many", show(&s.get_many(&[&a, &b, &keys::scratch(k, "none")]).await));
     run.record("get_many with a hash", show(&s.get_many(&[&a, &h]).await));
     run.record("get_many of nothing", show(&s.get_many(&[]).await));
+    let cas = keys::scratch(k, "cas");
+    run.record("set_if absent, expecting absent", show(&s.set_if(&cas, None, "v1").await));
+    run.record("set_if expecting absent, present", show(&s.set_if(&cas, None, "v2").await));
+    run.record("set_if with the stale value", show(&s.set_if(&cas, Some("v0"), "v2").await));
+    run.record("set_if with the current value", show(&s.set_if(&cas, Some("v1"), "v2").await));
+    run.record("after set_if", show(&s.get(&cas).await));
+    run.record("set_if over a hash", show(&s.set_if(&h, Some("x"), "v").await));
     let emptied = keys::scratch(k, "emptied");
     let _ = s.hset(&emptied, &[("only", Some("1".to_owned()))]).await;
     let _ = s.hset(&emptied, &[("only", None)]).await;
