@@ -144,6 +144,7 @@ async fn assert_outage(label: &str, what: &str, request: impl std::future::Futur
     let started = Instant::now();
     let reply = request.await;
     let took = started.elapsed();
+    eprintln!("{label}: {} in {} ms", reply.status, took.as_millis());
     assert_eq!(reply.status, 503, "{label}: {} {}", reply.status, reply.text);
     assert!(took <= ANSWER_WITHIN, "{label}: the 503 took {took:?}");
     assert_eq!(reply.header("retry-after").as_deref(), Some("2"), "{label}");
