@@ -61,9 +61,9 @@ fn apply(device: &mut Objects, page: &Reply) {
     }
 }
 
-/// The master document of `user`'s partition of `source`, through the store API.
-async fn master(w: &World, user: &str, source: &str) -> Objects {
-    let (status, body) = w.admin("GET", &format!("/rc/v1/store/source:application:{user}:{source}:md"), None).await;
+/// A document read through the store API as objects.
+async fn store_doc(w: &World, name: &str) -> Objects {
+    let (status, body) = w.admin("GET", &format!("/rc/v1/store/{name}"), None).await;
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
     v.as_object()
@@ -71,6 +71,11 @@ async fn master(w: &World, user: &str, source: &str) -> Objects {
         .flatten()
         .map(|(id, attrs)| (id.clone(), attrs.as_object().cloned().unwrap_or_default()))
         .collect()
+}
+
+/// The master document of `user`'s partition of `source`.
+async fn master(w: &World, user: &str, source: &str) -> Objects {
+    store_doc(w, &format!("source:application:{user}:{source}:md")).await
 }
 
 /// `n` simultaneous GETs of `source` with `token` (or none); every answer must be 200.
@@ -221,14 +226,7 @@ async fn two_devices_of_one_user_pull_at_once() {
 
 /// The bench adapter's backend document of `owner`.
 async fn backend_doc(w: &World, owner: &str) -> Objects {
-    let (status, body) = w.admin("GET", &format!("/rc/v1/store/test_db_storage:application:{owner}"), None).await;
-    assert_eq!(status, 200, "{body}");
-    let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    v.as_object()
-        .into_iter()
-        .flatten()
-        .map(|(id, attrs)| (id.clone(), attrs.as_object().cloned().unwrap_or_default()))
-        .collect()
+    store_doc(w, &format!("test_db_storage:application:{owner}")).await
 }
 
 /// RhoConnect's settings unchanged (no queue): 20 simultaneous creates, then updates, then

@@ -12,31 +12,13 @@ use std::time::{Duration, Instant};
 use rhosync_e2e::{start_http_runner, TestEnv};
 use rhosync_local::Runner;
 use rhosync_server::edges::aws;
-use rhosync_testkit::Stack;
+use rhosync_testkit::{free_port, wait_for_port, Stack};
 use serde_json::json;
 use sync_support::{Device, Reply};
 
 /// The longest an outage may keep a request waiting before its 503 (the timeouts are 1.5 s
 /// for Redis and 1.8 s for AWS; the rest is slack for a loaded machine).
 const ANSWER_WITHIN: Duration = Duration::from_millis(2_600);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
-
-fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what} did not listen on {port}");
-}
 
 /// A server process of this test's own, killed when dropped.
 struct Server {
