@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 /// Where a key lives: a file (relative paths are read beside the settings file) or an
-/// AWS Secrets Manager secret (its name or ARN).
+/// AWS Secrets Manager secret (its name or ARN). A file named in the settings wins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
     File(PathBuf),
@@ -94,9 +94,10 @@ impl PushSettings {
             }
         };
         let key_source = |secret_var: &str, setting: &str, fallback_var: Option<&str>| {
-            var(secret_var)
-                .map(KeySource::Secret)
-                .or_else(|| text(env_section, setting).map(|f| KeySource::File(file(f))))
+            // A key file named in the settings wins over the deployment's secret.
+            text(env_section, setting)
+                .map(|f| KeySource::File(file(f)))
+                .or_else(|| var(secret_var).map(KeySource::Secret))
                 .or_else(|| fallback_var.and_then(&var).map(|f| KeySource::File(PathBuf::from(f))))
         };
         let sandbox = match text(env_section, "apns_environment").as_deref() {

@@ -7,6 +7,9 @@ use tokio::sync::OnceCell;
 
 use super::config::KeySource;
 
+/// What `template.yaml` creates the key secrets with.
+pub const PLACEHOLDER: &str = "not-configured";
+
 #[async_trait]
 pub trait KeyReader: Send + Sync {
     /// The key's text, or why it could not be read.
@@ -51,7 +54,13 @@ impl KeyReader for Keys {
                     .send()
                     .await
                     .map_err(|e| crate::edges::AwsError::sdk("secretsmanager", e).to_string())?;
-                out.secret_string().map(str::to_owned).ok_or_else(|| format!("secret {id} has no text value"))
+                match out.secret_string() {
+                    None => Err(format!("secret {id} has no text value")),
+                    Some(PLACEHOLDER) => {
+                        Err(format!("secret {id} holds no key yet: put the key in it (docs/push.md §8)"))
+                    }
+                    Some(text) => Ok(text.to_owned()),
+                }
             }
         }
     }
