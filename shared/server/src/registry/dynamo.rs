@@ -439,12 +439,12 @@ impl Registry for DynamoRegistry {
     async fn clients(&self, ids: &[String]) -> Result<Vec<ClientRecord>, RegistryError> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut out = Vec::with_capacity(ids.len());
-        let fitting: Vec<&String> = ids.iter().filter(|id| key_fits(&format!("CLIENT#{id}"), PROFILE)).collect();
+        let mut fitting: Vec<&String> = ids.iter().filter(|id| key_fits(&format!("CLIENT#{id}"), PROFILE)).collect();
+        // BatchGetItem refuses a request naming one key twice.
+        fitting.sort();
+        fitting.dedup();
         for chunk in fitting.chunks(100) {
-            let mut unique: Vec<&String> = chunk.to_vec();
-            unique.sort();
-            unique.dedup();
-            let keys: Vec<Item> = unique
+            let keys: Vec<Item> = chunk
                 .iter()
                 .map(|id| HashMap::from([("pk".to_owned(), s(format!("CLIENT#{id}"))), ("sk".to_owned(), s(PROFILE))]))
                 .collect();

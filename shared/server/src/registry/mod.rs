@@ -99,11 +99,15 @@ pub trait Registry: Send + Sync {
         self.put_client_owned_by(&client, Some(&owner)).await?;
         Ok(true)
     }
-    /// The clients of `ids` that exist, in any order (the push worker reads a user's
-    /// devices this way). The default reads them one by one.
+    /// The clients of `ids` that exist, each once, in any order (the push worker reads a
+    /// user's devices this way). The default reads them one by one.
     async fn clients(&self, ids: &[String]) -> Result<Vec<ClientRecord>, RegistryError> {
         let mut out = Vec::with_capacity(ids.len());
+        let mut seen = std::collections::HashSet::new();
         for id in ids {
+            if !seen.insert(id.as_str()) {
+                continue;
+            }
             if let Some(client) = self.client(id).await? {
                 out.push(client);
             }
