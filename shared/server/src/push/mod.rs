@@ -8,7 +8,7 @@
 //!   service-account key), [`rps`] (RhoConnect Push Service and the plain webhook);
 //!   [`sender::MemorySender`] is the in-memory one;
 //! * [`config`] — the push settings and their environment overrides; [`secrets`] — reading
-//!   keys from files or AWS Secrets Manager.
+//!   keys from files or AWS Secrets Manager; [`metrics`] — per-job counts as logs and EMF.
 //!
 //! Producers (the REST ping route, backend pushes to `push_notify` sources) only queue
 //! [`crate::ports::Job::Ping`]; the push worker (`crate::jobs::workers`) runs this service.
@@ -16,6 +16,7 @@
 pub mod apns;
 pub mod config;
 pub mod fcm;
+pub mod metrics;
 pub mod payload;
 pub mod resolve;
 pub mod rps;

@@ -194,7 +194,7 @@ impl PushService {
         for (device, _) in &later {
             tally.entry(device.platform).or_default().retrying += 1;
         }
-        log_tally(ping_key, &tally);
+        super::metrics::report(ping_key, &tally);
         match later.first() {
             None => Ok(tally),
             Some((_, reason)) => Err(PushError::Retry(later.len(), reason.clone())),
@@ -252,22 +252,6 @@ impl PushService {
         }
         ports.store.ledger_mark_done(&entry, LEDGER_TTL_SECS).await.map_err(store_err)?;
         Ok(Step::Done(outcome))
-    }
-}
-
-fn log_tally(job: &str, tally: &Tally) {
-    for (platform, c) in tally {
-        tracing::info!(
-            job,
-            platform = platform.as_str(),
-            sent = c.sent,
-            failed = c.failed,
-            pruned = c.pruned,
-            ignored = c.ignored,
-            retrying = c.retrying,
-            already = c.already,
-            "push delivered"
-        );
     }
 }
 
