@@ -3,16 +3,32 @@
 //! turns into the metrics `rhosync/push` `sent`, `failed`, `pruned`, `ignored`, `retrying`
 //! by `platform`.
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 
-use super::service::Tally;
 use crate::ports::Platform;
+
+/// Counts of one job, per platform.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub sent: usize,
+    pub failed: usize,
+    pub pruned: usize,
+    pub ignored: usize,
+    pub retrying: usize,
+    /// Already delivered for this ping (a redelivered job).
+    pub already: usize,
+}
+
+/// What one delivery run did, per platform.
+pub type Tally = BTreeMap<Platform, Counts>;
 
 /// CloudWatch namespace of the push metrics.
 pub const NAMESPACE: &str = "rhosync/push";
 
 /// The EMF record of one platform's counts.
-pub fn emf_record(job: &str, platform: Platform, c: &super::Counts, timestamp_ms: u128) -> Value {
+pub fn emf_record(job: &str, platform: Platform, c: &Counts, timestamp_ms: u128) -> Value {
     let metrics: Vec<Value> = ["sent", "failed", "pruned", "ignored", "retrying"]
         .iter()
         .map(|name| json!({"Name": name, "Unit": "Count"}))
@@ -61,7 +77,7 @@ mod tests {
 
     #[test]
     fn emf_record_names_the_metrics_and_carries_the_counts() {
-        let c = super::super::Counts { sent: 3, pruned: 1, ..Default::default() };
+        let c = Counts { sent: 3, pruned: 1, ..Default::default() };
         let r = emf_record("j1", Platform::Apns, &c, 1_700_000_000_000);
         assert_eq!(r["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
         assert_eq!(r["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["platform"]]));

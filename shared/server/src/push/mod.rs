@@ -27,8 +27,9 @@ pub mod service;
 use std::sync::Arc;
 
 pub use config::PushSettings;
+pub use metrics::{Counts, Tally};
 pub use sender::{MemorySender, PushSender, SendOutcome};
-pub use service::{Counts, PushError, PushPorts, PushService, Senders, Tally};
+pub use service::{PushError, PushPorts, PushService, Senders};
 
 impl Senders {
     /// The real edges for `settings`, reading keys through `keys`.

@@ -10,13 +10,13 @@
 //!   asks for a short wait, else by failing the job so SQS redelivers it (and, after the
 //!   queue's receive count, moves it to the DLQ).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 
 use super::config::PushSettings;
+use super::metrics::Tally;
 use super::resolve::Resolver;
 use super::sender::{PushSender, SendOutcome};
 use crate::ports::{Job, JobMessage, JobQueue, Platform, PushDevice, PushNotice, Queue};
@@ -72,21 +72,6 @@ impl Senders {
         }
     }
 }
-
-/// Counts of one job, per platform.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
-    pub sent: usize,
-    pub failed: usize,
-    pub pruned: usize,
-    pub ignored: usize,
-    pub retrying: usize,
-    /// Already delivered for this ping (a redelivered job).
-    pub already: usize,
-}
-
-/// What one delivery run did, per platform.
-pub type Tally = BTreeMap<Platform, Counts>;
 
 enum Step {
     Already,
@@ -259,6 +244,7 @@ impl PushService {
 mod tests {
     use super::*;
     use crate::ports::MemoryJobQueue;
+    use crate::push::Counts;
     use crate::push::MemorySender;
     use crate::registry::{ClientRecord, MemoryRegistry};
     use crate::store::memory::MemoryStore;
