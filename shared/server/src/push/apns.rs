@@ -36,6 +36,8 @@ pub struct ApnsSender {
     signer: OnceCell<Result<EncodingKey, String>>,
     /// The current provider token and when it was made.
     token: Mutex<Option<(String, Instant)>>,
+    /// How long a token is reused ([`TOKEN_REFRESH`]).
+    refresh_after: Duration,
 }
 
 /// The HTTP/2 client: TLS with the platform's roots plus the configured extra CA.
@@ -65,7 +67,20 @@ fn now_secs() -> u64 {
 
 impl ApnsSender {
     pub fn new(settings: ApnsSettings, keys: Arc<dyn KeyReader>) -> Self {
-        Self { http: client(&settings), settings, keys, signer: OnceCell::new(), token: Mutex::new(None) }
+        Self {
+            http: client(&settings),
+            settings,
+            keys,
+            signer: OnceCell::new(),
+            token: Mutex::new(None),
+            refresh_after: TOKEN_REFRESH,
+        }
+    }
+
+    /// The same sender reusing a token for `after` instead of [`TOKEN_REFRESH`].
+    pub fn with_token_refresh(mut self, after: Duration) -> Self {
+        self.refresh_after = after;
+        self
     }
 
     async fn signer(&self) -> Result<&EncodingKey, String> {
@@ -84,7 +99,7 @@ impl ApnsSender {
     async fn provider_token(&self) -> Result<String, String> {
         let mut current = self.token.lock().await;
         if let Some((token, made)) = current.as_ref() {
-            if made.elapsed() < TOKEN_REFRESH {
+            if made.elapsed() < self.refresh_after {
                 return Ok(token.clone());
             }
         }
@@ -156,5 +171,71 @@ impl PushSender for ApnsSender {
             }
             _ => by_status(status, &headers, message),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::push::config::KeySource;
+
+    /// A throwaway P-256 key, made for this test only.
+    const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgmpvVkmp9DGZoVOGn
+hb+6R0GBGMZ/+p5Z1G20KKaQ1kuhRANCAASmYcAqTM/bDPzE97azMWyKxClzCEIs
+8s1+wORuhS+Rw8AZVgeHiC4UdbRBrqWCZL9s0Co1S9xGwBqr14r+OWyN
+-----END PRIVATE KEY-----
+";
+
+    struct Fixed;
+
+    #[async_trait]
+    impl KeyReader for Fixed {
+        async fn read(&self, _: &KeySource) -> Result<String, String> {
+            Ok(TEST_KEY.to_owned())
+        }
+    }
+
+    fn sender() -> ApnsSender {
+        let settings = ApnsSettings {
+            endpoint: "https://127.0.0.1:9".into(),
+            key: Some(KeySource::File("AuthKey.p8".into())),
+            key_id: Some("KID".into()),
+            team_id: Some("TEAM".into()),
+            ..ApnsSettings::default()
+        };
+        ApnsSender::new(settings, Arc::new(Fixed))
+    }
+
+    async fn made(s: &ApnsSender) -> Option<Instant> {
+        s.token.lock().await.as_ref().map(|(_, at)| *at)
+    }
+
+    #[tokio::test]
+    async fn provider_tokens_are_reused_until_the_refresh_age_then_made_anew() {
+        let s = sender();
+        let first = s.provider_token().await.expect("token");
+        let at = made(&s).await;
+        assert_eq!(s.provider_token().await.expect("token"), first, "reused");
+        assert_eq!(made(&s).await, at);
+        let header = jsonwebtoken::decode_header(&first).expect("header");
+        assert_eq!((header.alg, header.kid.as_deref()), (Algorithm::ES256, Some("KID")));
+
+        let s = sender().with_token_refresh(Duration::ZERO);
+        s.provider_token().await.expect("token");
+        let at = made(&s).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        s.provider_token().await.expect("token");
+        assert_ne!(made(&s).await, at, "made anew once older than the refresh age");
+        s.forget_token().await;
+        assert_eq!(made(&s).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_key_without_its_ids_fails_the_send() {
+        let settings = ApnsSettings { key: Some(KeySource::File("k".into())), ..ApnsSettings::default() };
+        let s = ApnsSender::new(settings, Arc::new(Fixed));
+        let err = s.provider_token().await.expect_err("no ids");
+        assert!(err.contains(":apns_key_id:"), "{err}");
     }
 }
