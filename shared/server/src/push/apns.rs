@@ -33,7 +33,7 @@ pub struct ApnsSender {
     settings: ApnsSettings,
     keys: Arc<dyn KeyReader>,
     /// The signing key, read once.
-    signer: OnceCell<Result<EncodingKey, String>>,
+    signer: OnceCell<EncodingKey>,
     /// The current provider token and when it was made.
     token: Mutex<Option<(String, Instant)>>,
     /// How long a token is reused ([`TOKEN_REFRESH`]).
@@ -83,16 +83,15 @@ impl ApnsSender {
         self
     }
 
+    /// The signing key, read on first use and kept; a failed read is tried again next time.
     async fn signer(&self) -> Result<&EncodingKey, String> {
-        let loaded = self
-            .signer
-            .get_or_init(|| async {
+        self.signer
+            .get_or_try_init(|| async {
                 let source = self.settings.key.as_ref().ok_or("no APNs key is configured")?;
                 let pem = self.keys.read(source).await?;
                 EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| format!("APNs key: {e}"))
             })
-            .await;
-        loaded.as_ref().map_err(Clone::clone)
+            .await
     }
 
     /// The provider token, made anew when it is older than [`TOKEN_REFRESH`].

@@ -59,7 +59,7 @@ pub struct FcmSender {
     http: reqwest::Client,
     settings: FcmSettings,
     keys: Arc<dyn KeyReader>,
-    account: OnceCell<Result<Account, String>>,
+    account: OnceCell<Account>,
     token: Mutex<Option<(String, Instant)>>,
 }
 
@@ -89,9 +89,8 @@ impl FcmSender {
     }
 
     async fn account(&self) -> Result<&Account, String> {
-        let loaded = self
-            .account
-            .get_or_init(|| async {
+        self.account
+            .get_or_try_init(|| async {
                 let source = self
                     .settings
                     .service_account
@@ -106,8 +105,7 @@ impl FcmSender {
                     self.settings.token_uri.clone().or(sa.token_uri).unwrap_or_else(|| GOOGLE_TOKEN_URI.to_owned());
                 Ok(Account { email: sa.client_email, key, key_id: sa.private_key_id, token_uri })
             })
-            .await;
-        loaded.as_ref().map_err(Clone::clone)
+            .await
     }
 
     async fn access_token(&self) -> Result<String, TokenError> {

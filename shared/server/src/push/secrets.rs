@@ -1,6 +1,7 @@
 //! Reading the push services' keys (docs/push.md §8): from a file beside the settings, or
 //! from AWS Secrets Manager when the deployment names a secret. Each sender reads its key
-//! once, on its first send, and keeps it for the life of the process (one cold start).
+//! on its first send and keeps it for the life of the process (one cold start); a read
+//! that failed is tried again on the next send.
 
 use async_trait::async_trait;
 use tokio::sync::OnceCell;
