@@ -20,6 +20,7 @@ pub mod health;
 pub mod http;
 pub mod jobs;
 pub mod ports;
+pub mod push;
 pub mod registry;
 pub mod runtime;
 pub mod seed;

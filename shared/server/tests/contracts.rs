@@ -48,6 +48,8 @@ enum RegistryOp {
     PutClientOwnedBy(ClientRecord, Option<String>),
     DeleteClient(String),
     ClientsOf(String),
+    ForgetDevicePin(String, String),
+    Clients(Vec<String>),
     TokenUser(String),
     UserToken(String),
     SetUserToken(String, String),
@@ -82,6 +84,11 @@ async fn run(registry: &dyn Registry, op: &RegistryOp) -> String {
         }
         RegistryOp::DeleteClient(id) => show(registry.delete_client(id).await),
         RegistryOp::ClientsOf(login) => show(registry.clients_of(login).await),
+        RegistryOp::ForgetDevicePin(id, pin) => show(registry.forget_device_pin(id, pin).await),
+        RegistryOp::Clients(ids) => show(registry.clients(ids).await.map(|mut found| {
+            found.sort_by(|a, b| a.id.cmp(&b.id));
+            found
+        })),
         RegistryOp::TokenUser(token) => show(registry.token_user(token).await),
         RegistryOp::UserToken(login) => show(registry.user_token(login).await),
         RegistryOp::SetUserToken(login, token) => show(registry.set_user_token(login, token).await),
@@ -159,6 +166,15 @@ fn registry_script() -> Vec<RegistryOp> {
         CreateClient(c1),
         Client(s("c1")),
         Client(s("c2")),
+        // Dead push addresses (docs/push.md §7): only the registered one is dropped.
+        ForgetDevicePin(s("c1"), s("other-pin")),
+        ForgetDevicePin(s("c1"), s("pin-1")),
+        Client(s("c1")),
+        ForgetDevicePin(s("c1"), s("pin-1")),
+        ForgetDevicePin(s("no-such-client"), s("pin-1")),
+        ForgetDevicePin(too_long_pk.clone(), s("pin-1")),
+        Clients(vec![s("c1"), s("no-such-client"), s("c1"), too_long_pk.clone()]),
+        Clients(Vec::new()),
         PutClient(client("c2", "amy")),
         ClientsOf(s("amy")),
         PutClient(client("c2", "bob")),

@@ -219,6 +219,12 @@ impl Settings {
         Ok(Self { app, sources, on_demand, raw_sources, env })
     }
 
+    /// The environment section as the file wrote it (keys without colons), for settings
+    /// read elsewhere (push, docs/push.md §8).
+    pub fn environment_section(&self) -> &serde_json::Map<String, Json> {
+        &self.env
+    }
+
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
         self.sources.iter().find(|s| s.name == name)
     }

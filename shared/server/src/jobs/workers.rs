@@ -1,10 +1,11 @@
 //! The three SQS workers. Each accepts only its own job kinds; a message that lands on the
 //! wrong queue fails loudly (and ends in the DLQ) rather than being dropped.
 //!
-//! The adapter worker is the one with real work here: queued refreshes and client writes
-//! (`sync::refresh`, `sync::cud`).
+//! The adapter worker runs queued refreshes and client writes (`sync::refresh`,
+//! `sync::cud`); the push worker sends pings (`crate::push`); the bulk worker only logs.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -13,6 +14,7 @@ use crate::config::Env;
 use crate::edges::sqs::QueueUrls;
 use crate::ports::jobs::{CudWrite, Job};
 use crate::ports::Queue;
+use crate::push::{PushPorts, PushService};
 use crate::sync::cud;
 use crate::sync::cud::apply::PendingWrite;
 use crate::sync::{self, SyncError, SyncServices};
@@ -54,7 +56,7 @@ impl WorkerName {
     pub fn handler(self, svc: SyncServices) -> Box<dyn JobHandler> {
         match self {
             Self::Adapter => Box::new(AdapterWorker { svc }),
-            Self::Push => Box::new(PushWorker { svc }),
+            Self::Push => Box::new(PushWorker::new(svc)),
             Self::Bulk => Box::new(BulkWorker { svc }),
         }
     }
@@ -136,10 +138,37 @@ impl JobHandler for AdapterWorker {
     }
 }
 
-/// Sends pings to devices.
+/// Sends pings to devices (docs/push.md): ping jobs and the chunk jobs large pings are
+/// split into, through [`crate::push::PushService`].
 pub struct PushWorker {
-    #[allow(dead_code)]
     svc: SyncServices,
+    push: Arc<PushService>,
+}
+
+impl PushWorker {
+    /// The worker with the real push edges, configured from the settings and environment.
+    pub fn new(svc: SyncServices) -> Self {
+        let push = Arc::new(crate::push::real_service(&svc.settings));
+        Self { svc, push }
+    }
+
+    /// The worker over another push service (tests: in-memory senders).
+    pub fn with_service(svc: SyncServices, push: Arc<PushService>) -> Self {
+        Self { svc, push }
+    }
+
+    async fn run(&self, key: &str, job: &Job) -> Result<(), JobError> {
+        let ports = PushPorts { registry: self.svc.registry(), store: &*self.svc.store, queue: self.svc.queue() };
+        let result = match job {
+            Job::Ping { users, .. } => {
+                let notice = job.notice().unwrap_or_default();
+                self.push.ping(&ports, key, users, &notice).await
+            }
+            Job::PushChunk { ping, notice, devices } => self.push.deliver(&ports, ping, notice, devices).await,
+            other => return Err(JobError::WrongWorker(other.kind())),
+        };
+        result.map(|_| ()).map_err(|e| JobError::Failed(e.to_string()))
+    }
 }
 
 #[async_trait]
@@ -149,13 +178,14 @@ impl JobHandler for PushWorker {
     }
 
     async fn handle(&self, job: &Job) -> Result<(), JobError> {
-        match job {
-            Job::Ping { users, .. } => {
-                tracing::info!(users = users.len(), "ping job received");
-                Ok(())
-            }
-            other => Err(JobError::WrongWorker(other.kind())),
-        }
+        // Without a delivery key the job stands for itself.
+        let key = format!("unkeyed:{}", crate::auth::tokens::random_token());
+        self.run(&key, job).await
+    }
+
+    async fn handle_batch(&self, items: &[JobItem]) -> Vec<Result<(), JobError>> {
+        let runs = items.iter().map(|item| self.run(&item.key, &item.job));
+        futures::future::join_all(runs).await
     }
 }
 

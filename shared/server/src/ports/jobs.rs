@@ -60,6 +60,11 @@ pub enum Job {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         origin: Option<String>,
     },
+    /// One slice of a ping's devices, queued by the push worker for itself when a ping
+    /// reaches more devices than one job sends (docs/push.md §5). `ping` is the key of the
+    /// ping job: with each device's address it names the device's delivery in the ledger,
+    /// so no device hears twice of one ping.
+    PushChunk { ping: String, notice: PushNotice, devices: Vec<PushDevice> },
     /// Build a bulk-data file (docs/jobs.md §6).
     Bulk {
         name: String,
@@ -91,14 +96,89 @@ impl Job {
         }
     }
 
+    /// The notice a ping job carries (`None` for other jobs).
+    pub fn notice(&self) -> Option<PushNotice> {
+        match self {
+            Self::Ping { message, sources, badge, sound, vibrate, .. } => Some(PushNotice {
+                message: message.clone(),
+                sources: sources.clone(),
+                badge: badge.clone(),
+                sound: sound.clone(),
+                vibrate: vibrate.clone(),
+            }),
+            Self::PushChunk { notice, .. } => Some(notice.clone()),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Refresh { .. } => "refresh",
             Self::Cud { .. } => "cud",
             Self::Ping { .. } => "ping",
+            Self::PushChunk { .. } => "push_chunk",
             Self::Bulk { .. } => "bulk",
         }
     }
+}
+
+/// What a ping tells each device (docs/push.md §3): the request's parameters without the
+/// users (and never the API token).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PushNotice {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Sources to sync; empty = none named.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub badge: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sound: Option<String>,
+    /// Always a string, `""` when absent.
+    #[serde(default)]
+    pub vibrate: String,
+}
+
+/// Which push service reaches a device (docs/push.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    Apns,
+    Fcm,
+    Rps,
+    Webhook,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 4] = [Self::Apns, Self::Fcm, Self::Rps, Self::Webhook];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Apns => "apns",
+            Self::Fcm => "fcm",
+            Self::Rps => "rps",
+            Self::Webhook => "webhook",
+        }
+    }
+}
+
+/// One registered device a ping goes to: its client and what it registered
+/// (docs/push.md §2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushDevice {
+    pub client_id: String,
+    pub platform: Platform,
+    /// The push address (`device_pin`).
+    pub pin: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub phone_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub app_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub app_version: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub port: String,
 }
 
 /// The three client write operations, in processing order.

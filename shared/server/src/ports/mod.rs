@@ -18,5 +18,5 @@ pub mod queue;
 
 pub use blobs::{BlobError, BlobMeta, BlobStore, MemoryBlobStore};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use jobs::{BlobRef, CudOp, CudWrite, Job, JobMessage, RawAttrs};
+pub use jobs::{BlobRef, CudOp, CudWrite, Job, JobMessage, Platform, PushDevice, PushNotice, RawAttrs};
 pub use queue::{JobQueue, MemoryJobQueue, Queue, QueueError, MAX_RECEIVE_COUNT};

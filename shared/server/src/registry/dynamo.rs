@@ -240,6 +240,24 @@ impl DynamoRegistry {
         item
     }
 
+    fn client_of_item(item: &Item) -> Result<ClientRecord, RegistryError> {
+        let pk = get_s(item, "pk").unwrap_or_default();
+        let id = pk.strip_prefix("CLIENT#").unwrap_or(&pk).to_owned();
+        let device = match item.get("device") {
+            Some(AttributeValue::M(map)) => {
+                map.iter().filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone()))).collect()
+            }
+            _ => Default::default(),
+        };
+        Ok(ClientRecord {
+            user_id: get_s(item, "user_id").ok_or_else(|| RegistryError::Corrupt(format!("client {id}")))?,
+            app_id: get_s(item, "app_id").unwrap_or_else(|| "application".into()),
+            device,
+            last_sync: get_s(item, "last_sync"),
+            id,
+        })
+    }
+
     fn membership(pk: String, sk: String) -> Item {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
     }
@@ -354,19 +372,7 @@ impl Registry for DynamoRegistry {
 
     async fn client(&self, id: &str) -> Result<Option<ClientRecord>, RegistryError> {
         let Some(item) = self.get(format!("CLIENT#{id}"), PROFILE).await? else { return Ok(None) };
-        let device = match item.get("device") {
-            Some(AttributeValue::M(map)) => {
-                map.iter().filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone()))).collect()
-            }
-            _ => Default::default(),
-        };
-        Ok(Some(ClientRecord {
-            id: id.to_owned(),
-            user_id: get_s(&item, "user_id").ok_or_else(|| RegistryError::Corrupt(format!("client {id}")))?,
-            app_id: get_s(&item, "app_id").unwrap_or_else(|| "application".into()),
-            device,
-            last_sync: get_s(&item, "last_sync"),
-        }))
+        Self::client_of_item(&item).map(Some)
     }
 
     async fn create_client(&self, client: &ClientRecord) -> Result<(), RegistryError> {
@@ -420,6 +426,72 @@ impl Registry for DynamoRegistry {
 
     async fn clients_of(&self, login: &str) -> Result<Vec<String>, RegistryError> {
         self.query_suffixes(format!("USER#{login}"), "CLIENT#").await
+    }
+
+    async fn forget_device_pin(&self, id: &str, pin: &str) -> Result<bool, RegistryError> {
+        let pk = format!("CLIENT#{id}");
+        if !key_fits(&pk, PROFILE) {
+            return Ok(false);
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(PROFILE))
+            .update_expression("REMOVE #device.#pin")
+            .condition_expression("#device.#pin = :pin")
+            .expression_attribute_names("#device", "device")
+            .expression_attribute_names("#pin", "device_pin")
+            .expression_attribute_values(":pin", s(pin))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    /// 100 keys per `BatchGetItem` (DynamoDB's limit), unprocessed keys asked again.
+    async fn clients(&self, ids: &[String]) -> Result<Vec<ClientRecord>, RegistryError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut out = Vec::with_capacity(ids.len());
+        let mut fitting: Vec<&String> = ids.iter().filter(|id| key_fits(&format!("CLIENT#{id}"), PROFILE)).collect();
+        // BatchGetItem refuses a request naming one key twice.
+        fitting.sort();
+        fitting.dedup();
+        for chunk in fitting.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|id| HashMap::from([("pk".to_owned(), s(format!("CLIENT#{id}"))), ("sk".to_owned(), s(PROFILE))]))
+                .collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(build_err)?,
+            );
+            for attempt in 0..8u32 {
+                let Some(request) = pending.take() else { break };
+                let out_page = self
+                    .client
+                    .batch_get_item()
+                    .request_items(self.table.clone(), request)
+                    .send()
+                    .await
+                    .map_err(err)?;
+                for item in out_page.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    out.push(Self::client_of_item(&item)?);
+                }
+                pending =
+                    out_page.unprocessed_keys.unwrap_or_default().remove(&self.table).filter(|k| !k.keys.is_empty());
+                if pending.is_some() {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+            }
+            if pending.is_some() {
+                return Err(RegistryError::Store("dynamodb: batch get left unprocessed keys".into()));
+            }
+        }
+        Ok(out)
     }
 
     async fn token_user(&self, token: &str) -> Result<Option<String>, RegistryError> {

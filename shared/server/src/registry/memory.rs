@@ -277,6 +277,16 @@ impl Registry for MemoryRegistry {
         Ok(self.lock().clients_of(login))
     }
 
+    async fn forget_device_pin(&self, id: &str, pin: &str) -> Result<bool, RegistryError> {
+        let mut tables = self.lock();
+        let Some(client) = tables.clients.get_mut(id) else { return Ok(false) };
+        if client.device.get("device_pin").map(String::as_str) != Some(pin) {
+            return Ok(false);
+        }
+        client.device.remove("device_pin");
+        Ok(true)
+    }
+
     async fn token_user(&self, token: &str) -> Result<Option<String>, RegistryError> {
         Ok(self.lock().tokens.get(token).cloned())
     }
@@ -385,6 +395,23 @@ mod tests {
         assert_eq!(r.users().await.expect("users"), ["amy"]);
         r.delete_client("c1").await.expect("delete");
         assert!(r.clients_of("amy").await.expect("list").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_dead_pin_is_forgotten_only_while_it_is_still_registered() {
+        let r = MemoryRegistry::new();
+        let mut c = client("c1", "amy");
+        c.device.insert("device_pin".into(), "abcd".into());
+        c.device.insert("device_type".into(), "APPLE".into());
+        r.create_client(&c).await.expect("create");
+        assert!(!r.forget_device_pin("c1", "other").await.expect("forget"), "another pin is kept");
+        assert!(r.forget_device_pin("c1", "abcd").await.expect("forget"));
+        let stored = r.client("c1").await.expect("client").expect("exists");
+        assert_eq!(stored.device.get("device_pin"), None);
+        assert_eq!(stored.device.get("device_type").map(String::as_str), Some("APPLE"), "the rest stays");
+        assert!(!r.forget_device_pin("missing", "abcd").await.expect("forget"));
+        let listed = r.clients(&["c1".into(), "missing".into()]).await.expect("clients");
+        assert_eq!(listed.len(), 1);
     }
 
     #[tokio::test]

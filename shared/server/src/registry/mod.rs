@@ -88,6 +88,35 @@ pub trait Registry: Send + Sync {
         self.put_client(client).await
     }
     async fn delete_client(&self, id: &str) -> Result<(), RegistryError>;
+    /// Drops a client's push address (`device_pin`) if it is still `pin`: the push service
+    /// called it dead (docs/push.md §7). False when the client is gone or registered
+    /// another address meanwhile (that one is kept). The default reads and rewrites the
+    /// record; both edges do it in one conditional step.
+    async fn forget_device_pin(&self, id: &str, pin: &str) -> Result<bool, RegistryError> {
+        let Some(mut client) = self.client(id).await? else { return Ok(false) };
+        if client.device.get("device_pin").map(String::as_str) != Some(pin) {
+            return Ok(false);
+        }
+        client.device.remove("device_pin");
+        let owner = client.user_id.clone();
+        self.put_client_owned_by(&client, Some(&owner)).await?;
+        Ok(true)
+    }
+    /// The clients of `ids` that exist, each once, in any order (the push worker reads a
+    /// user's devices this way). The default reads them one by one.
+    async fn clients(&self, ids: &[String]) -> Result<Vec<ClientRecord>, RegistryError> {
+        let mut out = Vec::with_capacity(ids.len());
+        let mut seen = std::collections::HashSet::new();
+        for id in ids {
+            if !seen.insert(id.as_str()) {
+                continue;
+            }
+            if let Some(client) = self.client(id).await? {
+                out.push(client);
+            }
+        }
+        Ok(out)
+    }
     async fn clients_of(&self, login: &str) -> Result<Vec<String>, RegistryError>;
 
     /// The login an API token belongs to.

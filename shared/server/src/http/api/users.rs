@@ -2,7 +2,7 @@
 //! list, show, create, update, delete users; a user's clients; ping.
 //!
 //! A ping is validated here and enqueued on the push queue as a [`Job::Ping`] without the
-//! API token (docs/rest-api.md §6.7); the push worker only logs it so far (docs/jobs.md §5).
+//! API token (docs/rest-api.md §6.7); the push worker sends it (docs/push.md §1).
 
 use axum::extract::{Path, State};
 use axum::response::Response;
