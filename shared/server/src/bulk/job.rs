@@ -1,0 +1,240 @@
+//! The bulk worker's job (docs/bulk-data.md §3): refresh the selected sources through their
+//! adapters, read each one's master document at one version (the snapshot), write the
+//! SQLite file on local disk a chunk at a time, zip and gzip it, upload the three files and
+//! mark the record completed. Any failure marks the record failed with the error; the next
+//! request starts a new build.
+//!
+//! Every step first checks that the record still belongs to this build: a build that was
+//! replaced (restarted after [`super::request::BUILD_TIMEOUT_SECS`]) writes nothing more.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rhosync_engine::values::{decode_body, Attrs};
+
+use super::layout::{self, Schema, SourceRow};
+use super::record::{BulkRecord, BulkState, FileNames, Progress, Snapshot};
+use super::request::{self, partition_sources};
+use super::writer::{self, FileWriter};
+use super::BulkError;
+use crate::config::SyncType;
+use crate::ports::blobs::DEFAULT_CONTENT_TYPE;
+use crate::sync::{refresh, sources, SourceCtx, SyncServices};
+
+/// Objects handed to the writer per blocking call (and per progress update).
+const CHUNK: usize = 5000;
+
+/// Runs build `build` of record `name`. `Ok` also when the job had nothing to do (record
+/// gone, or replaced by a newer build) or when it failed and marked the record so: the
+/// record, not the queue, carries the outcome, and a redelivery would only build again.
+pub async fn run(svc: &SyncServices, name: &str, build: &str) -> Result<(), BulkError> {
+    let Some(mut record) = request::load(svc, name).await? else {
+        tracing::info!(name, "bulk record gone; nothing to build");
+        return Ok(());
+    };
+    if record.build != build || record.state != BulkState::InProgress {
+        tracing::info!(name, build, "bulk build replaced or finished; skipped");
+        return Ok(());
+    }
+    match build_file(svc, &mut record).await {
+        Ok(()) => {
+            record.state = BulkState::Completed;
+            record.progress = Progress::Done;
+            record.refresh_time = svc.clock.now_secs() + svc.app().bulk_sync_poll_interval;
+            save_if_current(svc, &record).await?;
+            tracing::info!(name, url = record.url.as_deref().unwrap_or(""), "bulk file built");
+        }
+        Err(err) => {
+            tracing::warn!(name, error = %err, "bulk build failed");
+            record.state = BulkState::Failed;
+            record.progress = Progress::Failed;
+            record.error = Some(err.to_string());
+            save_if_current(svc, &record).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Saves `record` unless another build took its place.
+async fn save_if_current(svc: &SyncServices, record: &BulkRecord) -> Result<bool, BulkError> {
+    match request::load(svc, &record.name).await? {
+        Some(stored) if stored.build == record.build => {
+            request::save(svc, record).await?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+async fn progress(svc: &SyncServices, record: &mut BulkRecord, step: Progress) -> Result<(), BulkError> {
+    record.progress = step;
+    if save_if_current(svc, record).await? {
+        Ok(())
+    } else {
+        Err(BulkError::File("the build was replaced by a newer one".into()))
+    }
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BulkError> + Send + 'static,
+) -> Result<T, BulkError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| BulkError::File(format!("writer thread: {e}")))?
+}
+
+/// The source's refresh as a query would run it (docs/bulk-data.md §3 step 1): only when
+/// its poll interval has passed, so a recently refreshed master document is used as is.
+async fn refresh_source(svc: &SyncServices, source: &SourceCtx, user: &str) -> Result<(), BulkError> {
+    let pk = source.keys(svc, user);
+    let poll = refresh::poll_interval(svc, source).await?;
+    let now = svc.clock.now_secs();
+    let rt = svc.store.hget(&pk.rs, "refresh_time").await?.and_then(|v| v.parse::<f64>().ok());
+    let due = poll == 0 || (poll != -1 && rt.is_none_or(|rt| rt <= now as f64));
+    if !due {
+        return Ok(());
+    }
+    let prev = rt.map_or(now.to_string(), |rt| (rt as i64).to_string());
+    let next = (now as i64 + poll.max(0)).to_string();
+    svc.store.hset(&pk.rs, &[("prev_refresh_time", Some(prev)), ("refresh_time", Some(next))]).await?;
+    let out = refresh::run(svc, source, user, None, poll, true).await?;
+    for kind in ["login-error", "query-error"] {
+        if let Some(error) = out.errors.get(kind) {
+            let message = error.get("message").and_then(|m| m.as_str()).unwrap_or(kind).to_owned();
+            return Err(BulkError::Adapter { name: source.config.name.clone(), message: format!("{kind}: {message}") });
+        }
+    }
+    Ok(())
+}
+
+async fn build_file(svc: &SyncServices, record: &mut BulkRecord) -> Result<(), BulkError> {
+    let all = partition_sources(svc, record.partition.as_str()).await?;
+    let by_name: HashMap<&str, &SourceCtx> = all.iter().map(|s| (s.config.name.as_str(), s)).collect();
+    // The record's lists, as they were when the build started (sources that left the
+    // settings since are skipped).
+    let partition: Vec<&SourceCtx> =
+        record.partition_sources.iter().filter_map(|n| by_name.get(n.as_str()).copied()).collect();
+    let selected: Vec<&SourceCtx> = record.sources.iter().filter_map(|n| by_name.get(n.as_str()).copied()).collect();
+    let user = record.user.clone();
+    for (i, source) in selected.iter().enumerate() {
+        let step = Progress::Refreshing { source: source.config.name.clone(), n: i + 1, of: selected.len() };
+        progress(svc, record, step).await?;
+        refresh_source(svc, source, &user).await?;
+    }
+
+    let now = svc.clock.now_secs();
+    let names = FileNames::new(&record.name, now, &crate::auth::tokens::random_token());
+    let dir = tempfile::tempdir()?;
+    let data_path = dir.path().join("bulk.data");
+    let path = data_path.clone();
+    let mut file = blocking(move || FileWriter::create(&path)).await?;
+    let views = sources::all(svc).await.map_err(|e| BulkError::File(format!("source settings: {e}")))?;
+    let mut rows = Vec::with_capacity(partition.len());
+    for (i, source) in partition.iter().enumerate() {
+        let name = source.config.name.clone();
+        let is_selected = record.sources.contains(&name);
+        let pk = source.keys(svc, &user);
+        let src: HashMap<String, String> = svc.store.hgetall(&pk.src).await?.into_iter().collect();
+        let schema_text = src.get("schema").filter(|s| !s.is_empty()).cloned();
+        let schema = schema_text.as_deref().and_then(Schema::parse);
+        let refresh_time =
+            svc.store.hget(&pk.rs, "refresh_time").await?.and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) as i64;
+        let source_id = i as i64 + 1;
+        if let Some(schema) = &schema {
+            let (s, n) = (schema.clone(), name.clone());
+            file = blocking(move || file.create_source_table(&n, &s).map(|()| file)).await?;
+        }
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        let size = if is_selected {
+            // One atomic read: the head's version is exactly what the file will hold.
+            let (head, md) = svc.store.read_md(&pk).await?;
+            record
+                .snapshots
+                .insert(name.clone(), Snapshot { version: head.version, schema_sha1: src.get("schema_sha1").cloned() });
+            let total = md.len() as u64;
+            let mut written = 0u64;
+            let mut bodies = md.into_iter();
+            loop {
+                let chunk: Vec<(String, Attrs)> = bodies
+                    .by_ref()
+                    .take(CHUNK)
+                    .map(|(id, body)| decode_body(&body).map(|attrs| (id, attrs)))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| BulkError::File(format!("source {name}: {e}")))?;
+                if chunk.is_empty() {
+                    break;
+                }
+                written += chunk.len() as u64;
+                let (s, n, mut c) = (schema.clone(), name.clone(), std::mem::take(&mut counts));
+                let (f, c) = blocking(move || {
+                    file.write_objects(source_id, &n, s.as_ref(), &chunk, &mut c)?;
+                    Ok((file, c))
+                })
+                .await?;
+                file = f;
+                counts = c;
+                let step =
+                    Progress::Writing { source: name.clone(), n: i + 1, of: partition.len(), written, objects: total };
+                progress(svc, record, step).await?;
+            }
+            total
+        } else {
+            let (head, _) = svc.store.read_bodies(&pk, &[]).await?;
+            head.md_size
+        };
+        if let Some(schema) = &schema {
+            let (s, n) = (schema.clone(), name.clone());
+            file = blocking(move || file.index_source_table(&n, &s).map(|()| file)).await?;
+        }
+        let sync_type = match (is_selected, source.config.sync_type) {
+            (false, _) => "none",
+            (true, SyncType::Incremental) => "incremental",
+            (true, SyncType::BulkOnly) => "bulk_sync_only",
+        };
+        rows.push(SourceRow {
+            source_id,
+            name: name.clone(),
+            sync_priority: source.config.priority,
+            partition: record.partition.as_str().to_owned(),
+            sync_type: sync_type.to_owned(),
+            metadata: src.get("metadata").filter(|m| !m.is_empty()).cloned(),
+            last_inserted_size: size as i64,
+            backend_refresh_time: refresh_time,
+            source_attribs: if schema.is_some() { String::new() } else { layout::source_attribs(&counts) },
+            schema_version: schema.as_ref().and_then(|s| s.version.clone()),
+            schema: schema_text,
+            associations: sources::has_many(&views, &name),
+            blob_attribs: schema.as_ref().map(Schema::blob_attribs).unwrap_or_default(),
+        });
+    }
+    let entry = names.entry.clone();
+    let dir_path = dir.path().to_owned();
+    let finished = blocking(move || {
+        let data = file.finish(&rows)?;
+        let (rzip, gzip) = (dir_path.join("bulk.data.rzip"), dir_path.join("bulk.data.gzip"));
+        writer::write_rzip(&data, &rzip, &entry)?;
+        writer::write_gzip(&data, &gzip)?;
+        Ok((data, rzip, gzip))
+    })
+    .await?;
+    progress(svc, record, Progress::Uploading).await?;
+    upload(svc, &names.key, finished).await?;
+    record.size = std::fs::metadata(&data_path).ok().map(|m| m.len());
+    record.key = Some(names.key);
+    record.url = Some(names.url);
+    Ok(())
+}
+
+/// Uploads the gzip, the database, then the zip: "files exist" is the last two
+/// (docs/bulk-data.md §5), so a half-done upload is never handed out.
+async fn upload(
+    svc: &SyncServices,
+    key: &str,
+    (data, rzip, gzip): (PathBuf, PathBuf, PathBuf),
+) -> Result<(), BulkError> {
+    let files: [(String, &Path); 3] =
+        [(format!("{key}.gzip"), &gzip), (key.to_owned(), &data), (format!("{key}.rzip"), &rzip)];
+    for (k, path) in files {
+        svc.blobs().put_file(&k, path, Some(DEFAULT_CONTENT_TYPE)).await?;
+    }
+    Ok(())
+}
