@@ -1,8 +1,8 @@
 //! The bulk worker's job (docs/bulk-data.md §3): refresh the selected sources through their
-//! adapters, read each one's master document at one version (the snapshot), write the
-//! SQLite file on local disk a chunk at a time, zip and gzip it, upload the three files and
-//! mark the record completed. Any failure marks the record failed with the error; the next
-//! request starts a new build.
+//! adapters, read each one's master document at one version (the snapshot) a chunk at a
+//! time, write the SQLite file on local disk as the chunks come, zip and gzip it, upload
+//! the three files and mark the record completed. Any failure marks the record failed with
+//! the error; the next request starts a new build.
 //!
 //! Every step first checks that the record still belongs to this build: a build that was
 //! replaced (restarted after [`super::request::BUILD_TIMEOUT_SECS`]) writes nothing more.
@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use rhosync_engine::model::{BodyAt, ObjectRecord};
 use rhosync_engine::values::{decode_body, Attrs};
 
 use super::layout::{self, Schema, SourceRow};
@@ -19,6 +20,7 @@ use super::writer::{self, FileWriter};
 use super::BulkError;
 use crate::config::SyncType;
 use crate::ports::blobs::DEFAULT_CONTENT_TYPE;
+use crate::store::keys::PartitionKeys;
 use crate::sync::{refresh, sources, SourceCtx, SyncServices};
 
 /// Objects handed to the writer per blocking call (and per progress update).
@@ -145,24 +147,19 @@ async fn build_file(svc: &SyncServices, record: &mut BulkRecord) -> Result<(), B
         }
         let mut counts: HashMap<String, u64> = HashMap::new();
         let size = if is_selected {
-            // One atomic read: the head's version is exactly what the file will hold.
-            let (head, md) = svc.store.read_md(&pk).await?;
+            // The snapshot is the partition's version now; the objects are then read a
+            // chunk at a time as they were at that version (the change history holds the
+            // bodies of objects changed since), so the worker never holds the whole md.
+            let (head, _) = svc.store.read_bodies(&pk, &[]).await?;
             record
                 .snapshots
                 .insert(name.clone(), Snapshot { version: head.version, schema_sha1: src.get("schema_sha1").cloned() });
-            let total = md.len() as u64;
+            let index = svc.store.index(&pk).await?;
+            let total = head.md_size;
             let mut written = 0u64;
-            let mut bodies = md.into_iter();
-            loop {
-                let chunk: Vec<(String, Attrs)> = bodies
-                    .by_ref()
-                    .take(CHUNK)
-                    .map(|(id, body)| decode_body(&body).map(|attrs| (id, attrs)))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| BulkError::File(format!("source {name}: {e}")))?;
-                if chunk.is_empty() {
-                    break;
-                }
+            for ids in index.chunks(CHUNK) {
+                let ids: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
+                let chunk = bodies_at(svc, &pk, &name, &ids, head.version).await?;
                 written += chunk.len() as u64;
                 let (s, n, mut c) = (schema.clone(), name.clone(), std::mem::take(&mut counts));
                 let (f, c) = blocking(move || {
@@ -175,6 +172,12 @@ async fn build_file(svc: &SyncServices, record: &mut BulkRecord) -> Result<(), B
                 let step =
                     Progress::Writing { source: name.clone(), n: i + 1, of: partition.len(), written, objects: total };
                 progress(svc, record, step).await?;
+            }
+            if written != total {
+                return Err(BulkError::File(format!(
+                    "source {name}: {written} objects read at version {}, the partition had {total}",
+                    head.version
+                )));
             }
             total
         } else {
@@ -222,6 +225,35 @@ async fn build_file(svc: &SyncServices, record: &mut BulkRecord) -> Result<(), B
     record.key = Some(names.key);
     record.url = Some(names.url);
     Ok(())
+}
+
+/// The bodies of `ids` as they were at `version`, decoded (absent ones left out). Fails
+/// when the history no longer reaches back to `version` (pruned while the job ran).
+async fn bodies_at(
+    svc: &SyncServices,
+    pk: &PartitionKeys,
+    source: &str,
+    ids: &[String],
+    version: u64,
+) -> Result<Vec<(String, Attrs)>, BulkError> {
+    let (head, records) = svc.store.records(pk, ids).await?;
+    let none = ObjectRecord::default();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        match records.get(id).unwrap_or(&none).body_at(version, head.horizon) {
+            BodyAt::Known(None) => {}
+            BodyAt::Known(Some(body)) => {
+                let attrs = decode_body(body).map_err(|e| BulkError::File(format!("source {source}: {e}")))?;
+                out.push((id.clone(), attrs));
+            }
+            BodyAt::Unknown => {
+                return Err(BulkError::File(format!(
+                    "source {source}: the change history was pruned past version {version} while the file was written"
+                )))
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Uploads the gzip, the database, then the zip: "files exist" is the last two
