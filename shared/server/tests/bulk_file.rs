@@ -495,3 +495,62 @@ async fn a_missing_partition_is_refused_and_writes_nothing() {
     assert!(f.queue.messages(Queue::Bulk).is_empty());
     assert!(bulk::request::load(&f.svc, "application/dee/dee").await.expect("load").is_none());
 }
+
+/// The file of `objects` objects × 10 attributes: the job's time and bytes beside a floor
+/// measured in the same process — a bare rusqlite insert of the same rows into the same
+/// table in one transaction, its indexes, and zipping it. Not run by default (sizes):
+/// `BULK_OBJECTS=100000 cargo test -p rhosync-server --test bulk_file -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn build_time_against_a_bare_rusqlite_floor() {
+    let objects: usize = std::env::var("BULK_OBJECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let f = services();
+    let client = f.client("big").await;
+    let mut data = serde_json::Map::new();
+    for i in 0..objects {
+        let attrs: serde_json::Map<String, serde_json::Value> =
+            (0..10).map(|a| (format!("attr{a}"), json!(format!("value {i} {a} lorem ipsum")))).collect();
+        data.insert(format!("obj{i:08}"), serde_json::Value::Object(attrs));
+    }
+    f.fill("Product", "big", serde_json::Value::Object(data)).await;
+
+    let started = std::time::Instant::now();
+    assert_eq!(f.ask("big", &client, "user", Some(&["Product"])).await, BulkAnswer::Wait);
+    f.run_jobs().await;
+    let job_secs = started.elapsed().as_secs_f64();
+    let record = f.record("application/big/big").await;
+    assert_eq!(record.state, BulkState::Completed, "{:?}", record.error);
+    let rzip = f.blob(&format!("{}.rzip", record.key.clone().unwrap_or_default())).await.len();
+
+    // The floor: the same rows, one transaction, the same indexes, then zip.
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("floor.data");
+    let started = std::time::Instant::now();
+    let db = Connection::open(&path).expect("sqlite");
+    db.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;").expect("pragmas");
+    db.execute_batch(bulk::layout::BASE_TABLES).expect("tables");
+    db.execute_batch("BEGIN").expect("begin");
+    {
+        let mut insert = db.prepare(bulk::layout::INSERT_OBJECT_VALUE).expect("insert");
+        for i in 0..objects {
+            let object = format!("obj{i:08}");
+            for a in 0..10 {
+                insert
+                    .execute(rusqlite::params![1, format!("attr{a}"), object, format!("value {i} {a} lorem ipsum")])
+                    .expect("row");
+            }
+        }
+    }
+    db.execute_batch(bulk::layout::BASE_INDEXES).expect("indexes");
+    db.execute_batch("COMMIT").expect("commit");
+    drop(db);
+    bulk::writer::write_rzip(&path, &dir.path().join("floor.rzip"), "floor.data").expect("zip");
+    let floor_secs = started.elapsed().as_secs_f64();
+    println!(
+        "bulk file of {objects} x 10: job {job_secs:.2} s ({:?}), \
+         {} bytes (.data), {rzip} bytes (.rzip); floor {floor_secs:.2} s; ratio {:.2}",
+        record.timings,
+        record.size.unwrap_or(0),
+        job_secs / floor_secs
+    );
+}

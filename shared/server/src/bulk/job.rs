@@ -117,12 +117,15 @@ async fn build_file(svc: &SyncServices, record: &mut BulkRecord) -> Result<(), B
         record.partition_sources.iter().filter_map(|n| by_name.get(n.as_str()).copied()).collect();
     let selected: Vec<&SourceCtx> = record.sources.iter().filter_map(|n| by_name.get(n.as_str()).copied()).collect();
     let user = record.user.clone();
+    let phase = std::time::Instant::now();
     for (i, source) in selected.iter().enumerate() {
         let step = Progress::Refreshing { source: source.config.name.clone(), n: i + 1, of: selected.len() };
         progress(svc, record, step).await?;
         refresh_source(svc, source, &user).await?;
     }
 
+    let mut timings = vec![("refresh", phase.elapsed().as_secs_f64())];
+    let phase = std::time::Instant::now();
     let now = svc.clock.now_secs();
     let names = FileNames::new(&record.name, now, &crate::auth::tokens::random_token());
     let dir = tempfile::tempdir()?;
@@ -209,18 +212,26 @@ async fn build_file(svc: &SyncServices, record: &mut BulkRecord) -> Result<(), B
             blob_attribs: schema.as_ref().map(Schema::blob_attribs).unwrap_or_default(),
         });
     }
-    let entry = names.entry.clone();
-    let dir_path = dir.path().to_owned();
-    let finished = blocking(move || {
-        let data = file.finish(&rows)?;
-        let (rzip, gzip) = (dir_path.join("bulk.data.rzip"), dir_path.join("bulk.data.gzip"));
-        writer::write_rzip(&data, &rzip, &entry)?;
-        writer::write_gzip(&data, &gzip)?;
-        Ok((data, rzip, gzip))
-    })
-    .await?;
+    timings.push(("write", phase.elapsed().as_secs_f64()));
+    let phase = std::time::Instant::now();
+    let data = blocking(move || file.finish(&rows)).await?;
+    timings.push(("index", phase.elapsed().as_secs_f64()));
+    // The two variants are independent: written side by side.
+    let phase = std::time::Instant::now();
+    let (rzip, gzip) = (dir.path().join("bulk.data.rzip"), dir.path().join("bulk.data.gzip"));
+    let (entry, d1, d2, z, g) = (names.entry.clone(), data.clone(), data.clone(), rzip.clone(), gzip.clone());
+    let (zipped, gzipped) = tokio::join!(
+        blocking(move || writer::write_rzip(&d1, &z, &entry)),
+        blocking(move || writer::write_gzip(&d2, &g))
+    );
+    zipped?;
+    gzipped?;
+    timings.push(("compress", phase.elapsed().as_secs_f64()));
     progress(svc, record, Progress::Uploading).await?;
-    upload(svc, &names.key, finished).await?;
+    let phase = std::time::Instant::now();
+    upload(svc, &names.key, (data, rzip, gzip)).await?;
+    timings.push(("upload", phase.elapsed().as_secs_f64()));
+    record.timings = timings.into_iter().map(|(k, v)| (k.to_owned(), (v * 1000.0).round() / 1000.0)).collect();
     record.size = std::fs::metadata(&data_path).ok().map(|m| m.len());
     record.key = Some(names.key);
     record.url = Some(names.url);

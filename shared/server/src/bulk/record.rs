@@ -125,6 +125,10 @@ pub struct BulkRecord {
     /// Bytes of the `.data` file, once written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// Seconds the completed build spent refreshing, writing rows, indexing (and `VACUUM`),
+    /// compressing and uploading.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub timings: BTreeMap<String, f64>,
 }
 
 /// The object-key prefix of every bulk file (the CloudFront `/data/*` behaviour and the
@@ -200,6 +204,7 @@ mod tests {
             progress: Progress::Writing { source: "Product".into(), n: 1, of: 2, written: 5, objects: 9 },
             error: None,
             size: None,
+            timings: BTreeMap::new(),
         };
         let text = serde_json::to_string(&record).expect("encodes");
         assert!(text.contains(r#""progress":{"step":"writing","source":"Product""#), "{text}");

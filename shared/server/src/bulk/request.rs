@@ -235,6 +235,7 @@ async fn start(
         progress: Progress::Queued,
         error: None,
         size: None,
+        timings: Default::default(),
     };
     save(svc, &record).await?;
     let message = JobMessage { id: Some(build), job: Job::Bulk { name: name.clone(), sources } };
