@@ -27,17 +27,19 @@ fn settings(appserver: &str) -> String {
 :sources:
   Contact:
     adapter: plugin
+    cud_queue: true
   Shared:
     adapter: plugin
     partition_type: app
     find_duplicates_on_update: true
+    cud_queue: true
   Strict:
     adapter: plugin
     partition_type: app
     find_duplicates_on_update: raise_error
+    cud_queue: true
   Direct:
     adapter: plugin
-    cud_inline: true
 "
     )
 }

@@ -22,10 +22,12 @@ fn settings(appserver: &str) -> String {
   Contact:
     adapter: plugin
     poll_interval: 300
+    cud_queue: true
   Queued:
     adapter: plugin
     poll_interval: 300
     query_queue: true
+    cud_queue: true
 "
     )
 }

@@ -22,6 +22,7 @@ fn settings(base: &str) -> String {
     adapter: rest
     url: {base}
     poll_interval: 300
+    cud_queue: true
     adapter_options:
       list_url: /items
       records_pointer: /items

@@ -182,10 +182,20 @@ impl Replay<'_> {
     }
 }
 
+/// How fast a transcript is replayed on the world's clock.
+#[derive(Clone, Copy)]
+enum Pace {
+    /// All at once, as the capture's client sent them (its requests overlap).
+    AsCaptured,
+    /// Seconds apart, like a person at a shell: a request without a token while a page is
+    /// pending is then a reset, not a simultaneous request (docs/sync-engine.md §5.7).
+    ByHand,
+}
+
 /// Replays one transcript; `expect` overrides exchanges, `ack_after` sends an extra
 /// acknowledgement of the page returned at that exchange (to drain a page that only exists
 /// because of a deviation).
-async fn replay(world: &World, name: &str, expect: &HashMap<u64, Expect>, ack_after: &[u64]) {
+async fn replay(world: &World, name: &str, expect: &HashMap<u64, Expect>, ack_after: &[u64], pace: Pace) {
     let device =
         Device { http: world.http.clone(), base: world.runner.base_url(), cookie: None, client_id: String::new() };
     let mut r = Replay { world, device, tokens: HashMap::new(), client_ids: HashMap::new(), admin_token: None };
@@ -198,11 +208,13 @@ async fn replay(world: &World, name: &str, expect: &HashMap<u64, Expect>, ack_af
             }
             continue;
         }
+        if let Pace::ByHand = pace {
+            world.clock.advance_secs(3);
+        }
         let reply = r.exchange(n, &ex, expect.get(&n)).await;
         if is_write(&ex["request"]) {
-            // Writes are queued (docs/sync-engine.md §6.1 step 5): RC7 answered after applying
-            // them, we answer once they are durable, so wait for the adapter worker before
-            // the next exchange looks for their links and errors.
+            // The transcripts' sources have no queue, so writes are applied in the request
+            // as RC7 did; waiting for the adapter queue makes sure of it.
             world.settle_writes().await;
         }
         if ack_after.contains(&n) {
@@ -288,7 +300,7 @@ fn curl_deviations() -> HashMap<u64, Expect> {
 #[tokio::test]
 async fn transcript_01a_curl_poll_interval_300() {
     let world = World::new("gold01a", SYNC_SETTINGS).await;
-    replay(&world, "01a-curl-manual-poll300.jsonl", &curl_deviations(), &[10]).await;
+    replay(&world, "01a-curl-manual-poll300.jsonl", &curl_deviations(), &[10], Pace::ByHand).await;
 }
 
 #[tokio::test]
@@ -309,7 +321,7 @@ async fn transcript_01b_curl_poll_interval_0() {
             ),
         ),
     );
-    replay(&world, "01b-curl-manual-poll0.jsonl", &expect, &[10]).await;
+    replay(&world, "01b-curl-manual-poll0.jsonl", &expect, &[10], Pace::ByHand).await;
 }
 
 #[tokio::test]
@@ -317,14 +329,9 @@ async fn transcript_04_rhoconnect_js() {
     let world = World::new("gold04", SYNC_SETTINGS).await;
     // The capture's backend data was stored before it started.
     world.set_backend("jsuser", abc()).await;
-    let all = json!({"insert": abc()});
-    let why = "docs/device-protocol.md §5.4 DEVIATION: no token while page 1 is pending → page 1's content again";
-    let mut with_link = all.clone();
-    with_link["links"] = json!({"1795725867852": {"l": "js-867852"}});
-    let expect = HashMap::from([
-        (4, Expect::Body(why, page(true, 3, all.clone()))),
-        (5, Expect::Body("stale token → resend of the pending page", page(true, 3, all))),
-        (7, Expect::Body(why, page(true, 4, with_link))),
-    ]);
-    replay(&world, "04-rhoconnect.js-client.jsonl", &expect, &[]).await;
+    // rhoconnect.js pulls twice at once (#3 and #4): the second pull finds the first's page
+    // just built and answers an empty page with an empty token, as RhoConnect does
+    // (docs/sync-engine.md §5.7), so the capture replays as it is.
+    let expect = HashMap::new();
+    replay(&world, "04-rhoconnect.js-client.jsonl", &expect, &[], Pace::AsCaptured).await;
 }

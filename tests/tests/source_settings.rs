@@ -20,6 +20,7 @@ fn settings(appserver: &str) -> String {
 :sources:
   Contact:
     adapter: plugin
+    cud_queue: true
 "
     )
 }
@@ -39,7 +40,7 @@ async fn source_settings_written_through_the_api_take_effect() {
     let w = World::http_only("srcsettings", &settings(&backend.base)).await;
     let mut d = w.device_with_password("ann", "secret").await;
     assert_eq!(d.cud("Contact", json!({"create": {"a": {"name": "A"}}})).await.status, 200);
-    assert_eq!(backend.calls("create").len(), 0, "queued by default");
+    assert_eq!(backend.calls("create").len(), 0, "queued, as the file says");
 
     let (status, body) = w.admin("PUT", "/rc/v1/sources/Contact", Some(json!({"data": {"cud_queue": "false"}}))).await;
     assert_eq!((status, body.as_str()), (200, ""));

@@ -62,7 +62,9 @@ async fn token_rules_ack_resend_reset() {
         let again = d.query("MockAdapter", &format!("p_size=2&token={wrong}")).await;
         assert_eq!(again.text, p1.text, "resend for token {wrong:?}");
     }
-    // No token while the page is pending → reset with undo: the same objects again, new token.
+    // No token while the page is pending (and older than the window of simultaneous
+    // requests, docs/sync-engine.md §5.7) → reset with undo: the same objects again, new token.
+    w.clock.advance_secs(3);
     let p1b = d.query("MockAdapter", "p_size=2").await;
     assert_ne!(p1b.token(), t1);
     assert_eq!(p1b.total(), 5, "the reset path refreshes (forced above)");
@@ -186,6 +188,9 @@ async fn poll_intervals_follow_the_clock() {
     let (status, _) =
         w.admin("PUT", "/rc/v1/readstate/users/pia/sources/MockAdapter", Some(json!({"poll_interval": 0}))).await;
     assert_eq!(status, 200);
+    // The page with "2" was never acknowledged: a sync without a token past the window of
+    // simultaneous requests (docs/sync-engine.md §5.7) undoes it and starts over.
+    w.clock.advance_secs(3);
     d.sync_all("MockAdapter", 100).await;
     w.set_backend("pia", objects(3)).await;
     let p = d.query("MockAdapter", "").await;
@@ -459,6 +464,7 @@ async fn last_page_acknowledgement_completes_the_cycle() {
     assert_eq!(status, 200);
     let p4 = d.query("MockAdapter", "p_size=2").await;
     assert_eq!(p4.insert_ids(), ["2"]);
+    w.clock.advance_secs(3); // past the window of simultaneous requests
     let p5 = d.query("MockAdapter", "p_size=2").await;
     assert_eq!(p5.insert_ids(), ["2"], "reset with undo sends the object again");
     assert_ne!(p5.token(), p4.token());

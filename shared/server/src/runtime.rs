@@ -27,8 +27,14 @@ pub enum StartupError {
 /// Reads the configuration and connects the edges.
 pub async fn bootstrap() -> Result<AppState, StartupError> {
     let config = Config::from_env()?;
-    let redis = RedisEdge::connect(&config.env.redis_url, &config.env.redis_namespace).await?;
-    let aws = AwsClients::from_env().await;
+    let timeouts = config.env.timeouts;
+    let redis = RedisEdge::connect_with(
+        &config.env.redis_url,
+        &config.env.redis_namespace,
+        std::time::Duration::from_millis(timeouts.redis_ms),
+    )
+    .await?;
+    let aws = AwsClients::from_env_with(std::time::Duration::from_millis(timeouts.aws_ms)).await;
     Ok(AppState::new(config, redis, aws))
 }
 

@@ -29,6 +29,9 @@
 //! * `pins.rs` — pinned entries written outside a page, by CUD and search
 //!   ([`pin_created_object`], [`pin_client_delete`], [`pin_search_results`]).
 //! * `doc_name.rs` — RC7 document names ([`DocName`]).
+//! * `contention.rs` — simultaneous queries of one client: the invariant that keeps them
+//!   from losing a page, and the rule a request follows when it finds a page pending that
+//!   it did not build ([`on_pending_page`]).
 //!
 //! This file keeps what they share (the [`Version`] type, [`ModelError`]) and
 //! the contracts that span several of them. The files are private modules and
@@ -75,6 +78,7 @@
 //!   or a generous time window.
 
 mod client;
+mod contention;
 mod doc_name;
 mod partition;
 mod pins;
@@ -84,6 +88,7 @@ pub use client::{
     believed_body, effective_state, is_in_step, materialize_cd, scan_start, Base, Belief, ClientCursor,
     ClientSyncState, SentEntries, SentWrites,
 };
+pub use contention::{on_pending_page, FirstLook, PendingDecision, Phase, SIMULTANEOUS_WINDOW_MICROS};
 pub use doc_name::DocName;
 pub use partition::{
     apply_create, apply_fast_delete, apply_fast_update, apply_push_deletes, apply_push_objects, apply_refresh,

@@ -2,7 +2,8 @@
 //! the predefined `RhoInternalBenchmarkAdapter`. Both keep their "backend" in a scratch
 //! document `test_db_storage:application:<name>` that the bench writes through the store
 //! API; create files the object under its `mock_id`, update merges attributes into an
-//! existing object, delete removes it. A backend document that is not an object map is
+//! existing object, delete removes it — each a compare-and-set of the whole document, so
+//! simultaneous writes all land. A backend document that is not an object map is
 //! a query error; `adapter_options.partitions` maps logins to custom partition keys.
 
 use std::time::Duration;
@@ -52,19 +53,48 @@ impl BenchAdapter {
     }
 
     async fn load(&self, ctx: &AdapterCtx) -> Result<Map<String, Value>, AdapterError> {
+        Ok(self.load_versioned(ctx).await?.0)
+    }
+
+    async fn load_versioned(&self, ctx: &AdapterCtx) -> Result<(Map<String, Value>, Option<String>), AdapterError> {
         let name = self.db_name(ctx);
-        match ctx.scratch.get(&name).await? {
-            Some(Value::Object(m)) => Ok(m),
-            None | Some(Value::Null) => Ok(Map::new()),
+        let (value, version) = ctx.scratch.read_versioned(&name).await?;
+        match value {
+            Some(Value::Object(m)) => Ok((m, version)),
+            None | Some(Value::Null) => Ok((Map::new(), version)),
             // What RhoConnect's mock would raise on: the backend is not an object map.
             Some(_) => Err(AdapterError::Backend(format!("{name} is not an object map"))),
         }
     }
 
-    async fn save(&self, ctx: &AdapterCtx, data: Map<String, Value>) -> Result<(), AdapterError> {
-        ctx.scratch.set(&self.db_name(ctx), Value::Object(data)).await
+    /// Loads the backend document, lets `change` edit it and saves it only if nobody saved
+    /// meanwhile, else starts over: simultaneous writes of one backend all land. `change`
+    /// answers whether there is anything to save.
+    async fn update_doc<F>(&self, ctx: &AdapterCtx, mut change: F) -> Result<(), AdapterError>
+    where
+        F: FnMut(&mut Map<String, Value>) -> bool + Send,
+    {
+        let name = self.db_name(ctx);
+        for attempt in 0..UPDATE_ATTEMPTS {
+            if attempt > 0 {
+                let bound = 1u64 << attempt.min(5);
+                let micros = rand::Rng::gen_range(&mut rand::thread_rng(), 0..bound * 1_000);
+                tokio::time::sleep(Duration::from_micros(micros)).await;
+            }
+            let (mut data, version) = self.load_versioned(ctx).await?;
+            if !change(&mut data) {
+                return Ok(());
+            }
+            if ctx.scratch.replace_if(&name, version.as_deref(), Value::Object(data)).await? {
+                return Ok(());
+            }
+        }
+        Err(AdapterError::Backend(format!("{name} kept changing; the write was not saved")))
     }
 }
+
+/// How often a change of a bench backend document is tried under simultaneous writers.
+const UPDATE_ATTEMPTS: u32 = 64;
 
 fn id_of(attrs: &RawAttrs) -> Option<String> {
     match attrs.get("id") {
@@ -96,28 +126,28 @@ impl SourceAdapter for BenchAdapter {
             Some(Value::Number(n)) => n.to_string(),
             _ => return Ok(None),
         };
-        let mut data = self.load(ctx).await?;
-        data.insert(id.clone(), Value::Object(attrs.clone()));
-        self.save(ctx, data).await?;
+        self.update_doc(ctx, |data| {
+            data.insert(id.clone(), Value::Object(attrs.clone()));
+            true
+        })
+        .await?;
         Ok(Some(id))
     }
 
     async fn update(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError> {
         let Some(id) = id_of(attrs) else { return Ok(()) };
-        let mut data = self.load(ctx).await?;
-        let Some(Value::Object(existing)) = data.get_mut(&id) else { return Ok(()) };
-        for (k, v) in attrs.iter().filter(|(k, _)| k.as_str() != "id") {
-            existing.insert(k.clone(), v.clone());
-        }
-        self.save(ctx, data).await
+        self.update_doc(ctx, |data| {
+            let Some(Value::Object(existing)) = data.get_mut(&id) else { return false };
+            for (k, v) in attrs.iter().filter(|(k, _)| k.as_str() != "id") {
+                existing.insert(k.clone(), v.clone());
+            }
+            true
+        })
+        .await
     }
 
     async fn delete(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError> {
         let Some(id) = id_of(attrs) else { return Ok(()) };
-        let mut data = self.load(ctx).await?;
-        if data.remove(&id).is_some() {
-            self.save(ctx, data).await?;
-        }
-        Ok(())
+        self.update_doc(ctx, |data| data.remove(&id).is_some()).await
     }
 }

@@ -58,6 +58,25 @@ impl AdapterError {
 pub trait ScratchDocs: Send + Sync {
     async fn get(&self, name: &str) -> Result<Option<Value>, AdapterError>;
     async fn set(&self, name: &str, value: Value) -> Result<(), AdapterError>;
+
+    /// The document and its version (an opaque text) for [`ScratchDocs::replace_if`].
+    async fn read_versioned(&self, name: &str) -> Result<(Option<Value>, Option<String>), AdapterError> {
+        let value = self.get(name).await?;
+        let version = value.as_ref().map(Value::to_string);
+        Ok((value, version))
+    }
+
+    /// Replaces the document only if it is still at `version` (`None`: absent); `false` when
+    /// another writer got in first, so a read-change-write of the whole document loses
+    /// nothing under simultaneous writers. The default is not atomic (for in-memory fakes);
+    /// the store's edge is.
+    async fn replace_if(&self, name: &str, version: Option<&str>, value: Value) -> Result<bool, AdapterError> {
+        let (_, current) = self.read_versioned(name).await?;
+        if current.as_deref() != version {
+            return Ok(false);
+        }
+        self.set(name, value).await.map(|()| true)
+    }
 }
 
 /// What an adapter call knows about its caller.

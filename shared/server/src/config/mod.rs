@@ -39,6 +39,26 @@ pub struct Env {
     pub bulk_queue_url: String,
     /// Set only against an emulator (moto, LocalStack); the AWS SDK reads it itself.
     pub aws_endpoint_url: Option<String>,
+    /// How long a dependency may keep a request waiting (docs/configuration.md §2).
+    pub timeouts: Timeouts,
+}
+
+/// How long one call to Redis or to an AWS service may take before the request gives up and
+/// answers 503 (docs/configuration.md §2). The defaults keep an outage's answer within about
+/// 2 s; workers, which move bigger payloads and answer nobody waiting, get longer ones from
+/// `template.yaml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `RHOSYNC_REDIS_TIMEOUT_MS`: connecting, and each command's answer.
+    pub redis_ms: u64,
+    /// `RHOSYNC_AWS_TIMEOUT_MS`: each AWS call, retries included (connecting: at most 1 s).
+    pub aws_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self { redis_ms: 1_500, aws_ms: 1_800 }
+    }
 }
 
 /// The whole configuration of one process.
@@ -47,6 +67,17 @@ pub struct Config {
     pub env: Env,
     /// Shared with the sync services ([`crate::sync::SyncServices`]), which read it too.
     pub settings: std::sync::Arc<Settings>,
+}
+
+/// A positive number of milliseconds from `value`, else `default`.
+fn millis(value: Option<String>, key: &str, default: u64) -> Result<u64, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(ms) if ms > 0 => Ok(ms),
+            _ => Err(ConfigError::Invalid(format!("{key} must be a positive number of milliseconds, not {v:?}"))),
+        },
+    }
 }
 
 impl Config {
@@ -89,7 +120,76 @@ impl Config {
             push_queue_url: need("RHOSYNC_PUSH_QUEUE_URL")?,
             bulk_queue_url: need("RHOSYNC_BULK_QUEUE_URL")?,
             aws_endpoint_url: get("AWS_ENDPOINT_URL"),
+            timeouts: Timeouts {
+                redis_ms: millis(
+                    get("RHOSYNC_REDIS_TIMEOUT_MS"),
+                    "RHOSYNC_REDIS_TIMEOUT_MS",
+                    Timeouts::default().redis_ms,
+                )?,
+                aws_ms: millis(get("RHOSYNC_AWS_TIMEOUT_MS"), "RHOSYNC_AWS_TIMEOUT_MS", Timeouts::default().aws_ms)?,
+            },
         };
+        // An admin without a password in production is an open door: refuse to start unless
+        // the operator says so explicitly (docs/configuration.md §2).
+        let empty_password = env.admin_password.as_deref().is_none_or(str::is_empty);
+        let allowed = get("RHOSYNC_ALLOW_EMPTY_ADMIN_PASSWORD").is_some_and(|v| v == "true" || v == "1");
+        if env.environment == "production" && empty_password && !allowed {
+            return Err(ConfigError::Invalid(
+                "the admin password (PSWRD) is empty in the production environment; set one, or set \
+                 RHOSYNC_ALLOW_EMPTY_ADMIN_PASSWORD=true to run without"
+                    .into(),
+            ));
+        }
         Ok(Self { env, settings: std::sync::Arc::new(settings) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("rhosync-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let path = dir.join("settings.yml");
+        std::fs::write(&path, ":production:\n  :redis: localhost:6379\n:development:\n  :redis: localhost:6379\n")
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let path = path.to_string_lossy().into_owned();
+        let mut vars: Vec<(String, String)> = [
+            ("RHOSYNC_SETTINGS", path.as_str()),
+            ("RHOCONNECT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("RHOSYNC_TABLE", "t"),
+            ("RHOSYNC_BUCKET", "b"),
+            ("RHOSYNC_ADAPTER_QUEUE_URL", "q1"),
+            ("RHOSYNC_PUSH_QUEUE_URL", "q2"),
+            ("RHOSYNC_BULK_QUEUE_URL", "q3"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        vars.reverse(); // the extras win
+        Config::from_lookup(|key| vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn production_refuses_an_empty_admin_password_unless_told_otherwise() {
+        let err = config(&[("RHO_ENV", "production")]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("PSWRD"), "{err}");
+        assert!(config(&[("RHO_ENV", "production"), ("PSWRD", "")]).is_err());
+        assert!(config(&[("RHO_ENV", "production"), ("PSWRD", "s3cret")]).is_ok());
+        assert!(config(&[("RHO_ENV", "production"), ("RHOSYNC_ALLOW_EMPTY_ADMIN_PASSWORD", "true")]).is_ok());
+        assert!(config(&[]).is_ok(), "development may run without one");
+    }
+
+    #[test]
+    fn timeouts_default_to_an_answer_within_two_seconds_and_can_be_set() {
+        let c = config(&[]).expect("config");
+        assert_eq!(c.env.timeouts, Timeouts::default());
+        assert!(Timeouts::default().redis_ms <= 2_000 && Timeouts::default().aws_ms <= 2_000);
+        let c = config(&[("RHOSYNC_REDIS_TIMEOUT_MS", "9000"), ("RHOSYNC_AWS_TIMEOUT_MS", "30000")]).expect("config");
+        assert_eq!(c.env.timeouts, Timeouts { redis_ms: 9_000, aws_ms: 30_000 });
+        assert!(config(&[("RHOSYNC_REDIS_TIMEOUT_MS", "0")]).is_err());
+        assert!(config(&[("RHOSYNC_AWS_TIMEOUT_MS", "soon")]).is_err());
     }
 }

@@ -68,8 +68,8 @@ pub struct SourceConfig {
     pub priority: i64,
     /// Refreshes run in the adapter worker instead of inline.
     pub query_queued: bool,
-    /// Client writes are applied by the adapter worker (the default) instead of inline in
-    /// the request. See [`cud_queued`] for the settings that decide it.
+    /// Client writes are applied by the adapter worker instead of inline in the request
+    /// (inline is the default). See [`cud_queued`] for the settings that decide it.
     pub cud_queued: bool,
     /// The built-in `find_duplicates_on_update` validator (docs/sync-engine.md §6.5).
     pub find_duplicates_on_update: DuplicatePolicy,
@@ -112,20 +112,16 @@ impl DuplicatePolicy {
     }
 }
 
-/// Whether client writes of a source go through the adapter queue.
+/// Whether client writes of a source go through the adapter queue: RhoConnect's rule.
 ///
-/// docs/README.md §3 makes queued the default: the write is durable in SQS before the device gets
-/// its 200, and the adapter worker applies it. `cud_inline: true` (our setting) applies
-/// writes inside the request instead, as RC7 did without a queue; an explicit
-/// `cud_queue: false` (or `queue: false`) means the same, so RC7 files that spell the
-/// choice out keep it. `cud_queue`/`queue` set to a name or `true` are accepted and change
-/// nothing. Pass-through sources never queue (docs/sync-engine.md §6.6).
+/// Writes are applied inline, inside the device's request, unless `cud_queue` or `queue`
+/// names a queue (or is `true`); then the device's 200 comes once the write is durable in
+/// the adapter queue and the adapter worker applies it (docs/sync-engine.md §6.1).
+/// `cud_queue: false` keeps writes inline even when `queue` is set. Pass-through sources
+/// never queue (docs/sync-engine.md §6.6).
 fn cud_queued(map: &serde_json::Map<String, Json>) -> Result<bool, ConfigError> {
-    if let Some(inline) = opt_bool(map, "cud_inline")? {
-        return Ok(!inline);
-    }
     let explicit = queue_flag(map.get("cud_queue")).or_else(|| queue_flag(map.get("queue")));
-    Ok(explicit.unwrap_or(true))
+    Ok(explicit.unwrap_or(false))
 }
 
 /// Device authentication when no plugin backend authenticates logins.
@@ -543,7 +539,7 @@ mod tests {
         assert_eq!(plain.poll_interval, 201, "environment default");
         assert_eq!(plain.adapter, AdapterKind::Plugin);
         assert!(plain.query_queued && plain.cud_queued);
-        assert!(product.cud_queued, "writes are queued by default");
+        assert!(!product.cud_queued, "writes are inline by default, as in RhoConnect");
         assert!(!product.query_queued, "queries are not");
         assert_eq!(s.app.syncserver.as_deref(), Some("http://localhost:9292/application"));
         assert_eq!(s.app.cookie_name, "rhoconnect_session");
@@ -551,7 +547,7 @@ mod tests {
 
     #[test]
     fn inline_writes_and_duplicate_validator_are_per_source() {
-        let text = ":sources:\n  A:\n    cud_inline: true\n    find_duplicates_on_update: true\n  B:\n    cud_queue: false\n    find_duplicates_on_update: raise_error\n  C:\n    queue: q\n";
+        let text = ":sources:\n  A:\n    find_duplicates_on_update: true\n  B:\n    cud_queue: false\n    queue: q\n    find_duplicates_on_update: raise_error\n  C:\n    queue: q\n  E:\n    cud_queue: true\n";
         let s = Settings::parse(text, "development").expect("valid");
         let a = s.source("A").expect("A");
         assert!(!a.cud_queued);
@@ -559,7 +555,9 @@ mod tests {
         let b = s.source("B").expect("B");
         assert!(!b.cud_queued);
         assert_eq!(b.find_duplicates_on_update, DuplicatePolicy::RaiseError);
+        assert!(b.query_queued, "queue: q still queues the refreshes");
         assert!(s.source("C").expect("C").cud_queued);
+        assert!(s.source("E").expect("E").cud_queued);
         assert!(Settings::parse(":sources:\n  D:\n    find_duplicates_on_update: 3\n", "development").is_err());
     }
 

@@ -7,7 +7,12 @@
 //! [`provision`] creates the resources `template.yaml` declares (queues with their DLQs, the
 //! registry table, the data bucket) under a name prefix, for the local stack and for tests.
 
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -17,6 +22,31 @@ use crate::ports::queue::MAX_RECEIVE_COUNT;
 pub enum AwsError {
     #[error("{service}: {message}")]
     Call { service: &'static str, message: String },
+}
+
+/// The call failed because the service is unreachable, slow or overloaded — not because of
+/// what was asked: no connection, a timeout, a broken response, throttling or a 5xx. Such
+/// failures answer 503 (the caller may retry); the others are the caller's or ours.
+pub fn is_outage<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    match err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) => matches!(
+            service.err().code(),
+            Some(
+                "ThrottlingException"
+                    | "Throttling"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "InternalFailure"
+                    | "InternalError"
+                    | "ServiceUnavailable"
+                    | "SlowDown"
+                    | "RequestThrottled"
+            )
+        ),
+        _ => false,
+    }
 }
 
 impl AwsError {
@@ -46,10 +76,33 @@ pub struct AwsClients {
 }
 
 impl AwsClients {
+    /// The clients with the request timeout ([`crate::config::Timeouts`]'s default).
     pub async fn from_env() -> Self {
-        let shared = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        Self::from_env_with(Duration::from_millis(crate::config::Timeouts::default().aws_ms)).await
+    }
+
+    /// The clients with `timeout` for each call, its retries included: connecting gives up
+    /// after at most 1 s and an attempt after `timeout`, with one retry when time is left,
+    /// so an unreachable service fails the request within `timeout` (503), not after the
+    /// SDK's default of minutes. S3 carries files, so its calls may take 10 times as long
+    /// (connecting still gives up after 1 s).
+    pub async fn from_env_with(timeout: Duration) -> Self {
+        let connect = timeout.min(Duration::from_secs(1));
+        let timeouts = |scale: u32| {
+            TimeoutConfig::builder()
+                .connect_timeout(connect)
+                .operation_attempt_timeout(timeout * scale)
+                .operation_timeout(timeout * scale)
+                .build()
+        };
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts(1))
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .load()
+            .await;
         let emulated = std::env::var_os("AWS_ENDPOINT_URL").is_some();
-        let s3_config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(emulated).build();
+        let s3_config =
+            aws_sdk_s3::config::Builder::from(&shared).force_path_style(emulated).timeout_config(timeouts(10)).build();
         Self {
             sqs: aws_sdk_sqs::Client::new(&shared),
             dynamodb: aws_sdk_dynamodb::Client::new(&shared),

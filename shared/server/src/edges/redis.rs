@@ -61,14 +61,23 @@ pub struct RedisEdge {
 }
 
 impl RedisEdge {
-    /// Connects and checks the server answers, so a bad `REDIS_URL` fails start-up clearly.
+    /// Connects with the request timeout ([`crate::config::Timeouts`]'s default) and checks
+    /// the server answers, so a bad `REDIS_URL` fails start-up clearly.
     pub async fn connect(url: &str, namespace: &str) -> Result<Self, RedisError> {
+        Self::connect_with(url, namespace, Duration::from_millis(crate::config::Timeouts::default().redis_ms)).await
+    }
+
+    /// [`RedisEdge::connect`] with `timeout` for connecting and for each command's answer:
+    /// a Redis that is down or stopped fails the command within it (the request answers
+    /// 503), and the next command connects again, so the function recovers by itself.
+    pub async fn connect_with(url: &str, namespace: &str, timeout: Duration) -> Result<Self, RedisError> {
         let unreachable = |source| RedisError::Unreachable { url: redact(url), source };
         let client = redis::Client::open(url).map_err(unreachable)?;
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(3)))
-            .set_response_timeout(Some(Duration::from_secs(10)))
-            .set_number_of_retries(1);
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
         let secs = 5;
         let conn = tokio::time::timeout(Duration::from_secs(secs), ConnectionManager::new_with_config(client, config))
             .await

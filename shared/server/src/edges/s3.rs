@@ -21,8 +21,16 @@ impl S3BlobStore {
     }
 }
 
-fn failed(action: &'static str, key: &str, err: impl std::error::Error) -> BlobError {
-    BlobError::new(action, key, AwsError::sdk("s3", err))
+fn failed<E, R>(action: &'static str, key: &str, err: aws_sdk_s3::error::SdkError<E, R>) -> BlobError
+where
+    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    if crate::edges::aws::is_outage(&err) {
+        BlobError::outage(action, key, AwsError::sdk("s3", err))
+    } else {
+        BlobError::new(action, key, AwsError::sdk("s3", err))
+    }
 }
 
 #[async_trait]
@@ -41,7 +49,8 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn put_file(&self, key: &str, path: &std::path::Path, content_type: Option<&str>) -> Result<(), BlobError> {
-        let body = aws_sdk_s3::primitives::ByteStream::from_path(path).await.map_err(|e| failed("read", key, e))?;
+        let body =
+            aws_sdk_s3::primitives::ByteStream::from_path(path).await.map_err(|e| BlobError::new("read", key, e))?;
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -60,7 +69,7 @@ impl BlobStore for S3BlobStore {
             Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_key()) => return Ok(None),
             Err(e) => return Err(failed("get", key, e)),
         };
-        let bytes = out.body.collect().await.map_err(|e| failed("get", key, e))?;
+        let bytes = out.body.collect().await.map_err(|e| BlobError::outage("get", key, AwsError::sdk("s3", e)))?;
         Ok(Some(bytes.into_bytes().to_vec()))
     }
 

@@ -55,13 +55,15 @@ impl SqsJobQueue {
 impl JobQueue for SqsJobQueue {
     async fn send(&self, queue: Queue, message: &JobMessage) -> Result<(), QueueError> {
         let body = encode(queue, message)?;
-        self.client
-            .send_message()
-            .queue_url(self.urls.url(queue))
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| QueueError::Send { queue, message: AwsError::sdk("sqs", e).to_string() })?;
+        self.client.send_message().queue_url(self.urls.url(queue)).message_body(body).send().await.map_err(|e| {
+            let outage = crate::edges::aws::is_outage(&e);
+            let message = AwsError::sdk("sqs", e).to_string();
+            if outage {
+                QueueError::Unavailable { queue, message }
+            } else {
+                QueueError::Send { queue, message }
+            }
+        })?;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use rhosync_engine::params::CLIENT_DATA_ERROR_BODY;
 
+use super::request_id;
 use crate::sync::SyncError;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,10 +48,21 @@ pub enum HttpError {
     /// password is checked (`crate::auth::throttle`); answered with `Retry-After`.
     #[error("Too many failed logins; retry in {retry_after_secs} seconds")]
     TooManyLogins { retry_after_secs: u64 },
-    /// A failure of ours or of a dependency; the message is short and safe to show.
+    /// A 500 with RhoConnect's exact text (clients match on it).
     #[error("{0}")]
     Internal(String),
+    /// A failure of ours: the detail is in the log under the request id, which the body and
+    /// the `X-Request-Id` header carry.
+    #[error("Internal server error (request {0})")]
+    Failure(String),
+    /// A dependency (named) is unreachable, slow or overloaded: 503 with `Retry-After`; the
+    /// detail is in the log. Nothing was written that the retry would repeat.
+    #[error("Service temporarily unavailable: {0} is not answering; retry in a few seconds (request {1})")]
+    Unavailable(&'static str, String),
 }
+
+/// Seconds a client is asked to wait after a 503.
+pub const RETRY_AFTER_SECS: u64 = 2;
 
 impl HttpError {
     pub fn status(&self) -> StatusCode {
@@ -61,6 +73,8 @@ impl HttpError {
             Self::NotFound | Self::UnknownMetric => StatusCode::NOT_FOUND,
             Self::NotSupported => StatusCode::NOT_IMPLEMENTED,
             Self::TooManyLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Failure(_) => StatusCode::INTERNAL_SERVER_ERROR,
             // RhoConnect answers these with 500 and clients depend on it: Rhodes detects
             // `Unknown client` only on a non-401 error (docs/device-protocol.md §2.2).
             Self::ClientData | Self::UnknownSource | Self::UnknownClient | Self::UnknownUser(_) | Self::Internal(_) => {
@@ -69,10 +83,32 @@ impl HttpError {
         }
     }
 
-    /// Wraps an internal failure, logging the detail and keeping the body short.
+    /// Wraps an internal failure: the detail goes to the log, the body names the request id.
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
-        tracing::error!(context, error = %err, "request failed");
-        Self::Internal(format!("{context}: {err}"))
+        let id = request_id::current();
+        tracing::error!(context, error = %err, request_id = %id, "request failed");
+        Self::Failure(id)
+    }
+
+    /// A dependency outage: logged with its detail, answered 503.
+    pub fn unavailable(what: &'static str, err: impl std::fmt::Display) -> Self {
+        let id = request_id::current();
+        tracing::warn!(dependency = what, error = %err, request_id = %id, "dependency unavailable");
+        Self::Unavailable(what, id)
+    }
+
+    fn from_store(err: crate::store::StoreError) -> Self {
+        match &err {
+            crate::store::StoreError::Redis(e) if redis_outage(e) => Self::unavailable("the cache (Redis)", err),
+            _ => Self::internal("redis", err),
+        }
+    }
+
+    fn from_registry(err: crate::registry::RegistryError) -> Self {
+        match err {
+            crate::registry::RegistryError::Unavailable(_) => Self::unavailable("the registry (DynamoDB)", err),
+            other => Self::internal("registry", other),
+        }
     }
 }
 
@@ -80,8 +116,13 @@ impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), self.to_string()).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        if let Self::TooManyLogins { retry_after_secs } = self {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        let retry_after = match self {
+            Self::TooManyLogins { retry_after_secs } => Some(retry_after_secs),
+            Self::Unavailable(..) => Some(RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -96,23 +137,50 @@ impl From<SyncError> for HttpError {
             SyncError::UnknownUser(u) => Self::UnknownUser(u),
             SyncError::BadInput(m) => Self::BadRequest(m),
             SyncError::Refused(m) => Self::Internal(m),
+            SyncError::Store(e) => Self::from_store(e),
+            SyncError::Registry(e) => Self::from_registry(e),
+            SyncError::Unavailable { what, detail } => Self::unavailable(what, detail),
+            SyncError::Busy(m) => Self::unavailable("the data set (busy with other writes)", m),
             other => Self::internal("sync", other),
         }
     }
 }
 
-macro_rules! internal_from {
-    ($($ty:ty => $ctx:literal),* $(,)?) => {$(
-        impl From<$ty> for HttpError {
-            fn from(err: $ty) -> Self {
-                Self::internal($ctx, err)
-            }
-        }
-    )*};
+impl From<crate::store::StoreError> for HttpError {
+    fn from(err: crate::store::StoreError) -> Self {
+        Self::from_store(err)
+    }
 }
 
-internal_from!(
-    crate::registry::RegistryError => "registry",
-    crate::edges::RedisError => "redis",
-    crate::store::StoreError => "redis",
-);
+impl From<crate::registry::RegistryError> for HttpError {
+    fn from(err: crate::registry::RegistryError) -> Self {
+        Self::from_registry(err)
+    }
+}
+
+impl From<crate::edges::RedisError> for HttpError {
+    fn from(err: crate::edges::RedisError) -> Self {
+        match &err {
+            crate::edges::RedisError::Command(e) if !redis_outage(e) => Self::internal("redis", err),
+            _ => Self::unavailable("the cache (Redis)", err),
+        }
+    }
+}
+
+/// Redis did not answer (down, stopped, unreachable, loading, failing over), as opposed to
+/// refusing a command.
+fn redis_outage(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::Server(
+                redis::ServerErrorKind::BusyLoading
+                    | redis::ServerErrorKind::TryAgain
+                    | redis::ServerErrorKind::ClusterDown
+                    | redis::ServerErrorKind::MasterDown
+            )
+        )
+}

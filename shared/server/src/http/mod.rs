@@ -11,6 +11,7 @@ pub mod console;
 pub mod cors;
 pub mod error;
 pub mod request;
+pub mod request_id;
 pub mod sync;
 pub mod throttle;
 
@@ -57,8 +58,9 @@ impl FunctionName {
     }
 }
 
-/// Every response is uncacheable (docs/device-protocol.md §2.5, docs/rest-api.md §1.4); browsers on
-/// other origins get CORS answers when the settings allow them ([`cors`]).
+/// Every response is uncacheable (docs/device-protocol.md §2.5, docs/rest-api.md §1.4) and
+/// carries its request id ([`request_id`]); browsers on other origins get CORS answers when
+/// the settings allow them ([`cors`]).
 fn with_common_layers(router: Router, state: AppState) -> Router {
     // The CORS middleware only when origins are configured: it costs a state clone and a
     // boxed future on every request otherwise.
@@ -70,5 +72,6 @@ fn with_common_layers(router: Router, state: AppState) -> Router {
     router
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
         .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, HeaderValue::from_static("no-cache")))
+        .layer(axum::middleware::from_fn(request_id::layer))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

@@ -24,11 +24,18 @@ pub struct BlobError {
     pub action: &'static str,
     pub key: String,
     pub message: String,
+    /// The store was unreachable, slow or throttling (answered 503), not the request's fault.
+    pub outage: bool,
 }
 
 impl BlobError {
     pub fn new(action: &'static str, key: &str, message: impl std::fmt::Display) -> Self {
-        Self { action, key: key.to_owned(), message: message.to_string() }
+        Self { action, key: key.to_owned(), message: message.to_string(), outage: false }
+    }
+
+    /// A failure because the store is unreachable, slow or throttling.
+    pub fn outage(action: &'static str, key: &str, message: impl std::fmt::Display) -> Self {
+        Self { outage: true, ..Self::new(action, key, message) }
     }
 }
 

@@ -56,6 +56,9 @@ pub enum QueueError {
     /// The queue did not take the message; nothing was enqueued.
     #[error("the {queue} queue refused a job: {message}")]
     Send { queue: Queue, message: String },
+    /// The queue could not be reached (or throttled): nothing was enqueued; answered 503.
+    #[error("the {queue} queue is unavailable: {message}")]
+    Unavailable { queue: Queue, message: String },
 }
 
 /// Where producers put jobs. A successful `send` means the queue holds the message durably.

@@ -41,7 +41,22 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn err(e: impl std::error::Error) -> RegistryError {
+fn err<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> RegistryError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let outage = crate::edges::aws::is_outage(&e);
+    let message = crate::edges::AwsError::sdk("dynamodb", e).to_string();
+    if outage {
+        RegistryError::Unavailable(message)
+    } else {
+        RegistryError::Store(message)
+    }
+}
+
+/// A request that could not be built (a bug of ours, not an outage).
+fn build_err(e: impl std::error::Error) -> RegistryError {
     RegistryError::Store(crate::edges::AwsError::sdk("dynamodb", e).to_string())
 }
 
@@ -107,8 +122,11 @@ impl DynamoRegistry {
         for chunk in keys.chunks(25) {
             let mut requests = Vec::with_capacity(chunk.len());
             for (pk, sk) in chunk {
-                let delete =
-                    DeleteRequest::builder().key("pk", s(pk.clone())).key("sk", s(sk.clone())).build().map_err(err)?;
+                let delete = DeleteRequest::builder()
+                    .key("pk", s(pk.clone()))
+                    .key("sk", s(sk.clone()))
+                    .build()
+                    .map_err(build_err)?;
                 requests.push(WriteRequest::builder().delete_request(delete).build());
             }
             let mut pending = HashMap::from([(self.table.clone(), requests)]);
@@ -358,7 +376,7 @@ impl Registry for DynamoRegistry {
                 .table_name(&self.table)
                 .set_item(Some(item))
                 .build()
-                .map_err(err)?;
+                .map_err(build_err)?;
             Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
         };
         let membership = Self::membership(format!("USER#{}", client.user_id), format!("CLIENT#{}", client.id));

@@ -27,6 +27,9 @@ pub const ADMIN_LOGIN: &str = "rhoadmin";
 pub enum RegistryError {
     #[error("registry: {0}")]
     Store(String),
+    /// DynamoDB is unreachable, slow or throttling: answered 503.
+    #[error("registry unavailable: {0}")]
+    Unavailable(String),
     #[error("registry: corrupt record {0}")]
     Corrupt(String),
 }

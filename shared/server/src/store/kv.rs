@@ -41,6 +41,23 @@ impl SyncStore {
         Ok(())
     }
 
+    /// Replaces the string at `key` with `value` only if it still holds `expected` (`None`:
+    /// absent), atomically; `false` when another writer changed it first. A compare-and-set
+    /// for documents that several requests rewrite whole (the bench adapters' backends).
+    pub async fn set_if(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, StoreError> {
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                "local cur = redis.call('GET', KEYS[1]) \
+                 if (ARGV[1] == '1' and cur == ARGV[2]) or (ARGV[1] == '0' and not cur) then \
+                   redis.call('SET', KEYS[1], ARGV[3]) return 1 end return 0",
+            )
+        });
+        let mut inv = SCRIPT.key(key);
+        inv.arg(if expected.is_some() { "1" } else { "0" }).arg(expected.unwrap_or("")).arg(value);
+        let done: i64 = inv.invoke_async(&mut self.conn()).await?;
+        Ok(done == 1)
+    }
+
     /// Two string values in one round trip (a pipeline; the keys may live in different slots).
     pub async fn get_two(&self, a: &str, b: &str) -> Result<(Option<String>, Option<String>), StoreError> {
         Ok(redis::pipe().cmd("GET").arg(a).cmd("GET").arg(b).query_async(&mut self.conn()).await?)

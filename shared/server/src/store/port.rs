@@ -106,6 +106,10 @@ pub trait Store: Send + Sync {
     /// an error; no TTL clears an earlier one).
     async fn set(&self, key: &str, value: Option<&str>, ttl_secs: Option<u64>) -> Result<(), StoreError>;
 
+    /// Replaces the string at `key` only if it still holds `expected` (`None`: absent),
+    /// atomically; `false` when another writer changed it first.
+    async fn set_if(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, StoreError>;
+
     /// Two string values (pipeline).
     async fn get_two(&self, a: &str, b: &str) -> Result<(Option<String>, Option<String>), StoreError>;
 
@@ -300,6 +304,10 @@ impl Store for SyncStore {
 
     async fn set(&self, key: &str, value: Option<&str>, ttl_secs: Option<u64>) -> Result<(), StoreError> {
         SyncStore::set(self, key, value, ttl_secs).await
+    }
+
+    async fn set_if(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, StoreError> {
+        SyncStore::set_if(self, key, expected, value).await
     }
 
     async fn get_two(&self, a: &str, b: &str) -> Result<(Option<String>, Option<String>), StoreError> {

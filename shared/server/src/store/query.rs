@@ -64,7 +64,7 @@ fn parse_begin_reply(reply: redis::Value) -> Result<(BeginReply, Option<f64>), S
     let mut text = |i: usize| take(i).and_then(resp_text).unwrap_or_default();
     let kind = text(0);
     match kind.as_str() {
-        "busy" => return Ok((BeginReply::Busy, None)),
+        "busy" => return Ok((BeginReply::Busy { pending: Some(text(1)).filter(|t| !t.is_empty()) }, None)),
         "resend" => return Ok((BeginReply::Resend { page: text(1), errors: text(2) }, None)),
         "reset" => {
             let page = text(1);
@@ -217,8 +217,8 @@ pub enum BeginReply {
     InStep { md_size: u64, errors: String },
     /// Build a page from this snapshot.
     Build { acked: bool, read: Box<PageRead> },
-    /// A probe found a pending page or no refresh time: run the full step.
-    Busy,
+    /// A probe found a pending page (its token) or no refresh time: run the full step.
+    Busy { pending: Option<String> },
 }
 
 impl SyncStore {

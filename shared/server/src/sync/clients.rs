@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use rhosync_engine::model::FirstLook;
 use serde_json::Value;
 
 use super::sessions;
@@ -141,6 +142,9 @@ pub struct QueryLookup {
     /// The query script's probe reply and the refresh time it saw, when a probe was asked
     /// for and found nothing that needs the full step.
     pub probed: Option<(BeginReply, f64)>,
+    /// What the probe saw pending ([`FirstLook::Unknown`] without a probe): the query's
+    /// first look, for the rule of simultaneous queries (docs/sync-engine.md §5.7).
+    pub first_look: FirstLook,
 }
 
 /// What to probe along with the lookup: a query without a token of one (client, source).
@@ -164,17 +168,19 @@ pub async fn find_with_poll(
     let rec_key = keys::client_record(svc.store.keys(), client_id);
     let poll_key = keys::poll_interval(svc.store.keys(), source);
     let gets = [rec_key.as_str(), &poll_key, &exists, &revoked, &reset];
-    let (mut values, probed) = match probe {
+    let (mut values, probed, first_look) = match probe {
         Some(p) => {
             let (values, reply, refresh_time) =
                 svc.store.get_many_and_probe(&gets, p.partition, p.client, p.slice_limit).await?;
-            let probed = match (reply, refresh_time) {
-                (BeginReply::Busy, _) | (_, None) => None,
-                (reply, Some(rt)) => Some((reply, rt)),
+            // A probe answers anything but `busy` only when no page is pending.
+            let (probed, first_look) = match (reply, refresh_time) {
+                (BeginReply::Busy { pending }, _) => (None, FirstLook::from_pending(pending.as_deref())),
+                (_, None) => (None, FirstLook::NoPage),
+                (reply, Some(rt)) => (Some((reply, rt)), FirstLook::NoPage),
             };
-            (values, probed)
+            (values, probed, first_look)
         }
-        None => (svc.store.get_many(&gets).await?, None),
+        None => (svc.store.get_many(&gets).await?, None, FirstLook::Unknown),
     };
     let session_values = values.split_off(2.min(values.len()));
     let session_valid = sessions::decide(svc, session, &session_values)
@@ -184,13 +190,13 @@ pub async fn find_with_poll(
     let (rec, poll) = (values.next().flatten(), values.next().flatten());
     let poll_override = poll.and_then(|p| p.trim().parse().ok());
     if !session_valid {
-        return Ok(QueryLookup { session_valid, client: None, poll_override, probed: None });
+        return Ok(QueryLookup { session_valid, client: None, poll_override, probed: None, first_look });
     }
     let client = match parse_cached(rec) {
         Some(c) => Some(c),
         None => load_durable(svc, client_id).await?,
     };
-    Ok(QueryLookup { session_valid, client, poll_override, probed })
+    Ok(QueryLookup { session_valid, client, poll_override, probed, first_look })
 }
 
 fn device_fields(params: &serde_json::Map<String, Value>) -> BTreeMap<String, String> {

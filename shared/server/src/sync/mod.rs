@@ -84,9 +84,18 @@ pub enum SyncError {
     /// A refusal with RhoConnect's exact 500 text (docs/rest-api.md §1.5).
     #[error("{0}")]
     Refused(String),
-    /// The same client synced the same source concurrently; retry.
-    #[error("concurrent sync of the same client and source; retry")]
+    /// A commit lost a race with another request of the same client (its generation moved).
+    /// Internal to the query step, which reads again and decides again
+    /// (docs/sync-engine.md §5.7); never answered to a device.
+    #[error("the client state changed during the request")]
     Conflict,
+    /// Other writers kept winning the same partition for longer than a request should wait:
+    /// answered 503 with `Retry-After`; nothing was written.
+    #[error("{0}")]
+    Busy(String),
+    /// A dependency (named) is unreachable, slow or throttling: answered 503.
+    #[error("{what} is unavailable: {detail}")]
+    Unavailable { what: &'static str, detail: String },
     /// S3 or SQS refused a write (client writes are durable only once both took it).
     #[error("{0}")]
     Queue(String),
@@ -110,13 +119,20 @@ impl From<rhosync_engine::values::ValuesError> for SyncError {
 /// is not durable, so the caller fails and the device or SQS retries.
 impl From<QueueError> for SyncError {
     fn from(e: QueueError) -> Self {
-        SyncError::Queue(e.to_string())
+        match e {
+            QueueError::Unavailable { .. } => SyncError::Unavailable { what: "the job queue", detail: e.to_string() },
+            other => SyncError::Queue(other.to_string()),
+        }
     }
 }
 
 impl From<BlobError> for SyncError {
     fn from(e: BlobError) -> Self {
-        SyncError::Queue(e.to_string())
+        if e.outage {
+            SyncError::Unavailable { what: "file storage", detail: e.to_string() }
+        } else {
+            SyncError::Queue(e.to_string())
+        }
     }
 }
 

@@ -15,7 +15,9 @@
 use std::collections::{HashMap, HashSet};
 
 use indexmap::IndexMap;
-use rhosync_engine::model::{apply_undo, plan_page, PageInputs, PageUndo, SentWrites};
+use rhosync_engine::model::{
+    apply_undo, on_pending_page, plan_page, FirstLook, PageInputs, PageUndo, PendingDecision, Phase, SentWrites,
+};
 use rhosync_engine::page::{
     assemble_new_page, next_token, pass_through_page, resend_page, reset_carry, schema_changed_page, schema_step,
     CudErrors, NewPageParts, Page, PendingClientDocs, SchemaStep, StoredPage,
@@ -110,10 +112,13 @@ pub async fn serve(
             return Ok(page);
         }
     }
-    full_step(svc, &source, login, &client.id, params, poll).await
+    let first_look = lookup.first_look;
+    full_step(svc, &source, login, &client.id, params, poll, first_look).await
 }
 
-/// The full query step for `client_id` of `login`: token action, refresh, read, commit.
+/// The full query step for `client_id` of `login`: token action, refresh, read, commit —
+/// safe under any interleaving with other requests of the same client (docs/sync-engine.md
+/// §5.7). `first_look`: what the request saw pending before (the probe's reply).
 async fn full_step(
     svc: &SyncServices,
     source: &SourceCtx,
@@ -121,6 +126,7 @@ async fn full_step(
     client_id: &str,
     params: &Params,
     poll: i64,
+    first_look: FirstLook,
 ) -> Result<Page, SyncError> {
     let p_size = params::page_size(params).map_err(|e| SyncError::BadInput(e.to_string()))?;
     let token = params::token(params);
@@ -152,15 +158,20 @@ async fn full_step(
         };
     }
 
-    let mut begin = true;
-    for _ in 0..8 {
+    // The steps of docs/sync-engine.md §5.7: the token step once, then reads; a lost commit
+    // race reads again; a pending page this request did not build is never overwritten.
+    let mut phase = Phase::TokenStep;
+    let mut first = first_look;
+    let mut total_count = 0;
+    for _ in 0..MAX_STEPS {
+        let token_step = phase == Phase::TokenStep;
         let args = BeginArgs {
-            token: if begin { token.as_deref() } else { None },
+            token: if token_step { token.as_deref() } else { None },
             now_secs: clock.now_secs(),
             poll_interval: poll,
-            may_refresh: begin,
+            may_refresh: token_step,
             slice_limit: slice_limit(p_size),
-            mode: if begin { BeginMode::Begin } else { BeginMode::Read },
+            mode: if token_step { BeginMode::Begin } else { BeginMode::Read },
             start_override: None,
             include_pinned: true,
         };
@@ -170,7 +181,20 @@ async fn full_step(
                 return Ok(resend_page(&stored, &json_map(Some(&errors))));
             }
             BeginReply::Reset { page, st, pinned } => {
-                undo_stored_page(svc, &ck, &page, &st, &pinned).await?;
+                let found = st.get("tok").map(String::as_str).unwrap_or_default();
+                if first == FirstLook::Unknown {
+                    first = FirstLook::Page(found.to_owned());
+                }
+                match on_pending_page(phase, token.is_some(), &first, found, next_token(clock.now_micros(), None)) {
+                    PendingDecision::Reset => match undo_stored_page(svc, &ck, &page, &st, &pinned).await {
+                        // Undone: the token step again, now over a state without a page.
+                        Ok(()) => first = FirstLook::NoPage,
+                        Err(SyncError::Conflict) => {}
+                        Err(e) => return Err(e),
+                    },
+                    // A concurrent request's page: the read says how big md is, and sees it.
+                    _ => phase = Phase::AfterTokenStep,
+                }
             }
             BeginReply::Refresh { .. } => {
                 if source.config.query_queued {
@@ -178,18 +202,75 @@ async fn full_step(
                 } else {
                     refresh::run(svc, source, login, query_param, poll, true).await?;
                 }
-                begin = false;
+                phase = Phase::AfterTokenStep;
             }
             BeginReply::InStep { md_size, errors } => {
                 return Ok(Page { total_count: md_size, source_error: json_map(Some(&errors)), ..Page::default() });
             }
-            BeginReply::Build { read, .. } => return build(svc, &pk, &ck, *read, p_size).await,
-            BeginReply::Busy => {
+            BeginReply::Build { read, .. } => {
+                total_count = read.head.md_size;
+                if let Some(found) = read.st.get("tok").filter(|_| !token_step) {
+                    match on_pending_page(phase, token.is_some(), &first, found, next_token(clock.now_micros(), None)) {
+                        PendingDecision::ResendConcurrent => {
+                            if let Some(page) = resend_concurrent(svc, &pk, &ck, token.as_deref()).await? {
+                                return Ok(page);
+                            }
+                            continue;
+                        }
+                        _ => return Ok(quiet_page(total_count)),
+                    }
+                }
+                match build(svc, &pk, &ck, *read, p_size).await {
+                    Err(SyncError::Conflict) => phase = Phase::AfterTokenStep,
+                    page => return page,
+                }
+            }
+            BeginReply::Busy { .. } => {
                 return Err(SyncError::Internal("the query script answered a probe reply to a full step".into()))
             }
         }
     }
-    Err(SyncError::Conflict)
+    // Still losing after MAX_STEPS: nothing was written for this request, and whatever it
+    // would have sent comes with the device's next sync (docs/sync-engine.md §5.7 rule 2).
+    tracing::warn!(client = client_id, source = %source.config.name, "query lost every race; answering an empty page");
+    Ok(quiet_page(total_count))
+}
+
+/// How many steps (reads after a lost commit race, resets) one query request takes at most.
+const MAX_STEPS: usize = 8;
+
+/// The answer of a request that found a concurrent request's page and carries no token: an
+/// empty page with an empty token (docs/sync-engine.md §5.7).
+fn quiet_page(total_count: u64) -> Page {
+    Page { total_count, ..Page::default() }
+}
+
+/// The resend a request with `token` gets when a concurrent request's page is pending: the
+/// token step again, without refresh (the store compares the tokens and resends). `None`
+/// when the page went meanwhile (the caller reads again).
+async fn resend_concurrent(
+    svc: &SyncServices,
+    pk: &crate::store::keys::PartitionKeys,
+    ck: &ClientKeys,
+    token: Option<&str>,
+) -> Result<Option<Page>, SyncError> {
+    let args = BeginArgs {
+        token,
+        now_secs: svc.clock.now_secs(),
+        poll_interval: -1,
+        may_refresh: false,
+        slice_limit: 0,
+        mode: BeginMode::Begin,
+        start_override: None,
+        include_pinned: false,
+    };
+    match svc.store.begin(pk, ck, &args).await? {
+        BeginReply::Resend { page, errors } => {
+            let stored: StoredPage = serde_json::from_str(&page).map_err(|e| SyncError::Internal(e.to_string()))?;
+            Ok(Some(resend_page(&stored, &json_map(Some(&errors)))))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The page for a probe's reply (`BeginMode::Probe`) and the refresh time it saw, once the

@@ -20,8 +20,19 @@ use crate::store::{HistoryPolicy, RefreshOutcome};
 /// Message of a schema without `version` (docs/sync-engine.md §4.2 step 2).
 pub const SCHEMA_VERSION_MISSING: &str = "Mandatory version key is not defined in model schema method";
 
-/// How often a versioned write is retried when another writer moved the partition.
-const WRITE_ATTEMPTS: usize = 5;
+/// How often a versioned write is tried when other writers keep moving the partition. Each
+/// lost race means another write landed, so with jittered backoff (below) even dozens of
+/// simultaneous writers of one partition all land well within this.
+const WRITE_ATTEMPTS: u32 = 64;
+
+/// The pause before attempt `attempt` (1-based) of a versioned write: random, up to a bound
+/// doubling from 1 ms to 32 ms, so that writers that collided do not collide again in step.
+async fn write_backoff(attempt: u32) {
+    use rand::Rng;
+    let bound_ms = 1u64 << attempt.min(5);
+    let micros = rand::thread_rng().gen_range(0..bound_ms * 1_000);
+    tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+}
 
 /// The outcome of one adapter refresh.
 #[derive(Debug, Clone, Default)]
@@ -142,7 +153,10 @@ fn history_policy(svc: &SyncServices) -> HistoryPolicy {
 
 /// Replaces the partition's md with `result` (writes only the differences).
 pub async fn replace_md(svc: &SyncServices, pk: &PartitionKeys, result: &ObjectMap) -> Result<(), SyncError> {
-    for _ in 0..WRITE_ATTEMPTS {
+    for attempt in 0..WRITE_ATTEMPTS {
+        if attempt > 0 {
+            write_backoff(attempt).await;
+        }
         let (head, md) = svc.store.read_md(pk).await?;
         let changes = apply_refresh(&md, result);
         let (numbered, _) = assign_versions(head, changes);
@@ -150,7 +164,7 @@ pub async fn replace_md(svc: &SyncServices, pk: &PartitionKeys, result: &ObjectM
             return Ok(());
         }
     }
-    Err(SyncError::Internal("the master document kept changing during a refresh".into()))
+    Err(SyncError::Busy("the master document kept changing during a refresh".into()))
 }
 
 /// Changes the bodies of `ids` with `produce` (push API, CUD, search) in one versioned
@@ -164,12 +178,15 @@ pub async fn update_md<F>(
 where
     F: FnMut(&HashMap<String, Body>) -> Result<Vec<Change>, SyncError>,
 {
-    for _ in 0..WRITE_ATTEMPTS {
+    for attempt in 0..WRITE_ATTEMPTS {
+        if attempt > 0 {
+            write_backoff(attempt).await;
+        }
         let (head, bodies) = svc.store.read_bodies(pk, ids).await?;
         let (numbered, _) = assign_versions(head, produce(&bodies)?);
         if numbered.is_empty() || svc.store.apply(pk, head, &numbered, &history_policy(svc)).await? {
             return Ok(());
         }
     }
-    Err(SyncError::Internal("the master document kept changing during a write".into()))
+    Err(SyncError::Busy("the master document kept changing during a write".into()))
 }

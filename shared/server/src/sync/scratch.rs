@@ -48,4 +48,16 @@ impl ScratchDocs for StoreScratch {
     async fn set(&self, name: &str, value: Value) -> Result<(), AdapterError> {
         self.write(name, Some(&value)).await.map_err(|e| AdapterError::Backend(e.to_string()))
     }
+
+    async fn read_versioned(&self, name: &str) -> Result<(Option<Value>, Option<String>), AdapterError> {
+        let key = keys::scratch(self.store.keys(), name);
+        let text = self.store.get(&key).await.map_err(|e| AdapterError::Backend(e.to_string()))?;
+        let value = text.as_deref().map(|t| serde_json::from_str(t).unwrap_or(Value::String(t.to_owned())));
+        Ok((value, text))
+    }
+
+    async fn replace_if(&self, name: &str, version: Option<&str>, value: Value) -> Result<bool, AdapterError> {
+        let key = keys::scratch(self.store.keys(), name);
+        self.store.set_if(&key, version, &value.to_string()).await.map_err(|e| AdapterError::Backend(e.to_string()))
+    }
 }

@@ -65,7 +65,10 @@ pub(super) async fn client_cycle(run: &mut Run<'_>) {
 
     // A page is pending: the probe is busy; a wrong token resends; no token resets.
     let probe = s.get_many_and_probe(&[&ck.page], &pk, &ck, 2).await;
-    assert!(matches!(&probe, Ok((_, BeginReply::Busy, None))), "pending page: the probe is busy: {probe:?}");
+    assert!(
+        matches!(&probe, Ok((_, BeginReply::Busy { pending: Some(t) }, None)) if t == "t1"),
+        "pending page: the probe is busy and tells its token: {probe:?}"
+    );
     run.record("cycle: probe with a pending page", show(&probe));
     let r = s.begin(&pk, &ck, &args(Some("wrong"), NOW, 300, 2)).await;
     assert!(matches!(r, Ok(BeginReply::Resend { .. })), "resend: {r:?}");
@@ -81,8 +84,9 @@ pub(super) async fn client_cycle(run: &mut Run<'_>) {
     run.record("cycle: ack page 1", show_reply(&r));
     run.state("cycle: ack page 1", &pk, Some(&ck)).await;
 
-    // The last page, ending the cycle (`fin`); its ack completes the cycle.
-    let mut c = commit_of("1");
+    // The last page, ending the cycle (`fin`); its ack completes the cycle. (Every ack
+    // bumps `gen`: this commit is planned after the ack of page 1.)
+    let mut c = commit_of("2");
     c.st = vec![
         ("scan", Some("4".to_owned())),
         ("fin", Some("4".to_owned())),
@@ -157,13 +161,13 @@ pub(super) async fn client_cycle(run: &mut Run<'_>) {
     run.keys("cycle: ack over a garbled gen", &[&third.st]).await;
 
     // A page stored, then deleted with the sent map cleared and refilled.
-    let mut c = commit_of("3");
+    let mut c = commit_of("4");
     c.page = Some(Some("{\"page\":3}".to_owned()));
     c.sent = SentWrites { clear: false, remove: IndexSet::new(), set: IndexMap::from([("x".to_owned(), 9)]) };
     let r = s.commit(&ck, &c).await;
     assert!(matches!(r, Ok(true)), "commit a page: {r:?}");
     run.record("cycle: commit a page", show(&r));
-    let mut c = commit_of("4");
+    let mut c = commit_of("5");
     c.page = Some(None);
     c.sent = SentWrites {
         clear: true,

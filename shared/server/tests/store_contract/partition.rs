@@ -15,7 +15,10 @@ pub(super) async fn refresh_decisions(run: &mut Run<'_>) {
         let pk = PartitionKeys::new(s.keys(), "Product", &format!("fresh{poll}"));
         let ck = pk.client("c1");
         let probe = s.get_many_and_probe(&[], &pk, &ck, 10).await;
-        assert!(matches!(&probe, Ok((_, BeginReply::Busy, None))), "no refresh time: the probe is busy");
+        assert!(
+            matches!(&probe, Ok((_, BeginReply::Busy { pending: None }, None))),
+            "no refresh time: the probe is busy"
+        );
         run.record(format!("poll {poll}: probe without a refresh time"), show(&probe));
         let first = s.begin(&pk, &ck, &args(None, NOW, poll, 10)).await;
         assert_eq!(matches!(first, Ok(BeginReply::Refresh { .. })), poll != -1, "poll {poll}: {first:?}");

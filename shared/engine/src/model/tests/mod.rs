@@ -5,7 +5,9 @@
 //! * `pages` — unit cases of paging, pins, undo and acknowledgement;
 //! * `randomized` — randomized runs against a reference that keeps a full
 //!   client document per client (RC7 semantics, with the undo of a lost page),
-//!   and against what a simulated device really holds.
+//!   and against what a simulated device really holds;
+//! * `interleaved` — several simultaneous queries of one client, their steps
+//!   interleaved at random with backend changes (docs/sync-engine.md §5.7).
 //!
 //! Unit tests of private helpers live next to them (`client.rs`, `plan.rs`,
 //! `doc_name.rs`).
@@ -17,6 +19,7 @@ use indexmap::IndexMap;
 use super::*;
 use crate::values::{decode_body, Attrs, Body};
 
+mod interleaved;
 mod pages;
 mod randomized;
 

@@ -10,18 +10,18 @@ use crate::values::ObjectMap;
 
 // ----- a tiny deterministic PRNG (xorshift64*) -----
 
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-    fn chance(&mut self, percent: u64) -> bool {
+    pub(super) fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
 }
@@ -76,7 +76,7 @@ fn ref_reset(client: &mut RefClient) {
 
 // ----- the device -----
 
-fn device_apply(device: &mut BTreeMap<String, Attrs>, ins: &ObjectMap, del: &ObjectMap) {
+pub(super) fn device_apply(device: &mut BTreeMap<String, Attrs>, ins: &ObjectMap, del: &ObjectMap) {
     let mut ids: Vec<&String> = ins.keys().chain(del.keys()).collect();
     ids.dedup();
     for id in ids {
@@ -114,7 +114,7 @@ fn random_attrs(rng: &mut Rng) -> Attrs {
 }
 
 /// One random backend change through the various change producers.
-fn mutate(rng: &mut Rng, part: &mut Part) {
+pub(super) fn mutate(rng: &mut Rng, part: &mut Part) {
     let id = format!("{}", rng.below(14));
     let changes = match rng.below(5) {
         0 => {

@@ -12,14 +12,19 @@ use crate::bulk::serve::{self, Download};
 use crate::bulk::{request, BulkError, BulkRequest};
 use crate::http::error::HttpError;
 use crate::http::request::DeviceRequest;
+use crate::sync::SyncError;
 use crate::AppState;
 
-/// The HTTP form of a bulk failure: the missing partition and the sync errors keep their
-/// RhoConnect status (500 with a clear text); the rest are internal failures.
+/// The HTTP form of a bulk failure: the missing partition is RhoConnect's 500 (with a clear
+/// text); store, queue and bucket failures answer as on every sync route (an outage is a
+/// 503); the rest are internal failures.
 fn http_error(err: BulkError) -> HttpError {
     match err {
         BulkError::MissingPartition => HttpError::Internal(err.to_string()),
         BulkError::Sync(e) => HttpError::from(e),
+        BulkError::Store(e) => HttpError::from(e),
+        BulkError::Queue(e) => HttpError::from(SyncError::from(e)),
+        BulkError::Blob(e) => HttpError::from(SyncError::from(e)),
         other => HttpError::internal("bulk data", other),
     }
 }

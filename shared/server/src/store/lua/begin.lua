@@ -10,11 +10,12 @@ local mode = ARGV[7]
 local action = 'new'
 -- probe: read without writing, for a query without a token that will run no token action
 -- (no page pending) and may not need a refresh (a refresh time is recorded; the caller
--- decides, as it alone knows the effective poll interval).
+-- decides, as it alone knows the effective poll interval). 'busy' tells the pending
+-- page's token ('' none): the request's first look (rhosync_engine::model::FirstLook).
 local rt_seen = nil
 if mode == 'probe' then
   rt_seen = redis.call('HGET', KEYS[5], 'refresh_time')
-  if not rt_seen then return {'busy'} end
+  if not rt_seen then return {'busy', redis.call('HGET', KEYS[1], 'tok') or ''} end
 end
 if mode == 'begin' then
   local stored = redis.call('HGET', KEYS[1], 'tok')
@@ -32,13 +33,15 @@ if mode == 'begin' then
   if action == 'ack' then
     redis.call('DEL', KEYS[4])
     redis.call('HDEL', KEYS[1], 'tok')
+    -- A new generation: a simultaneous request's reset read before this cannot undo the
+    -- page the device acknowledged (docs/sync-engine.md §5.7).
+    redis.call('HINCRBY', KEYS[1], 'gen', 1)
     -- The acknowledged page ended its scan cycle (rhosync_engine::model::complete_on_ack):
     -- complete it now, so this request is answered like any in-step one.
     local fin = redis.call('HGET', KEYS[1], 'fin')
     if fin then
       redis.call('HSET', KEYS[1], 'base', fin)
       redis.call('HDEL', KEYS[1], 'scan', 'fin')
-      redis.call('HINCRBY', KEYS[1], 'gen', 1)
       redis.call('DEL', KEYS[3])
     end
   end
@@ -63,7 +66,7 @@ end
 -- returns the whole hashes at the end.
 local stv = redis.call('HMGET', KEYS[1], 'base', 'scan', 'msha', 'ssha', 'tok')
 local base, scan = stv[1], stv[2]
-if mode == 'probe' and stv[5] then return {'busy'} end
+if mode == 'probe' and stv[5] then return {'busy', stv[5]} end
 local head = redis.call('HMGET', KEYS[6], 'v', 'h', 'n')
 local v = tonumber(head[1] or '0') or 0
 local h = tonumber(head[2] or '0') or 0

@@ -165,6 +165,15 @@ impl Store for MemoryStore {
         records::set(&mut self.db(), key, value, ttl_secs)
     }
 
+    async fn set_if(&self, key: &str, expected: Option<&str>, value: &str) -> Result<bool, StoreError> {
+        let mut db = self.db();
+        if db.get(key)?.as_deref() != expected {
+            return Ok(false);
+        }
+        records::set(&mut db, key, Some(value), None)?;
+        Ok(true)
+    }
+
     async fn get_two(&self, a: &str, b: &str) -> Result<(Option<String>, Option<String>), StoreError> {
         let mut db = self.db();
         let (a, b) = (db.get(a), db.get(b));

@@ -33,7 +33,7 @@ pub(super) fn begin(
     if mode == BeginMode::Probe {
         rt_seen = db.hget(&pk.rs, "refresh_time")?;
         if rt_seen.is_none() {
-            return Ok((BeginReply::Busy, None));
+            return Ok((BeginReply::Busy { pending: db.hget(&ck.st, "tok")? }, None));
         }
     }
     if mode == BeginMode::Begin {
@@ -56,11 +56,12 @@ pub(super) fn begin(
         if acked {
             db.del(&ck.page);
             db.hdel(&ck.st, &["tok"])?;
+            // A new generation, so a reset read before this cannot undo the acknowledged page.
+            db.hincr_by(&ck.st, "gen", 1)?;
             // The acknowledged page ended its scan cycle: complete it now.
             if let Some(fin) = db.hget(&ck.st, "fin")? {
                 db.hset(&ck.st, &[("base", &fin)])?;
                 db.hdel(&ck.st, &["scan", "fin"])?;
-                db.hincr_by(&ck.st, "gen", 1)?;
                 db.del(&ck.sent);
             }
         }
@@ -99,7 +100,7 @@ pub(super) fn begin(
     let mut field = || stv.next().flatten();
     let (base, scan, msha, ssha, tok) = (field(), field(), field(), field(), field());
     if mode == BeginMode::Probe && tok.is_some() {
-        return Ok((BeginReply::Busy, None));
+        return Ok((BeginReply::Busy { pending: tok }, None));
     }
     let head = db.hmget(&pk.head, &["v", "h", "n"])?;
     let head_num = |i: usize| head[i].as_deref().map_or(Some(0.0), tonumber).unwrap_or(0.0);

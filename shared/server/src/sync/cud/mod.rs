@@ -3,12 +3,12 @@
 //! # Flow
 //!
 //! The sync function checks the request (docs/device-protocol.md §2.6), stores blob parts in S3
-//! ([`blobs`]), and turns the request into one [`CudWrite`] with an idempotency key. By
-//! default the write is sent to the adapter queue as a `Job::Cud` and the device gets its
-//! 200 only after SQS accepted it (docs/README.md §3 "Flows: Client writes"); the adapter worker
-//! applies it ([`apply::apply_batch`]) with every other write of the same source in its
-//! SQS batch, oldest first. `cud_inline: true` (or RC7's `cud_queue: false`) applies the
-//! write inside the request instead; pass-through sources call the adapter directly
+//! ([`blobs`]), and turns the request into one [`CudWrite`] with an idempotency key. As in
+//! RhoConnect, the write is applied inside the request unless the source has a queue
+//! (`cud_queue` / `queue`); then it is sent to the adapter queue as a `Job::Cud` and the
+//! device gets its 200 only after SQS accepted it (docs/sync-engine.md §6.1); the adapter
+//! worker applies it ([`apply::apply_batch`]) with every other write of the same source in
+//! its SQS batch, oldest first. Pass-through sources call the adapter directly
 //! (docs/sync-engine.md §6.6). Results go where RC7 puts them: links, `<op>-error`,
 //! `update-rollback` and CUD deletes in the client's pending documents, created objects in
 //! md and pinned in the client's svc, deleted ones removed.
