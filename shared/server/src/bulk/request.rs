@@ -255,3 +255,26 @@ pub async fn expire(svc: &SyncServices, name: &str) -> Result<(), BulkError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn parameters_take_arrays_legacy_strings_and_nothing() {
+        let r = BulkRequest::from_params(&params(serde_json::json!({"partition": "user", "sources": ["A", "B"]})));
+        assert_eq!(r, BulkRequest { partition: Some("user".into()), sources: Some(vec!["A".into(), "B".into()]) });
+        let r = BulkRequest::from_params(&params(serde_json::json!({"partition": "app", "sources": "A, B,"})));
+        assert_eq!(r.sources, Some(vec!["A".into(), "B".into()]));
+        let r = BulkRequest::from_params(&params(serde_json::json!({"sources": [{"name": "A"}]})));
+        assert_eq!(r, BulkRequest { partition: None, sources: Some(vec!["A".into()]) });
+        let r = BulkRequest::from_params(&params(serde_json::json!({"partition": "", "sources": ""})));
+        assert_eq!(r, BulkRequest::default());
+        assert_eq!(BulkAnswer::Url(String::new()).to_json(), r#"{"result":"url","url":""}"#);
+        assert_eq!(BulkAnswer::Nop.to_json(), r#"{"result":"nop"}"#);
+    }
+}
