@@ -256,6 +256,8 @@ async fn openapi_description_is_served_and_covers_the_v1_table() {
         ("/app/v1/{source}/fast_insert", "post"),
         ("/app/v1/{source}/fast_update", "post"),
         ("/app/v1/{source}/fast_delete", "post"),
+        ("/rc/v1/bulk_data/users/{user_id}", "get"),
+        ("/rc/v1/bulk_data/app", "get"),
     ];
     for (path, method) in expected {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");

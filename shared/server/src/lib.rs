@@ -14,6 +14,7 @@
 
 pub mod adapters;
 pub mod auth;
+pub mod bulk;
 pub mod config;
 pub mod edges;
 pub mod health;

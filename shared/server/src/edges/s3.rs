@@ -48,6 +48,21 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
+    async fn put_file(&self, key: &str, path: &std::path::Path, content_type: Option<&str>) -> Result<(), BlobError> {
+        let body =
+            aws_sdk_s3::primitives::ByteStream::from_path(path).await.map_err(|e| BlobError::new("read", key, e))?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type.unwrap_or(DEFAULT_CONTENT_TYPE))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| failed("put", key, e))?;
+        Ok(())
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
         let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => out,

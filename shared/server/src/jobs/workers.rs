@@ -2,7 +2,8 @@
 //! wrong queue fails loudly (and ends in the DLQ) rather than being dropped.
 //!
 //! The adapter worker runs queued refreshes and client writes (`sync::refresh`,
-//! `sync::cud`); the push worker sends pings (`crate::push`); the bulk worker only logs.
+//! `sync::cud`); the push worker sends pings (`crate::push`); the bulk worker builds
+//! bulk-data files (`crate::bulk::job`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{JobError, JobHandler, JobItem};
+use crate::bulk;
 use crate::config::Env;
 use crate::edges::sqs::QueueUrls;
 use crate::ports::jobs::{CudWrite, Job};
@@ -189,9 +191,9 @@ impl JobHandler for PushWorker {
     }
 }
 
-/// Builds bulk-data files.
+/// Builds bulk-data files (docs/bulk-data.md §3, `crate::bulk::job`). The message id is the
+/// build id of the record the job builds.
 pub struct BulkWorker {
-    #[allow(dead_code)]
     svc: SyncServices,
 }
 
@@ -202,12 +204,22 @@ impl JobHandler for BulkWorker {
     }
 
     async fn handle(&self, job: &Job) -> Result<(), JobError> {
-        match job {
-            Job::Bulk { name, .. } => {
-                tracing::info!(name, "bulk job received");
-                Ok(())
-            }
-            other => Err(JobError::WrongWorker(other.kind())),
+        let item = JobItem { key: String::new(), job: job.clone(), receive_count: 1 };
+        self.handle_batch(std::slice::from_ref(&item)).await.pop().unwrap_or(Ok(()))
+    }
+
+    async fn handle_batch(&self, items: &[JobItem]) -> Vec<Result<(), JobError>> {
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            results.push(match &item.job {
+                // A failed build is recorded on its record and returns Ok; only a record that
+                // cannot be read or written fails the job (and retries).
+                Job::Bulk { name, .. } => {
+                    bulk::job::run(&self.svc, name, &item.key).await.map_err(|e| JobError::Failed(e.to_string()))
+                }
+                other => Err(JobError::WrongWorker(other.kind())),
+            });
         }
+        results
     }
 }

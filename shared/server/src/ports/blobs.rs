@@ -43,6 +43,12 @@ impl BlobError {
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: Option<&str>) -> Result<(), BlobError>;
+    /// Stores the contents of a local file (a bulk-data file, docs/bulk-data.md §3). The
+    /// default reads it whole and calls [`BlobStore::put`]; the S3 edge streams it.
+    async fn put_file(&self, key: &str, path: &std::path::Path, content_type: Option<&str>) -> Result<(), BlobError> {
+        let bytes = tokio::fs::read(path).await.map_err(|e| BlobError::new("read", key, e))?;
+        self.put(key, bytes, content_type).await
+    }
     /// The object's bytes; `None` when nothing is stored under `key`.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError>;
     /// The object's size and type; `None` when nothing is stored under `key`.

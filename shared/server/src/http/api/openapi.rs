@@ -12,7 +12,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{clients, openapi_data, reply, sources, system, users};
+use super::{bulk, clients, openapi_data, reply, sources, system, users};
 use crate::AppState;
 
 /// Where the description is served.
@@ -34,6 +34,7 @@ pub const PATH: &str = "/rc/v1/openapi.json";
         openapi_data::set_read_state,
         openapi_data::push_objects, openapi_data::push_deletes,
         openapi_data::fast_insert, openapi_data::fast_update, openapi_data::fast_delete,
+        bulk::user_record, bulk::app_record,
     ),
     modifiers(&TokenScheme),
     tags(
@@ -43,6 +44,7 @@ pub const PATH: &str = "/rc/v1/openapi.json";
         (name = "sources", description = "Source settings"),
         (name = "store", description = "Documents by RhoConnect name, read state"),
         (name = "push", description = "Backend data pushes"),
+        (name = "bulk", description = "Bulk-data records: state and progress"),
     )
 )]
 pub struct ApiDoc;

@@ -37,7 +37,7 @@ fn finish(req: &Parsed, mut response: Response) -> Response {
     response
 }
 
-fn respond(req: &Parsed, result: Result<Response, HttpError>) -> Response {
+pub(super) fn respond(req: &Parsed, result: Result<Response, HttpError>) -> Response {
     finish(req, result.unwrap_or_else(IntoResponse::into_response))
 }
 
@@ -45,7 +45,7 @@ fn empty_ok() -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "").into_response()
 }
 
-fn json_ok(body: String) -> Response {
+pub(super) fn json_ok(body: String) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -74,7 +74,7 @@ fn signed_session(state: &AppState, req: &Parsed) -> Result<Session, HttpError> 
 /// The session's login, or 401 `Not authenticated` (docs/device-protocol.md §2.4): the cookie
 /// must be ours, unexpired, and name a user that still exists and was not deleted after it
 /// was issued (`sync::sessions`).
-async fn session_login(state: &AppState, req: &Parsed) -> Result<String, HttpError> {
+pub(super) async fn session_login(state: &AppState, req: &Parsed) -> Result<String, HttpError> {
     let session = signed_session(state, req)?;
     match sessions::still_valid(&state.sync, &session).await {
         Ok(true) => Ok(session.login),
@@ -87,7 +87,7 @@ fn path_param(path: &RawPathParams, name: &str) -> Option<String> {
     path.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_owned())
 }
 
-fn client_id(req: &Parsed, path: &RawPathParams) -> Option<String> {
+pub(super) fn client_id(req: &Parsed, path: &RawPathParams) -> Option<String> {
     path_param(path, "client_id")
         .filter(|c| !c.is_empty())
         .or_else(|| params::client_id(req.header(CLIENT_ID_HEADER), &req.params))
@@ -98,7 +98,11 @@ fn source_name(req: &Parsed, path: &RawPathParams) -> Result<String, HttpError> 
 }
 
 /// The named client, switched to `login` if it belongs to another user.
-async fn require_client(state: &AppState, login: &str, id: Option<String>) -> Result<ClientRecord, HttpError> {
+pub(super) async fn require_client(
+    state: &AppState,
+    login: &str,
+    id: Option<String>,
+) -> Result<ClientRecord, HttpError> {
     let id = id.ok_or(HttpError::UnknownClient)?;
     let found = clients::find(&state.sync, &id).await?;
     Ok(clients::resolve(&state.sync, login, found).await?)

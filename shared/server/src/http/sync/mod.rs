@@ -4,6 +4,7 @@
 //! (docs/device-protocol.md §2.5). Checks run in the order of docs/device-protocol.md §2.6: body
 //! parsing (the extractor), session, source, client, handler.
 
+mod bulk;
 mod handlers;
 
 use axum::routing::{get, post, put};
@@ -36,4 +37,8 @@ pub fn routes() -> Router<AppState> {
         .route("/rc/v1/app/search", post(search))
         .route("/application/search", get(search))
         .route("/api/application/search", get(search))
+        .route("/rc/v1/app/bulk_data", post(bulk::bulk_data))
+        .route("/application/bulk_data", get(bulk::bulk_data))
+        .route("/api/application/bulk_data", get(bulk::bulk_data))
+        .route("/data/{*path}", get(bulk::data_file))
 }
