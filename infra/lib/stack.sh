@@ -147,6 +147,7 @@ stop_run_dir() {
   local dir="$1"
   [ -d "$dir" ] || return 0
   stop_pidfile "$dir/runner.pid" rhosync-local
+  stop_pidfile "$dir/fake-apns.pid" rhosync-local
   stop_pidfile "$dir/moto.pid" moto_server
   stop_pidfile "$dir/redis.pid" redis-server
   rm -rf "$dir"

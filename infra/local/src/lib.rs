@@ -6,6 +6,7 @@
 //! static console, and [`consumers`] feed the SQS queues into the workers.
 
 pub mod consumers;
+pub mod fake_apns;
 pub mod template_routes;
 
 use std::collections::HashMap;

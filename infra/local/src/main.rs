@@ -4,7 +4,9 @@
 //!   static console under `/console/`, and consumers feeding the SQS queues to the workers;
 //! - `provision`: create the queues, table and bucket the template declares, on the emulator
 //!   `AWS_ENDPOINT_URL` points at, and print their names as shell `export` lines;
-//! - `seed`: create the demo device user.
+//! - `seed`: create the demo device user;
+//! - `fake-apns`: a fake APNs server logging each request as a JSON line
+//!   ([`rhosync_local::fake_apns`]; `infra/dev --fake-push` starts it).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -54,6 +56,22 @@ enum Command {
         #[arg(long, default_value = "demo")]
         password: String,
     },
+    /// Serve a fake APNs (HTTP/2, TLS) until SIGINT/SIGTERM; certificate, key and the
+    /// request log `fake-apns.log` go into --dir.
+    FakeApns {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: SocketAddr,
+        /// Write the bound port here once listening.
+        #[arg(long)]
+        port_file: Option<PathBuf>,
+        /// A settings file to copy, with the fake's APNs keys added, to --settings-out.
+        #[arg(long, requires = "settings_out")]
+        settings_in: Option<PathBuf>,
+        #[arg(long, requires = "settings_in")]
+        settings_out: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -83,6 +101,32 @@ async fn main() -> ExitCode {
                 }
                 Err(err) => fail(program, &err),
             }
+        }
+        Command::FakeApns { dir, bind, port_file, settings_in, settings_out } => {
+            let fake = match rhosync_local::fake_apns::start(&dir, bind).await {
+                Ok(fake) => fake,
+                Err(err) => return fail(program, &err),
+            };
+            if let (Some(input), Some(output)) = (settings_in, settings_out) {
+                let written = std::fs::read_to_string(&input)
+                    .map_err(|e| format!("cannot read {}: {e}", input.display()))
+                    .and_then(|base| rhosync_local::fake_apns::settings_with(&base, &fake).map_err(|e| e.to_string()))
+                    .and_then(|text| {
+                        std::fs::write(&output, text).map_err(|e| format!("cannot write {}: {e}", output.display()))
+                    });
+                if let Err(err) = written {
+                    return fail(program, &err);
+                }
+            }
+            println!("fake APNs on {}, log {}", fake.url, fake.log_file.display());
+            if let Some(path) = port_file {
+                if let Err(err) = std::fs::write(&path, fake.addr.port().to_string()) {
+                    return fail(program, &format!("cannot write {}: {err}", path.display()));
+                }
+            }
+            wait_for_signal().await;
+            drop(fake);
+            ExitCode::SUCCESS
         }
         Command::Serve { bind, template, static_dir, port_file, retry_delay, no_consumers } => {
             let state = match bootstrap().await {
