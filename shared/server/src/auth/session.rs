@@ -160,9 +160,9 @@ mod tests {
 
     #[test]
     fn a_huge_cookie_expire_caps_the_expiry_instead_of_panicking() {
-        // fuzz/fuzz_targets/settings.rs sets a cookie from any settings that parse: `now +
-        // cookie_expire` overflowed, and dates after the year 9999 panic in the date formatter.
-        for expire in [u64::MAX, 300_000_000_000] {
+        // fuzz/fuzz_targets/settings.rs sets a cookie from any settings that parse; an expiry
+        // after the year 9999 panicked in the HTTP date formatter.
+        for expire in [i64::MAX as u64, 300_000_000_000] {
             let text = format!(":development:\n  :cookie_expire: {expire}\n");
             let settings = crate::config::Settings::parse(&text, "development").expect("valid settings");
             let header = set_cookie(&settings.app, "v1.x.y", 1_800_000_000);
