@@ -112,9 +112,14 @@ fn url_decode(v: &str) -> String {
     percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()
 }
 
-/// The `Set-Cookie` header value for a new session.
+/// The latest `expires` an HTTP date can write (9999-12-31T23:59:59Z).
+const LATEST_EXPIRY: u64 = 253_402_300_799;
+
+/// The `Set-Cookie` header value for a new session. A `cookie_expire` reaching past the year
+/// 9999 writes that year's last second: the date formatter (and `SystemTime`) cannot go further.
 pub fn set_cookie(settings: &AppSettings, value: &str, now: u64) -> String {
-    let expires = std::time::UNIX_EPOCH + std::time::Duration::from_secs(now + settings.cookie_expire);
+    let expires_at = now.saturating_add(settings.cookie_expire).min(LATEST_EXPIRY);
+    let expires = std::time::UNIX_EPOCH + std::time::Duration::from_secs(expires_at);
     let secure = if settings.cookie_secure { "; Secure" } else { "" };
     format!("{}={value}; path=/; expires={}; HttpOnly{secure}", settings.cookie_name, httpdate::fmt_http_date(expires))
 }
@@ -151,6 +156,18 @@ mod tests {
         assert_eq!(verify("another-secret-another-secret-xx", &value, 1000, 10), None);
         assert_eq!(verify(SECRET, &value, 1011, 10), None, "expired");
         assert_eq!(verify(SECRET, "garbage", 1000, 10), None);
+    }
+
+    #[test]
+    fn a_huge_cookie_expire_caps_the_expiry_instead_of_panicking() {
+        // fuzz/fuzz_targets/settings.rs sets a cookie from any settings that parse; an expiry
+        // after the year 9999 panicked in the HTTP date formatter.
+        for expire in [i64::MAX as u64, 300_000_000_000] {
+            let text = format!(":development:\n  :cookie_expire: {expire}\n");
+            let settings = crate::config::Settings::parse(&text, "development").expect("valid settings");
+            let header = set_cookie(&settings.app, "v1.x.y", 1_800_000_000);
+            assert!(header.contains("expires=Fri, 31 Dec 9999 23:59:59 GMT"), "{header}");
+        }
     }
 
     #[test]
