@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# cargo-fuzz targets of fuzz/ (docs/fuzzing.md), for infra/fuzz and infra/test.
+# cargo-fuzz targets of shared/fuzz/ (docs/fuzzing.md), for infra/fuzz and infra/test.
 #
 # fuzz_toolchain_ready: true when the nightly toolchain and cargo-fuzz are both installed.
 # ensure_cargo_fuzz: installs cargo-fuzz from crates.io when it is missing.
@@ -9,10 +9,10 @@
 #   a target crashed or did not build.
 # Source after stack.sh (say, RHOSYNC_ROOT).
 
-FUZZ_DIR="$RHOSYNC_ROOT/fuzz"
+FUZZ_DIR="$RHOSYNC_ROOT/shared/fuzz"
 # Safe Rust needs no AddressSanitizer; without it a target runs several times faster.
 # Debug assertions stay on, so arithmetic overflow is a crash too.
-FUZZ_BUILD_FLAGS=(--sanitizer none --debug-assertions)
+FUZZ_BUILD_FLAGS=(--fuzz-dir "$FUZZ_DIR" --sanitizer none --debug-assertions)
 
 fuzz_toolchain_ready() {
   cargo +nightly --version >/dev/null 2>&1 && cargo +nightly fuzz --version >/dev/null 2>&1
@@ -27,7 +27,7 @@ ensure_cargo_fuzz() {
 }
 
 fuzz_target_names() {
-  (cd "$RHOSYNC_ROOT" && cargo +nightly fuzz list)
+  (cd "$RHOSYNC_ROOT" && cargo +nightly fuzz list --fuzz-dir "$FUZZ_DIR")
 }
 
 run_fuzz_targets() {
