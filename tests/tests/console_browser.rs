@@ -43,3 +43,30 @@ async fn console_screens_in_a_browser() {
         .unwrap_or_else(|| panic!("no ping of all 2001 users: {} pings", pings.len()));
     assert_eq!(all["message"], "push message");
 }
+
+/// The Jobs and Rejected writes screens over the job routes of docs/rest-api.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the job routes (GET /rc/v1/system/jobs, dead_letters, rejected_writes), not merged yet"]
+async fn jobs_screens_in_a_browser() {
+    let console = Console::start("consolejobs").await;
+    console
+        .api(Method::POST, "/rc/v1/users", Some(json!({"attributes": {"login": "alice", "password": "alicepw"}})))
+        .await;
+    let push = console.env.provisioned.push_queue_url.clone();
+    let dlq = format!("{push}-dlq");
+    for n in 1..=2 {
+        console
+            .send(
+                &dlq,
+                &json!({"id": format!("dead-{n}"), "kind": "ping", "users": ["alice"], "message": format!("dead {n}")}),
+            )
+            .await;
+    }
+
+    console.run_script("jobs.mjs");
+
+    let replayed = console.queue_bodies(&push).await;
+    assert_eq!(replayed.len(), 1, "the replayed message is back on the push queue: {replayed:?}");
+    assert_eq!(replayed[0]["kind"], "ping");
+    assert!(console.queue_bodies(&dlq).await.is_empty(), "the dead-letter queue is empty");
+}

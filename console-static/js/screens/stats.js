@@ -174,7 +174,12 @@ function draw(chart, title, view) {
           value: (u, v) => fmt(v),
         })),
       ],
-      axes: [{}, { label: view.yLabel, values: (u, ticks) => ticks.map((t) => (view.decimals ? t.toFixed(view.decimals) : t)), size: 70 }],
+      axes: [
+        {},
+        view.decimals
+          ? { label: view.yLabel, values: (u, ticks) => ticks.map((t) => t.toFixed(view.decimals)), size: 70 }
+          : { label: view.yLabel, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 100000], size: 60 },
+      ],
     },
     [xs, ...columns],
     plot,
