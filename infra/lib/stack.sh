@@ -66,7 +66,7 @@ ensure_tools() {
   use_venv
 }
 
-# What the console's browser tests need (docs/console.md §5): node and npm, Debian's
+# What the console's browser tests need (docs/console.md §6): node and npm, Debian's
 # chromium, and tests/browser's npm packages (playwright-core) installed with `npm ci`
 # from the committed lockfile. Only what is missing; the packages again when the
 # lockfile changed since the last install.

@@ -1,4 +1,4 @@
-// Shared helpers of the console's browser scripts (docs/console.md §5): start headless
+// Shared helpers of the console's browser scripts (docs/console.md §6): start headless
 // Chromium through playwright-core, record the API calls the page makes, and fail loudly
 // with the screen's text when something does not match.
 

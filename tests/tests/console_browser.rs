@@ -1,6 +1,6 @@
 //! The admin console in a real browser: the runner serves `console-static/` and the REST API,
 //! the test seeds data, then `tests/browser/*.mjs` drives headless Chromium through every
-//! screen, asserting what each shows and what it sends (docs/console.md §5). What the page
+//! screen, asserting what each shows and what it sends (docs/console.md §6). What the page
 //! caused on the queues is checked here afterwards.
 
 mod console_support;

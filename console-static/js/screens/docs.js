@@ -1,5 +1,5 @@
 // Server Doc and Document view: read, write and clear any document by its name
-// (docs/console.md §4, §5; the store routes are docs/rest-api.md §5.3).
+// (docs/console.md §2.3; the store routes are docs/rest-api.md §5.3).
 
 import { call, seg } from "../api.js";
 import { button, field, h, pageHeader, panel, statusLabel } from "../dom.js";

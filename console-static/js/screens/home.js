@@ -1,4 +1,4 @@
-// Login, Home and the Backend App URL form (docs/console.md §2, §3).
+// Login, Home and the Backend App URL form (docs/console.md §2.1, §2.2).
 
 import { call, consoleInfo, get, session } from "../api.js";
 import { button, field, h, href, link, pageHeader, panel, statusLabel, table } from "../dom.js";
@@ -48,7 +48,7 @@ export async function home(ctx) {
     panel("Settings", null, h("table", { class: "grid settings" }, settings)),
     h("div", { class: "danger-zone" }, reset),
   );
-  // The three reads go out together (docs/console.md §3).
+  // The three reads go out together (docs/console.md §2.2).
   const [sources, info, appserver] = await Promise.allSettled([get("/rc/v1/sources/type/app"), consoleInfo(), appserverUrl()]);
   if (sources.status === "rejected") throw sources.reason;
   sourcesBox.replaceChildren(

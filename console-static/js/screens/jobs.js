@@ -1,6 +1,6 @@
 // Jobs: the queues with their dead-letter queues, recent bulk jobs and pings, a DLQ's
 // messages with Replay / Discard, and the rejected writes with Retry / Dismiss
-// (docs/console.md §4; the routes are docs/rest-api.md, "Jobs").
+// (docs/console.md §4, where the routes are listed).
 
 import { get, json, seg } from "../api.js";
 import { button, field, formatTime, h, href, link, pageHeader, panel, statusLabel, table } from "../dom.js";

@@ -1,5 +1,5 @@
 // Source documents: a source's attributes and the names of its documents for the shared
-// partition, a user or a device, each linking to the document view (docs/console.md §3).
+// partition, a user or a device, each linking to the document view (docs/console.md §2.7).
 
 import { get, seg } from "../api.js";
 import { attributeTable, h, href, link, pageHeader, panel, table } from "../dom.js";

@@ -1,4 +1,4 @@
-// Users, New user, Show user, Show device and the Ping form (docs/console.md §6–§10).
+// Users, New user, Show user, Show device and the Ping form (docs/console.md §2.4–§2.6).
 
 import { call, get, seg } from "../api.js";
 import { attributeTable, button, field, h, href, link, pageHeader, panel, statusLabel, table } from "../dom.js";
@@ -184,7 +184,7 @@ export async function pingAll(ctx) {
   pingForm(ctx, logins, sources);
 }
 
-/** The ping form, pre-filled with `users` and every user-partitioned source (docs/console.md). */
+/** The ping form, pre-filled with `users` and every user-partitioned source (docs/console.md §2.6). */
 function pingForm(ctx, users, sources) {
   ctx.el.append(pageHeader("Ping User/s"));
   const status = statusLabel();

@@ -1,7 +1,7 @@
 //! Support of `console_browser.rs`: a runner serving the console (no queue consumers, so
 //! the jobs the console causes stay on their queues for the test to read), seeding through
 //! the REST API and the registry, and running a `tests/browser/*.mjs` script under node
-//! with headless Chromium (docs/console.md §5).
+//! with headless Chromium (docs/console.md §6).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
