@@ -20,9 +20,6 @@ async fn console_screens_in_a_browser() {
     let md = json!({"data": {"1": {"name": "Pump", "price": "12"}, "2": {"name": "Valve", "price": "3"}}});
     console.api(Method::POST, "/rc/v1/store/source:application:alice:Product:md", Some(md)).await;
 
-    let t = std::time::Instant::now();
-    let n = console.api(Method::GET, "/rc/v1/users", None).await.len();
-    eprintln!("GET /rc/v1/users: {n} bytes in {:?}", t.elapsed());
     console.run_script("console.mjs");
 
     // The two pings the page sent are on the push queue as the API queued them.
