@@ -31,7 +31,7 @@ export const session = {
   },
 };
 
-/** Called on a 422 (set by main.js): clears the session and shows Login with the text. */
+/** Called on a 422 (set by console.js): clears the session and shows Login with the text. */
 let onExpired = () => {};
 export function setExpiredHandler(handler) {
   onExpired = handler;

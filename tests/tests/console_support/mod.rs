@@ -2,15 +2,26 @@
 //! the jobs the console causes stay on their queues for the test to read), seeding through
 //! the REST API and the registry, and running a `tests/browser/*.mjs` script under node
 //! with headless Chromium (docs/console.md §6).
+//!
+//! Each test gets a moto_server of its own (Redis is the shared one): thousands of users in
+//! one DynamoDB table make every call of that emulator slow, and the other tests running at
+//! the same time must not feel it. For the same reason its server waits up to 10 s for the
+//! emulator instead of the production 1.8 s (`RHOSYNC_AWS_TIMEOUT_MS`): moto lists 2,000
+//! users in about a second on an idle machine and takes longer on a loaded one.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use futures::StreamExt;
-use rhosync_e2e::{repo_root, TestEnv, TEST_API_TOKEN};
+use rhosync_e2e::{repo_root, TEST_API_TOKEN};
 use rhosync_local::{Runner, RunnerOptions};
+use rhosync_server::config::Config;
+use rhosync_server::edges::{aws, AwsClients, RedisEdge};
 use rhosync_server::registry::ClientRecord;
+use rhosync_server::AppState;
+use rhosync_testkit::{free_port, unique_prefix, wait_for_port, Stack};
 use serde_json::{json, Value};
 
 /// A user- and an app-partitioned source, stats on.
@@ -30,15 +41,87 @@ pub const CONSOLE_SETTINGS: &str = "\
 ";
 
 pub struct Console {
-    pub env: TestEnv,
+    pub env: Env,
     pub runner: Runner,
     pub http: reqwest::Client,
+    _moto: Moto,
+}
+
+/// What the tests use of their server: its state and its queues.
+pub struct Env {
+    pub state: AppState,
+    pub provisioned: aws::Provisioned,
+    _dir: tempfile::TempDir,
+}
+
+/// Like `TestEnv::on`, with the longer AWS timeout (above).
+async fn env_on(redis_url: &str, aws_endpoint_url: &str, label: &str) -> Env {
+    let prefix = unique_prefix(label);
+    let timeout_ms = 10_000;
+    let aws_clients = AwsClients::with_endpoint(aws_endpoint_url, Duration::from_millis(timeout_ms)).await;
+    let provisioned = aws::provision(&aws_clients, &prefix).await.unwrap_or_else(|e| panic!("provisioning: {e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let settings = dir.path().join("settings.yml");
+    std::fs::write(&settings, CONSOLE_SETTINGS).unwrap_or_else(|e| panic!("writing settings: {e}"));
+    let vars: Vec<(&str, String)> = vec![
+        ("RHOSYNC_SETTINGS", settings.display().to_string()),
+        ("REDIS_URL", redis_url.to_owned()),
+        ("RHOSYNC_REDIS_NAMESPACE", prefix.clone()),
+        ("RHOCONNECT_SECRET", "test-secret-0123456789abcdef0123456789abcdef".to_owned()),
+        ("API_TOKEN", TEST_API_TOKEN.to_owned()),
+        ("RHOSYNC_TABLE", provisioned.table.clone()),
+        ("RHOSYNC_BUCKET", provisioned.bucket.clone()),
+        ("RHOSYNC_ADAPTER_QUEUE_URL", provisioned.adapter_queue_url.clone()),
+        ("RHOSYNC_PUSH_QUEUE_URL", provisioned.push_queue_url.clone()),
+        ("RHOSYNC_BULK_QUEUE_URL", provisioned.bulk_queue_url.clone()),
+        ("RHOSYNC_AWS_TIMEOUT_MS", timeout_ms.to_string()),
+    ];
+    let config = Config::from_lookup(|key| vars.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()))
+        .unwrap_or_else(|e| panic!("test configuration: {e}"));
+    let redis =
+        RedisEdge::connect(&config.env.redis_url, &config.env.redis_namespace).await.unwrap_or_else(|e| panic!("{e}"));
+    let state = AppState::new(config, redis, aws_clients);
+    rhosync_server::http::admin::ensure_admin(&state).await.unwrap_or_else(|e| panic!("admin bootstrap: {e}"));
+    Env { state, provisioned, _dir: dir }
+}
+
+/// A moto_server child, killed when dropped.
+struct Moto(Child);
+
+impl Moto {
+    fn start() -> (Moto, String) {
+        // infra/test exports the venv's binary; a plain cargo test finds it in .local/venv or on PATH.
+        let program = std::env::var_os("RHOSYNC_MOTO_SERVER")
+            .map(PathBuf::from)
+            .or_else(|| Some(repo_root().join(".local/venv/bin/moto_server")).filter(|p| p.exists()))
+            .or_else(|| on_path("moto_server"))
+            .unwrap_or_else(|| panic!("moto_server is not installed: run the tests through infra/test"));
+        let port = free_port();
+        let child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        let moto = Moto(child);
+        wait_for_port(port, "moto_server");
+        (moto, format!("http://127.0.0.1:{port}"))
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 impl Console {
     pub async fn start(label: &str) -> Console {
         let tools = browser_tools();
-        let env = TestEnv::new(label, CONSOLE_SETTINGS).await;
+        let (moto, aws_endpoint_url) = Moto::start();
+        let env = env_on(&Stack::get().redis_url, &aws_endpoint_url, label).await;
         let options = RunnerOptions {
             bind: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
             template: repo_root().join("template.yaml"),
@@ -47,7 +130,7 @@ impl Console {
         };
         let runner = rhosync_local::start(env.state.clone(), options).await.unwrap_or_else(|e| panic!("runner: {e}"));
         drop(tools);
-        Console { env, runner, http: reqwest::Client::new() }
+        Console { env, runner, http: reqwest::Client::new(), _moto: moto }
     }
 
     pub fn url(&self, path: &str) -> String {

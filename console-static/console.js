@@ -3,13 +3,13 @@
 // that finishes after the user moved on writes into a detached element, so it never
 // overwrites the screen shown now.
 
-import { consoleInfo, session, setExpiredHandler } from "./api.js";
-import * as home from "./screens/home.js";
-import * as docs from "./screens/docs.js";
-import * as users from "./screens/users.js";
-import * as sources from "./screens/sources.js";
-import * as stats from "./screens/stats.js";
-import * as jobs from "./screens/jobs.js";
+import { consoleInfo, session, setExpiredHandler } from "./js/api.js";
+import * as home from "./js/screens/home.js";
+import * as docs from "./js/screens/docs.js";
+import * as users from "./js/screens/users.js";
+import * as sources from "./js/screens/sources.js";
+import * as stats from "./js/screens/stats.js";
+import * as jobs from "./js/screens/jobs.js";
 
 const $ = (id) => document.getElementById(id);
 
