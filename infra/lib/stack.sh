@@ -66,6 +66,26 @@ ensure_tools() {
   use_venv
 }
 
+# What the console's browser tests need (docs/console.md §6): node and npm, Debian's
+# chromium, and tests/browser's npm packages (playwright-core) installed with `npm ci`
+# from the committed lockfile. Only what is missing; the packages again when the
+# lockfile changed since the last install.
+ensure_browser_tools() {
+  local missing=() dir="$RHOSYNC_ROOT/tests/browser"
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]} (apt)"
+    as_root apt-get update -qq >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+  fi
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    say "installing the browser tests' npm packages (npm ci in tests/browser)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >&2
+  fi
+}
+
 # Adds rustup components (rustfmt, clippy) the toolchain lacks.
 ensure_rust_components() {
   local missing=()

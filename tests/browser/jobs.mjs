@@ -1,0 +1,51 @@
+// The Jobs and Rejected writes screens against a seeded server (tests/tests/console_browser.rs):
+//   node tests/browser/jobs.mjs <base url> <api token>
+// Seeded: user alice, two ping jobs on the push queue's dead-letter queue.
+
+import { run } from "./lib.mjs";
+
+run(async (t, token) => {
+  const { page } = t;
+  await t.login();
+
+  await t.go("#jobs", "jobs");
+  await t.text("#queues", "adapter");
+  await t.text("#queues", "bulk");
+  await t.text('#queues a[data-queue="push"]', "2 dead letters");
+  await t.visible("#bulk-jobs");
+  await t.visible("#pings");
+  await t.shot("12-jobs");
+
+  await page.click('#queues a[data-queue="push"]');
+  await t.screen("jobs");
+  await t.visible("#dead-letters");
+  await t.equal(await page.locator("#dead-letters tbody tr").count(), 2, "two dead letters listed");
+  await t.text("#dead-letters", "ping");
+  await t.text("#dead-letters", "alice");
+  await t.shot("13-dead-letters");
+
+  const first = await page.getAttribute("#dead-letters tbody tr:first-child input.pick", "value");
+  await page.check("#dead-letters tbody tr:first-child input.pick");
+  await page.click("#dlq-replay");
+  await t.text("#flash", "Replayed 1");
+  await t.equal(JSON.parse(t.lastCall("POST", "/rc/v1/system/jobs/push/dead_letters/replay").body), { ids: [first] }, "replay body");
+  await t.equal(await page.locator("#dead-letters tbody tr").count(), 1, "one dead letter left");
+  const left = JSON.parse((await t.api("GET", "/rc/v1/system/jobs/push/dead_letters", token)).text);
+  await t.equal(left.length, 1, "the replayed message left the DLQ");
+
+  await page.check("#dead-letters thead input.pick-all");
+  await page.click("#dlq-discard");
+  await t.text("#flash", "Discarded 1");
+  await t.text("#dead-letters", "The dead-letter queue is empty.");
+  const none = JSON.parse((await t.api("GET", "/rc/v1/system/jobs/push/dead_letters", token)).text);
+  await t.equal(none.length, 0, "the discarded message is gone");
+
+  await t.go("#user/alice", "user");
+  await page.click("#user-rejected");
+  await t.screen("rejected");
+  await t.equal(await page.inputValue("#rejected-user"), "alice", "the user filter is pre-filled");
+  const listed = await t.waitCall("GET", "/rc/v1/system/rejected_writes");
+  await t.check(new URLSearchParams(listed.query).get("user_id") === "alice", `rejected writes filtered by user: ${listed.query}`);
+  await t.visible("#rejected-writes");
+  await t.shot("14-rejected");
+});
