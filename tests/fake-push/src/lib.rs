@@ -377,3 +377,91 @@ impl Script {
         inner.always.get(token).copied()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(path: &str, body: &str) -> Recorded {
+        Recorded {
+            method: "POST".into(),
+            path: path.into(),
+            version: http::Version::HTTP_2,
+            headers: http::HeaderMap::new(),
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn scripts_answer_once_then_always_then_succeed() {
+        let script = Script::new();
+        script.always("dead", 410);
+        script.once("busy", 429);
+        script.once("busy", 503);
+        assert_eq!(script.status_for("busy"), Some(429));
+        assert_eq!(script.status_for("busy"), Some(503));
+        assert_eq!(script.status_for("busy"), None);
+        assert_eq!(script.status_for("dead"), Some(410));
+        assert_eq!(script.status_for("dead"), Some(410));
+        assert_eq!(script.status_for("other"), None);
+    }
+
+    #[test]
+    fn apns_answers_per_token() {
+        let script = Script::new();
+        script.always("dead", 410);
+        let reply = apns::reply(script);
+        let (status, headers, body) = reply(&request("/3/device/ok", "{}"));
+        assert_eq!((status, body.as_str()), (200, ""));
+        assert!(headers.iter().any(|(n, _)| *n == "apns-id"));
+        let (status, _, body) = reply(&request("/3/device/dead", "{}"));
+        assert_eq!(status, 410);
+        assert!(body.contains("Unregistered"), "{body}");
+        assert_eq!(apns::token_of(&request("/3/device/abc", "")).as_deref(), Some("abc"));
+        assert_eq!(apns::token_of(&request("/other", "")), None);
+    }
+
+    #[test]
+    fn fcm_hands_out_a_token_and_answers_per_registration_token() {
+        let script = Script::new();
+        script.always("gone", 404);
+        let reply = fcm::reply(script, "ya29.x");
+        let (status, _, body) = reply(&request(fcm::TOKEN_PATH, "grant_type=x"));
+        assert_eq!(status, 200);
+        assert!(body.contains(r#""access_token":"ya29.x""#), "{body}");
+        let send = "/v1/projects/p/messages:send";
+        let (status, _, _) = reply(&request(send, r#"{"message":{"token":"t1"}}"#));
+        assert_eq!(status, 200);
+        let gone = request(send, r#"{"message":{"token":"gone"}}"#);
+        let (status, _, body) = reply(&gone);
+        assert_eq!(status, 404);
+        assert!(body.contains("UNREGISTERED"), "{body}");
+        assert_eq!(fcm::token_of(&gone).as_deref(), Some("gone"));
+        assert_eq!(fcm::token_of(&request(fcm::TOKEN_PATH, "")), None);
+    }
+
+    #[tokio::test]
+    async fn counting_keeps_no_requests_but_counts_devices_and_the_window() {
+        let options = Options::plain().recording(Recording::Count).device_of(apns::token_of);
+        let fake = Fake::start(apns::reply(Script::new()), options).await.expect("fake");
+        let addr = fake.addr;
+        // One raw HTTP/1.1 request per connection: no client crate needed here.
+        for token in ["a", "b", "a"] {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let req = format!(
+                "POST /3/device/{token} HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+            );
+            tcp.write_all(req.as_bytes()).await.expect("write");
+            let mut answer = Vec::new();
+            tcp.read_to_end(&mut answer).await.expect("read");
+            assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+        }
+        assert_eq!((fake.received(), fake.device_requests()), (3, 3));
+        assert!(fake.requests().is_empty());
+        assert_eq!(fake.devices().get("a"), Some(&2));
+        assert!(fake.window().is_some());
+        fake.reset();
+        assert_eq!(fake.received(), 0);
+    }
+}

@@ -82,23 +82,20 @@ impl Setup {
         let p8 = write(&format!("AuthKey_{APNS_KEY_ID}.p8"), &ec.serialize_pem())?;
         let sa = write("service-account.json", &account.to_string())?;
         let ca_file = write("ca.pem", ca_pem)?;
-        let keys = format!(
-            "\
-  :apns_endpoint: {apns_url}
-  :apns_ca_file: {ca}
-  :apns_key_file: {p8}
-  :apns_key_id: {APNS_KEY_ID}
-  :apns_team_id: {APNS_TEAM_ID}
-  :apns_topic: {APP_ID}
-  :fcm_project_id: bench-project
-  :package_name: com.example.rhosync.bench
-  :fcm_service_account: {sa}
-  :fcm_endpoint: {fcm_url}
-",
-            ca = ca_file.display(),
-            p8 = p8.display(),
-            sa = sa.display(),
-        );
+        let keys = [
+            format!(":apns_endpoint: {apns_url}"),
+            format!(":apns_ca_file: {}", ca_file.display()),
+            format!(":apns_key_file: {}", p8.display()),
+            format!(":apns_key_id: {APNS_KEY_ID}"),
+            format!(":apns_team_id: {APNS_TEAM_ID}"),
+            format!(":apns_topic: {APP_ID}"),
+            ":fcm_project_id: bench-project".to_owned(),
+            ":package_name: com.example.rhosync.bench".to_owned(),
+            format!(":fcm_service_account: {}", sa.display()),
+            format!(":fcm_endpoint: {fcm_url}"),
+        ]
+        .map(|line| format!("  {line}\n"))
+        .concat();
         let Some((head, tail)) = base_settings.split_once(":development:\n") else {
             anyhow::bail!("the bench settings have no :development: section");
         };

@@ -1,11 +1,14 @@
-//! Scenario `push`: one ping to many registered devices (default 10,000: 1,000 users × 10,
-//! half APNs, half FCM, every token unique), delivered by the push worker (`crate::push::
+//! Scenario `push`: one ping to many registered devices (default 10,000: 20 users × 500,
+//! half APNs, half FCM, every token unique; few users because each costs the worker one
+//! Query, which the emulator answers by sorting the whole table), delivered by the push worker (`crate::push::
 //! worker`, a child process) to the fake APNs (HTTP/2 over TLS) and FCM of
 //! `rhosync-fake-push` started here; then the floor (`crate::push::floor`, another child)
 //! replays the very requests the worker sent to the same fakes.
 //!
-//! The devices are seeded straight into the registry (`Registry::create_client` on the
-//! emulator's DynamoDB, as clientregister stores them), not through 20,000 HTTP requests.
+//! The devices are seeded straight into the registry table on the emulator's DynamoDB
+//! (BatchWriteItem of the items clientregister stores, one read back through the registry
+//! to check), not through 20,000 HTTP requests nor 10,000 single-item transactions (the
+//! emulator copies the table for each transaction).
 //! The ping goes through `POST /rc/v1/users/ping` on the runner under test.
 //!
 //! Figures: notifications/s from the first device request a fake received to the last;
@@ -20,7 +23,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use futures::stream::{self, TryStreamExt};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use rhosync_fake_push::{apns, fcm, Fake, Options, Recording, Script, Tls};
 use rhosync_server::registry::ClientRecord;
 use serde_json::json;
@@ -32,8 +36,72 @@ use crate::measure::CpuReading;
 use crate::push::{floor::worker_concurrency, PlanEntry, Setup, To, APP_ID};
 use crate::report::Goal;
 
-/// Registry writes in flight while seeding.
-const SEED_CONCURRENCY: usize = 32;
+/// BatchWriteItem requests in flight while seeding.
+const SEED_CONCURRENCY: usize = 4;
+/// DynamoDB's limit of items per BatchWriteItem.
+const BATCH_ITEMS: usize = 25;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The registry's items of one client (docs/deploy.md, the table's layout; the same as
+/// `shared/server/src/registry/dynamo.rs` writes on clientcreate and clientregister): the
+/// record under `CLIENT#<id>`/`PROFILE` and the user's membership `USER#<login>`/`CLIENT#<id>`.
+fn client_items(c: &ClientRecord) -> [Item; 2] {
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let device = c.device.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+    [
+        HashMap::from([
+            ("pk".to_owned(), s(&format!("CLIENT#{}", c.id))),
+            ("sk".to_owned(), s("PROFILE")),
+            ("user_id".to_owned(), s(&c.user_id)),
+            ("app_id".to_owned(), s(&c.app_id)),
+            ("device".to_owned(), AttributeValue::M(device)),
+        ]),
+        HashMap::from([
+            ("pk".to_owned(), s(&format!("USER#{}", c.user_id))),
+            ("sk".to_owned(), s(&format!("CLIENT#{}", c.id))),
+        ]),
+    ]
+}
+
+/// Writes `clients` into the registry table with BatchWriteItem (25 items a request),
+/// retrying what DynamoDB hands back unprocessed; then reads one back through the registry
+/// to check the layout.
+async fn seed_clients(clients: &[ClientRecord]) -> Result<()> {
+    let table = std::env::var("RHOSYNC_TABLE").context("RHOSYNC_TABLE (the registry table) is not set")?;
+    // The emulator on a loaded machine answers slower than the functions' timeout.
+    let aws = rhosync_server::edges::AwsClients::from_env_with(Duration::from_secs(30)).await;
+    let items: Vec<Item> = clients.iter().flat_map(client_items).collect();
+    let requests = items.chunks(BATCH_ITEMS).map(|chunk| {
+        let (db, table) = (aws.dynamodb.clone(), table.clone());
+        let writes: Result<Vec<WriteRequest>> = chunk
+            .iter()
+            .map(|item| {
+                let put = PutRequest::builder()
+                    .set_item(Some(item.clone()))
+                    .build()
+                    .map_err(|e| anyhow::anyhow!("building a write: {e}"))?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect();
+        async move {
+            let mut pending = writes?;
+            for _ in 0..20 {
+                let out = db.batch_write_item().request_items(&table, pending).send().await.map_err(|e| {
+                    anyhow::anyhow!("BatchWriteItem: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))
+                })?;
+                pending = out.unprocessed_items.unwrap_or_default().remove(&table).unwrap_or_default();
+                if pending.is_empty() {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            bail!("BatchWriteItem left {} item(s) unprocessed", pending.len())
+        }
+    });
+    stream::iter(requests).buffer_unordered(SEED_CONCURRENCY).try_collect::<Vec<()>>().await?;
+    Ok(())
+}
 
 /// A child process speaking the `ready`/`go`/`done` lines of `crate::push`.
 struct Child {
@@ -183,18 +251,21 @@ impl Bench {
             clients.push(c);
         }
         let seed_started = Instant::now();
+        seed_clients(&clients).await?;
         let registry = state.registry();
-        stream::iter(clients.iter().map(Ok::<_, anyhow::Error>))
-            .try_for_each_concurrent(SEED_CONCURRENCY, |c| async move {
-                registry.create_client(c).await.with_context(|| format!("registering {}", c.id))
-            })
-            .await?;
+        let probe = &clients[clients.len() - 1];
+        let stored = registry.client(&probe.id).await.context("reading a seeded client back")?;
+        if stored.as_ref() != Some(probe) || !registry.clients_of(&probe.user_id).await?.contains(&probe.id) {
+            bail!("a seeded client does not read back through the registry: {stored:?}");
+        }
         let seed_s = seed_started.elapsed().as_secs_f64();
         eprintln!("[bench] push: {devices} devices of {users} users registered in {seed_s:.1} s");
 
         // The worker, alone in its process, with the push keys in its settings.
         let mut command = tokio::process::Command::new(&binary);
-        command.arg("push-worker").env("RHOSYNC_SETTINGS", &setup.settings);
+        // A longer AWS timeout than the functions' 1.8 s: the emulator's Query of a user's
+        // clients sorts the whole table first (about a second at 20,000 items).
+        command.arg("push-worker").env("RHOSYNC_SETTINGS", &setup.settings).env("RHOSYNC_AWS_TIMEOUT_MS", "30000");
         let mut worker = Child::spawn(command, "push worker")?;
         worker.expect("ready", Duration::from_secs(60)).await?;
         let before = CpuReading::take(worker.pid)?;
