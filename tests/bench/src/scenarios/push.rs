@@ -297,11 +297,23 @@ impl Bench {
         let worker_job_cpu = before.seconds_until(&after);
         let worker_send_cpu = first_cpu.seconds_until(&after);
 
-        // The floor's plan: what the worker sent, in the order it arrived.
-        let mut plan: Vec<PlanEntry> = apns_fake.take_requests().iter().map(|r| PlanEntry::of(To::Apns, r)).collect();
-        plan.extend(
-            fcm_fake.take_requests().iter().filter(|r| fcm::token_of(r).is_some()).map(|r| PlanEntry::of(To::Fcm, r)),
-        );
+        // The floor's plan: what the worker sent, APNs and FCM interleaved as the worker's
+        // chunks interleave them.
+        let apns_plan: Vec<PlanEntry> = apns_fake.take_requests().iter().map(|r| PlanEntry::of(To::Apns, r)).collect();
+        let fcm_plan: Vec<PlanEntry> = fcm_fake
+            .take_requests()
+            .iter()
+            .filter(|r| fcm::token_of(r).is_some())
+            .map(|r| PlanEntry::of(To::Fcm, r))
+            .collect();
+        let mut plan = Vec::with_capacity(apns_plan.len() + fcm_plan.len());
+        let (mut a, mut f) = (apns_plan.into_iter(), fcm_plan.into_iter());
+        loop {
+            match (a.next(), f.next()) {
+                (None, None) => break,
+                (x, y) => plan.extend(x.into_iter().chain(y)),
+            }
+        }
         let mut text = String::new();
         for entry in &plan {
             text.push_str(&serde_json::to_string(entry)?);
