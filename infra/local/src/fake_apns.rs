@@ -1,28 +1,21 @@
 //! A fake APNs server for the local stack (`rhosync-local fake-apns`, started by
-//! `infra/dev --fake-push`) and the end-to-end tests: HTTP/2 over TLS with a certificate
-//! made at start, answering every request `200` with an `apns-id`, and logging each
-//! request (method, path, headers, payload) as one JSON line to a file.
+//! `infra/dev --fake-push`) and the CLI's end-to-end test: the fake APNs of
+//! `rhosync-fake-push` (HTTP/2 over TLS with a certificate made at start, `200` with an
+//! `apns-id`), counting requests without keeping them, and logging each request (method,
+//! path, headers, payload) as one JSON line to a file.
 //!
 //! Start writes, into its directory: `ca.pem` (the certificate to trust, for
 //! `:apns_ca_file:`), `AuthKey_FAKEAPNS01.p8` (a fresh ES256 key the push worker signs
 //! its provider tokens with; the fake does not check them) and the log `fake-apns.log`.
 //! [`settings_with`] adds the matching keys of `docs/push.md §8` to a settings file.
 
-use std::convert::Infallible;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_rustls::rustls;
+use rhosync_fake_push::{apns, Fake, Options, Recorded, Recording, Script, Tls};
 
 /// The key id written into the settings [`settings_with`] makes.
 pub const KEY_ID: &str = "FAKEAPNS01";
@@ -51,13 +44,9 @@ pub struct FakeApns {
     pub ca_file: PathBuf,
     pub key_file: PathBuf,
     pub log_file: PathBuf,
-    task: JoinHandle<()>,
-}
-
-impl Drop for FakeApns {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    /// What the fake answers per device token (all `200` unless told otherwise).
+    pub script: Arc<Script>,
+    _server: Fake,
 }
 
 fn write_file(path: PathBuf, text: &str) -> Result<PathBuf, FakeApnsError> {
@@ -69,26 +58,10 @@ fn write_file(path: PathBuf, text: &str) -> Result<PathBuf, FakeApnsError> {
 /// and serves until dropped.
 pub async fn start(dir: &Path, bind: SocketAddr) -> Result<FakeApns, FakeApnsError> {
     std::fs::create_dir_all(dir).map_err(|source| FakeApnsError::File { path: dir.to_owned(), source })?;
-    let key_err = |e: &dyn std::fmt::Display| FakeApnsError::Key(e.to_string());
-    let tls_key = rcgen::KeyPair::generate().map_err(|e| key_err(&e))?;
-    let params =
-        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).map_err(|e| key_err(&e))?;
-    let cert = params.self_signed(&tls_key).map_err(|e| key_err(&e))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| key_err(&e))?
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(tls_key.serialize_der().into()),
-        )
-        .map_err(|e| key_err(&e))?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-
-    let ca_file = write_file(dir.join("ca.pem"), &cert.pem())?;
-    let signing = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| key_err(&e))?;
+    let tls = Tls::generate().map_err(|e| FakeApnsError::Key(e.to_string()))?;
+    let ca_file = write_file(dir.join("ca.pem"), &tls.cert_pem)?;
+    let signing =
+        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| FakeApnsError::Key(e.to_string()))?;
     let key_file = write_file(dir.join(format!("AuthKey_{KEY_ID}.p8")), &signing.serialize_pem())?;
     let log_file = dir.join("fake-apns.log");
     let log = std::fs::OpenOptions::new()
@@ -96,56 +69,45 @@ pub async fn start(dir: &Path, bind: SocketAddr) -> Result<FakeApns, FakeApnsErr
         .append(true)
         .open(&log_file)
         .map_err(|source| FakeApnsError::File { path: log_file.clone(), source })?;
-    let log = Arc::new(Mutex::new(log));
-
-    let listener = TcpListener::bind(bind).await.map_err(|source| FakeApnsError::Bind { addr: bind, source })?;
-    let addr = listener.local_addr().map_err(|source| FakeApnsError::Bind { addr: bind, source })?;
-    let counter = Arc::new(AtomicU64::new(0));
-    let task = tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, log, counter) = (acceptor.clone(), log.clone(), counter.clone());
-            tokio::spawn(async move {
-                let Ok(stream) = acceptor.accept(tcp).await else { return };
-                let service = hyper::service::service_fn(move |req| handle(log.clone(), counter.clone(), req));
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
-            });
+    let log = Mutex::new(log);
+    let counter = AtomicU64::new(0);
+    let script = Script::new();
+    let answer = apns::reply(script.clone());
+    let reply = Arc::new(move |r: &Recorded| {
+        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let line = log_line(n, r);
+        {
+            let mut file = log.lock().unwrap_or_else(|p| p.into_inner());
+            // A log line that cannot be written is lost; the answer still goes out.
+            let _ = writeln!(file, "{line}");
         }
+        answer(r)
     });
-    Ok(FakeApns { addr, url: format!("https://127.0.0.1:{}", addr.port()), ca_file, key_file, log_file, task })
+    let options = Options { bind, ..Options::tls(tls) }.recording(Recording::Count).device_of(apns::token_of);
+    let server = Fake::start(reply, options).await.map_err(|e| match e {
+        rhosync_fake_push::FakeError::Bind { addr, source } => FakeApnsError::Bind { addr, source },
+        other => FakeApnsError::Key(other.to_string()),
+    })?;
+    Ok(FakeApns { addr: server.addr, url: server.url.clone(), ca_file, key_file, log_file, script, _server: server })
 }
 
-async fn handle(
-    log: Arc<Mutex<std::fs::File>>,
-    counter: Arc<AtomicU64>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-    let headers: serde_json::Map<String, serde_json::Value> = parts
+/// One request as a JSON log line.
+fn log_line(n: u64, r: &Recorded) -> serde_json::Value {
+    let headers: serde_json::Map<String, serde_json::Value> = r
         .headers
         .iter()
         .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned().into()))
         .collect();
-    let payload = serde_json::from_slice::<serde_json::Value>(&body)
-        .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned().into());
-    let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-    let line = serde_json::json!({
+    let payload =
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap_or_else(|_| serde_json::Value::from(r.text()));
+    serde_json::json!({
         "n": n,
-        "method": parts.method.as_str(),
-        "path": parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
-        "version": format!("{:?}", parts.version),
+        "method": r.method,
+        "path": r.path,
+        "version": format!("{:?}", r.version),
         "headers": headers,
         "payload": payload,
-    });
-    {
-        let mut file = log.lock().unwrap_or_else(|p| p.into_inner());
-        // A log line that cannot be written is lost; the answer still goes out.
-        let _ = writeln!(file, "{line}");
-    }
-    let apns_id = format!("00000000-0000-4000-8000-{n:012x}");
-    let response = Response::builder().status(200).header("apns-id", apns_id).body(Full::new(Bytes::new()));
-    Ok(response.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+    })
 }
 
 /// `base_yaml` (a settings file) with the fake's APNs keys (`docs/push.md §8`) added to

@@ -14,6 +14,7 @@ pub mod fake;
 pub mod floor;
 pub mod lambda;
 pub mod measure;
+pub mod push;
 pub mod report;
 pub mod scenarios;
 

@@ -3,7 +3,9 @@
 //! - `run`: every scenario against a running server; prints a table, writes JSON;
 //! - `settings`: print the settings file the server under test runs with;
 //! - `floor`: serve the floor (one Redis `GET` per request) until killed — `run` starts it
-//!   as a child process so its CPU is measured apart from the generator's.
+//!   as a child process so its CPU is measured apart from the generator's;
+//! - `push-worker`, `push-floor`: the two child processes of scenario `push`
+//!   ([`rhosync_bench::push`]).
 //!
 //! `infra/bench` starts the stack and calls `run` with sensible defaults.
 
@@ -36,12 +38,31 @@ enum Command {
     },
     /// Print the settings file the benchmark's server should run with.
     Settings,
+    /// The push worker alone (scenario `push` starts it; environment as the runner's).
+    PushWorker,
+    /// The push floor: replay a plan of recorded requests (scenario `push` starts it).
+    PushFloor {
+        #[arg(long)]
+        plan: PathBuf,
+        #[arg(long)]
+        apns_url: String,
+        #[arg(long)]
+        fcm_url: String,
+        #[arg(long)]
+        ca_file: PathBuf,
+        #[arg(long)]
+        concurrency: usize,
+    },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Run(cfg) => rhosync_bench::run(*cfg).await.map(drop),
+        Command::PushWorker => return rhosync_bench::push::worker::serve().await,
+        Command::PushFloor { plan, apns_url, fcm_url, ca_file, concurrency } => {
+            rhosync_bench::push::floor::serve(&plan, &apns_url, &fcm_url, &ca_file, concurrency).await
+        }
         Command::Settings => {
             print!("{}", rhosync_bench::BENCH_SETTINGS);
             Ok(())

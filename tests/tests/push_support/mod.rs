@@ -1,161 +1,28 @@
-//! Local stand-ins for the push services, started by the tests on port 0: a recording
-//! HTTP server (HTTP/2 over TLS with a certificate made here, for APNs; plain HTTP for
-//! FCM, RhoConnect Push and the webhook), the keys the services are configured with, and
-//! a world with a registered device per platform.
+//! Local stand-ins for the push services, started by the tests on port 0: the recording
+//! fakes of `rhosync-fake-push` (HTTP/2 over TLS with a certificate made here, for APNs;
+//! plain HTTP for FCM, RhoConnect Push and the webhook), the keys the services are
+//! configured with, and a world with a registered device per platform.
 
 #![allow(dead_code)]
 
-use std::convert::Infallible;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
-use tokio_rustls::rustls;
-
-/// One request as the fake server saw it.
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    pub method: String,
-    pub path: String,
-    pub version: http::Version,
-    pub headers: http::HeaderMap,
-    pub body: Vec<u8>,
-}
-
-impl Recorded {
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{} body is not JSON: {e}", self.path))
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// Status, extra headers and body of a reply.
-pub type Answer = (u16, Vec<(&'static str, String)>, String);
-pub type Reply = Arc<dyn Fn(&Recorded) -> Answer + Send + Sync>;
-
-pub fn ok() -> Reply {
-    Arc::new(|_| (200, Vec::new(), String::new()))
-}
-
-/// A running fake server.
-pub struct Fake {
-    pub url: String,
-    requests: Arc<Mutex<Vec<Recorded>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Fake {
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Requests whose path starts with `prefix`.
-    pub fn to(&self, prefix: &str) -> Vec<Recorded> {
-        self.requests().into_iter().filter(|r| r.path.starts_with(prefix)).collect()
-    }
-
-    /// Waits until `count` requests to `prefix` arrived (panics after 20 s).
-    pub async fn wait_for(&self, prefix: &str, count: usize) -> Vec<Recorded> {
-        for _ in 0..200 {
-            let got = self.to(prefix);
-            if got.len() >= count {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("{count} request(s) to {prefix} expected, got {:?}", self.to(prefix));
-    }
-}
-
-async fn handle(
-    requests: Arc<Mutex<Vec<Recorded>>>,
-    reply: Reply,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-    let recorded = Recorded {
-        method: parts.method.to_string(),
-        path: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
-        version: parts.version,
-        headers: parts.headers,
-        body,
-    };
-    let (status, headers, text) = reply(&recorded);
-    requests.lock().unwrap_or_else(|p| p.into_inner()).push(recorded);
-    let mut response = Response::builder().status(status);
-    for (name, value) in headers {
-        response = response.header(name, value);
-    }
-    Ok(response.body(Full::new(Bytes::from(text))).unwrap_or_else(|e| panic!("reply: {e}")))
-}
-
-async fn start(reply: Reply, tls: Option<tokio_rustls::TlsAcceptor>) -> Fake {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"));
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let shared = requests.clone();
-    let task = tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (requests, reply, tls) = (shared.clone(), reply.clone(), tls.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| handle(requests.clone(), reply.clone(), req));
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = match tls {
-                    Some(acceptor) => match acceptor.accept(tcp).await {
-                        Ok(stream) => builder.serve_connection(TokioIo::new(stream), service).await,
-                        Err(_) => return,
-                    },
-                    None => builder.serve_connection(TokioIo::new(tcp), service).await,
-                };
-            });
-        }
-    });
-    Fake { url: format!("{scheme}://127.0.0.1:{port}"), requests, task }
-}
+pub use rhosync_fake_push::{ok, Fake, Recorded, Reply};
+use rhosync_fake_push::{Options, Tls};
 
 /// A plain HTTP/1.1 (and h2c) server.
 pub async fn plain(reply: Reply) -> Fake {
-    start(reply, None).await
+    Fake::start(reply, Options::plain()).await.unwrap_or_else(|e| panic!("fake: {e}"))
 }
 
 /// An HTTP/2-over-TLS server with a fresh self-signed certificate for 127.0.0.1; returns
 /// the server and the certificate's PEM (to trust it).
 pub async fn tls_h2(reply: Reply) -> (Fake, String) {
-    let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("key: {e}"));
-    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .unwrap_or_else(|e| panic!("params: {e}"));
-    let cert = params.self_signed(&key).unwrap_or_else(|e| panic!("cert: {e}"));
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap_or_else(|e| panic!("tls: {e}"))
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))
-        .unwrap_or_else(|e| panic!("tls: {e}"));
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let fake = start(reply, Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await;
-    (fake, cert.pem())
+    let tls = Tls::generate().unwrap_or_else(|e| panic!("{e}"));
+    let pem = tls.cert_pem.clone();
+    let fake = Fake::start(reply, Options::tls(tls)).await.unwrap_or_else(|e| panic!("fake: {e}"));
+    (fake, pem)
 }
 
 /// Key files for the services, in a fresh directory.
@@ -242,23 +109,9 @@ pub struct PushWorld {
     pub keys: Keys,
 }
 
-/// The token endpoint's answer, and `ok` for everything else.
+/// The fake FCM's answers: its token endpoint, and `200` for every send.
 pub fn fcm_ok() -> Reply {
-    Arc::new(|r: &Recorded| {
-        if r.path == "/token" {
-            (
-                200,
-                vec![("content-type", "application/json".into())],
-                r#"{"access_token":"ya29.test-token","expires_in":3600,"token_type":"Bearer"}"#.into(),
-            )
-        } else {
-            (
-                200,
-                vec![("content-type", "application/json".into())],
-                r#"{"name":"projects/demo-project/messages/1"}"#.into(),
-            )
-        }
-    })
+    rhosync_fake_push::fcm::reply(rhosync_fake_push::Script::new(), "ya29.test-token")
 }
 
 impl PushWorld {

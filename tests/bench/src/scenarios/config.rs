@@ -65,7 +65,8 @@ pub struct Config {
     /// Where the JSON results go.
     #[arg(long, default_value = ".local/bench/results.json")]
     pub out: PathBuf,
-    /// Scenarios to run, comma-separated: s1,s2,s3,s4,s5,s6,startup.
+    /// Scenarios to run, comma-separated: s1,s2,s3,s4,s5,s6,startup and, not run by
+    /// default (it takes minutes), push.
     #[arg(long, default_value = "s3,s1,s2,s4,s5,s6,startup", value_delimiter = ',')]
     pub scenarios: Vec<String>,
     /// Prefix of the device logins of this run (a random suffix is added).
@@ -130,6 +131,18 @@ pub struct Config {
     /// JSON file `{function: zipped bytes}` from `cargo lambda build` (infra/bench --lambda-sizes).
     #[arg(long)]
     pub lambda_sizes: Option<PathBuf>,
+    /// Devices the `push` scenario pings (half APNs, half FCM).
+    #[arg(long, default_value_t = 10_000)]
+    pub push_devices: usize,
+    /// Users those devices are spread over. Few, because the emulator's DynamoDB Query
+    /// sorts the whole table on every call (~1 s at 20,000 items) and the worker makes one
+    /// per user: 1,000 users would take the emulator most of half an hour.
+    #[arg(long, default_value_t = 20)]
+    pub push_users: usize,
+    /// Seconds the `push` scenario waits for the notifications (most of it goes to the
+    /// emulator answering the worker's registry reads).
+    #[arg(long, default_value_t = 600)]
+    pub push_timeout_s: u64,
     /// Upper bound on any single loop, in requests.
     #[arg(long, default_value_t = 200_000)]
     pub max_requests: usize,
@@ -169,6 +182,9 @@ impl Config {
             functions: Vec::new(),
             startup_runs: 1,
             lambda_sizes: None,
+            push_devices: 40,
+            push_users: 4,
+            push_timeout_s: 60,
             max_requests: 2_000,
         }
     }

@@ -10,6 +10,7 @@
 //! | S5 | the RhoConnect bench `test_query_script` shape at several concurrencies | ≤ 0.6 ms runner CPU per request |
 //! | S6 | no-change sync requests/s as a share of the floor's | ≥ 50% |
 //! | start-up | spawn → first served invocation per function binary; zipped sizes | ≤ 8 MB zipped |
+//! | push | one ping to 10,000 devices through the push worker to fake APNs and FCM, against a bare HTTP/2 client replaying the same requests (notifications/s, CPU per notification) | within 2× the floor |
 //!
 //! Seeding goes through [`crate::data::seed`] (REST `push_objects`) into sources that the
 //! settings file declares with `poll_interval: -1`, so the adapter never runs. Every loop
@@ -29,9 +30,11 @@
 //! - `s4`: S4, Redis memory per device;
 //! - `s5`: S5, the RhoConnect-shaped session under concurrency;
 //! - `s6`: S6, no-change throughput against the floor, and the floor's child process;
-//! - `startup`: start-up times and zipped sizes of the function binaries.
+//! - `startup`: start-up times and zipped sizes of the function binaries;
+//! - `push`: the push scenario (its child processes live in `crate::push`).
 
 mod config;
+mod push;
 mod s1_s2;
 mod s3;
 mod s4;
@@ -116,7 +119,7 @@ pub async fn execute(cfg: Config) -> Result<Report> {
         seeded: Vec::new(),
     };
     bench.check_server().await?;
-    let order: [(&str, Scenario); 7] = [
+    let order: [(&str, Scenario); 8] = [
         ("S3", |b| Box::pin(b.s3())),
         ("S1", |b| Box::pin(b.s1())),
         ("S2", |b| Box::pin(b.s2())),
@@ -124,6 +127,7 @@ pub async fn execute(cfg: Config) -> Result<Report> {
         ("S5", |b| Box::pin(b.s5())),
         ("S6", |b| Box::pin(b.s6())),
         ("start-up", |b| Box::pin(b.startup())),
+        ("push", |b| Box::pin(b.push())),
     ];
     for (name, scenario) in order {
         let key = if name == "start-up" { "startup" } else { name };
