@@ -10,6 +10,7 @@
 //! | S5 | the RhoConnect bench `test_query_script` shape at several concurrencies | ≤ 0.6 ms runner CPU per request |
 //! | S6 | no-change sync requests/s as a share of the floor's | ≥ 50% |
 //! | start-up | spawn → first served invocation per function binary; zipped sizes | ≤ 8 MB zipped |
+//! | bulk | the bulk file of 100,000 objects built by the `bulk-worker` binary, beside a bare rusqlite floor | time and CPU ≤ 1.5× the floor; peak RSS ≤ 1024 MiB |
 //!
 //! Seeding goes through [`crate::data::seed`] (REST `push_objects`) into sources that the
 //! settings file declares with `poll_interval: -1`, so the adapter never runs. Every loop
@@ -29,8 +30,10 @@
 //! - `s4`: S4, Redis memory per device;
 //! - `s5`: S5, the RhoConnect-shaped session under concurrency;
 //! - `s6`: S6, no-change throughput against the floor, and the floor's child process;
-//! - `startup`: start-up times and zipped sizes of the function binaries.
+//! - `startup`: start-up times and zipped sizes of the function binaries;
+//! - `bulk`: the bulk-data file built by the bulk worker against its floor.
 
+mod bulk;
 mod config;
 mod s1_s2;
 mod s3;
@@ -116,7 +119,7 @@ pub async fn execute(cfg: Config) -> Result<Report> {
         seeded: Vec::new(),
     };
     bench.check_server().await?;
-    let order: [(&str, Scenario); 7] = [
+    let order: [(&str, Scenario); 8] = [
         ("S3", |b| Box::pin(b.s3())),
         ("S1", |b| Box::pin(b.s1())),
         ("S2", |b| Box::pin(b.s2())),
@@ -124,6 +127,7 @@ pub async fn execute(cfg: Config) -> Result<Report> {
         ("S5", |b| Box::pin(b.s5())),
         ("S6", |b| Box::pin(b.s6())),
         ("start-up", |b| Box::pin(b.startup())),
+        ("bulk", |b| Box::pin(b.bulk())),
     ];
     for (name, scenario) in order {
         let key = if name == "start-up" { "startup" } else { name };
