@@ -8,6 +8,10 @@
 //! the workers — and records the time from spawn to the first `invocation/next` poll
 //! (initialisation done) and to the posted response (first request served). The health
 //! route pings Redis and DynamoDB (the emulator), so "served" includes real round trips.
+//!
+//! [`invoke`] is the general form: any event (the `bulk` scenario hands the bulk worker one
+//! SQS message), and the process's CPU and peak resident set read from `/proc` after it
+//! answered.
 
 use std::collections::HashMap;
 use std::path::Path;
