@@ -35,6 +35,10 @@ use crate::report::Goal;
 /// The bulk worker's memory in `template.yaml` (`BulkWorker`, `MemorySize`), in MB.
 const FUNCTION_MEMORY_MB: f64 = 1024.0;
 
+/// The bulk worker's own environment in `template.yaml` (`BulkWorker`): its longer
+/// dependency timeouts (docs/configuration.md §2).
+const WORKER_ENV: [(&str, &str); 2] = [("RHOSYNC_REDIS_TIMEOUT_MS", "10000"), ("RHOSYNC_AWS_TIMEOUT_MS", "30000")];
+
 /// Options of the `bulk` scenario.
 #[derive(Debug, Clone, clap::Args, Serialize)]
 pub struct BulkConfig {
@@ -110,7 +114,7 @@ impl Bench {
         let poller =
             tokio::spawn(poll_record(self.admin.clone(), record_path.clone(), pid_rx, watch.clone(), stop.clone()));
         let timeout = Duration::from_secs(self.cfg.bulk.bulk_timeout_secs);
-        let env = HashMap::new();
+        let env: HashMap<String, String> = WORKER_ENV.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let started = Instant::now();
         let (invocation, around) = self
             .cpu
