@@ -496,61 +496,82 @@ async fn a_missing_partition_is_refused_and_writes_nothing() {
     assert!(bulk::request::load(&f.svc, "application/dee/dee").await.expect("load").is_none());
 }
 
-/// The file of `objects` objects × 10 attributes: the job's time and bytes beside a floor
-/// measured in the same process — a bare rusqlite insert of the same rows into the same
-/// table in one transaction, its indexes, and zipping it. Not run by default (sizes):
-/// `BULK_OBJECTS=100000 cargo test -p rhosync-server --test bulk_file -- --ignored --nocapture`.
+/// A partition of several chunks (the job reads 5000 objects at a time, the next chunk
+/// while the previous one is inserted): every object and attribute arrives exactly once,
+/// and the record carries the phases' timings. The build time against its floor is the
+/// `bulk` scenario of `infra/bench` (docs/bulk-data.md §11).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn build_time_against_a_bare_rusqlite_floor() {
-    let objects: usize = std::env::var("BULK_OBJECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+async fn a_partition_of_several_chunks_is_written_whole() {
+    let objects = 12_345;
     let f = services();
     let client = f.client("big").await;
     let mut data = serde_json::Map::new();
     for i in 0..objects {
         let attrs: serde_json::Map<String, serde_json::Value> =
-            (0..10).map(|a| (format!("attr{a}"), json!(format!("value {i} {a} lorem ipsum")))).collect();
+            (0..10).map(|a| (format!("attr{a}"), json!(format!("value {i} {a}")))).collect();
         data.insert(format!("obj{i:08}"), serde_json::Value::Object(attrs));
     }
     f.fill("Product", "big", serde_json::Value::Object(data)).await;
-
-    let started = std::time::Instant::now();
     assert_eq!(f.ask("big", &client, "user", Some(&["Product"])).await, BulkAnswer::Wait);
     f.run_jobs().await;
-    let job_secs = started.elapsed().as_secs_f64();
     let record = f.record("application/big/big").await;
     assert_eq!(record.state, BulkState::Completed, "{:?}", record.error);
-    let rzip = f.blob(&format!("{}.rzip", record.key.clone().unwrap_or_default())).await.len();
-
-    // The floor: the same rows, one transaction, the same indexes, then zip.
-    let dir = tempfile::tempdir().expect("tmp");
-    let path = dir.path().join("floor.data");
-    let started = std::time::Instant::now();
-    let db = Connection::open(&path).expect("sqlite");
-    db.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;").expect("pragmas");
-    db.execute_batch(bulk::layout::BASE_TABLES).expect("tables");
-    db.execute_batch("BEGIN").expect("begin");
-    {
-        let mut insert = db.prepare(bulk::layout::INSERT_OBJECT_VALUE).expect("insert");
-        for i in 0..objects {
-            let object = format!("obj{i:08}");
-            for a in 0..10 {
-                insert
-                    .execute(rusqlite::params![1, format!("attr{a}"), object, format!("value {i} {a} lorem ipsum")])
-                    .expect("row");
-            }
-        }
+    for phase in ["refresh", "write", "read", "insert", "index", "compress", "upload"] {
+        assert!(record.timings.contains_key(phase), "no {phase} in {:?}", record.timings);
     }
-    db.execute_batch(bulk::layout::BASE_INDEXES).expect("indexes");
-    db.execute_batch("COMMIT").expect("commit");
-    drop(db);
-    bulk::writer::write_rzip(&path, &dir.path().join("floor.rzip"), "floor.data").expect("zip");
-    let floor_secs = started.elapsed().as_secs_f64();
-    println!(
-        "bulk file of {objects} x 10: job {job_secs:.2} s ({:?}), \
-         {} bytes (.data), {rzip} bytes (.rzip); floor {floor_secs:.2} s; ratio {:.2}",
-        record.timings,
-        record.size.unwrap_or(0),
-        job_secs / floor_secs
-    );
+    let key = record.key.clone().expect("key");
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("big.data");
+    std::fs::write(&path, f.blob(&key).await).expect("write");
+    assert_eq!(record.size, Some(std::fs::metadata(&path).expect("size").len()));
+    let db = Connection::open(&path).expect("open");
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).expect(sql) };
+    assert_eq!(count("SELECT count(*) FROM object_values"), objects as i64 * 10);
+    assert_eq!(count("SELECT count(DISTINCT object) FROM object_values"), objects as i64);
+    assert_eq!(count("SELECT count(*) FROM object_values WHERE value = 'value 12344 9' AND attrib = 'attr9'"), 1);
+    let attribs: String =
+        db.query_row("SELECT source_attribs FROM sources WHERE name = 'Product'", [], |r| r.get(0)).expect("row");
+    let expected: Vec<String> = (0..10).map(|a| format!("attr{a},{objects}")).collect();
+    assert_eq!(attribs, expected.join(","));
+    assert_eq!(count("PRAGMA freelist_count"), 0, "no free pages left in the file");
+}
+
+/// A schema change of a partition source expires the file (docs/bulk-data.md §2.3): the
+/// record keeps the schema hashes it was written with, and a request that finds another
+/// hash now starts a new build.
+#[tokio::test]
+async fn a_schema_change_expires_the_file() {
+    let f = services();
+    let client = f.client("eve").await;
+    f.fill("Item", "eve", json!({"i1": {"name": "bolt"}})).await;
+    let item = f.svc.source("Item").await.expect("source").expect("configured");
+    let pk = item.keys(&f.svc, "eve");
+    let set_schema = |sha1: Option<&'static str>| {
+        let fields = [("schema", sha1.map(|_| ITEM_SCHEMA.to_owned())), ("schema_sha1", sha1.map(str::to_owned))];
+        let (store, src) = (f.svc.store.clone(), pk.src.clone());
+        async move { store.hset(&src, &fields).await.expect("schema") }
+    };
+    set_schema(Some("sha-1")).await;
+    assert_eq!(f.ask("eve", &client, "user", None).await, BulkAnswer::Wait);
+    f.run_jobs().await;
+    let record = f.record("application/eve/eve").await;
+    assert_eq!(record.schemas.get("Item").map(String::as_str), Some("sha-1"));
+    assert!(matches!(f.ask("eve", &client, "user", None).await, BulkAnswer::Url(u) if !u.is_empty()));
+    assert!(f.queue.messages(Queue::Bulk).is_empty());
+
+    // The adapter reports another schema: the file is stale, a new build starts.
+    set_schema(Some("sha-2")).await;
+    assert_eq!(f.ask("eve", &client, "user", None).await, BulkAnswer::Wait);
+    let rebuilt = f.record("application/eve/eve").await;
+    assert_ne!(rebuilt.build, record.build);
+    assert_eq!(f.run_jobs().await, 1);
+    assert_eq!(f.record("application/eve/eve").await.schemas.get("Item").map(String::as_str), Some("sha-2"));
+    assert!(matches!(f.ask("eve", &client, "user", None).await, BulkAnswer::Url(_)));
+
+    // A schema dropped counts as a change too.
+    set_schema(None).await;
+    assert_eq!(f.ask("eve", &client, "user", None).await, BulkAnswer::Wait);
+    assert_eq!(f.run_jobs().await, 1);
+    assert!(f.record("application/eve/eve").await.schemas.is_empty());
+    assert!(matches!(f.ask("eve", &client, "user", None).await, BulkAnswer::Url(_)));
 }

@@ -330,6 +330,14 @@ impl Device {
     pub async fn delete_one(&mut self, source: &str, id: &str) -> Result<()> {
         self.call("delete", Method::DELETE, &format!("/app/v1/{source}/{id}"), &[], None).await.map(drop)
     }
+
+    /// `POST /rc/v1/app/bulk_data` for `partition` and `sources`; the answer as JSON
+    /// (`{"result": "wait" | "url" | "nop", …}`, docs/bulk-data.md §2).
+    pub async fn bulk_data(&mut self, partition: &str, sources: &[&str]) -> Result<Value> {
+        let body = json!({"partition": partition, "sources": sources});
+        let (_, text) = self.call("bulk_data", Method::POST, "/rc/v1/app/bulk_data", &[], Some(&body)).await?;
+        serde_json::from_str(&text).with_context(|| format!("bulk_data answer is not JSON: {text}"))
+    }
 }
 
 /// The backend / admin side: data pushes with the API token.
@@ -387,6 +395,24 @@ impl Admin {
         let body = json!({"user_id": user, "objects": objects, "rebuild_md": false});
         self.post_ok(&format!("{route} to {source}"), &format!("/app/v1/{source}/{route}"), &body).await?;
         Ok(started.elapsed())
+    }
+
+    /// `GET path` with the API token: the JSON of a 200 answer, `None` for a 404.
+    pub async fn get_json(&self, path: &str) -> Result<Option<Value>> {
+        let resp = self
+            .target
+            .request(Method::GET, path)?
+            .header(API_TOKEN_HEADER, &self.token)
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = resp.status();
+        let text = resp.text().await.with_context(|| format!("GET {path}: reading the body"))?;
+        match status {
+            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::OK => serde_json::from_str(&text).map(Some).with_context(|| format!("GET {path}: not JSON")),
+            _ => bail!("GET {path}: HTTP {status}: {}", text.chars().take(300).collect::<String>()),
+        }
     }
 
     /// `POST /rc/v1/store/{docname}` with `append`: the fallback seeding path.

@@ -19,9 +19,14 @@ pub fn object_id(i: usize) -> String {
     format!("{i:08}")
 }
 
+/// Attribute `a` of object `i` in generation `generation`.
+pub fn value(i: usize, a: usize, generation: u32) -> String {
+    format!("v{generation}-{i}-{a}-bench")
+}
+
 /// The attributes of object `i` in generation `generation`.
 pub fn object(i: usize, attrs: usize, generation: u32) -> Map<String, Value> {
-    (0..attrs).map(|a| (format!("field{a}"), Value::String(format!("v{generation}-{i}-{a}-bench")))).collect()
+    (0..attrs).map(|a| (format!("field{a}"), Value::String(value(i, a, generation)))).collect()
 }
 
 /// Objects `range` as an object map.

@@ -8,6 +8,10 @@
 //! the workers — and records the time from spawn to the first `invocation/next` poll
 //! (initialisation done) and to the posted response (first request served). The health
 //! route pings Redis and DynamoDB (the emulator), so "served" includes real round trips.
+//!
+//! [`invoke`] is the general form: any event (the `bulk` scenario hands the bulk worker one
+//! SQS message), and the process's CPU and peak resident set read from `/proc` after it
+//! answered.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -135,7 +139,45 @@ pub async fn measure(
     env: &HashMap<String, String>,
     timeout: Duration,
 ) -> Result<Startup> {
-    let fake = Arc::new(Fake { event: event_for(function), seen: Mutex::new(Seen::default()) });
+    Ok(invoke(binary, function, env, event_for(function), timeout, |_| {}).await?.startup)
+}
+
+/// One invocation of a function binary ([`invoke`]): its timing, what the process used
+/// and the answer it posted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Invocation {
+    pub startup: Startup,
+    pub pid: u32,
+    /// `VmHWM` of `/proc/<pid>/status` (peak resident set) once the answer was posted, in bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// CPU seconds of the process once the answer was posted ([`crate::measure::cpu_seconds`]:
+    /// every thread, live or exited).
+    pub cpu_s: Option<f64>,
+    /// The posted answer, as JSON.
+    pub response: Option<Value>,
+}
+
+/// Peak resident set (`VmHWM`) of a live process, in bytes.
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().strip_suffix("kB")?.trim().parse::<u64>();
+    kb.ok().map(|kb| kb * 1024)
+}
+
+/// Starts `binary` (named `function`) against a fake runtime API, hands it `event` as its
+/// one invocation and waits for the answer (at most `timeout`). `spawned` is called with
+/// the child's pid as soon as it runs (to watch it meanwhile). The process's peak RSS and
+/// CPU are read from `/proc` after the answer, before it is stopped. Its standard error
+/// goes to a temporary file, so a chatty log can never block it.
+pub async fn invoke(
+    binary: &Path,
+    function: &str,
+    env: &HashMap<String, String>,
+    event: Value,
+    timeout: Duration,
+    spawned: impl FnOnce(u32),
+) -> Result<Invocation> {
+    let fake = Arc::new(Fake { event, seen: Mutex::new(Seen::default()) });
     let app = Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
         .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
@@ -145,6 +187,8 @@ pub async fn measure(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the fake runtime API")?;
     let addr = listener.local_addr().context("fake runtime API address")?;
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let stderr_file = stderr_path(function);
+    let stderr = std::fs::File::create(&stderr_file).with_context(|| format!("creating {}", stderr_file.display()))?;
 
     let started = Instant::now();
     let mut child = tokio::process::Command::new(binary)
@@ -157,10 +201,12 @@ pub async fn measure(
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::from(stderr))
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
+    let pid = child.id().unwrap_or(0);
+    spawned(pid);
 
     let outcome = loop {
         let done = fake.seen.lock().map(|s| s.response_at.is_some() || s.error.is_some()).unwrap_or(true);
@@ -175,13 +221,15 @@ pub async fn measure(
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     };
+    // Read while the process still exists: it is polling for its next invocation.
+    let peak_rss = peak_rss_bytes(pid);
+    let cpu_s = crate::measure::cpu_seconds(pid).ok();
     let _ = child.start_kill();
-    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
     server.abort();
-    let stderr = match output {
-        Ok(Ok(out)) => String::from_utf8_lossy(&out.stderr).lines().take(5).collect::<Vec<_>>().join(" | "),
-        _ => String::new(),
-    };
+    let stderr = std::fs::read_to_string(&stderr_file).unwrap_or_default();
+    let _ = std::fs::remove_file(&stderr_file);
+    let stderr = stderr.lines().take(5).collect::<Vec<_>>().join(" | ");
     if let Err(why) = outcome {
         bail!("{function}: {why}; stderr: {stderr}");
     }
@@ -190,17 +238,29 @@ pub async fn measure(
         bail!("{function}: reported an error: {err}; stderr: {stderr}");
     }
     let ms = |t: Option<Instant>| t.map_or(f64::NAN, |t| (t - started).as_secs_f64() * 1e3);
-    let status = seen
-        .response
-        .as_ref()
-        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
-        .and_then(|v| v.get("statusCode").and_then(Value::as_u64));
-    Ok(Startup {
-        function: function.to_owned(),
-        init_ms: ms(seen.next_at),
-        first_response_ms: ms(seen.response_at),
-        status,
+    let response = seen.response.as_ref().and_then(|b| serde_json::from_slice::<Value>(b).ok());
+    let status = response.as_ref().and_then(|v| v.get("statusCode").and_then(Value::as_u64));
+    Ok(Invocation {
+        startup: Startup {
+            function: function.to_owned(),
+            init_ms: ms(seen.next_at),
+            first_response_ms: ms(seen.response_at),
+            status,
+        },
+        pid,
+        peak_rss_bytes: peak_rss,
+        cpu_s,
+        response,
     })
+}
+
+/// A fresh path in the temporary directory for `function`'s standard error.
+fn stderr_path(function: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "rhosync-bench-{function}-{}-{}.stderr",
+        std::process::id(),
+        rand::random::<u32>()
+    ))
 }
 
 #[cfg(test)]

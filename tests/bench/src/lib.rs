@@ -8,6 +8,7 @@
 //! so results are ratios that hold across machines. See [`scenarios`] for what each
 //! scenario does and which target it checks.
 
+pub mod bulk_floor;
 pub mod client;
 pub mod data;
 pub mod fake;

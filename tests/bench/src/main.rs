@@ -6,6 +6,8 @@
 //!   as a child process so its CPU is measured apart from the generator's;
 //! - `push-worker`, `push-floor`: the two child processes of scenario `push`
 //!   ([`rhosync_bench::push`]).
+//! - `bulk-floor`: write the `bulk` scenario's floor file once and print its figures as JSON
+//!   (`run` starts it as a child process, for the same reason).
 //!
 //! `infra/bench` starts the stack and calls `run` with sensible defaults.
 
@@ -53,6 +55,16 @@ enum Command {
         #[arg(long)]
         concurrency: usize,
     },
+    /// Write the bulk floor's file (bare rusqlite + zip) and print its figures as JSON.
+    BulkFloor {
+        #[arg(long)]
+        objects: usize,
+        #[arg(long, default_value_t = 10)]
+        attrs: usize,
+        /// Directory for the scratch files (must exist).
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -67,6 +79,9 @@ async fn main() -> ExitCode {
             print!("{}", rhosync_bench::BENCH_SETTINGS);
             Ok(())
         }
+        Command::BulkFloor { objects, attrs, dir } => rhosync_bench::bulk_floor::run(&dir, objects, attrs)
+            .and_then(|run| serde_json::to_string(&run).map_err(anyhow::Error::from))
+            .map(|json| println!("{json}")),
         Command::Floor { redis_url, bind, port_file } => {
             if !bind.ip().is_loopback() {
                 eprintln!("rhosync-bench: the floor only binds loopback addresses");

@@ -125,6 +125,7 @@ async fn build_file(svc: &SyncServices, record: &mut BulkRecord) -> Result<(), B
     }
 
     let mut timings = vec![("refresh", phase.elapsed().as_secs_f64())];
+    let mut busy = Busy::default();
     let phase = std::time::Instant::now();
     let now = svc.clock.now_secs();
     let names = FileNames::new(&record.name, now, &crate::auth::tokens::random_token());
@@ -149,6 +150,9 @@ async fn build_file(svc: &SyncServices, record: &mut BulkRecord) -> Result<(), B
             file = blocking(move || file.create_source_table(&n, &s).map(|()| file)).await?;
         }
         let mut counts: HashMap<String, u64> = HashMap::new();
+        if let Some(sha1) = src.get("schema_sha1").filter(|s| !s.is_empty()) {
+            record.schemas.insert(name.clone(), sha1.clone());
+        }
         let size = if is_selected {
             // The snapshot is the partition's version now; the objects are then read a
             // chunk at a time as they were at that version (the change history holds the
@@ -157,21 +161,37 @@ async fn build_file(svc: &SyncServices, record: &mut BulkRecord) -> Result<(), B
             record
                 .snapshots
                 .insert(name.clone(), Snapshot { version: head.version, schema_sha1: src.get("schema_sha1").cloned() });
-            let index = svc.store.index(&pk).await?;
+            let ids: Vec<String> = svc.store.index(&pk).await?.into_iter().map(|(id, _)| id).collect();
             let total = head.md_size;
             let mut written = 0u64;
-            for ids in index.chunks(CHUNK) {
-                let ids: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
-                let chunk = bodies_at(svc, &pk, &name, &ids, head.version).await?;
+            // The next chunk is read from the store while the writer thread inserts this
+            // one: at most two chunks are held at a time.
+            let mut chunks = ids.chunks(CHUNK);
+            let mut pending = match chunks.next() {
+                Some(first) => Some(timed(&mut busy.read, bodies_at(svc, &pk, &name, first, head.version)).await?),
+                None => None,
+            };
+            while let Some(chunk) = pending.take() {
                 written += chunk.len() as u64;
                 let (s, n, mut c) = (schema.clone(), name.clone(), std::mem::take(&mut counts));
-                let (f, c) = blocking(move || {
+                let write = blocking(move || {
+                    let started = std::time::Instant::now();
                     file.write_objects(source_id, &n, s.as_ref(), &chunk, &mut c)?;
-                    Ok((file, c))
-                })
-                .await?;
-                file = f;
-                counts = c;
+                    Ok((file, c, started.elapsed().as_secs_f64()))
+                });
+                let read_next = async {
+                    match chunks.next() {
+                        Some(ids) => {
+                            timed(&mut busy.read, bodies_at(svc, &pk, &name, ids, head.version)).await.map(Some)
+                        }
+                        None => Ok(None),
+                    }
+                };
+                let (wrote, next) = tokio::join!(write, read_next);
+                let (f, c, took) = wrote?;
+                (file, counts) = (f, c);
+                busy.insert += took;
+                pending = next?;
                 let step =
                     Progress::Writing { source: name.clone(), n: i + 1, of: partition.len(), written, objects: total };
                 progress(svc, record, step).await?;
@@ -213,6 +233,8 @@ async fn build_file(svc: &SyncServices, record: &mut BulkRecord) -> Result<(), B
         });
     }
     timings.push(("write", phase.elapsed().as_secs_f64()));
+    timings.push(("read", busy.read));
+    timings.push(("insert", busy.insert));
     let phase = std::time::Instant::now();
     let data = blocking(move || file.finish(&rows)).await?;
     timings.push(("index", phase.elapsed().as_secs_f64()));
@@ -236,6 +258,23 @@ async fn build_file(svc: &SyncServices, record: &mut BulkRecord) -> Result<(), B
     record.key = Some(names.key);
     record.url = Some(names.url);
     Ok(())
+}
+
+/// Seconds the two sides of the write phase were busy (they overlap, docs/bulk-data.md §9).
+#[derive(Default)]
+struct Busy {
+    /// Reading chunks from the store and decoding them.
+    read: f64,
+    /// Inserting rows on the writer thread.
+    insert: f64,
+}
+
+/// Awaits `work`, adding the seconds it took to `total`.
+async fn timed<T>(total: &mut f64, work: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let out = work.await;
+    *total += started.elapsed().as_secs_f64();
+    out
 }
 
 /// The bodies of `ids` as they were at `version`, decoded (absent ones left out). Fails

@@ -119,14 +119,19 @@ pub struct BulkRecord {
     /// Selected source → the version its data was read at.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub snapshots: BTreeMap<String, Snapshot>,
+    /// Partition source → the hash of the schema the file was written with (sources with a
+    /// schema). A source whose schema hash is now another one makes the file stale
+    /// (docs/bulk-data.md §2.3).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub schemas: BTreeMap<String, String>,
     pub progress: Progress,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Bytes of the `.data` file, once written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
-    /// Seconds the completed build spent refreshing, writing rows, indexing (and `VACUUM`),
-    /// compressing and uploading.
+    /// Seconds the completed build spent refreshing, writing rows (`write`; within it the
+    /// overlapping busy times `read` and `insert`), indexing, compressing and uploading.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub timings: BTreeMap<String, f64>,
 }
@@ -201,6 +206,7 @@ mod tests {
             key: None,
             url: None,
             snapshots: BTreeMap::new(),
+            schemas: BTreeMap::from([("Item".into(), "9f".into())]),
             progress: Progress::Writing { source: "Product".into(), n: 1, of: 2, written: 5, objects: 9 },
             error: None,
             size: None,

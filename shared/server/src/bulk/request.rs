@@ -128,6 +128,25 @@ async fn files_exist(svc: &SyncServices, record: &BulkRecord) -> Result<bool, Bu
     Ok(svc.blobs().head(key).await?.is_some() && svc.blobs().head(&format!("{key}.rzip")).await?.is_some())
 }
 
+/// Whether a partition source's schema hash differs from the one the file was written with
+/// (docs/bulk-data.md §2.3): a source that gained, lost or changed its schema makes the
+/// file stale, whoever noticed the change.
+async fn schema_changed(
+    svc: &SyncServices,
+    record: &BulkRecord,
+    in_partition: &[SourceCtx],
+    login: &str,
+) -> Result<bool, BulkError> {
+    for source in in_partition.iter().filter(|s| record.partition_sources.contains(&s.config.name)) {
+        let pk = source.keys(svc, login);
+        let now = svc.store.hget(&pk.src, "schema_sha1").await?.filter(|s| !s.is_empty());
+        if now.as_ref() != record.schemas.get(&source.config.name) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Answers one `bulk_data` request of `login`'s client `client_id`.
 pub async fn answer(
     svc: &SyncServices,
@@ -154,7 +173,11 @@ pub async fn answer(
         Some(r) => match r.state {
             BulkState::Failed => true,
             BulkState::InProgress => now >= r.started_at + BUILD_TIMEOUT_SECS,
-            BulkState::Completed => r.refresh_time <= now || !files_exist(svc, r).await?,
+            BulkState::Completed => {
+                r.refresh_time <= now
+                    || schema_changed(svc, r, &in_partition, login).await?
+                    || !files_exist(svc, r).await?
+            }
         },
     };
     if restart {
@@ -232,6 +255,7 @@ async fn start(
         key: None,
         url: None,
         snapshots: Default::default(),
+        schemas: Default::default(),
         progress: Progress::Queued,
         error: None,
         size: None,

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::bulk::BulkConfig;
+
 /// The settings file the benchmark's server runs with: the sources the scenarios use,
 /// none ever queried (`poll_interval: -1`, data arrives through `push_objects`), and any
 /// login accepted (`device_auth: open`) so each simulated device can be a new user.
@@ -65,8 +67,8 @@ pub struct Config {
     /// Where the JSON results go.
     #[arg(long, default_value = ".local/bench/results.json")]
     pub out: PathBuf,
-    /// Scenarios to run, comma-separated: s1,s2,s3,s4,s5,s6,startup and, not run by
-    /// default (it takes minutes), push.
+    /// Scenarios to run, comma-separated: s1,s2,s3,s4,s5,s6,startup (the default) and, not
+    /// run by default (they take minutes), push and bulk.
     #[arg(long, default_value = "s3,s1,s2,s4,s5,s6,startup", value_delimiter = ',')]
     pub scenarios: Vec<String>,
     /// Prefix of the device logins of this run (a random suffix is added).
@@ -146,6 +148,8 @@ pub struct Config {
     /// Upper bound on any single loop, in requests.
     #[arg(long, default_value_t = 200_000)]
     pub max_requests: usize,
+    #[command(flatten)]
+    pub bulk: BulkConfig,
 }
 
 impl Config {
@@ -186,6 +190,7 @@ impl Config {
             push_users: 4,
             push_timeout_s: 60,
             max_requests: 2_000,
+            bulk: BulkConfig::smoke(),
         }
     }
 

@@ -11,6 +11,7 @@
 //! | S6 | no-change sync requests/s as a share of the floor's | ≥ 50% |
 //! | start-up | spawn → first served invocation per function binary; zipped sizes | ≤ 8 MB zipped |
 //! | push | one ping to 10,000 devices through the push worker to fake APNs and FCM, against a bare HTTP/2 client replaying the same requests (notifications/s, CPU per notification) | within 2× the floor |
+//! | bulk | the bulk file of 100,000 objects built by the `bulk-worker` binary, beside a bare rusqlite floor | time and CPU ≤ 1.5× the floor; peak RSS ≤ 1024 MiB |
 //!
 //! Seeding goes through [`crate::data::seed`] (REST `push_objects`) into sources that the
 //! settings file declares with `poll_interval: -1`, so the adapter never runs. Every loop
@@ -32,7 +33,9 @@
 //! - `s6`: S6, no-change throughput against the floor, and the floor's child process;
 //! - `startup`: start-up times and zipped sizes of the function binaries;
 //! - `push`: the push scenario (its child processes live in `crate::push`).
+//! - `bulk`: the bulk-data file built by the bulk worker against its floor.
 
+mod bulk;
 mod config;
 mod push;
 mod s1_s2;
@@ -119,7 +122,7 @@ pub async fn execute(cfg: Config) -> Result<Report> {
         seeded: Vec::new(),
     };
     bench.check_server().await?;
-    let order: [(&str, Scenario); 8] = [
+    let order: [(&str, Scenario); 9] = [
         ("S3", |b| Box::pin(b.s3())),
         ("S1", |b| Box::pin(b.s1())),
         ("S2", |b| Box::pin(b.s2())),
@@ -128,6 +131,7 @@ pub async fn execute(cfg: Config) -> Result<Report> {
         ("S6", |b| Box::pin(b.s6())),
         ("start-up", |b| Box::pin(b.startup())),
         ("push", |b| Box::pin(b.push())),
+        ("bulk", |b| Box::pin(b.bulk())),
     ];
     for (name, scenario) in order {
         let key = if name == "start-up" { "startup" } else { name };
