@@ -34,6 +34,8 @@
 //! | `cudw:<write key>` | `rec` | hash: one client write's record (`c:<op>:<i>`, `r:<op>:<i>`, `persisted`) |
 //! | `cud:<source>:<client>` | `last`, `seq` | last accepted write key, write counter (`crate::sync::cud::records`) |
 //! | `job:<id>` | `done` | job ledger entry (`crate::jobs::ledger`) |
+//! | `job-error:<message id>` | `e` | why a job's message last failed, JSON (`crate::jobs::errors`) |
+//! | `jobs` | `pings` | list of the last pings' results, JSON, newest first (`crate::jobs::history`) |
 //! | `throttle:login:<login>`, `throttle:addr:<address>` | `<window start>` | failed (or in-flight) logins in that window (`crate::auth::throttle`) |
 //!
 //! The last three tags take their names as they are (no escaping), as they always have.
@@ -233,6 +235,40 @@ pub fn throttle(keys: &Keys, scope: &str, name: &str, window_start: u64) -> Stri
 /// The job ledger's entry for job `job_id`.
 pub fn job_done(keys: &Keys, job_id: &str) -> String {
     keys.key(&format!("job:{job_id}"), "done")
+}
+
+/// A `SCAN` pattern matching the `cerr`, `uerr` and `derr` documents of every client of
+/// `source` in `partition` (every partition for `None`).
+pub fn client_errors_pattern(keys: &Keys, source: &str, partition: Option<&str>) -> String {
+    use super::meta::escape_glob;
+    let part = partition.map_or_else(|| "*".to_owned(), |p| escape_glob(&tag_part(p)));
+    format!("{}:{{{}|{part}}}:c:*:[cud]err", escape_glob(keys.namespace()), escape_glob(&tag_part(source)))
+}
+
+/// The partition, client id and operation of a key [`client_errors_pattern`] matched.
+pub fn parse_client_error_key(keys: &Keys, key: &str) -> Option<(String, String, char)> {
+    let rest = key.strip_prefix(keys.namespace())?.strip_prefix(":{")?;
+    let (tag, name) = rest.split_once("}:c:")?;
+    let (_, partition) = tag.rsplit_once('|')?;
+    let (client, doc) = name.rsplit_once(':')?;
+    let op = match doc {
+        "cerr" => 'c',
+        "uerr" => 'u',
+        "derr" => 'd',
+        _ => return None,
+    };
+    let unescape = |s: &str| s.replace("%7B", "{").replace("%7D", "}").replace("%7C", "|");
+    Some((unescape(partition), unescape(client), op))
+}
+
+/// Why a job's message last failed (`crate::jobs::errors`), by SQS message id.
+pub fn job_error(keys: &Keys, message_id: &str) -> String {
+    keys.key(&format!("job-error:{}", tag_part(message_id)), "e")
+}
+
+/// The results of the last pings (`crate::jobs::history`), newest first.
+pub fn recent_pings(keys: &Keys) -> String {
+    keys.key("jobs", "pings")
 }
 
 #[cfg(test)]
