@@ -38,7 +38,7 @@ pub enum HttpError {
     BadRequest(String),
     #[error("Not Found")]
     NotFound,
-    /// A job route naming a queue other than `adapter`, `push`, `bulk` (docs/rest-api.md §13).
+    /// A job route naming a queue other than `adapter`, `push`, `bulk` (docs/rest-api.md §14).
     #[error("Unknown queue {0}")]
     UnknownQueue(String),
     /// `GET /rc/v1/system/stats` for a metric that does not exist (docs/rest-api.md §4.5).
@@ -149,7 +149,7 @@ impl From<SyncError> for HttpError {
     }
 }
 
-/// The queues answer 503 when SQS cannot be reached (docs/rest-api.md §13).
+/// The queues answer 503 when SQS cannot be reached (docs/rest-api.md §14).
 impl From<crate::ports::QueueError> for HttpError {
     fn from(err: crate::ports::QueueError) -> Self {
         match err {

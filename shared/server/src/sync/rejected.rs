@@ -1,4 +1,4 @@
-//! Client writes an adapter rejected, for the console (docs/rest-api.md §13): the
+//! Client writes an adapter rejected, for the console (docs/rest-api.md §14): the
 //! `create-error` / `update-error` / `delete-error` entries waiting in each client's
 //! documents (`cerr`, `uerr`, `derr`: the object's attributes under its id and
 //! `{"message": …}` under `<id>-error`) until the device's next sync picks them up.

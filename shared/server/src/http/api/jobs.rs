@@ -1,4 +1,4 @@
-//! The console's Jobs screen (docs/rest-api.md §13), admin only: each queue's depth and its
+//! The console's Jobs screen (docs/rest-api.md §14), admin only: each queue's depth and its
 //! DLQ's, the recent bulk-data builds and pings (`GET /rc/v1/system/jobs`); a DLQ's messages
 //! with the job they carry and why it last failed; replay and discard by message id; and the
 //! client writes adapters rejected (`/rc/v1/system/rejected_writes`, `crate::sync::rejected`).
@@ -73,6 +73,9 @@ async fn recent_bulk(state: &AppState) -> Result<Vec<Value>, HttpError> {
     }
     keys.sort();
     keys.dedup();
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let mut records: Vec<BulkRecord> =
         store.get_many(&refs).await?.into_iter().flatten().filter_map(|t| serde_json::from_str(&t).ok()).collect();
