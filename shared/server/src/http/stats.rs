@@ -27,6 +27,10 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     if clientdocs {
         stats.record("clientdocs", elapsed);
     }
-    stats.flush_if_due(&*state.sync.store).await;
+    // A 503 says a dependency (often Redis) is down: no flush that would only wait for it
+    // too; the samples go with a later request.
+    if response.status() != axum::http::StatusCode::SERVICE_UNAVAILABLE {
+        stats.flush_if_due(&*state.sync.store).await;
+    }
     response
 }

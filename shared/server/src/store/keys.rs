@@ -237,10 +237,21 @@ pub fn job_done(keys: &Keys, job_id: &str) -> String {
     keys.key(&format!("job:{job_id}"), "done")
 }
 
+/// Escapes Redis glob metacharacters so `text` matches only itself.
+pub fn escape_glob(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A `SCAN` pattern matching the `cerr`, `uerr` and `derr` documents of every client of
 /// `source` in `partition` (every partition for `None`).
 pub fn client_errors_pattern(keys: &Keys, source: &str, partition: Option<&str>) -> String {
-    use super::meta::escape_glob;
     let part = partition.map_or_else(|| "*".to_owned(), |p| escape_glob(&tag_part(p)));
     format!("{}:{{{}|{part}}}:c:*:[cud]err", escape_glob(keys.namespace()), escape_glob(&tag_part(source)))
 }
@@ -284,6 +295,16 @@ mod tests {
         assert_eq!(c.st, "rs:{Product|alice}:c:c1:st");
         let odd = PartitionKeys::new(&keys, "P{x}", "a|b");
         assert_eq!(odd.md, "rs:{P%7Bx%7D|a%7Cb}:md");
+    }
+
+    #[test]
+    fn client_error_keys_are_found_and_read_back() {
+        let keys = Keys::new("rs");
+        assert_eq!(client_errors_pattern(&keys, "Product", Some("amy")), "rs:{Product|amy}:c:*:[cud]err");
+        assert_eq!(client_errors_pattern(&keys, "P*", None), "rs:{P\\*|*}:c:*:[cud]err");
+        let ck = PartitionKeys::new(&keys, "Product", "a|b").client("c{1}");
+        assert_eq!(parse_client_error_key(&keys, &ck.uerr), Some(("a|b".into(), "c{1}".into(), 'u')));
+        assert_eq!(parse_client_error_key(&keys, &ck.st), None);
     }
 
     #[test]

@@ -91,17 +91,7 @@ pub enum Metric {
     Missing,
 }
 
-/// Escapes Redis glob metacharacters so `text` matches only itself.
-pub fn escape_glob(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use super::keys::escape_glob;
 
 impl SyncStore {
     /// Adds `delta` to the counter `docname` (`user:count`, `client:count`); the new value.

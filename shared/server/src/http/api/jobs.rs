@@ -18,7 +18,7 @@ use crate::http::HttpError;
 use crate::jobs::history::{self, rfc3339};
 use crate::ports::jobs::{Job, JobMessage};
 use crate::ports::{DeadLetter, Queue};
-use crate::store::meta::escape_glob;
+use crate::store::keys::escape_glob;
 use crate::sync::rejected::{self, Selection};
 use crate::AppState;
 
