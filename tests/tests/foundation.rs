@@ -194,6 +194,6 @@ async fn the_console_is_served_next_to_its_backend() {
         .await
         .expect("json");
     assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(info["stats"], false);
+    assert_eq!(info["stats"], true, "statistics are on by default");
     runner.shutdown().await;
 }

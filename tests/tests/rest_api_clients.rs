@@ -258,6 +258,13 @@ async fn openapi_description_is_served_and_covers_the_v1_table() {
         ("/app/v1/{source}/fast_delete", "post"),
         ("/rc/v1/bulk_data/users/{user_id}", "get"),
         ("/rc/v1/bulk_data/app", "get"),
+        ("/rc/v1/system/jobs", "get"),
+        ("/rc/v1/system/jobs/{queue}/dead_letters", "get"),
+        ("/rc/v1/system/jobs/{queue}/dead_letters/replay", "post"),
+        ("/rc/v1/system/jobs/{queue}/dead_letters/discard", "post"),
+        ("/rc/v1/system/rejected_writes", "get"),
+        ("/rc/v1/system/rejected_writes/retry", "post"),
+        ("/rc/v1/system/rejected_writes/dismiss", "post"),
     ];
     for (path, method) in expected {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");

@@ -87,7 +87,11 @@ async fn sync_cycle(d: &mut Device) -> u64 {
 #[tokio::test]
 async fn redis_cost_of_syncs_on_a_100k_object_source() {
     let redis = private_redis();
-    let mut env = TestEnv::new("cost", sync_support::SYNC_SETTINGS).await;
+    let mut env = TestEnv::new(
+        "cost",
+        &sync_support::SYNC_SETTINGS.replace(":development:\n", ":development:\n  :stats: false\n"),
+    )
+    .await;
     let vars: Vec<(String, String)> = env
         .vars()
         .into_iter()

@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+use rhosync_server::edges::sqs_admin::FAILED_ID_ATTRIBUTE;
 use rhosync_server::edges::AwsError;
 use rhosync_server::jobs::workers::WorkerName;
 use rhosync_server::jobs::{process_batch, JobLedger};
@@ -203,6 +204,15 @@ async fn dead_letter(
         .send_message()
         .queue_url(&redrive.dlq_url)
         .message_body(message.body.clone().unwrap_or_default())
+        // The copy gets a new id; the failure was recorded under the old one.
+        .message_attributes(
+            FAILED_ID_ATTRIBUTE,
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(message.message_id.clone().unwrap_or_default())
+                .build()
+                .map_err(|e| AwsError::call("sqs", e))?,
+        )
         .send()
         .await
         .map_err(|e| AwsError::sdk("sqs", e))?;

@@ -43,6 +43,7 @@ pub struct RunnerOptions {
 /// A started runner; dropping it does not stop it, call [`Runner::shutdown`].
 pub struct Runner {
     pub addr: SocketAddr,
+    state: AppState,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -67,6 +68,8 @@ impl Runner {
         for task in self.tasks {
             let _ = task.await;
         }
+        // Samples of the last second would otherwise be lost (`rhosync_server::stats`).
+        self.state.sync.stats.flush(&*self.state.sync.store).await;
     }
 }
 
@@ -142,5 +145,5 @@ pub async fn start(state: AppState, options: RunnerOptions) -> Result<Runner, Ru
             tasks.push(tokio::spawn(consumers::run(state.clone(), worker, consumer_options.clone(), stopped.clone())));
         }
     }
-    Ok(Runner { addr, stop, tasks })
+    Ok(Runner { addr, state, stop, tasks })
 }

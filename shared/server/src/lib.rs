@@ -26,6 +26,7 @@ pub mod registry;
 pub mod runtime;
 pub mod seed;
 pub mod state;
+pub mod stats;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

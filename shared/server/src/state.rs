@@ -9,8 +9,8 @@ use crate::adapters::deps::{AdapterDeps, AppServerUrl};
 use crate::adapters::http_backend;
 use crate::auth::throttle::ThrottleCounters;
 use crate::config::Config;
-use crate::edges::{AwsClients, QueueUrls, RedisEdge, S3BlobStore, SqsJobQueue};
-use crate::ports::{BlobStore, Clock, JobQueue};
+use crate::edges::{AwsClients, QueueUrls, RedisEdge, S3BlobStore, SqsJobQueue, SqsQueueAdmin};
+use crate::ports::{BlobStore, Clock, JobQueue, QueueAdmin};
 use crate::registry::{DynamoRegistry, Registry};
 use crate::sync::{Ports, SyncServices, SyncStore};
 
@@ -27,6 +27,8 @@ pub struct AppState {
     pub sync: SyncServices,
     /// The login throttle's counters (Redis, shared by every instance).
     pub throttle: Arc<dyn ThrottleCounters>,
+    /// Queue depths and the DLQs, for the console's Jobs screen (docs/jobs.md §7).
+    pub queue_admin: Arc<dyn QueueAdmin>,
 }
 
 impl AppState {
@@ -47,7 +49,8 @@ impl AppState {
         let ports = Ports { store: Arc::new(SyncStore::new(redis.clone())), registry, queue, blobs };
         let sync = SyncServices::new(ports, config.settings.clone(), &deps);
         let throttle: Arc<dyn ThrottleCounters> = Arc::new(SyncStore::new(redis.clone()));
-        Self { config: Arc::new(config), redis, aws, sync, throttle }
+        let queue_admin: Arc<dyn QueueAdmin> = Arc::new(SqsQueueAdmin::new(aws.sqs.clone(), &config.env));
+        Self { config: Arc::new(config), redis, aws, sync, throttle, queue_admin }
     }
 
     /// The same state reading time from `clock` (tests move time instead of sleeping).
@@ -59,6 +62,12 @@ impl AppState {
     /// The same state sending jobs to `queue` (tests record them in a `MemoryJobQueue`).
     pub fn with_queue(mut self, queue: Arc<dyn JobQueue>) -> Self {
         self.sync = self.sync.with_queue(queue);
+        self
+    }
+
+    /// The same state looking at the DLQs through `admin`.
+    pub fn with_queue_admin(mut self, admin: Arc<dyn QueueAdmin>) -> Self {
+        self.queue_admin = admin;
         self
     }
 

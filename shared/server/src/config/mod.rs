@@ -37,6 +37,11 @@ pub struct Env {
     pub adapter_queue_url: String,
     pub push_queue_url: String,
     pub bulk_queue_url: String,
+    /// The queues' DLQs (`RHOSYNC_*_DLQ_URL`); when unset, the queue admin finds each DLQ
+    /// from its queue's redrive policy (docs/jobs.md §7).
+    pub adapter_dlq_url: Option<String>,
+    pub push_dlq_url: Option<String>,
+    pub bulk_dlq_url: Option<String>,
     /// Set only against an emulator (moto, LocalStack); the AWS SDK reads it itself.
     pub aws_endpoint_url: Option<String>,
     /// How long a dependency may keep a request waiting (docs/configuration.md §2).
@@ -119,6 +124,9 @@ impl Config {
             adapter_queue_url: need("RHOSYNC_ADAPTER_QUEUE_URL")?,
             push_queue_url: need("RHOSYNC_PUSH_QUEUE_URL")?,
             bulk_queue_url: need("RHOSYNC_BULK_QUEUE_URL")?,
+            adapter_dlq_url: get("RHOSYNC_ADAPTER_DLQ_URL"),
+            push_dlq_url: get("RHOSYNC_PUSH_DLQ_URL"),
+            bulk_dlq_url: get("RHOSYNC_BULK_DLQ_URL"),
             aws_endpoint_url: get("AWS_ENDPOINT_URL"),
             timeouts: Timeouts {
                 redis_ms: millis(

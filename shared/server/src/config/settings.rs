@@ -300,7 +300,7 @@ impl AppSettings {
             cors_origins,
             history_retention_secs: opt_uint(env, "history_retention_secs")?.unwrap_or(7 * 86_400),
             history_max_events: opt_uint(env, "history_max_events")?,
-            stats: opt_bool(env, "stats")?.unwrap_or(false),
+            stats: opt_bool(env, "stats")?.unwrap_or(true),
             push_server: opt_string(env, "push_server")?,
         })
     }

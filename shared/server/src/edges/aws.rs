@@ -131,6 +131,9 @@ pub struct Provisioned {
     pub adapter_queue_url: String,
     pub push_queue_url: String,
     pub bulk_queue_url: String,
+    pub adapter_dlq_url: String,
+    pub push_dlq_url: String,
+    pub bulk_dlq_url: String,
 }
 
 impl Provisioned {
@@ -139,6 +142,9 @@ impl Provisioned {
         format!(
             "export RHOSYNC_TABLE={}\nexport RHOSYNC_BUCKET={}\nexport RHOSYNC_ADAPTER_QUEUE_URL={}\nexport RHOSYNC_PUSH_QUEUE_URL={}\nexport RHOSYNC_BULK_QUEUE_URL={}\n",
             self.table, self.bucket, self.adapter_queue_url, self.push_queue_url, self.bulk_queue_url
+        ) + &format!(
+            "export RHOSYNC_ADAPTER_DLQ_URL={}\nexport RHOSYNC_PUSH_DLQ_URL={}\nexport RHOSYNC_BULK_DLQ_URL={}\n",
+            self.adapter_dlq_url, self.push_dlq_url, self.bulk_dlq_url
         )
     }
 }
@@ -152,10 +158,19 @@ pub async fn provision(aws: &AwsClients, prefix: &str) -> Result<Provisioned, Aw
     let bucket = format!("{prefix}-data");
     create_table(aws, &table).await?;
     create_bucket(aws, &bucket).await?;
-    let adapter_queue_url = create_queue_with_dlq(aws, &format!("{prefix}-adapter")).await?;
-    let push_queue_url = create_queue_with_dlq(aws, &format!("{prefix}-push")).await?;
-    let bulk_queue_url = create_queue_with_dlq(aws, &format!("{prefix}-bulk")).await?;
-    Ok(Provisioned { table, bucket, adapter_queue_url, push_queue_url, bulk_queue_url })
+    let (adapter_queue_url, adapter_dlq_url) = create_queue_with_dlq(aws, &format!("{prefix}-adapter")).await?;
+    let (push_queue_url, push_dlq_url) = create_queue_with_dlq(aws, &format!("{prefix}-push")).await?;
+    let (bulk_queue_url, bulk_dlq_url) = create_queue_with_dlq(aws, &format!("{prefix}-bulk")).await?;
+    Ok(Provisioned {
+        table,
+        bucket,
+        adapter_queue_url,
+        push_queue_url,
+        bulk_queue_url,
+        adapter_dlq_url,
+        push_dlq_url,
+        bulk_dlq_url,
+    })
 }
 
 async fn create_table(aws: &AwsClients, name: &str) -> Result<(), AwsError> {
@@ -194,7 +209,8 @@ async fn create_bucket(aws: &AwsClients, name: &str) -> Result<(), AwsError> {
     Ok(())
 }
 
-async fn create_queue_with_dlq(aws: &AwsClients, name: &str) -> Result<String, AwsError> {
+/// The queue's URL and its DLQ's.
+async fn create_queue_with_dlq(aws: &AwsClients, name: &str) -> Result<(String, String), AwsError> {
     let dlq_url = create_queue(aws, &format!("{name}-dlq"), None).await?;
     let dlq_arn = aws
         .sqs
@@ -212,7 +228,7 @@ async fn create_queue_with_dlq(aws: &AwsClients, name: &str) -> Result<String, A
         "maxReceiveCount": MAX_RECEIVE_COUNT.to_string(),
     })
     .to_string();
-    create_queue(aws, name, Some(redrive)).await
+    Ok((create_queue(aws, name, Some(redrive)).await?, dlq_url))
 }
 
 async fn create_queue(aws: &AwsClients, name: &str, redrive: Option<String>) -> Result<String, AwsError> {

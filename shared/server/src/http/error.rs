@@ -38,6 +38,9 @@ pub enum HttpError {
     BadRequest(String),
     #[error("Not Found")]
     NotFound,
+    /// A job route naming a queue other than `adapter`, `push`, `bulk` (docs/rest-api.md §14).
+    #[error("Unknown queue {0}")]
+    UnknownQueue(String),
     /// `GET /rc/v1/system/stats` for a metric that does not exist (docs/rest-api.md §4.5).
     #[error("Unknown metric")]
     UnknownMetric,
@@ -70,7 +73,7 @@ impl HttpError {
             Self::NoApiToken | Self::InvalidApiUser => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotAuthenticated | Self::LoginFailed(_) | Self::LoginError(_) => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound | Self::UnknownMetric => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::UnknownMetric | Self::UnknownQueue(_) => StatusCode::NOT_FOUND,
             Self::NotSupported => StatusCode::NOT_IMPLEMENTED,
             Self::TooManyLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
@@ -142,6 +145,16 @@ impl From<SyncError> for HttpError {
             SyncError::Unavailable { what, detail } => Self::unavailable(what, detail),
             SyncError::Busy(m) => Self::unavailable("the data set (busy with other writes)", m),
             other => Self::internal("sync", other),
+        }
+    }
+}
+
+/// The queues answer 503 when SQS cannot be reached (docs/rest-api.md §14).
+impl From<crate::ports::QueueError> for HttpError {
+    fn from(err: crate::ports::QueueError) -> Self {
+        match err {
+            crate::ports::QueueError::Unavailable { .. } => Self::unavailable("the job queues (SQS)", err),
+            other => Self::internal("sqs", other),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod cors;
 pub mod error;
 pub mod request;
 pub mod request_id;
+pub mod stats;
 pub mod sync;
 pub mod throttle;
 
@@ -54,7 +55,15 @@ impl FunctionName {
             Self::Api => api::routes(),
             Self::Console => console::routes(),
         };
-        with_common_layers(routes.with_state(state.clone()), state)
+        let router = routes.with_state(state.clone());
+        // Statistics time the device and REST API groups (docs/rest-api.md §4.5); off, the
+        // layer is not there at all.
+        let router = if self != Self::Console && state.sync.stats.enabled() {
+            router.layer(axum::middleware::from_fn_with_state(state.clone(), stats::layer))
+        } else {
+            router
+        };
+        with_common_layers(router, state)
     }
 }
 

@@ -25,4 +25,10 @@ impl JobLedger {
     pub async fn mark_done(&self, job_id: &str) -> Result<(), StoreError> {
         self.store.ledger_mark_done(job_id, TTL_SECS).await
     }
+
+    /// Records why SQS message `message_id` failed (`super::errors`).
+    pub async fn record_failure(&self, message_id: &str, error: &str, receive_count: u32) -> Result<(), StoreError> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        super::errors::record(&self.store, message_id, error, receive_count, now).await
+    }
 }

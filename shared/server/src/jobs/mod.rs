@@ -6,8 +6,12 @@
 //! Lambda event source mapping expects: each message is handled on its own and failures are
 //! reported as batch item failures, so only those are redelivered (and, after the queue's
 //! receive count, moved to the DLQ). SQS delivers at least once, so a job that already
-//! succeeded is skipped through the [`ledger::JobLedger`].
+//! succeeded is skipped through the [`ledger::JobLedger`]. Each failure is recorded by
+//! message id ([`errors`]) so the console's DLQ listing can say why; [`history`] keeps the
+//! last pings' results for the console.
 
+pub mod errors;
+pub mod history;
 pub mod ledger;
 pub mod workers;
 
@@ -72,7 +76,8 @@ pub trait JobHandler: Send + Sync {
 /// are handled once and share the outcome. The rest go to the handler together.
 pub async fn process_batch(handler: &dyn JobHandler, ledger: &JobLedger, event: SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
-    let mut failed: Vec<String> = Vec::new();
+    // (message id, error)
+    let mut failed: Vec<(String, String)> = Vec::new();
     let mut items: Vec<JobItem> = Vec::new();
     // message id → index into `items` of the job it stands for.
     let mut handled_by: Vec<(String, usize)> = Vec::new();
@@ -92,12 +97,13 @@ pub async fn process_batch(handler: &dyn JobHandler, ledger: &JobLedger, event: 
             },
             Err(err) => {
                 tracing::warn!(worker = handler.name(), message_id = %id, error = %err, "job failed");
-                failed.push(id);
+                failed.push((id, err.to_string()));
             }
         }
     }
     let results = handler.handle_batch(&items).await;
     let mut ok = vec![false; items.len()];
+    let mut errors: Vec<String> = vec![String::new(); items.len()];
     for (i, item) in items.iter().enumerate() {
         let result = match results.get(i) {
             Some(Ok(())) => ledger.mark_done(&item.key).await.map_err(|e| JobError::Failed(e.to_string())),
@@ -109,11 +115,26 @@ pub async fn process_batch(handler: &dyn JobHandler, ledger: &JobLedger, event: 
                 ok[i] = true;
                 tracing::info!(worker = handler.name(), job = %item.key, kind = item.job.kind(), "job done");
             }
-            Err(err) => tracing::warn!(worker = handler.name(), job = %item.key, error = %err, "job failed"),
+            Err(err) => {
+                tracing::warn!(worker = handler.name(), job = %item.key, error = %err, "job failed");
+                errors[i] = err.to_string();
+            }
         }
     }
-    failed.extend(handled_by.into_iter().filter(|(_, at)| !ok[*at]).map(|(id, _)| id));
-    for id in failed {
+    failed.extend(handled_by.into_iter().filter(|(_, at)| !ok[*at]).map(|(id, at)| (id, errors[at].clone())));
+    let receives = |id: &str| {
+        event
+            .records
+            .iter()
+            .find(|m| m.message_id.as_deref() == Some(id))
+            .and_then(|m| m.attributes.get("ApproximateReceiveCount"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1)
+    };
+    for (id, error) in failed {
+        if let Err(err) = ledger.record_failure(&id, &error, receives(&id)).await {
+            tracing::warn!(worker = handler.name(), message_id = %id, error = %err, "recording a job failure");
+        }
         let mut failure = BatchItemFailure::default();
         failure.item_identifier = id;
         response.batch_item_failures.push(failure);

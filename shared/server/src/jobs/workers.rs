@@ -136,6 +136,8 @@ impl JobHandler for AdapterWorker {
                 results[i] = outcome.map_err(|e| JobError::Failed(e.to_string()));
             }
         }
+        // A worker invocation may be the last for a while: its adapter timings go now.
+        self.svc.stats.flush(&*self.svc.store).await;
         results
     }
 }
@@ -161,15 +163,27 @@ impl PushWorker {
 
     async fn run(&self, key: &str, job: &Job) -> Result<(), JobError> {
         let ports = PushPorts { registry: self.svc.registry(), store: &*self.svc.store, queue: self.svc.queue() };
-        let result = match job {
-            Job::Ping { users, .. } => {
+        let (result, id, users, message) = match job {
+            Job::Ping { users, message, .. } => {
                 let notice = job.notice().unwrap_or_default();
-                self.push.ping(&ports, key, users, &notice).await
+                (self.push.ping(&ports, key, users, &notice).await, key, users.as_slice(), message.as_deref())
             }
-            Job::PushChunk { ping, notice, devices } => self.push.deliver(&ports, ping, notice, devices).await,
+            Job::PushChunk { ping, notice, devices } => (
+                self.push.deliver(&ports, ping, notice, devices).await,
+                ping.as_str(),
+                &[][..],
+                notice.message.as_deref(),
+            ),
             other => return Err(JobError::WrongWorker(other.kind())),
         };
-        result.map(|_| ()).map_err(|e| JobError::Failed(e.to_string()))
+        let tally = result.map_err(|e| JobError::Failed(e.to_string()))?;
+        // The console's last pings (docs/jobs.md §7); a chunk job reports its own slice.
+        let at = self.svc.clock.now_secs();
+        let entry = super::history::PingResult::new(id, at, users, message, &tally);
+        if let Err(err) = super::history::record_ping(&*self.svc.store, &entry).await {
+            tracing::warn!(job = key, error = %err, "recording the ping's result");
+        }
+        Ok(())
     }
 }
 
@@ -220,6 +234,7 @@ impl JobHandler for BulkWorker {
                 other => Err(JobError::WrongWorker(other.kind())),
             });
         }
+        self.svc.stats.flush(&*self.svc.store).await;
         results
     }
 }

@@ -5,6 +5,8 @@
 //! * [`jobs`] — the job messages ([`JobMessage`], [`Job`]) and the queued client write
 //!   ([`CudWrite`], [`BlobRef`], [`CudOp`]);
 //! * [`queue`] — [`JobQueue`]: send a job to one of the three queues ([`MemoryJobQueue`]);
+//! * [`queue_admin`] — [`QueueAdmin`]: queue depths, DLQ messages, replay and discard
+//!   ([`MemoryQueueAdmin`]);
 //! * [`blobs`] — [`BlobStore`]: objects in the data bucket ([`MemoryBlobStore`]).
 //!
 //! The real edges are in [`crate::edges`] (`sqs`, `s3`); the registry port, with its
@@ -15,8 +17,10 @@ pub mod blobs;
 pub mod clock;
 pub mod jobs;
 pub mod queue;
+pub mod queue_admin;
 
 pub use blobs::{BlobError, BlobMeta, BlobStore, MemoryBlobStore};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use jobs::{BlobRef, CudOp, CudWrite, Job, JobMessage, Platform, PushDevice, PushNotice, RawAttrs};
 pub use queue::{JobQueue, MemoryJobQueue, Queue, QueueError, MAX_RECEIVE_COUNT};
+pub use queue_admin::{DeadLetter, MemoryQueueAdmin, QueueAdmin, QueueDepth};

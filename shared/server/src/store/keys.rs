@@ -34,6 +34,8 @@
 //! | `cudw:<write key>` | `rec` | hash: one client write's record (`c:<op>:<i>`, `r:<op>:<i>`, `persisted`) |
 //! | `cud:<source>:<client>` | `last`, `seq` | last accepted write key, write counter (`crate::sync::cud::records`) |
 //! | `job:<id>` | `done` | job ledger entry (`crate::jobs::ledger`) |
+//! | `job-error:<message id>` | `e` | why a job's message last failed, JSON (`crate::jobs::errors`) |
+//! | `jobs` | `pings` | list of the last pings' results, JSON, newest first (`crate::jobs::history`) |
 //! | `throttle:login:<login>`, `throttle:addr:<address>` | `<window start>` | failed (or in-flight) logins in that window (`crate::auth::throttle`) |
 //!
 //! The last three tags take their names as they are (no escaping), as they always have.
@@ -235,6 +237,51 @@ pub fn job_done(keys: &Keys, job_id: &str) -> String {
     keys.key(&format!("job:{job_id}"), "done")
 }
 
+/// Escapes Redis glob metacharacters so `text` matches only itself.
+pub fn escape_glob(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A `SCAN` pattern matching the `cerr`, `uerr` and `derr` documents of every client of
+/// `source` in `partition` (every partition for `None`).
+pub fn client_errors_pattern(keys: &Keys, source: &str, partition: Option<&str>) -> String {
+    let part = partition.map_or_else(|| "*".to_owned(), |p| escape_glob(&tag_part(p)));
+    format!("{}:{{{}|{part}}}:c:*:[cud]err", escape_glob(keys.namespace()), escape_glob(&tag_part(source)))
+}
+
+/// The partition, client id and operation of a key [`client_errors_pattern`] matched.
+pub fn parse_client_error_key(keys: &Keys, key: &str) -> Option<(String, String, char)> {
+    let rest = key.strip_prefix(keys.namespace())?.strip_prefix(":{")?;
+    let (tag, name) = rest.split_once("}:c:")?;
+    let (_, partition) = tag.rsplit_once('|')?;
+    let (client, doc) = name.rsplit_once(':')?;
+    let op = match doc {
+        "cerr" => 'c',
+        "uerr" => 'u',
+        "derr" => 'd',
+        _ => return None,
+    };
+    let unescape = |s: &str| s.replace("%7B", "{").replace("%7D", "}").replace("%7C", "|");
+    Some((unescape(partition), unescape(client), op))
+}
+
+/// Why a job's message last failed (`crate::jobs::errors`), by SQS message id.
+pub fn job_error(keys: &Keys, message_id: &str) -> String {
+    keys.key(&format!("job-error:{}", tag_part(message_id)), "e")
+}
+
+/// The results of the last pings (`crate::jobs::history`), newest first.
+pub fn recent_pings(keys: &Keys) -> String {
+    keys.key("jobs", "pings")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +295,16 @@ mod tests {
         assert_eq!(c.st, "rs:{Product|alice}:c:c1:st");
         let odd = PartitionKeys::new(&keys, "P{x}", "a|b");
         assert_eq!(odd.md, "rs:{P%7Bx%7D|a%7Cb}:md");
+    }
+
+    #[test]
+    fn client_error_keys_are_found_and_read_back() {
+        let keys = Keys::new("rs");
+        assert_eq!(client_errors_pattern(&keys, "Product", Some("amy")), "rs:{Product|amy}:c:*:[cud]err");
+        assert_eq!(client_errors_pattern(&keys, "P*", None), "rs:{P\\*|*}:c:*:[cud]err");
+        let ck = PartitionKeys::new(&keys, "Product", "a|b").client("c{1}");
+        assert_eq!(parse_client_error_key(&keys, &ck.uerr), Some(("a|b".into(), "c{1}".into(), 'u')));
+        assert_eq!(parse_client_error_key(&keys, &ck.st), None);
     }
 
     #[test]

@@ -31,6 +31,58 @@ fn record_script() -> &'static Script {
     SCRIPT.get_or_init(|| Script::new(RECORD_SCRIPT))
 }
 
+/// One average series' update of a statistics flush (`crate::stats`): applied only if the
+/// series' newest member is still `expected` (`None`: the series is empty), so concurrent
+/// flushes of many processes never lose a sample — the loser reads again and retries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatWrite {
+    pub metric: String,
+    pub expected: Option<String>,
+    /// Members to remove (the merged top).
+    pub remove: Vec<String>,
+    /// (score, member) to add, in order.
+    pub add: Vec<(i64, String)>,
+    /// Members with a score at or below this are dropped (retention).
+    pub prune_upto: i64,
+}
+
+/// The compare-and-set of [`StatWrite`]s, one script over the `stats` tag's keys (one slot).
+const STAT_WRITE_SCRIPT: &str = r"
+local conflicts = {}
+local a = 1
+for i, key in ipairs(KEYS) do
+  local expected = ARGV[a]
+  local nrem = tonumber(ARGV[a + 1])
+  local top = redis.call('ZRANGE', key, -1, -1)
+  local cur = top[1] and ('=' .. top[1]) or '-'
+  a = a + 2
+  if cur ~= expected then
+    conflicts[#conflicts + 1] = i
+    a = a + nrem
+    a = a + 1 + 2 * tonumber(ARGV[a]) + 1
+  else
+    for j = 1, nrem do
+      redis.call('ZREM', key, ARGV[a])
+      a = a + 1
+    end
+    local nadd = tonumber(ARGV[a])
+    a = a + 1
+    for j = 1, nadd do
+      redis.call('ZADD', key, ARGV[a], ARGV[a + 1])
+      a = a + 2
+    end
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[a])
+    a = a + 1
+  end
+end
+return conflicts
+";
+
+fn stat_write_script() -> &'static Script {
+    static SCRIPT: OnceLock<Script> = OnceLock::new();
+    SCRIPT.get_or_init(|| Script::new(STAT_WRITE_SCRIPT))
+}
+
 /// What a stats metric holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Metric {
@@ -39,17 +91,7 @@ pub enum Metric {
     Missing,
 }
 
-/// Escapes Redis glob metacharacters so `text` matches only itself.
-fn escape_glob(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use super::keys::escape_glob;
 
 impl SyncStore {
     /// Adds `delta` to the counter `docname` (`user:count`, `client:count`); the new value.
@@ -77,6 +119,43 @@ impl SyncStore {
             .invoke_async(&mut self.conn())
             .await?;
         Ok(())
+    }
+
+    /// The newest member and its score of each series `metrics` (one pipeline).
+    pub async fn stat_tops(&self, metrics: &[String]) -> Result<Vec<Option<(String, i64)>>, StoreError> {
+        if metrics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for m in metrics {
+            pipe.cmd("ZRANGE").arg(keys::stat(self.keys(), m)).arg(-1).arg(-1).arg("WITHSCORES");
+        }
+        let tops: Vec<Vec<(String, f64)>> = pipe.query_async(&mut self.conn()).await?;
+        Ok(tops.into_iter().map(|mut t| t.pop().map(|(m, s)| (m, s as i64))).collect())
+    }
+
+    /// Applies `writes` in one script; the indices (into `writes`) of those whose series
+    /// changed since it was read, which were left alone.
+    pub async fn stat_write(&self, writes: &[StatWrite]) -> Result<Vec<usize>, StoreError> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = stat_write_script().prepare_invoke();
+        for w in writes {
+            inv.key(keys::stat(self.keys(), &w.metric));
+            inv.arg(w.expected.as_ref().map_or_else(|| "-".to_owned(), |m| format!("={m}")));
+            inv.arg(w.remove.len());
+            for m in &w.remove {
+                inv.arg(m);
+            }
+            inv.arg(w.add.len());
+            for (score, m) in &w.add {
+                inv.arg(*score).arg(m);
+            }
+            inv.arg(w.prune_upto);
+        }
+        let conflicts: Vec<usize> = inv.invoke_async(&mut self.conn()).await?;
+        Ok(conflicts.into_iter().filter_map(|i| i.checked_sub(1)).collect())
     }
 
     /// Metric names matching a Redis glob, sorted, without the `stat:` prefix.
@@ -117,6 +196,56 @@ impl SyncStore {
             "string" => Metric::Text(conn.get(&key).await?),
             _ => Metric::Missing,
         })
+    }
+
+    /// One `SCAN cursor MATCH pattern COUNT count` step: the next cursor (0 at the end) and
+    /// the keys of this step (a key may come twice over a whole walk).
+    pub async fn scan_keys(&self, cursor: u64, pattern: &str, count: usize) -> Result<(u64, Vec<String>), StoreError> {
+        Ok(redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut self.conn())
+            .await?)
+    }
+
+    /// Pushes `value` at the head of list `key` and keeps its first `cap` entries (atomic).
+    pub async fn push_capped(&self, key: &str, value: &str, cap: usize) -> Result<(), StoreError> {
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("LPUSH")
+            .arg(key)
+            .arg(value)
+            .ignore()
+            .cmd("LTRIM")
+            .arg(key)
+            .arg(0)
+            .arg(cap.saturating_sub(1))
+            .ignore()
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// The entries of list `key`, head first.
+    pub async fn list(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        Ok(redis::cmd("LRANGE").arg(key).arg(0).arg(-1).query_async(&mut self.conn()).await?)
+    }
+
+    /// Deletes `key` and says whether it existed (atomic: of two callers, one gets `true`).
+    pub async fn take_key(&self, key: &str) -> Result<bool, StoreError> {
+        let n: i64 = redis::cmd("DEL").arg(key).query_async(&mut self.conn()).await?;
+        Ok(n > 0)
+    }
+
+    /// Deletes hash fields; how many existed.
+    pub async fn hdel(&self, key: &str, fields: &[String]) -> Result<u64, StoreError> {
+        if fields.is_empty() {
+            return Ok(0);
+        }
+        Ok(redis::cmd("HDEL").arg(key).arg(fields).query_async(&mut self.conn()).await?)
     }
 
     /// The stored app server URL.

@@ -68,7 +68,7 @@ use redis::Script;
 
 pub use commit::{client_state, cursor_fields, pin_delta, st_num, Commit};
 pub use memory::MemoryStore;
-pub use meta::Metric;
+pub use meta::{Metric, StatWrite};
 pub use partition::{HistoryPolicy, RefreshOutcome, APPLY_CHUNK};
 pub use port::Store;
 pub use query::{refresh_due, BeginArgs, BeginMode, BeginReply, PageRead};

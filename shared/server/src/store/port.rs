@@ -15,7 +15,9 @@ use rhosync_engine::model::{ObjectRecord, PartitionHead, VersionedChange};
 use rhosync_engine::values::Body;
 
 use super::keys::{self, ClientKeys, PartitionKeys};
-use super::{BeginArgs, BeginReply, Commit, HistoryPolicy, Metric, RefreshOutcome, StoreError, SyncStore, WriteRecord};
+use super::{
+    BeginArgs, BeginReply, Commit, HistoryPolicy, Metric, RefreshOutcome, StatWrite, StoreError, SyncStore, WriteRecord,
+};
 use crate::edges::Keys;
 
 /// The sync store (see [`crate::store`] for the key layout and the history retention).
@@ -172,8 +174,30 @@ pub trait Store: Send + Sync {
         value: i64,
     ) -> Result<(), StoreError>;
 
+    /// The newest member and score of each series (pipeline).
+    async fn stat_tops(&self, metrics: &[String]) -> Result<Vec<Option<(String, i64)>>, StoreError>;
+
+    /// Applies each [`StatWrite`] whose series' newest member is still its `expected`,
+    /// atomic; the indices of the others (see [`SyncStore::stat_write`]).
+    async fn stat_write(&self, writes: &[StatWrite]) -> Result<Vec<usize>, StoreError>;
+
     /// Metric names matching a Redis glob, sorted, without the `stat:` prefix.
     async fn stat_names(&self, glob: &str) -> Result<Vec<String>, StoreError>;
+
+    /// One `SCAN` step over keys matching `pattern`: the next cursor (0: done) and keys.
+    async fn scan_keys(&self, cursor: u64, pattern: &str, count: usize) -> Result<(u64, Vec<String>), StoreError>;
+
+    /// `LPUSH` then `LTRIM` to `cap` entries, atomic.
+    async fn push_capped(&self, key: &str, value: &str, cap: usize) -> Result<(), StoreError>;
+
+    /// A list's entries, head first.
+    async fn list(&self, key: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Deletes `key`; whether it existed (of concurrent callers exactly one sees `true`).
+    async fn take_key(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Deletes hash fields, atomic; how many existed.
+    async fn hdel(&self, key: &str, fields: &[String]) -> Result<u64, StoreError>;
 
     /// Members `start..=finish` (ranks) of a series, or a string metric's value.
     async fn stat(&self, metric: &str, start: i64, finish: i64) -> Result<Metric, StoreError>;
@@ -381,8 +405,36 @@ impl Store for SyncStore {
         SyncStore::record_stat(self, metric, start, resolution, retention, value).await
     }
 
+    async fn stat_tops(&self, metrics: &[String]) -> Result<Vec<Option<(String, i64)>>, StoreError> {
+        SyncStore::stat_tops(self, metrics).await
+    }
+
+    async fn stat_write(&self, writes: &[StatWrite]) -> Result<Vec<usize>, StoreError> {
+        SyncStore::stat_write(self, writes).await
+    }
+
     async fn stat_names(&self, glob: &str) -> Result<Vec<String>, StoreError> {
         SyncStore::stat_names(self, glob).await
+    }
+
+    async fn scan_keys(&self, cursor: u64, pattern: &str, count: usize) -> Result<(u64, Vec<String>), StoreError> {
+        SyncStore::scan_keys(self, cursor, pattern, count).await
+    }
+
+    async fn push_capped(&self, key: &str, value: &str, cap: usize) -> Result<(), StoreError> {
+        SyncStore::push_capped(self, key, value, cap).await
+    }
+
+    async fn list(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        SyncStore::list(self, key).await
+    }
+
+    async fn take_key(&self, key: &str) -> Result<bool, StoreError> {
+        SyncStore::take_key(self, key).await
+    }
+
+    async fn hdel(&self, key: &str, fields: &[String]) -> Result<u64, StoreError> {
+        SyncStore::hdel(self, key, fields).await
     }
 
     async fn stat(&self, metric: &str, start: i64, finish: i64) -> Result<Metric, StoreError> {

@@ -9,6 +9,7 @@
 //! * [`cud`] — client creates/updates/deletes: accepted and queued (or applied inline),
 //!   applied once by the adapter worker;
 //! * [`search`] — search pages;
+//! * [`rejected`] — client writes an adapter rejected, for the console: list, retry, dismiss;
 //! * [`clients`] — device login, client records (cached in Redis, durable in DynamoDB),
 //!   reset and user switch;
 //! * [`docs`] — RC7 document names resolved onto this layout (store API);
@@ -40,6 +41,7 @@ pub mod effective;
 pub mod push;
 pub mod query;
 pub mod refresh;
+pub mod rejected;
 pub mod scratch;
 pub mod search;
 pub mod sessions;
@@ -159,6 +161,8 @@ pub struct SyncServices {
     configs: Arc<HashMap<String, Arc<SourceConfig>>>,
     /// The file's settings with the REST API's overrides, as recently read ([`effective`]).
     effective: Arc<effective::EffectiveSources>,
+    /// This process's statistics accumulator (`crate::stats`), on when `:stats:` is.
+    pub stats: Arc<crate::stats::StatsRecorder>,
 }
 
 /// The ports [`SyncServices`] runs on.
@@ -182,6 +186,7 @@ impl SyncServices {
             queue: ports.queue,
             blobs: ports.blobs,
             authenticator: Arc::new(PluginAuthenticator::new(deps)),
+            stats: Arc::new(crate::stats::StatsRecorder::new(settings.app.stats)),
             settings,
             adapters: Arc::new(adapters),
             configs: Arc::new(configs),

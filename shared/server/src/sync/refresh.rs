@@ -81,6 +81,8 @@ pub async fn run(
         Err(e) => error_entry(&mut out.errors, "query-error", e.message()),
         Ok(adapter) => {
             let ctx = source.adapter_ctx(svc, login);
+            // `source:query:<source>` covers login to logoff (docs/rest-api.md §4.5).
+            let timer = std::time::Instant::now();
             match adapter.login(&ctx).await {
                 Err(e) => error_entry(&mut out.errors, "login-error", e.message()),
                 Ok(()) => {
@@ -123,6 +125,7 @@ pub async fn run(
                     }
                 }
             }
+            svc.stats.record_source("query", &source.config.name, timer.elapsed());
         }
     }
     let errors_json =

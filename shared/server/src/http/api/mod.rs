@@ -3,7 +3,7 @@
 //! Split by what the routes touch: [`data`] reads and writes sync documents (store, read
 //! state, user/client documents, backend pushes); [`system`], [`users`], [`clients`] and
 //! [`sources`] manage the system, the registry and source settings; [`bulk`] shows bulk-data
-//! records; [`legacy`] serves every
+//! records; [`jobs`] the console's job queues, dead letters and rejected writes; [`legacy`] serves every
 //! pre-v1 alias by rewriting it into its v1 request; [`openapi`] describes the v1 API.
 //! [`input`] and [`reply`] hold the parameter and response conventions
 //! (docs/rest-api.md §1.2, §1.4); [`purge`] drops a deleted user's or client's cached
@@ -13,6 +13,7 @@ pub mod bulk;
 pub mod clients;
 pub mod data;
 pub mod input;
+pub mod jobs;
 pub mod legacy;
 pub mod openapi;
 pub mod openapi_data;
@@ -38,6 +39,7 @@ pub fn v1_routes() -> Router<AppState> {
         .merge(openapi::routes())
         .merge(data::routes())
         .merge(bulk::routes())
+        .merge(jobs::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{bulk, clients, openapi_data, reply, sources, system, users};
+use super::{bulk, clients, jobs, openapi_data, reply, sources, system, users};
 use crate::AppState;
 
 /// Where the description is served.
@@ -35,6 +35,8 @@ pub const PATH: &str = "/rc/v1/openapi.json";
         openapi_data::push_objects, openapi_data::push_deletes,
         openapi_data::fast_insert, openapi_data::fast_update, openapi_data::fast_delete,
         bulk::user_record, bulk::app_record,
+        jobs::overview, jobs::dead_letters, jobs::replay, jobs::discard,
+        jobs::rejected_writes, jobs::retry_rejected, jobs::dismiss_rejected,
     ),
     modifiers(&TokenScheme),
     tags(
@@ -45,6 +47,7 @@ pub const PATH: &str = "/rc/v1/openapi.json";
         (name = "store", description = "Documents by RhoConnect name, read state"),
         (name = "push", description = "Backend data pushes"),
         (name = "bulk", description = "Bulk-data records: state and progress"),
+        (name = "jobs", description = "Job queues, dead letters, rejected client writes (console)"),
     )
 )]
 pub struct ApiDoc;

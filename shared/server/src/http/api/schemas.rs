@@ -159,3 +159,133 @@ pub struct FastBody {
     pub timeout: Option<i64>,
     pub raise_on_expire: Option<bool>,
 }
+
+/// One queue of `GET /rc/v1/system/jobs`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct QueueRow {
+    /// `adapter`, `push` or `bulk`.
+    pub name: String,
+    pub depth: u64,
+    pub in_flight: u64,
+    /// `{"depth": n}`: messages in the queue's DLQ.
+    pub dead_letter: Value,
+}
+
+/// One bulk-data build of `GET /rc/v1/system/jobs`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct BulkRow {
+    pub name: String,
+    /// `user` or `app`.
+    pub partition: String,
+    pub user: Option<String>,
+    /// `queued`, `refreshing`, `writing`, `uploading`, `done` or `failed`.
+    pub state: String,
+    pub progress: String,
+    pub error: Option<String>,
+    /// RFC 3339 UTC.
+    pub updated_at: String,
+}
+
+/// One ping's result of `GET /rc/v1/system/jobs`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PingRow {
+    pub id: String,
+    pub at: String,
+    pub users: Vec<String>,
+    pub message: Option<String>,
+    pub sent: u64,
+    pub failed: u64,
+    pub pruned: u64,
+    pub retrying: u64,
+    /// Platform → `{"sent", "failed", "pruned", "retrying"}`.
+    pub platforms: Value,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct JobsOverview {
+    pub queues: Vec<QueueRow>,
+    /// Most recent first, at most 50.
+    pub bulk: Vec<BulkRow>,
+    /// Most recent first, at most 50.
+    pub pings: Vec<PingRow>,
+}
+
+/// One DLQ message.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DeadLetterRow {
+    /// The SQS message id (what replay and discard take).
+    pub id: String,
+    /// The job kind: `refresh`, `cud`, `ping`, `push_chunk`, `bulk` (`unknown` when the body is not a job).
+    pub kind: String,
+    pub source: Option<String>,
+    pub user: Option<String>,
+    pub client: Option<String>,
+    /// The last error a worker recorded for it.
+    pub error: Option<String>,
+    pub receive_count: u64,
+    /// RFC 3339 UTC.
+    pub sent_at: String,
+    /// The job message as JSON.
+    pub body: Value,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct MessageIds {
+    pub ids: Vec<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Replayed {
+    pub replayed: u64,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Discarded {
+    pub discarded: u64,
+}
+
+/// One rejected client write record.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RejectedWriteRow {
+    pub source: String,
+    pub user: String,
+    pub client: String,
+    /// `create`, `update` or `delete`.
+    pub op: String,
+    pub object: String,
+    pub attributes: Value,
+    pub error: String,
+}
+
+/// The records a retry or dismiss names.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RejectedSelection {
+    pub source: String,
+    pub user: String,
+    pub client: String,
+    /// `create`, `update` or `delete`.
+    pub op: String,
+    pub objects: Vec<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Retried {
+    pub retried: u64,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Dismissed {
+    pub dismissed: u64,
+}

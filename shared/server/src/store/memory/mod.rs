@@ -43,7 +43,7 @@ use rhosync_engine::values::Body;
 
 use super::keys::{self, ClientKeys, PartitionKeys};
 use super::port::Store;
-use super::{BeginArgs, BeginReply, Commit, HistoryPolicy, Metric, RefreshOutcome, StoreError, WriteRecord};
+use super::{BeginArgs, BeginReply, Commit, HistoryPolicy, Metric, RefreshOutcome, StatWrite, StoreError, WriteRecord};
 use crate::edges::Keys;
 use crate::ports::{Clock, SystemClock};
 use db::Db;
@@ -256,8 +256,36 @@ impl Store for MemoryStore {
         records::record_stat(&mut self.db(), &self.keys, metric, start, resolution, retention, value)
     }
 
+    async fn stat_tops(&self, metrics: &[String]) -> Result<Vec<Option<(String, i64)>>, StoreError> {
+        records::stat_tops(&mut self.db(), &self.keys, metrics)
+    }
+
+    async fn stat_write(&self, writes: &[StatWrite]) -> Result<Vec<usize>, StoreError> {
+        records::stat_write(&mut self.db(), &self.keys, writes)
+    }
+
     async fn stat_names(&self, glob: &str) -> Result<Vec<String>, StoreError> {
         Ok(records::stat_names(&self.db(), &self.keys, glob))
+    }
+
+    async fn scan_keys(&self, _cursor: u64, pattern: &str, _count: usize) -> Result<(u64, Vec<String>), StoreError> {
+        Ok(records::scan_keys(&self.db(), pattern))
+    }
+
+    async fn push_capped(&self, key: &str, value: &str, cap: usize) -> Result<(), StoreError> {
+        records::push_capped(&mut self.db(), key, value, cap)
+    }
+
+    async fn list(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        records::list(&mut self.db(), key)
+    }
+
+    async fn take_key(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.db().del(key))
+    }
+
+    async fn hdel(&self, key: &str, fields: &[String]) -> Result<u64, StoreError> {
+        records::hdel(&mut self.db(), key, fields)
     }
 
     async fn stat(&self, metric: &str, start: i64, finish: i64) -> Result<Metric, StoreError> {

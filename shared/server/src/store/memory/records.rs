@@ -7,7 +7,7 @@
 //! answers the first failure; [`all`] does the same.
 
 use super::super::keys::{self, ClientKeys, PartitionKeys};
-use super::super::{Metric, StoreError, WriteRecord};
+use super::super::{Metric, StatWrite, StoreError, WriteRecord};
 use super::db::Db;
 use super::glob::glob_match;
 use super::lua::{arg, script_error, tonumber, tostring};
@@ -130,6 +130,68 @@ pub(super) fn record_stat(
     db.zadd(&key, &arg(score), &format!("{value}:{start_text}"))?;
     db.zrem_range_upto(&key, &arg(start_n - retention))?;
     Ok(())
+}
+
+pub(super) fn stat_tops(db: &mut Db, k: &Keys, metrics: &[String]) -> Result<Vec<Option<(String, i64)>>, StoreError> {
+    let mut out = Vec::with_capacity(metrics.len());
+    for m in metrics {
+        out.push(db.zrange(&keys::stat(k, m), -1, -1)?.pop().map(|(member, score)| (member, score as i64)));
+    }
+    Ok(out)
+}
+
+/// The compare-and-set script of `store::meta` (`STAT_WRITE_SCRIPT`).
+pub(super) fn stat_write(db: &mut Db, k: &Keys, writes: &[StatWrite]) -> Result<Vec<usize>, StoreError> {
+    let mut conflicts = Vec::new();
+    for (i, w) in writes.iter().enumerate() {
+        let key = keys::stat(k, &w.metric);
+        let top = db.zrange(&key, -1, -1)?.pop().map(|(m, _)| m);
+        if top != w.expected {
+            conflicts.push(i);
+            continue;
+        }
+        for m in &w.remove {
+            db.zrem(&key, m)?;
+        }
+        for (score, m) in &w.add {
+            db.zadd(&key, &score.to_string(), m)?;
+        }
+        db.zrem_range_upto(&key, &w.prune_upto.to_string())?;
+    }
+    Ok(conflicts)
+}
+
+/// `SCAN` in one step: every match, cursor 0.
+pub(super) fn scan_keys(db: &Db, pattern: &str) -> (u64, Vec<String>) {
+    (0, scan(db, pattern))
+}
+
+/// Lists are kept as a JSON array of strings in a string key (nothing but these two calls
+/// reads them).
+pub(super) fn push_capped(db: &mut Db, key: &str, value: &str, cap: usize) -> Result<(), StoreError> {
+    let mut items = list(db, key)?;
+    items.insert(0, value.to_owned());
+    items.truncate(cap);
+    let text = serde_json::to_string(&items).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    db.set(key, &text, None, "set")
+}
+
+pub(super) fn list(db: &mut Db, key: &str) -> Result<Vec<String>, StoreError> {
+    match db.get(key)? {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string())),
+    }
+}
+
+pub(super) fn hdel(db: &mut Db, key: &str, fields: &[String]) -> Result<u64, StoreError> {
+    let mut n = 0;
+    for f in fields {
+        if db.hexists(key, f)? {
+            n += 1;
+        }
+    }
+    db.hdel(key, fields)?;
+    Ok(n)
 }
 
 pub(super) fn stat_names(db: &Db, k: &Keys, glob: &str) -> Vec<String> {

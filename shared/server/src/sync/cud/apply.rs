@@ -139,11 +139,14 @@ async fn run(svc: &SyncServices, source: &SourceCtx, slots: &mut [Slot], order: 
         if active.is_empty() {
             continue;
         }
+        // `source:<op>:<source>`: one sample per operation of the batch (docs/rest-api.md §4.5).
+        let timer = std::time::Instant::now();
         let marks = validate(svc, source, &*adapter, op, slots, &active).await;
         for (e, &i) in active.iter().enumerate() {
             apply_entry(svc, source, &*adapter, op, &mut slots[i], e, &marks).await;
         }
         copy_duplicate_outcomes(svc, op, slots, &active, &marks).await;
+        svc.stats.record_source(op.as_str(), &source.config.name, timer.elapsed());
     }
     for ctx in logged_in {
         if let Err(e) = adapter.logoff(&ctx).await {

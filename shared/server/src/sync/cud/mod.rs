@@ -129,6 +129,34 @@ pub async fn submit(
     uploads: &[Part],
     blob_fields: &[String],
 ) -> Result<(), SyncError> {
+    accept(svc, source, login, client_id, ops, uploads, blob_fields, None).await
+}
+
+/// Submits rejected records again as a new write of `client_id` (the console's retry of
+/// `crate::sync::rejected`): like [`submit`], but never taken for a device retry of the
+/// write that was rejected — `salt` makes its digest differ.
+pub async fn resubmit(
+    svc: &SyncServices,
+    source: &SourceCtx,
+    login: &str,
+    client_id: &str,
+    ops: CudOps,
+    salt: &str,
+) -> Result<(), SyncError> {
+    accept(svc, source, login, client_id, ops, &[], &[], Some(salt)).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn accept(
+    svc: &SyncServices,
+    source: &SourceCtx,
+    login: &str,
+    client_id: &str,
+    ops: CudOps,
+    uploads: &[Part],
+    blob_fields: &[String],
+    salt: Option<&str>,
+) -> Result<(), SyncError> {
     if ops.is_empty() {
         return Ok(());
     }
@@ -138,7 +166,11 @@ pub async fn submit(
     }
     let parts = blobs::matching_parts(&ops, uploads, blob_fields);
     let name = &source.config.name;
-    let (key, retry) = records::claim_key(svc, name, client_id, &digest(name, client_id, &ops, &parts)).await?;
+    let mut content = digest(name, client_id, &ops, &parts);
+    if let Some(salt) = salt {
+        content = hex::encode(&Sha256::digest(format!("{content}:{salt}").as_bytes())[..16]);
+    }
+    let (key, retry) = records::claim_key(svc, name, client_id, &content).await?;
     if retry {
         tracing::info!(source = %name, client = client_id, write = %key, "device retry of an accepted write");
     }
