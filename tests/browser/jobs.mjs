@@ -29,6 +29,8 @@ run(async (t, token) => {
   await page.click("#dlq-replay");
   await t.text("#flash", "Replayed 1");
   await t.equal(JSON.parse(t.lastCall("POST", "/rc/v1/system/jobs/push/dead_letters/replay").body), { ids: [first] }, "replay body");
+  // The screen lists the queue again after the replay: wait for that listing.
+  await t.text("#view .panel-head h2", "1 message(s)");
   await t.equal(await page.locator("#dead-letters tbody tr").count(), 1, "one dead letter left");
   const left = JSON.parse((await t.api("GET", "/rc/v1/system/jobs/push/dead_letters", token)).text);
   await t.equal(left.length, 1, "the replayed message left the DLQ");

@@ -43,7 +43,6 @@ async fn console_screens_in_a_browser() {
 
 /// The Jobs and Rejected writes screens over the job routes of docs/rest-api.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the job routes (GET /rc/v1/system/jobs, dead_letters, rejected_writes), not merged yet"]
 async fn jobs_screens_in_a_browser() {
     let console = Console::start("consolejobs").await;
     console
