@@ -73,11 +73,6 @@ impl Senders {
     }
 }
 
-enum Step {
-    Already,
-    Done(SendOutcome),
-}
-
 pub struct PushService {
     settings: PushSettings,
     senders: Senders,
@@ -134,6 +129,12 @@ impl PushService {
     }
 
     /// Sends `notice` to `devices` of ping `ping_key`, skipping those already reached.
+    ///
+    /// The ledger is read once for all the devices, and a delivery is recorded as soon as a
+    /// batch of [`CONCURRENCY`] outcomes is in (and before any error is returned), so a
+    /// redelivered job resends at most the sends of the batch that was in flight when its
+    /// invocation died — as before, when each delivery was recorded on its own, at most the
+    /// sends in flight.
     pub async fn deliver(
         &self,
         ports: &PushPorts<'_>,
@@ -141,34 +142,68 @@ impl PushService {
         notice: &PushNotice,
         devices: &[PushDevice],
     ) -> Result<Tally, PushError> {
+        let store_err = |e: crate::store::StoreError| PushError::Infrastructure(e.to_string());
         let mut tally = Tally::new();
-        let mut pending: Vec<&PushDevice> = devices.iter().collect();
+        let entries: Vec<String> = devices.iter().map(|d| ledger_entry(ping_key, d)).collect();
+        let done = ports.store.ledger_done_among(&entries).await.map_err(store_err)?;
+        let mut pending: Vec<(&PushDevice, &str)> = Vec::with_capacity(devices.len());
+        for ((device, entry), done) in devices.iter().zip(&entries).zip(done) {
+            if done {
+                tally.entry(device.platform).or_default().already += 1;
+            } else {
+                pending.push((device, entry.as_str()));
+            }
+        }
         // Refused for longer than an inline wait, or refused again after one.
         let mut later: Vec<(&PushDevice, String)> = Vec::new();
+        let mut to_record: Vec<String> = Vec::with_capacity(CONCURRENCY);
         for round in 0..2 {
-            let futures: Vec<_> = pending.iter().map(|device| self.step(ports, ping_key, notice, device)).collect();
-            let steps: Vec<(&PushDevice, Result<Step, PushError>)> =
-                stream::iter(futures).buffer_unordered(CONCURRENCY).collect().await;
-            let mut again: Vec<&PushDevice> = Vec::new();
+            // A Vec of futures of a named method, not a closure's async block: the async
+            // block's borrowed arguments would not be general enough for a Send future.
+            let futures: Vec<_> = std::mem::take(&mut pending)
+                .into_iter()
+                .map(|(device, entry)| self.step(ports, ping_key, notice, device, entry))
+                .collect();
+            let mut steps = stream::iter(futures).buffer_unordered(CONCURRENCY);
+            let mut again: Vec<(&PushDevice, &str)> = Vec::new();
             let mut wait = Duration::ZERO;
-            for (device, step) in steps {
+            let mut failure: Option<PushError> = None;
+            while let Some((device, entry, step)) = steps.next().await {
+                let outcome = match step {
+                    Ok(outcome) => outcome,
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                        continue;
+                    }
+                };
                 let counts = tally.entry(device.platform).or_default();
-                match step? {
-                    Step::Already => counts.already += 1,
-                    Step::Done(SendOutcome::Sent) => counts.sent += 1,
-                    Step::Done(SendOutcome::Ignored(_)) => counts.ignored += 1,
-                    Step::Done(SendOutcome::Dead(_)) => counts.pruned += 1,
-                    Step::Done(SendOutcome::Failed(_)) => counts.failed += 1,
-                    Step::Done(SendOutcome::Retry { after, reason }) => {
+                match outcome {
+                    SendOutcome::Sent => counts.sent += 1,
+                    SendOutcome::Ignored(_) => counts.ignored += 1,
+                    SendOutcome::Dead(_) => counts.pruned += 1,
+                    SendOutcome::Failed(_) => counts.failed += 1,
+                    SendOutcome::Retry { after, reason } => {
                         let after = after.unwrap_or(Duration::from_millis(200));
                         if round == 0 && after <= INLINE_RETRY_MAX {
                             wait = wait.max(after);
-                            again.push(device);
+                            again.push((device, entry));
                         } else {
                             later.push((device, reason));
                         }
+                        continue;
                     }
                 }
+                to_record.push(entry.to_owned());
+                if to_record.len() >= CONCURRENCY {
+                    ports.store.ledger_mark_all_done(&to_record, LEDGER_TTL_SECS).await.map_err(store_err)?;
+                    to_record.clear();
+                }
+            }
+            // What was sent is recorded before anything is returned, an error included.
+            ports.store.ledger_mark_all_done(&to_record, LEDGER_TTL_SECS).await.map_err(store_err)?;
+            to_record.clear();
+            if let Some(e) = failure {
+                return Err(e);
             }
             if again.is_empty() {
                 break;
@@ -192,22 +227,21 @@ impl PushService {
         ping_key: &str,
         notice: &PushNotice,
         device: &'d PushDevice,
-    ) -> (&'d PushDevice, Result<Step, PushError>) {
-        (device, self.deliver_one(ports, ping_key, notice, device).await)
+        entry: &'d str,
+    ) -> (&'d PushDevice, &'d str, Result<SendOutcome, PushError>) {
+        (device, entry, self.deliver_one(ports, ping_key, notice, device).await)
     }
 
+    /// Sends to one device and, for a dead address, removes it from the registry. The
+    /// caller records the delivery in the ledger.
     async fn deliver_one(
         &self,
         ports: &PushPorts<'_>,
         ping_key: &str,
         notice: &PushNotice,
         device: &PushDevice,
-    ) -> Result<Step, PushError> {
+    ) -> Result<SendOutcome, PushError> {
         let store_err = |e: crate::store::StoreError| PushError::Infrastructure(e.to_string());
-        let entry = format!("push:{ping_key}:{}:{}", device.platform.as_str(), device.pin);
-        if ports.store.ledger_is_done(&entry).await.map_err(store_err)? {
-            return Ok(Step::Already);
-        }
         let outcome = self.senders.of(device.platform).send(device, notice).await;
         let client = device.client_id.as_str();
         let platform = device.platform.as_str();
@@ -232,12 +266,15 @@ impl PushService {
             }
             SendOutcome::Retry { reason, after } => {
                 tracing::warn!(job = ping_key, client, platform, error = %reason, retry_after = ?after, "push refused for now");
-                return Ok(Step::Done(outcome));
             }
         }
-        ports.store.ledger_mark_done(&entry, LEDGER_TTL_SECS).await.map_err(store_err)?;
-        Ok(Step::Done(outcome))
+        Ok(outcome)
     }
+}
+
+/// The ledger entry of one (ping, device) delivery.
+fn ledger_entry(ping_key: &str, device: &PushDevice) -> String {
+    format!("push:{ping_key}:{}:{}", device.platform.as_str(), device.pin)
 }
 
 #[cfg(test)]

@@ -249,6 +249,23 @@ pub trait Store: Send + Sync {
 
     /// Records job `job_id` as finished, for `ttl_secs`.
     async fn ledger_mark_done(&self, job_id: &str, ttl_secs: u64) -> Result<(), StoreError>;
+
+    /// Which of `job_ids` are recorded as finished (the Redis edge asks in one pipeline).
+    async fn ledger_done_among(&self, job_ids: &[String]) -> Result<Vec<bool>, StoreError> {
+        let mut done = Vec::with_capacity(job_ids.len());
+        for id in job_ids {
+            done.push(self.ledger_is_done(id).await?);
+        }
+        Ok(done)
+    }
+
+    /// Records every job of `job_ids` as finished (the Redis edge writes them in one pipeline).
+    async fn ledger_mark_all_done(&self, job_ids: &[String], ttl_secs: u64) -> Result<(), StoreError> {
+        for id in job_ids {
+            self.ledger_mark_done(id, ttl_secs).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The Redis edge: every method is the inherent one of the same name.
@@ -492,5 +509,13 @@ impl Store for SyncStore {
 
     async fn ledger_mark_done(&self, job_id: &str, ttl_secs: u64) -> Result<(), StoreError> {
         SyncStore::ledger_mark_done(self, job_id, ttl_secs).await
+    }
+
+    async fn ledger_done_among(&self, job_ids: &[String]) -> Result<Vec<bool>, StoreError> {
+        SyncStore::ledger_done_among(self, job_ids).await
+    }
+
+    async fn ledger_mark_all_done(&self, job_ids: &[String], ttl_secs: u64) -> Result<(), StoreError> {
+        SyncStore::ledger_mark_all_done(self, job_ids, ttl_secs).await
     }
 }

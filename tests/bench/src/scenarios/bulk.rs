@@ -7,8 +7,8 @@
 //! snapshot from Redis, SQLite on a temporary directory, `.rzip` and `.gzip`, upload to the
 //! emulator's S3, record completed. The device's next `bulk_data` must answer the URL.
 //!
-//! Measured: the job's phases (from the record's `timings`), the three files' bytes (HEAD
-//! on the emulator), and the worker process's CPU and peak resident set (`VmHWM` of
+//! Measured: the job's phases (from the record's `timings`), the three files' bytes (ranged GETs
+//! of them from the sync host, as a device downloads them), and the worker process's CPU and peak resident set (`VmHWM` of
 //! `/proc/<pid>/status` and utime + stime of `/proc/<pid>/stat`, read after it answered and
 //! before it is stopped; the CPU also when the record turns to `uploading`, polled every
 //! 100 ms). Beside it, in the same run, the floor ([`crate::bulk_floor`], `rhosync-bench
@@ -138,8 +138,7 @@ impl Bench {
         if answer["result"] != "url" || url.is_empty() {
             bail!("after the build bulk_data answered {answer}, expected a URL");
         }
-        let key = record["key"].as_str().unwrap_or_default().to_owned();
-        let sizes = object_sizes(&key).await;
+        let sizes = object_sizes(&self.target, url).await;
 
         let floor = run_floor(self.cfg.floor_bin.clone(), n, attrs).await?;
 
@@ -252,25 +251,21 @@ async fn poll_record(
     }
 }
 
-/// Bytes of the `.data`, `.rzip` and `.gzip` objects of `key`, by HEAD on the emulator the
-/// stack runs (`AWS_ENDPOINT_URL`, bucket `RHOSYNC_BUCKET`); `None` where unknown.
-async fn object_sizes(key: &str) -> [Option<u64>; 3] {
-    let (Ok(endpoint), Ok(bucket)) = (std::env::var("AWS_ENDPOINT_URL"), std::env::var("RHOSYNC_BUCKET")) else {
-        return [None; 3];
-    };
-    let Ok(target) = Target::new(&endpoint) else { return [None; 3] };
+/// Bytes of the `.data`, `.rzip` and `.gzip` files at `url`, as a device downloads them from
+/// the sync host: a one-byte ranged GET each, whose `Content-Range` names the total length;
+/// `None` where the host did not answer 206 with one.
+async fn object_sizes(target: &Target, url: &str) -> [Option<u64>; 3] {
     let mut out = [None; 3];
     for (slot, suffix) in out.iter_mut().zip(["", ".rzip", ".gzip"]) {
-        let path = format!("/{bucket}/{key}{suffix}");
-        let Ok(req) = target.request(reqwest::Method::HEAD, &path) else { continue };
-        if let Ok(resp) = req.send().await {
-            if resp.status().is_success() {
-                *slot = resp
-                    .headers()
-                    .get(reqwest::header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok());
-            }
+        let Ok(req) = target.request(reqwest::Method::GET, &format!("{url}{suffix}")) else { continue };
+        let Ok(resp) = req.header(reqwest::header::RANGE, "bytes=0-0").send().await else { continue };
+        if resp.status() == reqwest::StatusCode::PARTIAL_CONTENT {
+            *slot = resp
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit_once('/'))
+                .and_then(|(_, total)| total.parse().ok());
         }
     }
     out
