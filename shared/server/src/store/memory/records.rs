@@ -85,18 +85,6 @@ pub(super) fn void_all_sessions(db: &mut Db, k: &Keys, at: u64, ttl_secs: u64) -
 
 // --- meta
 
-/// Escapes Redis glob metacharacters so `text` matches only itself (as `store::meta`).
-fn escape_glob(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The live keys a `SCAN … MATCH pattern` walk returns, sorted.
 fn scan(db: &Db, pattern: &str) -> Vec<String> {
     let mut found: Vec<String> = db.live_keys().into_iter().filter(|k| glob_match(pattern, k)).collect();
@@ -196,7 +184,7 @@ pub(super) fn hdel(db: &mut Db, key: &str, fields: &[String]) -> Result<u64, Sto
 
 pub(super) fn stat_names(db: &Db, k: &Keys, glob: &str) -> Vec<String> {
     let prefix = keys::stats_prefix(k);
-    let pattern = format!("{}{glob}", escape_glob(&prefix));
+    let pattern = format!("{}{glob}", keys::escape_glob(&prefix));
     scan(db, &pattern).into_iter().filter_map(|key| key.strip_prefix(&prefix).map(str::to_owned)).collect()
 }
 
@@ -210,7 +198,7 @@ pub(super) fn stat(db: &mut Db, k: &Keys, metric: &str, start: i64, finish: i64)
 }
 
 pub(super) fn flush_namespace(db: &mut Db, k: &Keys) -> u64 {
-    let pattern = format!("{}:{{*", escape_glob(k.namespace()));
+    let pattern = format!("{}:{{*", keys::escape_glob(k.namespace()));
     let doomed = scan(db, &pattern);
     doomed.iter().filter(|key| db.del(key)).count() as u64
 }
