@@ -1,6 +1,6 @@
 // Every screen of the console but Jobs, against a seeded server (tests/tests/console_browser.rs):
 //   node tests/browser/console.mjs <base url> <api token>
-// Seeded: user alice (password "alicepw") with one APPLE device, 2,000 users user0000..user1999,
+// Seeded: user alice (password "alicepw") with one APPLE device that synced Product once, 2,000 users user0000..user1999,
 // the md of alice's Product, sources Product (user) and Catalog (app), stats on.
 
 import { run } from "./lib.mjs";
@@ -58,6 +58,8 @@ run(async (t, token) => {
   await page.fill("#doc-key", MD);
   await page.click('#docselect-form button[type="submit"]');
   await t.text("#doc-value", '"name": "Pump"');
+  await t.text("#doc-value", '"name": "<img src=x onerror=alert(1)>"');
+  await t.equal(await page.locator("#view img").count(), 0, "an attribute's markup shows as text");
   await t.shot("03-docselect");
   await page.fill("#doc-key", NOTE);
   await page.click('#docselect-form button[type="submit"]');
@@ -187,6 +189,21 @@ run(async (t, token) => {
   await page.click('#stats-nav button[data-entry="Device Count"]');
   await t.text("#chart", "Device Count"); // the chart or "No data for Device Count"
   await t.check((await page.locator("#stats-nav details").count()) === 4, "four statistics sections");
+  // The timing of a route this page called, and of the Product adapter's query (the device's sync).
+  const route = "http:GET:/rc/v1/users";
+  await page.click('#stats-nav summary:text("HTTP Route Timing")');
+  await page.click(`#stats-nav button[data-entry="${route}"]`);
+  await t.text("#chart .chart-title", route);
+  await t.visible("#chart canvas");
+  await t.check(Number(await page.getAttribute("#chart", "data-points")) > 0, "the route's timing has points");
+  await t.shot("11b-stats-route");
+  await page.click('#stats-nav summary:text("Source Timing")');
+  await page.click('#stats-nav button[data-entry="Source timing of Product"]');
+  await t.text("#chart .chart-title", "Source timing of Product");
+  await t.visible("#chart canvas");
+  await t.check((await page.getAttribute("#chart", "data-series")).split("|").some((s) => s.startsWith("query:")), "the source's query timing is drawn");
+  await t.check(Number(await page.getAttribute("#chart", "data-points")) > 0, "the source timing has points");
+  await t.shot("11c-stats-source");
 
   // --- A 422 returns to Login; logout ---------------------------------------------------
   await page.evaluate(() => sessionStorage.setItem("apiKey", "not-a-token"));

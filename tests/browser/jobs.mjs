@@ -1,6 +1,7 @@
 // The Jobs and Rejected writes screens against a seeded server (tests/tests/console_browser.rs):
 //   node tests/browser/jobs.mjs <base url> <api token>
-// Seeded: user alice, two ping jobs on the push queue's dead-letter queue.
+// Seeded: user alice, two ping jobs on the push queue's dead-letter queue, and two creates of
+// alice's device that source Item's backend refused (tmp-1 Bolt, tmp-2 with markup in its name).
 
 import { run } from "./lib.mjs";
 
@@ -49,5 +50,24 @@ run(async (t, token) => {
   const listed = await t.waitCall("GET", "/rc/v1/system/rejected_writes");
   await t.check(new URLSearchParams(listed.query).get("user_id") === "alice", `rejected writes filtered by user: ${listed.query}`);
   await t.visible("#rejected-writes");
+  await t.equal(await page.locator("#rejected-writes tbody tr").count(), 2, "the two refused creates are listed");
+  await t.text("#rejected-writes", "422 Unprocessable Entity");
+  await t.text("#rejected-writes", '"name":"<img src=x onerror=alert(1)>"');
+  await t.equal(await page.locator("#rejected-writes img").count(), 0, "an attribute's markup shows as text");
   await t.shot("14-rejected");
+
+  // Retry tmp-1 (the backend accepts it now), then dismiss tmp-2.
+  await page.check('#rejected-writes input.pick[value$="/create/tmp-1"]');
+  await page.click("#rejected-retry");
+  await t.text("#flash", "Retried 1");
+  const retried = JSON.parse(t.lastCall("POST", "/rc/v1/system/rejected_writes/retry").body);
+  await t.equal([retried.source, retried.user, retried.op, retried.objects], ["Item", "alice", "create", ["tmp-1"]], "retry body");
+  await t.text("#view .panel:has(#rejected-writes) .panel-head h2", "1 rejected write(s)");
+  await t.text("#rejected-writes", "tmp-2");
+  await page.check("#rejected-writes thead input.pick-all");
+  await page.click("#rejected-dismiss");
+  await t.text("#flash", "Dismissed 1");
+  await t.text("#rejected-writes", "No rejected writes.");
+  const rejectedLeft = JSON.parse((await t.api("GET", "/rc/v1/system/rejected_writes", token)).text);
+  await t.equal(rejectedLeft.length, 0, "nothing rejected is left");
 });

@@ -5,7 +5,7 @@
 
 mod console_support;
 
-use console_support::Console;
+use console_support::{refusing_backend, Console, CONSOLE_SETTINGS};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -16,8 +16,12 @@ async fn console_screens_in_a_browser() {
         .api(Method::POST, "/rc/v1/users", Some(json!({"attributes": {"login": "alice", "password": "alicepw"}})))
         .await;
     console.seed_users(2000).await;
-    console.seed_device("alice").await;
-    let md = json!({"data": {"1": {"name": "Pump", "price": "12"}, "2": {"name": "Valve", "price": "3"}}});
+    // alice's iPhone syncs Product once (the demo adapter's query is timed into the statistics).
+    let mut phone = console.device("alice", "alicepw").await;
+    let pages = phone.sync("Product").await;
+    assert!(pages[0].to_string().contains("insert"), "the first page carries objects: {pages:?}");
+    let md = json!({"data": {"1": {"name": "Pump", "price": "12"}, "2": {"name": "Valve", "price": "3"},
+                             "3": {"name": "<img src=x onerror=alert(1)>", "price": "0"}}});
     console.api(Method::POST, "/rc/v1/store/source:application:alice:Product:md", Some(md)).await;
 
     console.run_script("console.mjs");
@@ -44,10 +48,31 @@ async fn console_screens_in_a_browser() {
 /// The Jobs and Rejected writes screens over the job routes of docs/rest-api.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn jobs_screens_in_a_browser() {
-    let console = Console::start("consolejobs").await;
+    // Source Item's backend refuses the first two creates; writes are applied inline.
+    let (backend, creates) = refusing_backend(2).await;
+    let settings = format!(
+        "{CONSOLE_SETTINGS}  Item:
+    adapter: rest
+    url: {backend}
+    partition_type: user
+    poll_interval: 300
+    adapter_options:
+      list_url: /items
+      records_pointer: /items
+      create: {{url: /items, id_pointer: /id}}
+"
+    );
+    let console = Console::start_with("consolejobs", &settings).await;
     console
         .api(Method::POST, "/rc/v1/users", Some(json!({"attributes": {"login": "alice", "password": "alicepw"}})))
         .await;
+    let mut phone = console.device("alice", "alicepw").await;
+    phone.sync("Item").await;
+    for (id, name) in [("tmp-1", "Bolt"), ("tmp-2", "<img src=x onerror=alert(1)>")] {
+        phone.call("POST", "/app/v1/Item", Some(json!({"create": {id: {"name": name}}})), 200).await;
+    }
+    let rejected = console.api(Method::GET, "/rc/v1/system/rejected_writes?user_id=alice", None).await;
+    assert_eq!(serde_json::from_str::<Value>(&rejected).map(|v| v.as_array().map(Vec::len)).ok().flatten(), Some(2));
     let push = console.env.provisioned.push_queue_url.clone();
     let dlq = format!("{push}-dlq");
     for n in 1..=2 {
@@ -65,4 +90,13 @@ async fn jobs_screens_in_a_browser() {
     assert_eq!(replayed.len(), 1, "the replayed message is back on the push queue: {replayed:?}");
     assert_eq!(replayed[0]["kind"], "ping");
     assert!(console.queue_bodies(&dlq).await.is_empty(), "the dead-letter queue is empty");
+
+    // The page retried tmp-1 (the backend took it this time) and dismissed tmp-2.
+    let seen = creates.lock().map(|c| c.clone()).unwrap_or_default();
+    assert_eq!(seen.len(), 3, "two refused creates and the retried one: {seen:?}");
+    assert_eq!(seen[2]["name"], "Bolt", "{seen:?}");
+    let left = console.api(Method::GET, "/rc/v1/system/rejected_writes", None).await;
+    assert_eq!(left, "[]");
+    let page = phone.call("GET", "/app/v1/Item", None, 200).await;
+    assert!(page.to_string().contains(r#""links":{"tmp-1":{"l":"r1"}}"#), "the retried create's link: {page}");
 }

@@ -162,7 +162,8 @@ function draw(chart, title, view) {
       width,
       height: 340,
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: true } },
+      // One point alone: an hour either side of it, not uPlot's guess of years.
+      scales: { x: { time: true, range: (u, min, max) => (min === max ? [min - 3600, max + 3600] : [min, max]) } },
       series: [
         { label: "Time" },
         ...drawn.map((s, i) => ({
@@ -177,13 +178,19 @@ function draw(chart, title, view) {
       axes: [
         {},
         view.decimals
-          ? { label: view.yLabel, values: (u, ticks) => ticks.map((t) => t.toFixed(view.decimals)), size: 70 }
+          ? { label: view.yLabel, values: (u, ticks) => ticks.map((t) => t.toFixed(tickDecimals(ticks, view.decimals))), size: 70 }
           : { label: view.yLabel, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 100000], size: 60 },
       ],
     },
     [xs, ...columns],
     plot,
   );
+}
+
+/** Enough decimals that neighbouring ticks read differently (at least `least`). */
+function tickDecimals(ticks, least) {
+  const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 0;
+  return step > 0 ? Math.min(6, Math.max(least, Math.ceil(-Math.log10(step) - 1e-9))) : least;
 }
 
 function dataTable(xs, series, columns, decimals) {

@@ -6,16 +6,23 @@
 //! failures on the queue, to come back after the visibility timeout; a message received
 //! `maxReceiveCount` times goes to the queue's DLQ. The emulator may do that move itself;
 //! the runner does it too, from the queue's own redrive policy, so either way it happens.
+//!
+//! Like the mapping, several pollers may work one queue at once
+//! ([`ConsumerOptions::pollers`]; Lambda starts with five and scales out), each receiving a
+//! batch, handing it over and settling it — successes in one `DeleteMessageBatch`, as the
+//! mapping does — while the others go on, so one slow batch does not hold the queue.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
+};
 use rhosync_server::edges::sqs_admin::FAILED_ID_ATTRIBUTE;
 use rhosync_server::edges::AwsError;
 use rhosync_server::jobs::workers::WorkerName;
-use rhosync_server::jobs::{process_batch, JobLedger};
+use rhosync_server::jobs::{process_batch, JobHandler, JobLedger};
 use rhosync_server::AppState;
 use tokio::sync::watch;
 
@@ -27,11 +34,14 @@ pub struct ConsumerOptions {
     /// visibility timeout, as Lambda does.
     pub retry_delay_secs: Option<i32>,
     pub idle_wait: Duration,
+    /// Batches in work at once on each queue (concurrent invocations, under Lambda). One by
+    /// default, so the local stack and the tests handle a queue's jobs in order.
+    pub pollers: usize,
 }
 
 impl Default for ConsumerOptions {
     fn default() -> Self {
-        Self { batch_size: 10, retry_delay_secs: None, idle_wait: Duration::from_millis(200) }
+        Self { batch_size: 10, retry_delay_secs: None, idle_wait: Duration::from_millis(200), pollers: 1 }
     }
 }
 
@@ -40,8 +50,8 @@ struct Redrive {
     max_receive_count: u32,
 }
 
-/// Polls `worker`'s queue until `stop` flips to true.
-pub async fn run(state: AppState, worker: WorkerName, options: ConsumerOptions, mut stop: watch::Receiver<bool>) {
+/// Polls `worker`'s queue with [`ConsumerOptions::pollers`] pollers until `stop` flips to true.
+pub async fn run(state: AppState, worker: WorkerName, options: ConsumerOptions, stop: watch::Receiver<bool>) {
     let queue_url = worker.queue_url(&state.config.env);
     let ledger = JobLedger::new(state.redis.clone());
     let handler = worker.handler(state.sync.clone());
@@ -52,9 +62,28 @@ pub async fn run(state: AppState, worker: WorkerName, options: ConsumerOptions, 
             None
         }
     };
+    let queue =
+        Queue { state: &state, worker, url: &queue_url, ledger: &ledger, handler: &*handler, redrive: &redrive };
+    let pollers = (0..options.pollers.max(1)).map(|_| poll(&queue, &options, stop.clone()));
+    futures::future::join_all(pollers).await;
+}
+
+/// What the pollers of one queue share.
+struct Queue<'a> {
+    state: &'a AppState,
+    worker: WorkerName,
+    url: &'a str,
+    ledger: &'a JobLedger,
+    handler: &'a dyn JobHandler,
+    redrive: &'a Option<Redrive>,
+}
+
+/// One poller: receive a batch, process it, settle it, until `stop` flips to true.
+async fn poll(queue: &Queue<'_>, options: &ConsumerOptions, mut stop: watch::Receiver<bool>) {
+    let Queue { state, worker, url: queue_url, ledger, handler, redrive } = *queue;
     while !*stop.borrow() {
         let received = tokio::select! {
-            r = receive(&state, &queue_url, options.batch_size) => r,
+            r = receive(state, queue_url, options.batch_size) => r,
             _ = stop.changed() => break,
         };
         let messages = match received {
@@ -71,28 +100,50 @@ pub async fn run(state: AppState, worker: WorkerName, options: ConsumerOptions, 
         }
         let mut event = SqsEvent::default();
         event.records = messages.clone();
-        let response = process_batch(&*handler, &ledger, event).await;
+        let response = process_batch(handler, ledger, event).await;
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        for message in &messages {
+        let (succeeded, failures): (Vec<&SqsMessage>, Vec<&SqsMessage>) =
+            messages.iter().partition(|m| !failed.contains(&m.message_id.as_deref().unwrap_or_default()));
+        if let Err(err) = delete_all(state, queue_url, &succeeded).await {
+            tracing::warn!(worker = worker.as_str(), error = %err, "deleting handled messages failed");
+        }
+        for message in failures {
             let id = message.message_id.as_deref().unwrap_or_default();
             let handle = message.receipt_handle.as_deref().unwrap_or_default();
-            let result = if !failed.contains(&id) {
-                delete(&state, &queue_url, handle).await
-            } else {
-                let receives =
-                    message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse::<u32>().ok()).unwrap_or(1);
-                match &redrive {
-                    Some(r) if receives >= r.max_receive_count => {
-                        tracing::warn!(worker = worker.as_str(), message_id = id, "moved to DLQ");
-                        dead_letter(&state, &queue_url, r, message).await
-                    }
-                    _ => retry_later(&state, &queue_url, handle, options.retry_delay_secs).await,
+            let receives =
+                message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse::<u32>().ok()).unwrap_or(1);
+            let result = match redrive {
+                Some(r) if receives >= r.max_receive_count => {
+                    tracing::warn!(worker = worker.as_str(), message_id = id, "moved to DLQ");
+                    dead_letter(state, queue_url, r, message).await
                 }
+                _ => retry_later(state, queue_url, handle, options.retry_delay_secs).await,
             };
             if let Err(err) = result {
                 tracing::warn!(worker = worker.as_str(), error = %err, "settling a message failed");
             }
         }
+    }
+}
+
+/// Deletes `messages` (at most ten: one received batch) in one `DeleteMessageBatch`.
+async fn delete_all(state: &AppState, queue_url: &str, messages: &[&SqsMessage]) -> Result<(), AwsError> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let mut request = state.aws.sqs.delete_message_batch().queue_url(queue_url);
+    for (i, message) in messages.iter().enumerate() {
+        let entry = DeleteMessageBatchRequestEntry::builder()
+            .id(i.to_string())
+            .receipt_handle(message.receipt_handle.as_deref().unwrap_or_default())
+            .build()
+            .map_err(|e| AwsError::call("sqs", e))?;
+        request = request.entries(entry);
+    }
+    let out = request.send().await.map_err(|e| AwsError::sdk("sqs", e))?;
+    match out.failed.first() {
+        None => Ok(()),
+        Some(f) => Err(AwsError::call("sqs", format!("{} of the deletes failed: {}", out.failed.len(), f.code))),
     }
 }
 

@@ -55,14 +55,14 @@ pub struct Env {
 }
 
 /// Like `TestEnv::on`, with the longer AWS timeout (above).
-async fn env_on(redis_url: &str, aws_endpoint_url: &str, label: &str) -> Env {
+async fn env_on(redis_url: &str, aws_endpoint_url: &str, label: &str, settings_text: &str) -> Env {
     let prefix = unique_prefix(label);
     let timeout_ms = 10_000;
     let aws_clients = AwsClients::with_endpoint(aws_endpoint_url, Duration::from_millis(timeout_ms)).await;
     let provisioned = aws::provision(&aws_clients, &prefix).await.unwrap_or_else(|e| panic!("provisioning: {e}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
     let settings = dir.path().join("settings.yml");
-    std::fs::write(&settings, CONSOLE_SETTINGS).unwrap_or_else(|e| panic!("writing settings: {e}"));
+    std::fs::write(&settings, settings_text).unwrap_or_else(|e| panic!("writing settings: {e}"));
     let vars: Vec<(&str, String)> = vec![
         ("RHOSYNC_SETTINGS", settings.display().to_string()),
         ("REDIS_URL", redis_url.to_owned()),
@@ -119,9 +119,14 @@ impl Drop for Moto {
 
 impl Console {
     pub async fn start(label: &str) -> Console {
+        Self::start_with(label, CONSOLE_SETTINGS).await
+    }
+
+    /// [`Console::start`] with another settings file.
+    pub async fn start_with(label: &str, settings: &str) -> Console {
         let tools = browser_tools();
         let (moto, aws_endpoint_url) = Moto::start();
-        let env = env_on(&Stack::get().redis_url, &aws_endpoint_url, label).await;
+        let env = env_on(&Stack::get().redis_url, &aws_endpoint_url, label, settings).await;
         let options = RunnerOptions {
             bind: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
             template: repo_root().join("template.yaml"),
@@ -181,6 +186,21 @@ impl Console {
         id
     }
 
+    /// A device of `user` as a phone makes one, over HTTP: login, clientcreate, then
+    /// clientregister as an iPhone (`abcd1234`, `com.example.app`).
+    pub async fn device(&self, user: &str, password: &str) -> Phone {
+        let mut phone =
+            Phone { http: self.http.clone(), base: self.runner.base_url(), cookie: None, client_id: String::new() };
+        phone.call("POST", "/rc/v1/app/login", Some(json!({"login": user, "password": password})), 200).await;
+        let created = phone.call("POST", "/rc/v1/clients", None, 200).await;
+        phone.client_id = created["client"]["client_id"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(phone.client_id.len(), 32, "clientcreate: {created}");
+        let register = json!({"device_type": "APPLE", "device_pin": "abcd1234", "device_app_id": "com.example.app"});
+        let path = format!("/rc/v1/clients/{}/register", phone.client_id);
+        phone.call("POST", &path, Some(register), 200).await;
+        phone
+    }
+
     /// Runs `tests/browser/<script>` against this server; panics with its output unless it exits 0.
     pub fn run_script(&self, script: &str) {
         let tools = browser_tools();
@@ -237,6 +257,88 @@ impl Console {
             .await
             .unwrap_or_else(|e| panic!("sending to {url}: {e}"));
     }
+}
+
+/// A device talking to the server (cookie kept by hand).
+pub struct Phone {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+    pub client_id: String,
+}
+
+impl Phone {
+    /// One request; panics unless it answers `expect`; the answer as JSON (`null` when it is not).
+    pub async fn call(&mut self, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(cookie) = &self.cookie {
+            request = request.header("Cookie", cookie.clone());
+        }
+        if !self.client_id.is_empty() {
+            request = request.header("X-RhoConnect-CLIENT-ID", self.client_id.clone());
+        }
+        if let Some(body) = body {
+            request = request.header("Content-Type", "application/json").body(body.to_string());
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        if let Some(set) = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()) {
+            self.cookie = set.split(';').next().map(str::to_owned);
+        }
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(status, expect, "{path}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// The pages of `source` until the token is empty, each acknowledged.
+    pub async fn sync(&mut self, source: &str) -> Vec<Value> {
+        let mut pages = Vec::new();
+        let mut query = "p_size=100".to_owned();
+        for _ in 0..100 {
+            let page = self.call("GET", &format!("/app/v1/{source}?{query}"), None, 200).await;
+            let token = page.as_array().and_then(|parts| parts.iter().find_map(|p| p["token"].as_str())).unwrap_or("");
+            let token = token.to_owned();
+            pages.push(page);
+            if token.is_empty() {
+                return pages;
+            }
+            query = format!("p_size=100&token={token}");
+        }
+        panic!("the sync of {source} did not finish");
+    }
+}
+
+/// A REST backend of `/items` (docs/adapters.md): lists nothing, and refuses the first
+/// `refusals` creates with 422 before it accepts them (ids `r1`, `r2`, …); the creates it got.
+pub async fn refusing_backend(refusals: usize) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+    async fn list() -> Response {
+        axum::Json(json!({"items": []})).into_response()
+    }
+    async fn create(State((seen, refusals)): State<(Seen, usize)>, body: String) -> Response {
+        let n = {
+            let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+            seen.push(serde_json::from_str(&body).unwrap_or_else(|_| json!(body)));
+            seen.len()
+        };
+        if n <= refusals {
+            return (StatusCode::UNPROCESSABLE_ENTITY, "{\"error\":\"refused\"}").into_response();
+        }
+        (StatusCode::CREATED, axum::Json(json!({"id": format!("r{}", n - refusals)}))).into_response()
+    }
+    let seen: Seen = Default::default();
+    let app =
+        axum::Router::new().route("/items", axum::routing::get(list).post(create)).with_state((seen.clone(), refusals));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), seen)
 }
 
 fn rand_id() -> u64 {

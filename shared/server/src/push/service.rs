@@ -26,6 +26,8 @@ use crate::store::Store;
 
 /// Sends in flight at once within one job.
 pub const CONCURRENCY: usize = 32;
+/// Chunk jobs being queued at once by one ping.
+const CHUNK_SENDS: usize = 10;
 /// The longest wait a passing refusal is retried after within the same job.
 pub const INLINE_RETRY_MAX: Duration = Duration::from_secs(2);
 /// Ledger entries of device deliveries live as long as the job ledger's (a day).
@@ -119,10 +121,21 @@ impl PushService {
         }
         let chunks = devices.chunks(self.settings.chunk_size);
         let count = chunks.len();
-        for (i, chunk) in chunks.enumerate() {
-            let job = Job::PushChunk { ping: key.to_owned(), notice: notice.clone(), devices: chunk.to_vec() };
-            let message = JobMessage { id: Some(format!("{key}#chunk{i}")), job };
-            ports.queue.send(Queue::Push, &message).await.map_err(|e| PushError::Infrastructure(e.to_string()))?;
+        // Sent side by side: the first chunks are being delivered while the last are queued,
+        // and one slow send does not hold the others. A chunk's id is fixed by its place,
+        // so a redelivered ping that sends them again is deduplicated by the job ledger.
+        let messages: Vec<JobMessage> = chunks
+            .enumerate()
+            .map(|(i, chunk)| JobMessage {
+                id: Some(format!("{key}#chunk{i}")),
+                job: Job::PushChunk { ping: key.to_owned(), notice: notice.clone(), devices: chunk.to_vec() },
+            })
+            .collect();
+        // Collected first: a lazy map's closure would not be general enough for a Send future.
+        let sends: Vec<_> = messages.iter().map(|message| ports.queue.send(Queue::Push, message)).collect();
+        let sent: Vec<_> = stream::iter(sends).buffer_unordered(CHUNK_SENDS).collect().await;
+        for result in sent {
+            result.map_err(|e| PushError::Infrastructure(e.to_string()))?;
         }
         tracing::info!(job = key, chunks = count, devices = devices.len(), "ping split into chunk jobs");
         Ok(Tally::new())

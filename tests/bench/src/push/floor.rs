@@ -5,7 +5,7 @@
 //! as `shared/server/src/push/apns.rs` and `fcm.rs` build theirs (HTTP/2 with prior
 //! knowledge over rustls for APNs, the fake's certificate trusted; FCM's client as it is)
 //! — and as many requests in flight as the worker can have: a chunk's sends in flight
-//! times the chunks of one SQS batch. Then prints `done <sent> <failed>`.
+//! times the chunks of one SQS batch times the batches in work at once. Then prints `done <sent> <failed>`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -17,9 +17,12 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{PlanEntry, To};
 
-/// The worker's limit: sends in flight per chunk job × chunk jobs per SQS batch.
+/// The worker's limit: sends in flight per chunk job × chunk jobs per SQS batch × batches
+/// in work at once.
 pub fn worker_concurrency() -> usize {
-    rhosync_server::push::service::CONCURRENCY * rhosync_local::ConsumerOptions::default().batch_size.max(1) as usize
+    rhosync_server::push::service::CONCURRENCY
+        * rhosync_local::ConsumerOptions::default().batch_size.max(1) as usize
+        * super::worker::POLLERS
 }
 
 /// The APNs client as the worker builds it.

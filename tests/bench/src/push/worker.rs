@@ -3,11 +3,17 @@
 //! source mapping) feeding the push queue to `rhosync-server`'s push worker, configured
 //! from the environment like the runner (`RHOSYNC_SETTINGS` names the settings file with
 //! the push keys). Prints `ready` once started; stops when stdin closes.
+//!
+//! The consumer runs [`POLLERS`] pollers, as many batches at once as Lambda's event source
+//! mapping starts an SQS queue with (five concurrent invocations).
 
 use std::process::ExitCode;
 
 use rhosync_local::ConsumerOptions;
 use rhosync_server::jobs::workers::WorkerName;
+
+/// Batches of the push queue in work at once.
+pub const POLLERS: usize = 5;
 
 pub async fn serve() -> ExitCode {
     rhosync_server::telemetry::init();
@@ -16,8 +22,8 @@ pub async fn serve() -> ExitCode {
         Err(err) => return rhosync_server::runtime::fail("rhosync-bench push-worker", &err),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let consumer =
-        tokio::spawn(rhosync_local::consumers::run(state, WorkerName::Push, ConsumerOptions::default(), stopped));
+    let options = ConsumerOptions { pollers: POLLERS, ..ConsumerOptions::default() };
+    let consumer = tokio::spawn(rhosync_local::consumers::run(state, WorkerName::Push, options, stopped));
     println!("ready");
     super::stdin_closed().await;
     let _ = stop.send(true);
