@@ -8,7 +8,7 @@ import { chromium } from "playwright-core";
 export async function launch(base) {
   const executablePath = process.env.RHOSYNC_CHROMIUM || "/usr/bin/chromium";
   const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
   const calls = [];
@@ -104,10 +104,16 @@ export async function launch(base) {
       }
       await t.fail(`the console never called ${method} ${path}`);
     },
+    /** Screenshots of the screen at 1440 px (`<name>.png`) and at 390 px (`<name>-390.png`). */
     async shot(name) {
       if (!shots) return;
-      await page.waitForTimeout(150);
-      await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+      const size = page.viewportSize();
+      for (const [width, height, suffix] of [[1440, 900, ""], [390, 844, "-390"]]) {
+        await page.setViewportSize({ width, height });
+        await page.waitForTimeout(200);
+        await page.screenshot({ path: `${shots}/${name}${suffix}.png`, fullPage: true });
+      }
+      await page.setViewportSize(size);
     },
     /** A REST call from the test itself (not the page), with the token. */
     async api(method, path, token, body) {

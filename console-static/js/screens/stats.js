@@ -155,15 +155,15 @@ function draw(chart, title, view) {
   chart.dataset.points = String(columns.reduce((n, c) => n + c.filter((v) => v !== null).length, 0));
   chart.dataset.series = drawn.map((s) => s.label).join("|");
   const fmt = (v) => (v === null || v === undefined ? "—" : view.decimals ? v.toFixed(view.decimals) : String(v));
-  const width = Math.max(320, plot.clientWidth || chart.clientWidth || 640);
+  const width = Math.max(260, plot.clientWidth || chart.clientWidth || 640);
   // eslint-disable-next-line no-undef
-  new uPlot(
+  const u = new uPlot(
     {
       width,
       height: 340,
       cursor: { drag: { x: true, y: false } },
       // One point alone: an hour either side of it, not uPlot's guess of years.
-      scales: { x: { time: true, range: (u, min, max) => (min === max ? [min - 3600, max + 3600] : [min, max]) } },
+      scales: { x: xs.length === 1 ? { time: true, auto: false, range: [xs[0] - 3600, xs[0] + 3600] } : { time: true } },
       series: [
         { label: "Time" },
         ...drawn.map((s, i) => ({
@@ -185,6 +185,13 @@ function draw(chart, title, view) {
     [xs, ...columns],
     plot,
   );
+  // The plot follows its box when the window is resized (a phone turned, a window narrowed).
+  if (chart.resizeObserver) chart.resizeObserver.disconnect();
+  chart.resizeObserver = new ResizeObserver(() => {
+    const w = Math.max(260, plot.clientWidth);
+    if (plot.isConnected && Math.abs(w - u.width) > 2) u.setSize({ width: w, height: 340 });
+  });
+  chart.resizeObserver.observe(plot);
 }
 
 /** Enough decimals that neighbouring ticks read differently (at least `least`). */

@@ -204,7 +204,7 @@ impl Console {
     /// Runs `tests/browser/<script>` against this server; panics with its output unless it exits 0.
     pub fn run_script(&self, script: &str) {
         let tools = browser_tools();
-        let shots = repo_root().join(".local/screenshots");
+        let shots = repo_root().join(".local/console-shots");
         let output = Command::new(&tools.node)
             .arg(repo_root().join("tests/browser").join(script))
             .arg(self.runner.base_url())

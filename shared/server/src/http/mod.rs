@@ -59,7 +59,7 @@ impl FunctionName {
         // Statistics time the device and REST API groups (docs/rest-api.md §4.5); off, the
         // layer is not there at all.
         let router = if self != Self::Console && state.sync.stats.enabled() {
-            router.layer(axum::middleware::from_fn_with_state(state.clone(), stats::layer))
+            router.layer(axum::middleware::from_fn_with_state(stats::StatsState::of(&state), stats::layer))
         } else {
             router
         };
