@@ -63,10 +63,12 @@ impl ConnectionLike for RedisConn {
         match self {
             Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
             Self::Cluster(conn) => {
-                if pipeline.is_transaction() {
-                    conn.req_packed_commands(pipeline, offset, count)
+                let groups = if pipeline.is_transaction() { Vec::new() } else { slot_groups(pipeline) };
+                if groups.len() > 1 {
+                    split_by_slot(conn.clone(), pipeline, groups).boxed()
                 } else {
-                    split_by_slot(conn.clone(), pipeline).boxed()
+                    // One slot (or a transaction, or empty): as the crate sends it.
+                    conn.req_packed_commands(pipeline, offset, count)
                 }
             }
             Self::Recorded(conn, log) => {
@@ -180,14 +182,13 @@ fn first_slot_per_master(reply: &Value) -> Vec<u16> {
     slots
 }
 
-/// Sends a plain pipeline as one sub-pipeline per slot, concurrently, and returns the
-/// answers in the pipeline's order. Keyless commands go with the first group.
-async fn split_by_slot(conn: ClusterConnection, pipeline: &Pipeline) -> RedisResult<Vec<Value>> {
-    let cmds: Vec<&Cmd> = pipeline.cmd_iter().collect();
+/// The slots a plain pipeline names and, for each, the indices of its commands, in the
+/// order the slots first appear. Keyless commands go with the first group.
+fn slot_groups(pipeline: &Pipeline) -> Vec<(Option<Slot>, Vec<usize>)> {
     let mut groups: Vec<(Option<Slot>, Vec<usize>)> = Vec::new();
-    for (i, cmd) in cmds.iter().enumerate() {
+    for (i, cmd) in pipeline.cmd_iter().enumerate() {
         let slot = command_keys(cmd).first().map(Slot::for_key);
-        match groups.iter_mut().find(|(s, _)| slot.is_none() || *s == slot || s.is_none()) {
+        match groups.iter_mut().find(|(s, _)| slot.is_none() || s.is_none() || *s == slot) {
             Some((s, members)) => {
                 if s.is_none() {
                     *s = slot;
@@ -197,6 +198,17 @@ async fn split_by_slot(conn: ClusterConnection, pipeline: &Pipeline) -> RedisRes
             None => groups.push((slot, vec![i])),
         }
     }
+    groups
+}
+
+/// Sends a plain pipeline as one sub-pipeline per slot group, concurrently, and returns
+/// the answers in the pipeline's order.
+async fn split_by_slot(
+    conn: ClusterConnection,
+    pipeline: &Pipeline,
+    groups: Vec<(Option<Slot>, Vec<usize>)>,
+) -> RedisResult<Vec<Value>> {
+    let cmds: Vec<&Cmd> = pipeline.cmd_iter().collect();
     let sends = groups.iter().map(|(slot, members)| {
         let mut conn = conn.clone();
         let mut sub = redis::pipe();
@@ -212,7 +224,9 @@ async fn split_by_slot(conn: ClusterConnection, pipeline: &Pipeline) -> RedisRes
     let mut values = vec![Value::Nil; cmds.len()];
     for ((_, members), answer) in groups.iter().zip(answers) {
         for (&i, value) in members.iter().zip(answer) {
-            values[i] = value;
+            if let Some(v) = values.get_mut(i) {
+                *v = value;
+            }
         }
     }
     Ok(values)
@@ -321,6 +335,17 @@ mod tests {
         ]);
         assert_eq!(first_slot_per_master(&reply), vec![0, 5461, 10923]);
         assert_eq!(first_slot_per_master(&Value::Nil), Vec::<u16>::new());
+    }
+
+    #[test]
+    fn a_plain_pipeline_is_grouped_by_slot_in_first_seen_order() {
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET").arg("rs:{a}:1").cmd("GET").arg("rs:{b}:1").cmd("PING").cmd("GET").arg("rs:{a}:2");
+        let groups = slot_groups(&pipe);
+        let members: Vec<Vec<usize>> = groups.iter().map(|(_, m)| m.clone()).collect();
+        assert_eq!(members, vec![vec![0, 2, 3], vec![1]]);
+        assert_eq!(groups[0].0, Some(Slot::for_key("rs:{a}:x")));
+        assert!(slot_groups(&redis::pipe()).is_empty());
     }
 
     #[test]
