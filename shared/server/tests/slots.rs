@@ -97,7 +97,7 @@ async fn every_script_and_transaction_names_keys_of_one_slot() {
     let scripts = units.iter().filter(|u| u.what == "EVALSHA").count();
     let transactions = units.iter().filter(|u| u.what.starts_with("MULTI")).count();
     assert!(scripts >= 2 * 9 + 2, "{scripts} script calls recorded: {units:#?}");
-    assert!(transactions >= 2 * 7 + 1, "{transactions} transactions recorded: {units:#?}");
+    assert!(transactions > 2 * 7, "{transactions} transactions recorded: {units:#?}");
     assert!(units.iter().any(|u| u.keys.len() > 10), "the query script names its 16 keys");
     let _ = store.flush_namespace().await;
 }
