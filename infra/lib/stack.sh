@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Helpers shared by infra/dev and infra/test: install the local tools, pick ports,
-# start/stop redis-server and moto_server, and reap leftovers through pid files.
+# start/stop redis-server (one node, a three-master cluster, a TLS node) and moto_server,
+# and reap leftovers through pid files.
 #
 # Source this file from a script that already runs with `set -euo pipefail`.
 # Nothing in here prints to stdout except where a function says so; progress
@@ -170,6 +171,10 @@ stop_run_dir() {
   stop_pidfile "$dir/fake-apns.pid" rhosync-local
   stop_pidfile "$dir/moto.pid" moto_server
   stop_pidfile "$dir/redis.pid" redis-server
+  local f
+  for f in "$dir"/redis-cluster/*/redis.pid "$dir"/redis-tls/redis.pid; do
+    [ -f "$f" ] && stop_pidfile "$f" redis-server
+  done
   rm -rf "$dir"
 }
 
@@ -193,6 +198,92 @@ start_redis() {
     sleep 0.1
   done
   die "redis-server did not answer on port $REDIS_PORT (see $dir/redis.log)"
+}
+
+# Wait (up to 10 s) until redis-cli "$@" ping answers PONG.
+wait_redis_ping() {
+  local i
+  for i in $(seq 1 100); do
+    [ "$(redis-cli "$@" ping 2>/dev/null)" = PONG ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Print a free port whose cluster bus port (port + 10000) is free too.
+free_cluster_port() {
+  local port i
+  for i in $(seq 1 50); do
+    port="$(free_port)"
+    if [ "$port" -lt 55536 ] && port_is_free $((port + 10000)); then
+      echo "$port"
+      return 0
+    fi
+  done
+  die "no free port pair (port, port + 10000) for a cluster node"
+}
+
+# start_redis_cluster DIR: a throw-away Redis Cluster of three masters (no replicas) on
+# free ports, state under DIR/redis-cluster/PORT. Waits for cluster_state:ok on every node.
+# Sets REDIS_CLUSTER_PORTS, exports REDIS_CLUSTER_URL (redis+cluster://…, the form the Redis
+# edge reads as cluster mode; docs/configuration.md §2).
+start_redis_cluster() {
+  local dir port node i ok
+  dir="$(mkdir -p "$1/redis-cluster" && cd "$1/redis-cluster" && pwd)"
+  REDIS_CLUSTER_PORTS=()
+  for i in 1 2 3; do
+    port="$(free_cluster_port)"
+    node="$dir/$port"
+    mkdir -p "$node"
+    redis-server --port "$port" --bind 127.0.0.1 --daemonize yes \
+      --cluster-enabled yes --cluster-config-file "$node/nodes.conf" --cluster-node-timeout 5000 \
+      --save '' --appendonly no \
+      --pidfile "$node/redis.pid" --dir "$node" --logfile "$node/redis.log" >/dev/null
+    wait_redis_ping -h 127.0.0.1 -p "$port" || die "cluster node on port $port did not answer (see $node/redis.log)"
+    REDIS_CLUSTER_PORTS+=("$port")
+  done
+  redis-cli --cluster create "${REDIS_CLUSTER_PORTS[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes \
+    >"$dir/create.log" 2>&1 || die "redis-cli --cluster create failed (see $dir/create.log)"
+  for i in $(seq 1 200); do
+    ok=0
+    for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+      redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' && ok=$((ok + 1))
+    done
+    if [ "$ok" -eq 3 ]; then
+      export REDIS_CLUSTER_URL="redis+cluster://127.0.0.1:${REDIS_CLUSTER_PORTS[0]}/"
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "the Redis cluster on ports ${REDIS_CLUSTER_PORTS[*]} did not reach cluster_state:ok"
+}
+
+# start_redis_tls DIR: a throw-away redis-server that speaks only TLS, with a CA and a
+# server certificate (for 127.0.0.1 and localhost) generated into DIR/redis-tls; clients
+# are not asked for certificates. Sets REDIS_TLS_PORT, exports REDIS_TLS_URL (rediss://…)
+# and REDIS_TLS_CA_FILE (the CA's PEM, what REDIS_CA_FILE must name to verify the server).
+start_redis_tls() {
+  local dir
+  dir="$(mkdir -p "$1/redis-tls" && cd "$1/redis-tls" && pwd)"
+  (
+    cd "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=rhosync test CA" \
+      -keyout ca.key -out ca.crt
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr
+    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+      "keyUsage=digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile server.ext -out server.crt
+  ) >"$dir/openssl.log" 2>&1 || die "generating the TLS test certificates failed (see $dir/openssl.log)"
+  REDIS_TLS_PORT="$(free_port)"
+  redis-server --port 0 --tls-port "$REDIS_TLS_PORT" --bind 127.0.0.1 --daemonize yes \
+    --tls-cert-file "$dir/server.crt" --tls-key-file "$dir/server.key" --tls-ca-cert-file "$dir/ca.crt" \
+    --tls-auth-clients no --save '' --appendonly no \
+    --pidfile "$dir/redis.pid" --dir "$dir" --logfile "$dir/redis.log" >/dev/null
+  wait_redis_ping --tls --cacert "$dir/ca.crt" -h 127.0.0.1 -p "$REDIS_TLS_PORT" \
+    || die "TLS redis-server did not answer on port $REDIS_TLS_PORT (see $dir/redis.log)"
+  export REDIS_TLS_URL="rediss://127.0.0.1:$REDIS_TLS_PORT/"
+  export REDIS_TLS_CA_FILE="$dir/ca.crt"
 }
 
 # --- moto_server (AWS emulator: SQS, DynamoDB, S3) --------------------------------

@@ -47,7 +47,7 @@ fn private_redis() -> PrivateRedis {
     PrivateRedis(child, port)
 }
 
-async fn stats(conn: &mut redis::aio::ConnectionManager) -> BTreeMap<String, u64> {
+async fn stats(conn: &mut rhosync_server::edges::RedisConn) -> BTreeMap<String, u64> {
     let info: String = redis::cmd("INFO").arg("commandstats").query_async(conn).await.unwrap_or_default();
     info.lines()
         .filter_map(|l| {
@@ -59,7 +59,7 @@ async fn stats(conn: &mut redis::aio::ConnectionManager) -> BTreeMap<String, u64
         .collect()
 }
 
-async fn reset(conn: &mut redis::aio::ConnectionManager) {
+async fn reset(conn: &mut rhosync_server::edges::RedisConn) {
     let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(conn).await.unwrap_or(());
 }
 

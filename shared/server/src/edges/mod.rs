@@ -4,12 +4,13 @@
 
 pub mod aws;
 pub mod redis;
+pub mod redis_conn;
 pub mod s3;
 pub mod sqs;
 pub mod sqs_admin;
 
 pub use self::aws::{AwsClients, AwsError};
-pub use self::redis::{Keys, RedisEdge, RedisError};
+pub use self::redis::{ConnectOptions, Keys, RedisConn, RedisEdge, RedisError};
 pub use self::s3::S3BlobStore;
 pub use self::sqs::{QueueUrls, SqsJobQueue};
 pub use self::sqs_admin::SqsQueueAdmin;

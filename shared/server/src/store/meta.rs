@@ -1,7 +1,8 @@
 //! The registry records kept in the cache (`crate::registry::cache` holds their rules): the
 //! counters `user:count` / `client:count`, the statistics `stat:<metric>`, the app server
 //! URL `appserver_url` — and the flush of the whole namespace that `system/reset` starts
-//! with.
+//! with. Every `SCAN` here goes through [`crate::edges::RedisConn::scan_step`], which walks
+//! every master of a cluster.
 
 use std::sync::OnceLock;
 
@@ -166,14 +167,7 @@ impl SyncStore {
         let mut names = Vec::new();
         let mut cursor: u64 = 0;
         loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await?;
+            let (next, batch) = conn.scan_step(cursor, &pattern, 1000).await?;
             names.extend(batch.into_iter().filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned)));
             cursor = next;
             if cursor == 0 {
@@ -199,16 +193,10 @@ impl SyncStore {
     }
 
     /// One `SCAN cursor MATCH pattern COUNT count` step: the next cursor (0 at the end) and
-    /// the keys of this step (a key may come twice over a whole walk).
+    /// the keys of this step (a key may come twice over a whole walk). On a cluster the
+    /// walk visits every master in turn ([`crate::edges::RedisConn::scan_step`]).
     pub async fn scan_keys(&self, cursor: u64, pattern: &str, count: usize) -> Result<(u64, Vec<String>), StoreError> {
-        Ok(redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(count)
-            .query_async(&mut self.conn())
-            .await?)
+        Ok(self.conn().scan_step(cursor, pattern, count).await?)
     }
 
     /// Pushes `value` at the head of list `key` and keeps its first `cap` entries (atomic).
@@ -272,16 +260,10 @@ impl SyncStore {
         let mut cursor: u64 = 0;
         let mut deleted = 0u64;
         loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await?;
+            let (next, batch) = conn.scan_step(cursor, &pattern, 1000).await?;
             if !batch.is_empty() {
-                // UNLINK frees memory in the background; one call per batch.
+                // UNLINK frees memory in the background; one call per batch (on a cluster
+                // the client splits it by slot: the keys of one batch come from one master).
                 let n: u64 = redis::cmd("UNLINK").arg(&batch).query_async(&mut conn).await?;
                 deleted += n;
             }

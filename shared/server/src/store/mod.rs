@@ -63,7 +63,6 @@ pub mod sessions;
 pub mod throttle;
 pub mod writes;
 
-use redis::aio::ConnectionManager;
 use redis::Script;
 
 pub use commit::{client_state, cursor_fields, pin_delta, st_num, Commit};
@@ -74,7 +73,7 @@ pub use port::Store;
 pub use query::{refresh_due, BeginArgs, BeginMode, BeginReply, PageRead};
 pub use writes::WriteRecord;
 
-use crate::edges::{Keys, RedisEdge};
+use crate::edges::{Keys, RedisConn, RedisEdge};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +119,7 @@ impl SyncStore {
         &self.redis.keys
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> RedisConn {
         self.redis.conn()
     }
 
