@@ -6,8 +6,11 @@
 //! - **Devices** ([`device`]): each logs in (and again when its session is
 //!   `--soak-relogin-secs` old), creates its client once, and then syncs every
 //!   `--soak-sync-interval-secs` on an open-loop schedule — the query, then one
-//!   acknowledgement per page until the token is empty. Device `i` starts at `i/n` of an
-//!   interval, so syncs arrive at `devices / interval` per second whatever the latency.
+//!   acknowledgement per page until the token is empty. Device `i` starts at `i/n` of
+//!   `--soak-ramp-secs` (100 s, so the first logins and clientcreates do not all land on the
+//!   registry at once), so once all have started syncs arrive at `devices / interval` per
+//!   second whatever the latency. A device whose step failed backs off (2 s doubling to a
+//!   minute) before its next scheduled sync.
 //!   After every `--soak-write-every`-th sync a device writes one record through the sync
 //!   route: it creates an object, reads the link on its next sync, later updates that
 //!   object and then deletes it, so the data set stays the same size. At most
@@ -24,7 +27,7 @@
 //!   statistics series (docs/rest-api.md §4.5) — and the rest.
 //!
 //! Verdict: no errors (any non-200 answer or protocol violation, per request kind); the
-//! runner's RSS after the warm-up (`--soak-warmup-secs`, 60) flat within 10% (max/min of the
+//! runner's RSS after the warm-up (`--soak-warmup-secs`, 120) flat within 10% (max/min of the
 //! samples); Redis memory bounded: `used_memory` less what is kept by design flat within
 //! 10% after the warm-up (the kept part grows with the changes made, and the report gives
 //! its bytes per change event). Results go into the JSON under `soak`, and a PNG of memory
@@ -83,8 +86,12 @@ pub struct SoakConfig {
     #[arg(long, default_value_t = 6)]
     pub soak_write_every: u64,
     /// A device logs in again when its session is this old.
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 300.0)]
     pub soak_relogin_secs: f64,
+    /// Seconds over which the devices make their first request (login, clientcreate,
+    /// first sync), device i at i/n of it; at least one sync interval.
+    #[arg(long, default_value_t = 100.0)]
+    pub soak_ramp_secs: f64,
     /// Backend `push_objects` calls per second (to random users).
     #[arg(long, default_value_t = 8.0)]
     pub soak_push_rate: f64,
@@ -97,11 +104,11 @@ pub struct SoakConfig {
     /// Seconds between two resource samples.
     #[arg(long, default_value_t = 10.0)]
     pub soak_sample_secs: f64,
-    /// Seconds of warm-up the verdict leaves out.
-    #[arg(long, default_value_t = 60.0)]
+    /// Seconds of warm-up the verdict leaves out (the ramp and 20 s more).
+    #[arg(long, default_value_t = 120.0)]
     pub soak_warmup_secs: f64,
     /// Device cycles (and, separately, backend pushes) that may run at once.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 16)]
     pub soak_max_inflight: usize,
 }
 
@@ -117,6 +124,7 @@ impl SoakConfig {
             soak_sync_interval_secs: 0.5,
             soak_write_every: 2,
             soak_relogin_secs: 2.0,
+            soak_ramp_secs: 1.0,
             soak_push_rate: 4.0,
             soak_push_objects: 2,
             soak_delete_rate: 1.0,
@@ -390,6 +398,7 @@ impl Bench {
         );
 
         let interval = Duration::from_secs_f64(c.soak_sync_interval_secs);
+        let ramp = Duration::from_secs_f64(c.soak_ramp_secs).max(interval);
         let fleet = Arc::new(Fleet {
             target: self.target.clone(),
             rec: rec.clone(),
@@ -405,7 +414,7 @@ impl Bench {
         let mut tasks = Vec::with_capacity(c.soak_devices + 2);
         for i in 0..c.soak_devices {
             let device = SoakDevice::new(i, users[i / per_user].clone());
-            let first = started + interval.mul_f64(i as f64 / c.soak_devices as f64);
+            let first = started + ramp.mul_f64(i as f64 / c.soak_devices as f64);
             tasks.push(tokio::spawn(device.run(fleet.clone(), first, deadline)));
         }
         let backend = Arc::new(Backend {
@@ -488,12 +497,13 @@ impl Bench {
             "soak",
             "requests answered",
             format!(
-                "{n} ({:.0}/s), {} sync cycles, {} writes, {} missed ticks, {} late starts",
+                "{n} ({:.0}/s), {} sync cycles, {} writes, {} missed ticks, {} late starts, {} backed off",
                 n as f64 / elapsed.max(1e-9),
                 k.cycles,
                 k.writes,
                 k.missed_ticks,
-                k.late_starts
+                k.late_starts,
+                k.backed_off
             ),
         );
         let first_error = rec.errors.iter().next().map_or(String::new(), |(kind, e)| {
@@ -503,6 +513,8 @@ impl Bench {
             )
         });
         self.report.target("soak", "errors", errors as f64, format!("{errors}{first_error}"), Goal::AtMost(0.0, "0"));
+        let errors_late = rec.errors_after(c.soak_warmup_secs);
+        self.report.info("soak", &format!("errors after {:.0} s", c.soak_warmup_secs), errors_late.to_string());
         let mut by_kind = serde_json::Map::new();
         for kind in KINDS {
             let l = rec.latency(kind);
@@ -604,7 +616,8 @@ impl Bench {
             "soak",
             json!({
                 "config": c, "users": users, "elapsed_s": elapsed, "load_average": {"before": load[0], "after": load[1]},
-                "requests": n, "errors_total": errors, "errors": record::errors_json(&rec.errors),
+                "requests": n, "errors_total": errors, "errors_after_warmup": errors_late,
+                "errors": record::errors_json(&rec.errors),
                 "counters": k, "latency": by_kind, "intervals": intervals, "samples": samples,
                 "verdict": {"passed": passed, "text": verdict, "flat_limit": FLAT, "warmup_s": warm,
                             "runner_rss_spread": rss_spread, "redis_remainder_spread": rest_spread,

@@ -8,6 +8,9 @@
 //! The schedule is an open loop: device `i` of `n` syncs at `start + i·interval/n +
 //! k·interval`, whatever the server's latency. A device whose previous cycle is still
 //! running lets the scheduled time pass (counted as a missed tick) rather than queueing it.
+//! After a failed step a device backs off, as a real client does after a 503 with
+//! `Retry-After` (docs/device-protocol.md §2.6): it lets its scheduled times pass for 2 s,
+//! doubling with each further failure up to a minute (jittered), until a step succeeds.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,11 +68,24 @@ pub struct SoakDevice {
     client_id: Option<String>,
     own: Own,
     creates: u64,
+    /// Consecutive failed cycles, and until when the device waits because of them.
+    failures: u32,
+    retry_at: Option<Instant>,
 }
 
 impl SoakDevice {
     pub fn new(index: usize, login: String) -> SoakDevice {
-        SoakDevice { index, login, cookie: None, logged_in_at: None, client_id: None, own: Own::None, creates: 0 }
+        SoakDevice {
+            index,
+            login,
+            cookie: None,
+            logged_in_at: None,
+            client_id: None,
+            own: Own::None,
+            creates: 0,
+            failures: 0,
+            retry_at: None,
+        }
     }
 
     /// Runs the device's schedule from `first` until `deadline`.
@@ -98,27 +114,39 @@ impl SoakDevice {
             let running = fleet.inflight.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             with(&fleet.rec, |r| r.counters.max_inflight = r.counters.max_inflight.max(running));
             cycle += 1;
-            self.cycle(&fleet, cycle).await;
+            if self.retry_at.is_some_and(|t| Instant::now() < t) {
+                with(&fleet.rec, |r| r.counters.backed_off += 1);
+            } else if self.cycle(&fleet, cycle).await {
+                self.failures = 0;
+                self.retry_at = None;
+            } else {
+                self.failures += 1;
+                let backoff = (2.0 * 2f64.powi(self.failures.min(6) as i32 - 1)).min(60.0);
+                let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0.5..1.5);
+                self.retry_at = Some(Instant::now() + Duration::from_secs_f64(backoff * jitter));
+            }
             fleet.inflight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
     /// One scheduled step: (re)login and clientcreate when needed, a sync, maybe a write.
-    async fn cycle(&mut self, fleet: &Fleet, cycle: u64) {
+    /// False when a step failed.
+    async fn cycle(&mut self, fleet: &Fleet, cycle: u64) -> bool {
         let session_old = self.logged_in_at.is_none_or(|t| t.elapsed() >= fleet.relogin);
         if (session_old || self.cookie.is_none()) && !self.login(fleet).await {
-            return;
+            return false;
         }
         if self.client_id.is_none() && !self.client_create(fleet).await {
-            return;
+            return false;
         }
         if !self.sync(fleet).await {
-            return;
+            return false;
         }
         // Devices write in different cycles: device i after cycles i, i + write_every, ….
         if (cycle + self.index as u64).is_multiple_of(fleet.write_every.max(1)) {
-            self.write(fleet).await;
+            return self.write(fleet).await;
         }
+        true
     }
 
     /// Sends one request with the session cookie and client id; records its latency under
@@ -295,7 +323,7 @@ impl SoakDevice {
 
     /// The device's next write: create an object, then update it, then delete it, one
     /// record per request through the sync routes (docs/device-protocol.md §6.1).
-    async fn write(&mut self, fleet: &Fleet) {
+    async fn write(&mut self, fleet: &Fleet) -> bool {
         let path = format!("/app/v1/{}", fleet.source);
         let answered = match self.own.clone() {
             Own::None | Own::Pending(_) => {
@@ -322,6 +350,7 @@ impl SoakDevice {
         if answered {
             with(&fleet.rec, |r| r.counters.writes += 1);
         }
+        answered
     }
 }
 

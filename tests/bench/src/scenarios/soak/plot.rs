@@ -221,6 +221,7 @@ mod tests {
             .map(|i| Interval {
                 start_s: f64::from(i) * 10.0,
                 end_s: f64::from(i + 1) * 10.0,
+                errors: 0,
                 kinds: [("query".to_owned(), IntervalLatency { n: 10, p50_ms: 1.0, p99_ms: 3.0 + f64::from(i) })]
                     .into_iter()
                     .collect(),

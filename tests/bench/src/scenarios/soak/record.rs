@@ -46,6 +46,8 @@ pub struct Counters {
     /// Cycles that started more than a second after their scheduled time (waiting for a
     /// slot of `--soak-max-inflight`, or a busy generator).
     pub late_starts: u64,
+    /// Scheduled times a device let pass while backing off after a failure.
+    pub backed_off: u64,
     pub pages_with_data: u64,
     pub inserted: u64,
     pub deleted: u64,
@@ -70,13 +72,21 @@ type Answered = (u8, f32, f32);
 pub struct Recorder {
     started: Instant,
     answered: Vec<Answered>,
+    /// Seconds since the start of every error.
+    error_at: Vec<f32>,
     pub errors: BTreeMap<&'static str, Errors>,
     pub counters: Counters,
 }
 
 impl Recorder {
     pub fn new(started: Instant) -> Recorder {
-        Recorder { started, answered: Vec::new(), errors: BTreeMap::new(), counters: Counters::default() }
+        Recorder {
+            started,
+            answered: Vec::new(),
+            error_at: Vec::new(),
+            errors: BTreeMap::new(),
+            counters: Counters::default(),
+        }
     }
 
     /// An answered request of `kind` that took `latency`.
@@ -88,6 +98,7 @@ impl Recorder {
 
     /// An error of `kind`: a non-2xx answer, a failed request, or a protocol violation.
     pub fn error(&mut self, kind: &'static str, message: String) {
+        self.error_at.push(self.started.elapsed().as_secs_f32());
         let entry = self.errors.entry(kind).or_default();
         entry.count += 1;
         if entry.first.len() < MESSAGES_KEPT && !entry.first.contains(&message) {
@@ -97,6 +108,11 @@ impl Recorder {
 
     pub fn error_count(&self) -> u64 {
         self.errors.values().map(|e| e.count).sum()
+    }
+
+    /// Errors at or after `from_s` seconds.
+    pub fn errors_after(&self, from_s: f64) -> usize {
+        self.error_at.iter().filter(|t| f64::from(**t) >= from_s).count()
     }
 
     pub fn requests(&self) -> usize {
@@ -120,6 +136,10 @@ impl Recorder {
         let width = width.max(1e-3);
         let windows = (end / width).ceil().max(1.0) as usize;
         let mut buckets: Vec<Vec<Vec<Duration>>> = vec![vec![Vec::new(); KINDS.len()]; windows];
+        let mut errors = vec![0usize; windows];
+        for at in &self.error_at {
+            errors[((f64::from(*at) / width) as usize).min(windows - 1)] += 1;
+        }
         for (kind, at, ms) in &self.answered {
             let w = ((f64::from(*at) / width) as usize).min(windows - 1);
             buckets[w][usize::from(*kind)].push(Duration::from_secs_f64(f64::from(*ms) / 1e3));
@@ -130,6 +150,7 @@ impl Recorder {
             .map(|(w, kinds)| Interval {
                 start_s: w as f64 * width,
                 end_s: ((w + 1) as f64 * width).min(end.max(width)),
+                errors: errors[w],
                 kinds: kinds
                     .iter()
                     .zip(KINDS)
@@ -166,6 +187,8 @@ pub struct IntervalLatency {
 pub struct Interval {
     pub start_s: f64,
     pub end_s: f64,
+    /// Errors in this window (any kind).
+    pub errors: usize,
     pub kinds: BTreeMap<String, IntervalLatency>,
 }
 
@@ -258,6 +281,9 @@ mod tests {
         }
         rec.error("login", "HTTP 401".into());
         assert_eq!(rec.error_count(), 21);
+        assert_eq!(rec.errors_after(0.0), 21);
+        assert_eq!(rec.errors_after(3600.0), 0);
+        assert_eq!(rec.intervals(10.0, 10.0)[0].errors, 21);
         assert_eq!(rec.errors["create"].count, 20);
         assert_eq!(rec.errors["create"].first.len(), MESSAGES_KEPT);
         assert_eq!(errors_json(&rec.errors)["login"]["count"], 1);
