@@ -35,7 +35,7 @@
 //! - `startup`: start-up times and zipped sizes of the function binaries;
 //! - `push`: the push scenario (its child processes live in `crate::push`).
 //! - `bulk`: the bulk-data file built by the bulk worker against its floor.
-//! - `soak`: the long run with many devices (its devices, recorder and plot in `soak/`).
+//! - `soak`: the long run with many devices (its devices, recorder, samples and plot in `soak/`).
 
 mod bulk;
 mod config;

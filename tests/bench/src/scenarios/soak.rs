@@ -20,7 +20,7 @@
 //!   per second and `push_deletes` of one id at `--soak-delete-rate` per second, each to
 //!   a random user, ids drawn from the user's `--soak-objects` seeded ids — so pushes
 //!   update objects or bring deleted ones back, and the data set stays bounded too.
-//! - **Samples**: `VmRSS` of the runner (`/proc/<pid>/status`, the pid `infra/bench`
+//! - **Samples** ([`sample`]): `VmRSS` of the runner (`/proc/<pid>/status`, the pid `infra/bench`
 //!   passes), its CPU seconds, Redis `used_memory`, and a `SCAN` that splits Redis memory
 //!   into what is kept by design — the partitions' change history (`hist`, `hlog`;
 //!   docs/sync-engine.md §10), the write records (`cudw:*`, 24 h; §6.7) and the
@@ -36,6 +36,7 @@
 mod device;
 mod plot;
 mod record;
+mod sample;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -53,10 +54,10 @@ use tokio::sync::Semaphore;
 use super::Bench;
 use crate::client::Admin;
 use crate::data;
-use crate::measure::{cpu_seconds, redis_used_memory};
 use crate::report::Goal;
 use device::{Fleet, SoakDevice};
-use record::{after_warmup, kind_label, spread, with, Recorder, RedisBreakdown, Sample, KINDS};
+use record::{after_warmup, kind_label, spread, with, Recorder, Sample, KINDS};
+use sample::{load_average, Sampler};
 
 /// The flatness the verdict asks for: max / min after the warm-up.
 const FLAT: f64 = 1.10;
@@ -204,137 +205,6 @@ impl Backend {
             }
             Err(err) => r.error(kind, format!("{err:#}")),
         });
-    }
-}
-
-/// `/proc/<pid>/status` `VmRSS`, in bytes.
-fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: u64 =
-        status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// `/proc/loadavg`'s first three fields.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "n/a".into())
-}
-
-/// Write records whose `MEMORY USAGE` is read per sample (the rest are counted).
-const WRITE_RECORDS_MEASURED: usize = 64;
-
-/// One `SCAN` of the whole database, splitting memory by what the keys hold: the change
-/// history of the partitions whose hash tag starts with `{<source>|<user prefix>`, write
-/// records, statistics.
-async fn redis_breakdown(conn: &mut redis::aio::MultiplexedConnection, partition_tag: &str) -> Result<RedisBreakdown> {
-    let mut history = Vec::new();
-    let mut writes = Vec::new();
-    let mut stats = Vec::new();
-    let mut out = RedisBreakdown::default();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) =
-            redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(2000).query_async(conn).await.context("SCAN")?;
-        out.keys += batch.len() as u64;
-        for key in batch {
-            if key.contains("{cudw:") {
-                out.write_records += 1;
-                if writes.len() < WRITE_RECORDS_MEASURED {
-                    writes.push(key);
-                }
-            } else if key.contains("{stats}") {
-                stats.push(key);
-            } else if key.contains(partition_tag) && (key.ends_with("}:hist") || key.ends_with("}:hlog")) {
-                history.push(key);
-            }
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
-    out.history_bytes = memory_usage(conn, &history).await?;
-    out.stats_bytes = memory_usage(conn, &stats).await?;
-    if !writes.is_empty() {
-        let measured = memory_usage(conn, &writes).await?;
-        out.write_record_bytes = measured * out.write_records / writes.len() as u64;
-    }
-    Ok(out)
-}
-
-/// `MEMORY USAGE … SAMPLES 0` summed over `keys`, pipelined (keys gone meanwhile count 0).
-async fn memory_usage(conn: &mut redis::aio::MultiplexedConnection, keys: &[String]) -> Result<u64> {
-    let mut total = 0;
-    for chunk in keys.chunks(500) {
-        let mut pipe = redis::pipe();
-        for key in chunk {
-            pipe.cmd("MEMORY").arg("USAGE").arg(key).arg("SAMPLES").arg(0);
-        }
-        let sizes: Vec<Option<u64>> = pipe.query_async(conn).await.context("MEMORY USAGE")?;
-        total += sizes.into_iter().flatten().sum::<u64>();
-    }
-    Ok(total)
-}
-
-/// Takes one sample `t_s` seconds into the run.
-async fn take_sample(
-    t_s: f64,
-    runner: Option<u32>,
-    redis: &mut Option<redis::aio::MultiplexedConnection>,
-    partition_tag: &str,
-    rec: &record::Shared,
-) -> Sample {
-    let mut s = Sample {
-        t_s,
-        runner_rss_bytes: runner.and_then(rss_bytes),
-        runner_cpu_s: runner.and_then(|p| cpu_seconds(p).ok()),
-        ..Sample::default()
-    };
-    if let Some(conn) = redis {
-        s.redis_used_memory = redis_used_memory(conn).await.ok();
-        match redis_breakdown(conn, partition_tag).await {
-            Ok(b) => s.redis = Some(b),
-            Err(err) => eprintln!("[bench] soak: Redis breakdown failed: {err:#}"),
-        }
-    }
-    with(rec, |r| {
-        s.requests = r.requests() as u64;
-        s.change_events = r.counters.pushed_objects + r.counters.pushed_deletes + r.counters.writes;
-    });
-    s
-}
-
-/// The sampling task's state.
-struct Sampler {
-    started: Instant,
-    every: Duration,
-    runner: Option<u32>,
-    redis: Option<redis::aio::MultiplexedConnection>,
-    partition_tag: String,
-    rec: record::Shared,
-    samples: Arc<Mutex<Vec<Sample>>>,
-    stop: Arc<AtomicU64>,
-}
-
-impl Sampler {
-    /// Samples every `every` until `stop` is set, then once more.
-    async fn run(mut self) {
-        let mut ticks = tokio::time::interval_at(self.started.into(), self.every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            ticks.tick().await;
-            let done = self.stop.load(Ordering::Relaxed) != 0;
-            let t_s = self.started.elapsed().as_secs_f64();
-            let s = take_sample(t_s, self.runner, &mut self.redis, &self.partition_tag, &self.rec).await;
-            if let Ok(mut all) = self.samples.lock() {
-                all.push(s);
-            }
-            if done {
-                return;
-            }
-        }
     }
 }
 
@@ -650,7 +520,7 @@ mod tests {
 
     #[test]
     fn reads_its_own_rss() {
-        assert!(rss_bytes(std::process::id()).is_some_and(|b| b > 0));
-        assert_eq!(rss_bytes(u32::MAX), None);
+        assert!(sample::rss_bytes(std::process::id()).is_some_and(|b| b > 0));
+        assert_eq!(sample::rss_bytes(u32::MAX), None);
     }
 }
