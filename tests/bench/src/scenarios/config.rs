@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::bulk::BulkConfig;
+use super::soak::SoakConfig;
 
 /// The settings file the benchmark's server runs with: the sources the scenarios use,
 /// none ever queried (`poll_interval: -1`, data arrives through `push_objects`), and any
@@ -68,7 +69,7 @@ pub struct Config {
     #[arg(long, default_value = ".local/bench/results.json")]
     pub out: PathBuf,
     /// Scenarios to run, comma-separated: s1,s2,s3,s4,s5,s6,startup (the default) and, not
-    /// run by default (they take minutes), push and bulk.
+    /// run by default (they take minutes), push, bulk and soak.
     #[arg(long, default_value = "s3,s1,s2,s4,s5,s6,startup", value_delimiter = ',')]
     pub scenarios: Vec<String>,
     /// Prefix of the device logins of this run (a random suffix is added).
@@ -150,6 +151,8 @@ pub struct Config {
     pub max_requests: usize,
     #[command(flatten)]
     pub bulk: BulkConfig,
+    #[command(flatten)]
+    pub soak: SoakConfig,
 }
 
 impl Config {
@@ -191,6 +194,7 @@ impl Config {
             push_timeout_s: 60,
             max_requests: 2_000,
             bulk: BulkConfig::smoke(),
+            soak: SoakConfig::smoke(),
         }
     }
 

@@ -12,6 +12,7 @@
 //! | start-up | spawn → first served invocation per function binary; zipped sizes | ≤ 8 MB zipped |
 //! | push | one ping to 10,000 devices through the push worker to fake APNs and FCM, against a bare HTTP/2 client replaying the same requests (notifications/s, CPU per notification) | within 2× the floor |
 //! | bulk | the bulk file of 100,000 objects built by the `bulk-worker` binary, beside a bare rusqlite floor | time and CPU ≤ 1.5× the floor; peak RSS ≤ 1024 MiB |
+//! | soak | 1,000 devices for 10 minutes — logins, paged syncs with acks, writes — while a backend pushes at a steady rate (opt-in) | 0 errors; runner RSS after warm-up and Redis memory less what is kept by design each flat within 10% |
 //!
 //! Seeding goes through [`crate::data::seed`] (REST `push_objects`) into sources that the
 //! settings file declares with `poll_interval: -1`, so the adapter never runs. Every loop
@@ -34,6 +35,7 @@
 //! - `startup`: start-up times and zipped sizes of the function binaries;
 //! - `push`: the push scenario (its child processes live in `crate::push`).
 //! - `bulk`: the bulk-data file built by the bulk worker against its floor.
+//! - `soak`: the long run with many devices (its devices, recorder, samples and plot in `soak/`).
 
 mod bulk;
 mod config;
@@ -43,6 +45,7 @@ mod s3;
 mod s4;
 mod s5;
 mod s6;
+mod soak;
 mod startup;
 
 use std::time::Instant;
@@ -122,7 +125,7 @@ pub async fn execute(cfg: Config) -> Result<Report> {
         seeded: Vec::new(),
     };
     bench.check_server().await?;
-    let order: [(&str, Scenario); 9] = [
+    let order: [(&str, Scenario); 10] = [
         ("S3", |b| Box::pin(b.s3())),
         ("S1", |b| Box::pin(b.s1())),
         ("S2", |b| Box::pin(b.s2())),
@@ -132,6 +135,7 @@ pub async fn execute(cfg: Config) -> Result<Report> {
         ("start-up", |b| Box::pin(b.startup())),
         ("push", |b| Box::pin(b.push())),
         ("bulk", |b| Box::pin(b.bulk())),
+        ("soak", |b| Box::pin(b.soak())),
     ];
     for (name, scenario) in order {
         let key = if name == "start-up" { "startup" } else { name };
