@@ -12,13 +12,34 @@ use libfuzzer_sys::fuzz_target;
 use rhosync_server::adapters::plugin::{authenticate_outcome, created_id, parse_query_reply, INVALID_QUERY_RESPONSE};
 use rhosync_server::adapters::{AdapterError, AuthOutcome};
 
+/// Whether the value holds a number that is not an integer, found without recursion.
+fn has_float(value: &serde_json::Value) -> bool {
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => return true,
+            serde_json::Value::Array(items) => stack.extend(items),
+            serde_json::Value::Object(map) => stack.extend(map.values()),
+            _ => {}
+        }
+    }
+    false
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
     match mode % 3 {
         0 => match parse_query_reply(&String::from_utf8_lossy(rest)) {
             Ok(objects) => {
                 let reread = serde_json::to_string(&objects).expect("objects print");
-                assert_eq!(parse_query_reply(&reread).as_ref(), Ok(&objects), "a decoded reply reads back the same");
+                let again = parse_query_reply(&reread);
+                // A float may come back one ulp off (serde_json without `float_roundtrip`,
+                // docs/fuzzing.md "Findings"): such replies must only decode again.
+                if has_float(&serde_json::Value::Object(objects.clone())) {
+                    assert!(again.is_ok(), "a decoded reply decodes again");
+                } else {
+                    assert_eq!(again.as_ref(), Ok(&objects), "a decoded reply reads back the same");
+                }
             }
             Err(err) => assert_eq!(err, AdapterError::Backend(INVALID_QUERY_RESPONSE.into())),
         },
