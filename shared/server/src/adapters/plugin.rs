@@ -203,7 +203,8 @@ impl SourceAdapter for PluginAdapter {
 }
 
 /// A query reply: a JSON object (id → attributes) or `[]`/`{}` for nothing (docs/adapters.md §4.3).
-fn parse_query_reply(body: &str) -> Result<RawObjects, AdapterError> {
+/// Public for the fuzz target (docs/fuzzing.md).
+pub fn parse_query_reply(body: &str) -> Result<RawObjects, AdapterError> {
     match serde_json::from_str::<Value>(body) {
         Ok(Value::Object(objects)) => Ok(objects),
         Ok(Value::Array(items)) if items.is_empty() => Ok(RawObjects::new()),
@@ -214,7 +215,8 @@ fn parse_query_reply(body: &str) -> Result<RawObjects, AdapterError> {
 /// A create reply: the trimmed body is the new id, verbatim; empty means none (docs/adapters.md §4.4).
 /// A JSON string body (`"42"`) is unquoted, since some frameworks serialise a returned
 /// string as JSON; anything else (`{"id":5}`) is kept as text, as the contract says.
-fn created_id(body: &str) -> Option<String> {
+/// Public for the fuzz target (docs/fuzzing.md).
+pub fn created_id(body: &str) -> Option<String> {
     let text = body.trim();
     let id = match serde_json::from_str::<Value>(text) {
         Ok(Value::String(unquoted)) => unquoted.trim().to_owned(),
@@ -269,17 +271,23 @@ impl Authenticator for PluginAuthenticator {
             Ok(reply) => reply,
             Err(err) => return AuthOutcome::Error(err.message().to_owned()),
         };
-        let status = reply.status;
-        if status.is_success() {
-            let mapped = reply.body.trim();
-            // An empty body keeps the login as typed (docs/adapters.md §4.2; docs/differences.md §10).
-            AuthOutcome::Allow(if mapped.is_empty() { login.to_owned() } else { mapped.to_owned() })
-        } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            // A refusal, not a failure (docs/adapters.md §4.2).
-            AuthOutcome::Deny
-        } else {
-            AuthOutcome::Error(http_backend::status_message(status))
-        }
+        authenticate_outcome(login, reply.status, &reply.body)
+    }
+}
+
+/// What an authenticate reply means for the login `login` (docs/adapters.md §4.2): a 2xx
+/// body is the login to use, 401/403 a refusal, anything else a failure. Public for the
+/// fuzz target (docs/fuzzing.md).
+pub fn authenticate_outcome(login: &str, status: StatusCode, body: &str) -> AuthOutcome {
+    if status.is_success() {
+        let mapped = body.trim();
+        // An empty body keeps the login as typed (docs/adapters.md §4.2; docs/differences.md §10).
+        AuthOutcome::Allow(if mapped.is_empty() { login.to_owned() } else { mapped.to_owned() })
+    } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        // A refusal, not a failure (docs/adapters.md §4.2).
+        AuthOutcome::Deny
+    } else {
+        AuthOutcome::Error(http_backend::status_message(status))
     }
 }
 

@@ -123,8 +123,9 @@ impl RestAdapter {
         Value::Object(body)
     }
 
-    /// The records of a list reply (see the module docs).
-    fn records(&self, body: &str) -> Result<RawObjects, AdapterError> {
+    /// The records of a list reply (see the module docs), as `query` returns them. Public
+    /// for the fuzz target (docs/fuzzing.md).
+    pub fn records(&self, body: &str) -> Result<RawObjects, AdapterError> {
         let invalid = |detail: String| AdapterError::Backend(format!("{INVALID_QUERY_RESPONSE}: {detail}"));
         let document: Value =
             serde_json::from_str(body).map_err(|err| invalid(format!("the body is not JSON ({err})")))?;
@@ -159,7 +160,8 @@ impl RestAdapter {
     /// the backend has stored the object, and failing would make the device keep (and
     /// maybe resend) it. Without an id the device drops its temporary copy and the next
     /// query brings the object back (docs/sync-engine.md §6.4).
-    fn created_id(&self, body: &str) -> Option<String> {
+    /// Public for the fuzz target (docs/fuzzing.md).
+    pub fn created_id(&self, body: &str) -> Option<String> {
         if body.trim().is_empty() {
             return None;
         }

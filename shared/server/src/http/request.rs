@@ -94,7 +94,11 @@ async fn parse(req: Request, lenient_json: bool) -> Result<Parsed, HttpError> {
     Ok(Parsed { method: parts.method, uri: parts.uri, headers: parts.headers, params, uploads })
 }
 
-async fn params_of(
+/// The parameters of a request from its query, `Content-Type` and body: a multipart body
+/// split into parts by `multer`, any other through the engine's parser; `lenient_json`
+/// reads a `{`-led body sent without a content type as JSON (REST-API requests). Public for
+/// the fuzz target (docs/fuzzing.md).
+pub async fn params_of(
     query: Option<&str>,
     content_type: &str,
     bytes: Bytes,
