@@ -112,6 +112,9 @@ export async function launch(base) {
         await page.setViewportSize({ width, height });
         await page.waitForTimeout(200);
         await page.screenshot({ path: `${shots}/${name}${suffix}.png`, fullPage: true });
+        // Readable on a phone: nothing makes the page wider than the screen.
+        const pageWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+        if (pageWidth > width) await t.fail(`${name}: the page is ${pageWidth} px wide on a ${width} px screen`);
       }
       await page.setViewportSize(size);
     },
