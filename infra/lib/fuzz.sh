@@ -10,12 +10,28 @@
 #   saved. Returns non-zero when a target crashed or did not build.
 #   RHOSYNC_FUZZ_RUNS=N also stops each target after N executions (whichever comes first);
 #   RHOSYNC_FUZZ_PARALLEL=P runs up to P targets at once (default 1: the CPU is shared).
+#   RHOSYNC_FUZZ_PROFILE=dev builds with cargo's dev profile (`cargo fuzz build --dev`): a cold
+#   build costs a fraction of the release one and a target runs several times slower, which
+#   suits the few seconds infra/test gives each; the default, release, is for long runs.
 # Source after stack.sh (say, RHOSYNC_ROOT).
 
 FUZZ_DIR="$RHOSYNC_ROOT/shared/fuzz"
 # Safe Rust needs no AddressSanitizer; without it a target runs several times faster.
 # Debug assertions stay on, so arithmetic overflow is a crash too.
 FUZZ_BUILD_FLAGS=(--fuzz-dir "$FUZZ_DIR" --sanitizer none --debug-assertions)
+
+# The build flags and the binaries' profile directory for RHOSYNC_FUZZ_PROFILE.
+fuzz_profile_flags() {
+  case "${RHOSYNC_FUZZ_PROFILE:-release}" in
+    dev) printf '%s\n' "${FUZZ_BUILD_FLAGS[@]}" --dev ;;
+    release) printf '%s\n' "${FUZZ_BUILD_FLAGS[@]}" ;;
+    *) die "RHOSYNC_FUZZ_PROFILE must be dev or release, not ${RHOSYNC_FUZZ_PROFILE}" ;;
+  esac
+}
+
+fuzz_profile_dir() {
+  if [ "${RHOSYNC_FUZZ_PROFILE:-release}" = dev ]; then echo debug; else echo release; fi
+}
 
 fuzz_nightly_ready() {
   cargo +nightly --version >/dev/null 2>&1
@@ -37,11 +53,11 @@ fuzz_target_names() {
   (cd "$RHOSYNC_ROOT" && cargo +nightly fuzz list --fuzz-dir "$FUZZ_DIR")
 }
 
-# Where `cargo fuzz build` puts the target binaries (release profile, host triple).
+# Where `cargo fuzz build` puts the target binaries (the profile's directory, host triple).
 fuzz_bin_dir() {
   local host
   host="$(rustc +nightly -vV | sed -n 's/^host: //p')"
-  printf '%s\n' "$FUZZ_DIR/target/$host/release"
+  printf '%s\n' "$FUZZ_DIR/target/$host/$(fuzz_profile_dir)"
 }
 
 # run_one_fuzz_target BIN_DIR SECONDS LOG_DIR TARGET: one libFuzzer process (no -jobs/-fork),
@@ -81,9 +97,11 @@ run_fuzz_targets() {
     mapfile -t targets < <(fuzz_target_names)
   fi
   mkdir -p "$log_dir"
-  say "fuzz: building ${#targets[@]} targets (nightly, one cargo fuzz build)"
+  local flags
+  mapfile -t flags < <(fuzz_profile_flags)
+  say "fuzz: building ${#targets[@]} targets (nightly, one cargo fuzz build, ${RHOSYNC_FUZZ_PROFILE:-release} profile)"
   started=$SECONDS
-  if ! (cd "$RHOSYNC_ROOT" && cargo +nightly fuzz build "${FUZZ_BUILD_FLAGS[@]}") >"$log_dir/build.log" 2>&1; then
+  if ! (cd "$RHOSYNC_ROOT" && cargo +nightly fuzz build "${flags[@]}") >"$log_dir/build.log" 2>&1; then
     say "fuzz: the fuzz crate did not build (see ${log_dir#"$RHOSYNC_ROOT"/}/build.log)"
     return 1
   fi

@@ -300,7 +300,8 @@ start_moto() {
     MOTO_PORT="$(free_port)"
   fi
   # setsid: its own session, so a terminal's Ctrl-C reaches only us; we stop it ourselves.
-  setsid "$VENV_DIR/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" \
+  # infra/lib/moto-server is moto_server with DynamoDB calls taken one at a time.
+  RHOSYNC_VENV="$VENV_DIR" setsid "$RHOSYNC_ROOT/infra/lib/moto-server" -H 127.0.0.1 -p "$MOTO_PORT" \
     >"$dir/moto.log" 2>&1 </dev/null &
   MOTO_PID=$!
   echo "$MOTO_PID" >"$dir/moto.pid"

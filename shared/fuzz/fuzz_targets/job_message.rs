@@ -6,21 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use rhosync_fuzz::has_float;
 use rhosync_server::ports::{CudOp, Job, JobMessage};
-
-/// Whether the value holds a number that is not an integer, found without recursion.
-fn has_float(value: &serde_json::Value) -> bool {
-    let mut stack = vec![value];
-    while let Some(v) = stack.pop() {
-        match v {
-            serde_json::Value::Number(n) if n.is_f64() => return true,
-            serde_json::Value::Array(items) => stack.extend(items),
-            serde_json::Value::Object(map) => stack.extend(map.values()),
-            _ => {}
-        }
-    }
-    false
-}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(body) = std::str::from_utf8(data) else { return };
