@@ -442,6 +442,14 @@ where
 mod tests {
     use super::*;
 
+    /// The refusal's own text, without the `import refused:` prefix of its Display.
+    fn refusal<T>(result: Result<T, CliError>) -> Option<String> {
+        match result {
+            Err(CliError::Import(message)) => Some(message),
+            _ => None,
+        }
+    }
+
     fn row(values: &[&str]) -> Vec<Option<String>> {
         values.iter().map(|v| if v.is_empty() { None } else { Some((*v).to_owned()) }).collect()
     }
@@ -451,9 +459,9 @@ mod tests {
         let hash = "a".repeat(40);
         let user = parse_user("alice", &row(&["alice", "a@x", "salt", &hash, "0", ""])).expect("user");
         assert_eq!((user.admin, user.hashed_password.as_deref()), (false, Some(hash.as_str())));
-        let err = parse_user("bob", &row(&["bob", "", "s", "nothex", "0", ""])).err().map(|e| e.to_string());
+        let err = refusal(parse_user("bob", &row(&["bob", "", "s", "nothex", "0", ""])));
         assert_eq!(err.as_deref(), Some("user:bob:hashed_password: not a SHA-1 hex digest"));
-        let err = parse_user("bob", &row(&["bob", "", "s", &hash, "yes", ""])).err().map(|e| e.to_string());
+        let err = refusal(parse_user("bob", &row(&["bob", "", "s", &hash, "yes", ""])));
         assert!(err.unwrap_or_default().starts_with("user:bob:admin"));
         assert!(parse_user(ADMIN_LOGIN, &row(&[ADMIN_LOGIN, "", "s", &hash, "", ""])).is_ok_and(|u| u.admin));
     }
@@ -466,7 +474,7 @@ mod tests {
         let client = parse_client("c1", &row(&values)).expect("client");
         assert_eq!(client.device.get("device_pin").map(String::as_str), Some("tok"));
         assert!(!client.device.contains_key("device_push_type"));
-        let err = parse_client("c2", &row(&["", "application"])).err().map(|e| e.to_string());
+        let err = refusal(parse_client("c2", &row(&["", "application"])));
         assert_eq!(err.as_deref(), Some("client:c2:user_id: missing"));
     }
 

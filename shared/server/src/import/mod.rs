@@ -184,6 +184,11 @@ pub fn validate_shape(batch: &Batch) -> Result<(), ImportError> {
         if !logins.insert(login.as_str()) {
             return Err(invalid(format!("user {login}: twice in the batch")));
         }
+        if user.email.as_deref().is_some_and(|e| e.len() > MAX_ID * 4)
+            || user.salt.as_deref().is_some_and(|s| s.len() > MAX_ID)
+        {
+            return Err(invalid(format!("user {login}: email or salt too long")));
+        }
         if let Some(hash) = &user.hashed_password {
             if hash.len() != 40 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(invalid(format!("user {login}: hashed_password is not a SHA-1 hex digest")));
@@ -215,6 +220,9 @@ pub fn validate_shape(batch: &Batch) -> Result<(), ImportError> {
         }
         if let Some(field) = client.device.keys().find(|k| !DEVICE_FIELDS.contains(&k.as_str())) {
             return Err(invalid(format!("client {id}: unknown device field {field:?}")));
+        }
+        if client.device.values().chain(client.last_sync.iter()).any(|v| v.len() > MAX_ID * 16) {
+            return Err(invalid(format!("client {id}: a device field is too long")));
         }
     }
     let mut names = HashSet::new();
