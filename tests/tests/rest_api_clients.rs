@@ -230,6 +230,7 @@ async fn openapi_description_is_served_and_covers_the_v1_table() {
         ("/rc/v1/system/appserver", "post"),
         ("/rc/v1/system/stats", "get"),
         ("/rc/v1/system/rps_login", "get"),
+        ("/rc/v1/system/import", "post"),
         ("/rc/v1/store/{doc}", "get"),
         ("/rc/v1/store/{doc}", "post"),
         ("/rc/v1/users", "get"),

@@ -4,6 +4,10 @@
 //! storage directly, so it works the same against `infra/dev` and a deployed stack.
 //!
 //! [`Cli`] is the command line; [`run`] executes it and returns what to print.
+//! [`import`] is `import-rhoconnect`: it also reads the old RhoConnect Redis, but writes
+//! only through the REST API.
+
+pub mod import;
 
 use clap::{Parser, Subcommand};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -18,6 +22,9 @@ pub enum CliError {
     Refused { status: u16, body: String },
     #[error("{0}")]
     Usage(String),
+    /// `import-rhoconnect` refused the old Redis (or a record in it); nothing was written.
+    #[error("import refused: {0}")]
+    Import(String),
 }
 
 #[derive(Debug, Parser)]
@@ -73,6 +80,20 @@ pub enum Command {
         /// Required, because there is no undo.
         #[arg(long)]
         yes: bool,
+    },
+    /// Import a running RhoConnect 7 (or RhoSync 3) deployment from its Redis: users with
+    /// their passwords, admin API tokens, clients with their push registrations, source
+    /// poll intervals and the app server URL (docs/migrating.md).
+    ImportRhoconnect {
+        /// The old deployment's Redis, e.g. redis://old-host:6379/0 (only read).
+        #[arg(long)]
+        redis: String,
+        /// Read and count only; send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Records per request.
+        #[arg(long, default_value_t = 200)]
+        batch: usize,
     },
     /// Print a document by its RhoConnect name, e.g. source:application:alice:Product:md.
     GetDoc { docname: String },
@@ -162,7 +183,7 @@ pub async fn run(cli: Cli) -> Result<String, CliError> {
     let api = Api { http: reqwest::Client::new(), base: cli.server.clone() };
     let login_body = json!({"login": cli.login, "password": cli.password});
     let token = match (&cli.token, &cli.command) {
-        (_, Command::GetToken) => None,
+        (_, Command::GetToken) | (_, Command::ImportRhoconnect { dry_run: true, .. }) => None,
         (Some(t), _) => Some(t.clone()),
         (None, _) => Some(api.call(Method::POST, "/rc/v1/system/login", None, Some(login_body.clone())).await?),
     };
@@ -216,6 +237,10 @@ pub async fn run(cli: Cli) -> Result<String, CliError> {
                 return Err(CliError::Usage("reset deletes every user and document; pass --yes to confirm".into()));
             }
             api.call(Method::POST, "/rc/v1/system/reset", t, None).await
+        }
+        Command::ImportRhoconnect { redis, dry_run, batch } => {
+            import::run(&redis, dry_run, batch, |body| api.call(Method::POST, "/rc/v1/system/import", t, Some(body)))
+                .await
         }
         Command::GetDoc { docname } => api.call(Method::GET, &format!("/rc/v1/store/{}", seg(&docname)), t, None).await,
         Command::SetDoc { docname, data, append, string } => {

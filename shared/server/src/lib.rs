@@ -19,6 +19,7 @@ pub mod config;
 pub mod edges;
 pub mod health;
 pub mod http;
+pub mod import;
 pub mod jobs;
 pub mod ports;
 pub mod push;

@@ -69,6 +69,8 @@ async fn every_script_and_transaction(store: &SyncStore) {
         let bucket = Bucket { scope: Scope::Login, name: user.to_owned(), window_start: NOW };
         ok("throttle_reserve", store.throttle_reserve(&bucket, 5, 60).await.map(drop));
         ok("throttle_release", store.throttle_release(&[bucket]).await);
+        let mac = "0123456789abcdef0123456789abcdef01234567";
+        ok("legacy_exchange_claim", store.legacy_exchange_claim(mac, "1|v1.x.y", 60).await.map(drop));
     }
     ok("record_stat", store.record_stat("users", NOW as i64, 60, 3600, 1).await);
     let write = |metric: &str| StatWrite {
@@ -117,6 +119,7 @@ const CALL_SITES: &[(&str, &str, usize)] = &[
     ("commit.rs", include_str!("../src/store/commit.rs"), 1),
     ("kv.rs", include_str!("../src/store/kv.rs"), 2),
     ("ledger.rs", include_str!("../src/store/ledger.rs"), 0),
+    ("legacy_exchange.rs", include_str!("../src/store/legacy_exchange.rs"), 1),
     ("meta.rs", include_str!("../src/store/meta.rs"), 3),
     ("partition.rs", include_str!("../src/store/partition.rs"), 5),
     ("query.rs", include_str!("../src/store/query.rs"), 2),

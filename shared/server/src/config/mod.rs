@@ -30,6 +30,10 @@ pub struct Env {
     /// parallel tests can share one Redis.
     pub redis_namespace: String,
     pub secret: String,
+    /// RhoConnect's old session secret (`RHOCONNECT_LEGACY_SECRET`, else `:legacy_secret:`):
+    /// when set, a device's RhoConnect session cookie is exchanged once for ours
+    /// (docs/migrating.md §3).
+    pub legacy_secret: Option<String>,
     pub api_token: Option<String>,
     pub admin_password: Option<String>,
     pub table: String,
@@ -117,6 +121,7 @@ impl Config {
             redis_url,
             redis_namespace: get("RHOSYNC_REDIS_NAMESPACE").unwrap_or_else(|| "rs".into()),
             secret,
+            legacy_secret: get("RHOCONNECT_LEGACY_SECRET").or_else(|| settings.app.legacy_secret.clone()),
             api_token: get("API_TOKEN").or_else(|| settings.app.api_token.clone()),
             admin_password: var("PSWRD"),
             table: need("RHOSYNC_TABLE")?,
@@ -199,5 +204,12 @@ mod tests {
         assert_eq!(c.env.timeouts, Timeouts { redis_ms: 9_000, aws_ms: 30_000 });
         assert!(config(&[("RHOSYNC_REDIS_TIMEOUT_MS", "0")]).is_err());
         assert!(config(&[("RHOSYNC_AWS_TIMEOUT_MS", "soon")]).is_err());
+    }
+
+    #[test]
+    fn the_legacy_secret_is_optional_and_the_environment_wins() {
+        assert_eq!(config(&[]).expect("config").env.legacy_secret, None);
+        let c = config(&[("RHOCONNECT_LEGACY_SECRET", "old-config-ru-secret")]).expect("config");
+        assert_eq!(c.env.legacy_secret.as_deref(), Some("old-config-ru-secret"));
     }
 }

@@ -141,6 +141,10 @@ pub struct AppSettings {
     pub redis: Option<String>,
     pub api_token: Option<String>,
     pub secret: Option<String>,
+    /// The old RhoConnect deployment's session secret (`config.ru`), so its devices' session
+    /// cookies are exchanged once for ours (docs/migrating.md §3); `RHOCONNECT_LEGACY_SECRET`
+    /// wins over it.
+    pub legacy_secret: Option<String>,
     pub appserver: Option<String>,
     pub bulk_sync_poll_interval: u64,
     pub cookie_expire: u64,
@@ -288,6 +292,7 @@ impl AppSettings {
             redis: opt_string(env, "redis")?,
             api_token: opt_string(env, "api_token")?,
             secret: opt_string(env, "secret")?,
+            legacy_secret: opt_string(env, "legacy_secret")?,
             appserver: opt_string(env, "appserver")?,
             bulk_sync_poll_interval: opt_uint(env, "bulk_sync_poll_interval")?.unwrap_or(3600),
             cookie_expire: opt_uint(env, "cookie_expire")?.unwrap_or(31_536_000),

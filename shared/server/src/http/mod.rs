@@ -56,6 +56,7 @@ impl FunctionName {
             Self::Console => console::routes(),
         };
         let router = routes.with_state(state.clone());
+        let router = if self == Self::Sync { sync::legacy_session::wrap(router, &state) } else { router };
         // Statistics time the device and REST API groups (docs/rest-api.md §4.5); off, the
         // layer is not there at all.
         let router = if self != Self::Console && state.sync.stats.enabled() {

@@ -22,7 +22,9 @@
 //! * [`port`] — the same methods as the [`Store`] trait, so services hold `Arc<dyn Store>`;
 //! * [`memory`] — [`MemoryStore`], the in-memory edge for unit tests, the scripts
 //!   re-expressed in Rust and pinned to the Redis edge by `tests/store_contract.rs`;
-//! * [`throttle`] — the login throttle's counters (`crate::auth::throttle`).
+//! * [`throttle`] — the login throttle's counters (`crate::auth::throttle`);
+//! * [`legacy_exchange`] — the RhoConnect session cookies already exchanged
+//!   (`crate::auth::legacy_cookie`).
 //!
 //! What each sync request kind reads and writes follows the store contract in
 //! `rhosync_engine::model`'s module docs.
@@ -54,6 +56,7 @@ pub mod commit;
 pub mod keys;
 pub mod kv;
 pub mod ledger;
+pub mod legacy_exchange;
 pub mod memory;
 pub mod meta;
 pub mod partition;

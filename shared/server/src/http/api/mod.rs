@@ -2,7 +2,8 @@
 //!
 //! Split by what the routes touch: [`data`] reads and writes sync documents (store, read
 //! state, user/client documents, backend pushes); [`system`], [`users`], [`clients`] and
-//! [`sources`] manage the system, the registry and source settings; [`bulk`] shows bulk-data
+//! [`sources`] manage the system, the registry and source settings; [`import`] takes the
+//! records of a RhoConnect deployment; [`bulk`] shows bulk-data
 //! records; [`jobs`] the console's job queues, dead letters and rejected writes; [`legacy`] serves every
 //! pre-v1 alias by rewriting it into its v1 request; [`openapi`] describes the v1 API.
 //! [`input`] and [`reply`] hold the parameter and response conventions
@@ -12,6 +13,7 @@
 pub mod bulk;
 pub mod clients;
 pub mod data;
+pub mod import;
 pub mod input;
 pub mod jobs;
 pub mod legacy;
@@ -33,6 +35,7 @@ use crate::state::AppState;
 pub fn v1_routes() -> Router<AppState> {
     Router::new()
         .merge(system::routes())
+        .merge(import::routes())
         .merge(users::routes())
         .merge(clients::routes())
         .merge(sources::routes())

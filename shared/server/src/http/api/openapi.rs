@@ -12,7 +12,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{bulk, clients, jobs, openapi_data, reply, sources, system, users};
+use super::{bulk, clients, import, jobs, openapi_data, reply, sources, system, users};
 use crate::AppState;
 
 /// Where the description is served.
@@ -23,7 +23,7 @@ pub const PATH: &str = "/rc/v1/openapi.json";
     info(title = "rhosync REST API", description = "RhoConnect-compatible admin and backend API, v1 forms (docs/rest-api.md)."),
     paths(
         system::login, system::license, system::reset, system::get_appserver, system::set_appserver,
-        system::stats, system::rps_login,
+        system::stats, system::rps_login, import::import_batch,
         users::list_users, users::show_user, users::create_user, users::update_user, users::delete_user,
         users::list_clients, users::delete_client, users::ping,
         clients::show_client,

@@ -289,3 +289,70 @@ pub struct Retried {
 pub struct Dismissed {
     pub dismissed: u64,
 }
+
+/// One user of an import batch (docs/rest-api.md §4.7).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ImportUser {
+    pub login: String,
+    pub email: Option<String>,
+    /// 40 hex characters: SHA-1 of password + salt, as RhoConnect stored it.
+    pub hashed_password: Option<String>,
+    pub salt: Option<String>,
+    pub admin: Option<bool>,
+    /// An admin's API token value, kept as it is.
+    pub token: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ImportClient {
+    pub id: String,
+    pub user_id: String,
+    /// `application` (the default).
+    pub app_id: Option<String>,
+    /// Device fields: `device_type`, `device_push_type`, `device_pin`, `device_port`,
+    /// `phone_id`, `device_app_id`, `device_app_version`.
+    pub device: Option<std::collections::BTreeMap<String, String>>,
+    pub last_sync: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ImportSource {
+    pub name: String,
+    pub poll_interval: i64,
+}
+
+/// `POST /rc/v1/system/import` (docs/rest-api.md §4.7).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ImportBody {
+    pub users: Option<Vec<ImportUser>>,
+    pub clients: Option<Vec<ImportClient>>,
+    pub sources: Option<Vec<ImportSource>>,
+    /// The app server URL; absent: left as it is.
+    pub appserver: Option<String>,
+    /// Check and count only.
+    pub dry_run: Option<bool>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ImportTally {
+    pub created: u64,
+    pub unchanged: u64,
+    pub updated: u64,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ImportReport {
+    pub users: ImportTally,
+    pub tokens: ImportTally,
+    pub clients: ImportTally,
+    pub sources: ImportTally,
+    pub appserver: ImportTally,
+    pub skipped: Vec<String>,
+    pub dry_run: bool,
+}

@@ -6,6 +6,7 @@
 
 mod bulk;
 mod handlers;
+pub mod legacy_session;
 
 use axum::routing::{get, post, put};
 use axum::Router;
