@@ -99,8 +99,13 @@ where
 /// producers answer only after SQS took the message, so calling this after a request
 /// covers everything that request queued.
 pub async fn settle_queue(env: &TestEnv, queue_url: &str, timeout: Duration) {
+    settle_sqs(&env.state.aws.sqs, queue_url, timeout).await;
+}
+
+/// [`settle_queue`] for any SQS client.
+pub async fn settle_sqs(sqs: &aws_sdk_sqs::Client, queue_url: &str, timeout: Duration) {
     use aws_sdk_sqs::types::QueueAttributeName as A;
-    let sqs = env.state.aws.sqs.clone();
+    let sqs = sqs.clone();
     let url = queue_url.to_owned();
     let settled = eventually(timeout, || {
         let sqs = sqs.clone();

@@ -1,17 +1,35 @@
 //! The admin console in a real browser: the runner serves `console-static/` and the REST API,
 //! the test seeds data, then `tests/browser/*.mjs` drives headless Chromium through every
 //! screen, asserting what each shows and what it sends (docs/console.md §6). What the page
-//! caused on the queues is checked here afterwards.
+//! caused on the queues is checked here afterwards, and the pings it sent are then delivered
+//! by the push worker to a fake APNs.
 
 mod console_support;
+#[allow(unused_imports)] // `Recorded` is re-exported for the push tests.
+mod push_support;
+mod sync_support;
 
 use console_support::{refusing_backend, Console, CONSOLE_SETTINGS};
 use reqwest::Method;
+use rhosync_local::ConsumerOptions;
+use rhosync_server::jobs::workers::WorkerName;
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn console_screens_in_a_browser() {
-    let console = Console::start("console").await;
+    // APNs is a local fake (HTTP/2 over TLS, a certificate made here), so the pings the page
+    // sends reach alice's iPhone once the push worker runs.
+    let (apns, ca_pem) = push_support::tls_h2(push_support::ok()).await;
+    let keys = push_support::keys("console-push", "http://127.0.0.1:9/token", &ca_pem);
+    let push_settings = format!(
+        "  :apns_endpoint: {}\n  :apns_ca_file: {}\n  :apns_key_file: {}\n  :apns_key_id: ABC123DEFG\n  \
+         :apns_team_id: TEAM123456\n  :apns_topic: com.example.default\n",
+        apns.url,
+        keys.ca_file.display(),
+        keys.apns_key.display()
+    );
+    let settings = CONSOLE_SETTINGS.replacen(":sources:", &format!("{push_settings}:sources:"), 1);
+    let console = Console::start_with("console", &settings).await;
     console
         .api(Method::POST, "/rc/v1/users", Some(json!({"attributes": {"login": "alice", "password": "alicepw"}})))
         .await;
@@ -43,6 +61,37 @@ async fn console_screens_in_a_browser() {
         .find(|p| p["users"].as_array().is_some_and(|u| u.len() == 2001))
         .unwrap_or_else(|| panic!("no ping of all 2001 users: {} pings", pings.len()));
     assert_eq!(all["message"], "push message");
+
+    // The push worker takes both pings off the queue: alice's iPhone (the only device of the
+    // 2,001 users) gets each once, with what the form sent.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(rhosync_local::consumers::run(
+        console.env.state.clone(),
+        WorkerName::Push,
+        ConsumerOptions::default(),
+        stopped,
+    ));
+    // The ping of all 2,001 users first looks up each user's devices in the registry.
+    let delivered = rhosync_e2e::eventually(std::time::Duration::from_secs(120), || {
+        let got = apns.to("/3/device/abcd1234");
+        async move { (got.len() >= 2).then_some(got) }
+    })
+    .await
+    .unwrap_or_else(|| panic!("two pings for alice's iPhone expected, got {:?}", apns.to("/3/device/")));
+    let mut payloads: Vec<Value> = delivered.iter().map(|r| r.json()).collect();
+    payloads.sort_by_key(|p| p["aps"]["alert"].to_string());
+    assert_eq!(
+        payloads[0],
+        json!({"aps": {"alert": "hello alice", "badge": 1, "sound": "welcome.mp3", "vibrate": "2000"},
+               "do_sync": ["Product"]})
+    );
+    assert_eq!(payloads[1]["aps"]["alert"], "push message");
+    assert!(delivered.iter().all(|r| r.header("apns-topic").as_deref() == Some("com.example.app")));
+    let push_queue = &console.env.provisioned.push_queue_url;
+    rhosync_e2e::settle_sqs(&console.env.state.aws.sqs, push_queue, std::time::Duration::from_secs(60)).await;
+    assert_eq!(apns.requests().len(), 2, "each ping reaches the iPhone once");
+    let _ = stop.send(true);
+    let _ = worker.await;
 }
 
 /// The Jobs and Rejected writes screens over the job routes of docs/rest-api.md.

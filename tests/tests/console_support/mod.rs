@@ -223,6 +223,7 @@ impl Console {
     pub async fn queue_bodies(&self, url: &str) -> Vec<Value> {
         let sqs = &self.env.state.aws.sqs;
         let mut bodies = Vec::new();
+        let mut handles = Vec::new();
         for _ in 0..10 {
             let out = sqs
                 .receive_message()
@@ -240,7 +241,18 @@ impl Console {
             for m in messages {
                 let body = m.body.unwrap_or_default();
                 bodies.push(serde_json::from_str(&body).unwrap_or_else(|_| json!(body)));
+                handles.extend(m.receipt_handle);
             }
+        }
+        // Visible again at once, so a worker started next finds them.
+        for handle in handles {
+            sqs.change_message_visibility()
+                .queue_url(url)
+                .receipt_handle(handle)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("making a message of {url} visible again: {e}"));
         }
         bodies
     }
