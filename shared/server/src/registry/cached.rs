@@ -11,12 +11,16 @@
 //! | `ut` | login | the user's API token | [`Registry::user_token`] |
 //! | `t` | token (its SHA-256 in the key) | the login owning it | [`Registry::token_user`] |
 //! | `c` | client id | the client record | [`Registry::client`], clientcreate |
+//! | `s` | source name | its setting overrides, or that it has none | [`Registry::source_overrides`] |
 //!
 //! Only positive answers are cached: "no such user / token / client" always asks the
-//! registry, so a record created elsewhere is seen at once. Every entry has a TTL
+//! registry, so a record created elsewhere is seen at once. Source overrides are the
+//! exception: "none" is what almost every source has, each instance asks again every few
+//! seconds (`crate::sync::effective`), and they are only ever written through
+//! [`Registry::put_source_overrides`], which drops the entry. Every entry has a TTL
 //! ([`ENTRY_TTL_SECS`]): it bounds the stale window a registry change made outside this
 //! decorator (by hand, by another tool) could leave. Listings (`users`, `clients_of`,
-//! `clients`) and source overrides are not cached.
+//! `clients`, `registered_sources`) are not cached.
 //!
 //! # Why races are safe
 //!
@@ -69,6 +73,7 @@ enum Kind {
     UserToken,
     Token,
     Client,
+    Source,
 }
 
 impl Kind {
@@ -78,6 +83,7 @@ impl Kind {
             Self::UserToken => "ut",
             Self::Token => "t",
             Self::Client => "c",
+            Self::Source => "s",
         }
     }
 }
@@ -347,11 +353,14 @@ impl Registry for CachedRegistry {
     }
 
     async fn source_overrides(&self, name: &str) -> Result<Option<SourceOverrides>, RegistryError> {
-        self.inner.source_overrides(name).await
+        // "No overrides" is cached too (as JSON null): see the module docs.
+        let load = async { self.inner.source_overrides(name).await.map(Some) };
+        Ok(self.read::<Option<SourceOverrides>, _>(Kind::Source, name, load).await?.flatten())
     }
 
     async fn put_source_overrides(&self, name: &str, overrides: &SourceOverrides) -> Result<(), RegistryError> {
-        self.inner.put_source_overrides(name, overrides).await
+        self.inner.put_source_overrides(name, overrides).await?;
+        self.invalidate(Kind::Source, name).await
     }
 
     async fn registered_sources(&self) -> Result<Vec<String>, RegistryError> {

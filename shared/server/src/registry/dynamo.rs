@@ -13,7 +13,9 @@
 //! Lookups are single-item gets; listings are one-partition queries. The only scan is
 //! [`Registry::clear`], run by `system/reset`.
 //!
-//! User profiles are written with `UpdateItem`, so the `token` attribute that
+//! A listed user (profile + app membership) is written in one `TransactWriteItems` call,
+//! the creation's "only if new" as its condition. User profiles are written as updates,
+//! so the `token` attribute that
 //! [`Registry::set_user_token`] maintains survives password or flag changes. A profile
 //! migrated from RhoConnect may hold a 40-hex SHA-1 `password_hash` with a separate `salt`;
 //! it is read as `sha1$<salt>$<hex>` so [`super::password::verify`] recognises it.
@@ -52,6 +54,23 @@ where
         RegistryError::Unavailable(message)
     } else {
         RegistryError::Store(message)
+    }
+}
+
+/// A transaction refused because one of its conditions failed (the profile existed).
+fn condition_failed<R>(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        R,
+    >,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
+            canceled.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+                || canceled.message().is_some_and(|m| m.contains("ConditionalCheckFailed"))
+        }
+        _ => false,
     }
 }
 
@@ -178,13 +197,12 @@ impl DynamoRegistry {
         }
     }
 
-    /// Writes a user profile, keeping attributes it does not own (the token).
-    async fn save_user(&self, user: &User, only_if_new: bool) -> Result<bool, RegistryError> {
+    /// The profile update of `user`, keeping attributes it does not own (the token);
+    /// `only_if_new`: refused when a profile exists.
+    fn user_update(&self, user: &User, only_if_new: bool) -> Result<aws_sdk_dynamodb::types::Update, RegistryError> {
         let mut set = vec!["#login = :login", "#admin = :admin"];
         let mut remove = Vec::new();
-        let mut req = self
-            .client
-            .update_item()
+        let mut update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
             .key("pk", s(format!("USER#{}", user.login)))
             .key("sk", s(PROFILE))
@@ -198,28 +216,62 @@ impl DynamoRegistry {
         match &user.password_hash {
             Some(hash) => {
                 set.push("#hash = :hash");
-                req = req.expression_attribute_values(":hash", s(hash.clone()));
+                update = update.expression_attribute_values(":hash", s(hash.clone()));
             }
             None => remove.push("#hash"),
         }
         match &user.email {
             Some(email) => {
                 set.push("#email = :email");
-                req = req.expression_attribute_values(":email", s(email.clone()));
+                update = update.expression_attribute_values(":email", s(email.clone()));
             }
             None => remove.push("#email"),
         }
         // A legacy salt is meaningless once the hash is rewritten.
         remove.push("#salt");
-        let mut expression = format!("SET {}", set.join(", "));
-        expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        req = req.update_expression(expression);
+        update = update.update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")));
         if only_if_new {
-            req = req.condition_expression("attribute_not_exists(pk)");
+            update = update.condition_expression("attribute_not_exists(pk)");
         }
-        match req.send().await {
+        update.build().map_err(build_err)
+    }
+
+    /// Writes a user profile alone (the admin account: not listed), keeping the token.
+    async fn save_user(&self, user: &User) -> Result<(), RegistryError> {
+        let u = self.user_update(user, false)?;
+        self.client
+            .update_item()
+            .table_name(u.table_name)
+            .set_key(Some(u.key))
+            .update_expression(u.update_expression)
+            .set_expression_attribute_names(u.expression_attribute_names)
+            .set_expression_attribute_values(u.expression_attribute_values)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    /// Writes a user profile and its app-list membership in one transaction (one call);
+    /// false when `only_if_new` and a profile existed (nothing written).
+    async fn save_listed_user(&self, user: &User, only_if_new: bool) -> Result<bool, RegistryError> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        let update = TransactWriteItem::builder().update(self.user_update(user, only_if_new)?).build();
+        let membership = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::membership(APP_USERS.into(), format!("USER#{}", user.login))))
+            .build()
+            .map_err(build_err)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(update)
+            .transact_items(TransactWriteItem::builder().put(membership).build())
+            .send()
+            .await;
+        match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) if only_if_new && condition_failed(&e) => Ok(false),
             Err(e) => Err(err(e)),
         }
     }
@@ -283,24 +335,20 @@ impl Registry for DynamoRegistry {
     }
 
     async fn put_user(&self, user: &User) -> Result<(), RegistryError> {
-        self.save_user(user, false).await?;
-        self.put(Self::membership(APP_USERS.into(), format!("USER#{}", user.login))).await
+        self.save_listed_user(user, false).await.map(drop)
     }
 
     async fn put_admin(&self, user: &User) -> Result<(), RegistryError> {
-        self.save_user(user, false).await.map(|_| ())
+        self.save_user(user).await
     }
 
     async fn ensure_user(&self, login: &str) -> Result<bool, RegistryError> {
         self.create_user(&User { login: login.to_owned(), ..User::default() }).await
     }
 
+    /// One transaction: the profile (only if new) and the app-list membership.
     async fn create_user(&self, user: &User) -> Result<bool, RegistryError> {
-        if !self.save_user(user, true).await? {
-            return Ok(false);
-        }
-        self.put(Self::membership(APP_USERS.into(), format!("USER#{}", user.login))).await?;
-        Ok(true)
+        self.save_listed_user(user, true).await
     }
 
     async fn delete_token(&self, token: &str) -> Result<(), RegistryError> {
