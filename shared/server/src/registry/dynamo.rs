@@ -13,9 +13,7 @@
 //! Lookups are single-item gets; listings are one-partition queries. The only scan is
 //! [`Registry::clear`], run by `system/reset`.
 //!
-//! A listed user (profile + app membership) is written in one `TransactWriteItems` call,
-//! the creation's "only if new" as its condition. User profiles are written as updates,
-//! so the `token` attribute that
+//! User profiles are written with `UpdateItem`, so the `token` attribute that
 //! [`Registry::set_user_token`] maintains survives password or flag changes. A profile
 //! migrated from RhoConnect may hold a 40-hex SHA-1 `password_hash` with a separate `salt`;
 //! it is read as `sha1$<salt>$<hex>` so [`super::password::verify`] recognises it.
@@ -54,23 +52,6 @@ where
         RegistryError::Unavailable(message)
     } else {
         RegistryError::Store(message)
-    }
-}
-
-/// A transaction refused because one of its conditions failed (the profile existed).
-fn condition_failed<R>(
-    e: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-        R,
-    >,
-) -> bool {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
-            canceled.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
-                || canceled.message().is_some_and(|m| m.contains("ConditionalCheckFailed"))
-        }
-        _ => false,
     }
 }
 
@@ -236,44 +217,38 @@ impl DynamoRegistry {
         update.build().map_err(build_err)
     }
 
-    /// Writes a user profile alone (the admin account: not listed), keeping the token.
-    async fn save_user(&self, user: &User) -> Result<(), RegistryError> {
-        let u = self.user_update(user, false)?;
-        self.client
+    /// Writes a user profile alone (the admin account: not listed), keeping the token;
+    /// false when `only_if_new` and a profile existed.
+    async fn save_user(&self, user: &User, only_if_new: bool) -> Result<bool, RegistryError> {
+        let u = self.user_update(user, only_if_new)?;
+        let result = self
+            .client
             .update_item()
             .table_name(u.table_name)
             .set_key(Some(u.key))
             .update_expression(u.update_expression)
+            .set_condition_expression(u.condition_expression)
             .set_expression_attribute_names(u.expression_attribute_names)
             .set_expression_attribute_values(u.expression_attribute_values)
-            .send()
-            .await
-            .map_err(err)?;
-        Ok(())
-    }
-
-    /// Writes a user profile and its app-list membership in one transaction (one call);
-    /// false when `only_if_new` and a profile existed (nothing written).
-    async fn save_listed_user(&self, user: &User, only_if_new: bool) -> Result<bool, RegistryError> {
-        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-        let update = TransactWriteItem::builder().update(self.user_update(user, only_if_new)?).build();
-        let membership = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(Self::membership(APP_USERS.into(), format!("USER#{}", user.login))))
-            .build()
-            .map_err(build_err)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(update)
-            .transact_items(TransactWriteItem::builder().put(membership).build())
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if only_if_new && condition_failed(&e) => Ok(false),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
             Err(e) => Err(err(e)),
         }
+    }
+
+    /// Writes a user profile, then its app-list membership (two calls); false when
+    /// `only_if_new` and a profile existed (nothing written). Not one `TransactWriteItems`:
+    /// the AWS emulator copies the whole table for every transaction, which made bulk user
+    /// creation (the console tests seed 2,000 users) quadratic (docs/registry.md §2).
+    async fn save_listed_user(&self, user: &User, only_if_new: bool) -> Result<bool, RegistryError> {
+        if !self.save_user(user, only_if_new).await? {
+            return Ok(false);
+        }
+        self.put(Self::membership(APP_USERS.into(), format!("USER#{}", user.login))).await?;
+        Ok(true)
     }
 
     fn client_item(client: &ClientRecord) -> Item {
@@ -339,14 +314,13 @@ impl Registry for DynamoRegistry {
     }
 
     async fn put_admin(&self, user: &User) -> Result<(), RegistryError> {
-        self.save_user(user).await
+        self.save_user(user, false).await.map(drop)
     }
 
     async fn ensure_user(&self, login: &str) -> Result<bool, RegistryError> {
         self.create_user(&User { login: login.to_owned(), ..User::default() }).await
     }
 
-    /// One transaction: the profile (only if new) and the app-list membership.
     async fn create_user(&self, user: &User) -> Result<bool, RegistryError> {
         self.save_listed_user(user, true).await
     }
