@@ -11,7 +11,7 @@ use crate::auth::throttle::ThrottleCounters;
 use crate::config::Config;
 use crate::edges::{AwsClients, QueueUrls, RedisEdge, S3BlobStore, SqsJobQueue, SqsQueueAdmin};
 use crate::ports::{BlobStore, Clock, JobQueue, QueueAdmin};
-use crate::registry::{DynamoRegistry, Registry};
+use crate::registry::{CachedRegistry, DynamoRegistry, Registry};
 use crate::sync::{Ports, SyncServices, SyncStore};
 
 /// Shared handler state: the configuration, the raw edges a few routes need (health, the
@@ -33,7 +33,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config, redis: RedisEdge, aws: AwsClients) -> Self {
-        let registry: Arc<dyn Registry> = Arc::new(DynamoRegistry::new(aws.dynamodb.clone(), config.env.table.clone()));
+        // The registry's hot reads come from Redis (docs/registry.md §3); DynamoDB stays the truth.
+        let durable: Arc<dyn Registry> = Arc::new(DynamoRegistry::new(aws.dynamodb.clone(), config.env.table.clone()));
+        let registry: Arc<dyn Registry> =
+            Arc::new(CachedRegistry::new(durable, Arc::new(SyncStore::new(redis.clone()))));
         let queue: Arc<dyn JobQueue> = Arc::new(SqsJobQueue::new(aws.sqs.clone(), QueueUrls::from_env(&config.env)));
         let blobs: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(aws.s3.clone(), config.env.bucket.clone()));
         let app = &config.settings.app;

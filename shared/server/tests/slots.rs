@@ -11,6 +11,7 @@ use rhosync_server::auth::throttle::{Bucket, Scope};
 use rhosync_server::edges::redis::SlotUnit;
 use rhosync_server::edges::RedisEdge;
 use rhosync_server::store::keys::PartitionKeys;
+use rhosync_server::store::registry_cache::{RegistryCacheStore, Seen};
 use rhosync_server::store::{BeginArgs, BeginMode, Commit, HistoryPolicy, RefreshOutcome, StatWrite, SyncStore};
 use rhosync_testkit::{unique_prefix, Stack};
 
@@ -71,6 +72,8 @@ async fn every_script_and_transaction(store: &SyncStore) {
         ok("throttle_release", store.throttle_release(&[bucket]).await);
         let mac = "0123456789abcdef0123456789abcdef01234567";
         ok("legacy_exchange_claim", store.legacy_exchange_claim(mac, "1|v1.x.y", 60).await.map(drop));
+        ok("registry cache fill", store.fill("u", user, &Seen::default(), "{}", 60).await.map(drop));
+        ok("registry cache written", store.written("t", user, Some((&Seen::default(), "\"x\"")), 60).await);
     }
     ok("record_stat", store.record_stat("users", NOW as i64, 60, 3600, 1).await);
     let write = |metric: &str| StatWrite {
@@ -123,6 +126,7 @@ const CALL_SITES: &[(&str, &str, usize)] = &[
     ("meta.rs", include_str!("../src/store/meta.rs"), 3),
     ("partition.rs", include_str!("../src/store/partition.rs"), 5),
     ("query.rs", include_str!("../src/store/query.rs"), 2),
+    ("registry_cache.rs", include_str!("../src/store/registry_cache.rs"), 2),
     ("sessions.rs", include_str!("../src/store/sessions.rs"), 1),
     ("throttle.rs", include_str!("../src/store/throttle.rs"), 2),
     ("writes.rs", include_str!("../src/store/writes.rs"), 2),

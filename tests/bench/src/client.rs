@@ -175,6 +175,8 @@ pub struct Device {
     pub client_id: Option<String>,
     /// `(request kind, latency)` of every request made, in order.
     pub log: Vec<(&'static str, Duration)>,
+    /// `(request kind, X-Rhosync-Aws-Calls)` of every answer that carried the header.
+    pub aws: Vec<(&'static str, Option<String>)>,
 }
 
 impl Device {
@@ -186,6 +188,7 @@ impl Device {
             cookie: None,
             client_id: None,
             log: Vec::new(),
+            aws: Vec::new(),
         }
     }
 
@@ -218,6 +221,12 @@ impl Device {
         let resp = req.send().await.with_context(|| what.clone())?;
         let out = expect_ok(resp, &what).await;
         self.log.push((kind, started.elapsed()));
+        if let Ok((headers, _)) = &out {
+            let calls = headers.get("x-rhosync-aws-calls").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            if calls.is_some() {
+                self.aws.push((kind, calls));
+            }
+        }
         out
     }
 

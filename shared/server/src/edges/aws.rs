@@ -4,9 +4,14 @@
 //! LocalStack locally and is absent in Lambda. S3 uses path-style addressing whenever an
 //! endpoint is set, because emulators do not serve virtual-host buckets.
 //!
+//! Every client counts its calls ([`CallCounter`], an SDK interceptor): per service into
+//! process-wide atomics ([`process_calls`]) and, inside [`counting_calls`], into the
+//! current request's counts as well (docs/registry.md §4).
+//!
 //! [`provision`] creates the resources `template.yaml` declares (queues with their DLQs, the
 //! registry table, the data bucket) under a name prefix, for the local stack and for tests.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -113,13 +118,138 @@ impl AwsClients {
         }
         let shared = loader.load().await;
         let emulated = endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
-        let s3_config =
-            aws_sdk_s3::config::Builder::from(&shared).force_path_style(emulated).timeout_config(timeouts(10)).build();
+        let s3_config = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(emulated)
+            .timeout_config(timeouts(10))
+            .interceptor(CallCounter(AwsService::S3))
+            .build();
+        let sqs_config = aws_sdk_sqs::config::Builder::from(&shared).interceptor(CallCounter(AwsService::Sqs)).build();
+        let dynamodb_config =
+            aws_sdk_dynamodb::config::Builder::from(&shared).interceptor(CallCounter(AwsService::DynamoDb)).build();
         Self {
-            sqs: aws_sdk_sqs::Client::new(&shared),
-            dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs_config),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb_config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
         }
+    }
+}
+
+/// The Secrets Manager client's configuration, its calls counted (built where secrets
+/// are read, `crate::push::secrets`).
+pub fn counted_secrets_config(shared: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Config {
+    aws_sdk_secretsmanager::config::Builder::from(shared).interceptor(CallCounter(AwsService::SecretsManager)).build()
+}
+
+/// The AWS services whose calls are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsService {
+    DynamoDb,
+    Sqs,
+    S3,
+    SecretsManager,
+}
+
+impl AwsService {
+    pub const ALL: [AwsService; 4] = [Self::DynamoDb, Self::Sqs, Self::S3, Self::SecretsManager];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DynamoDb => "dynamodb",
+            Self::Sqs => "sqs",
+            Self::S3 => "s3",
+            Self::SecretsManager => "secretsmanager",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Calls per service, counted with relaxed atomic adds.
+#[derive(Debug, Default)]
+pub struct CallCounts([AtomicU64; 4]);
+
+impl CallCounts {
+    pub const fn new() -> Self {
+        Self([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)])
+    }
+
+    fn add(&self, service: AwsService) {
+        self.0[service.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts as they are now.
+    pub fn snapshot(&self) -> AwsCalls {
+        AwsCalls(std::array::from_fn(|i| self.0[i].load(Ordering::Relaxed)))
+    }
+}
+
+/// Calls per service, in [`AwsService::ALL`] order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AwsCalls(pub [u64; 4]);
+
+impl AwsCalls {
+    pub fn of(&self, service: AwsService) -> u64 {
+        self.0[service.index()]
+    }
+
+    /// `dynamodb=1,sqs=0,s3=0,secretsmanager=0`.
+    pub fn header_value(&self) -> String {
+        AwsService::ALL.iter().map(|s| format!("{}={}", s.as_str(), self.of(*s))).collect::<Vec<_>>().join(",")
+    }
+
+    /// Reads [`AwsCalls::header_value`] back (unknown names ignored).
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut out = Self::default();
+        for part in text.split(',').filter(|p| !p.is_empty()) {
+            let (name, value) = part.split_once('=')?;
+            let value: u64 = value.trim().parse().ok()?;
+            if let Some(service) = AwsService::ALL.iter().find(|s| s.as_str() == name.trim()) {
+                out.0[service.index()] = value;
+            }
+        }
+        Some(out)
+    }
+}
+
+static PROCESS_CALLS: CallCounts = CallCounts::new();
+
+tokio::task_local! {
+    static REQUEST_CALLS: std::sync::Arc<CallCounts>;
+}
+
+/// Every AWS call this process made so far, per service.
+pub fn process_calls() -> AwsCalls {
+    PROCESS_CALLS.snapshot()
+}
+
+/// Runs `work` and also counts the AWS calls made while it runs — on its own task:
+/// calls made by tasks it spawns are not counted here (only in [`process_calls`]).
+pub async fn counting_calls<F: std::future::Future>(work: F) -> (F::Output, AwsCalls) {
+    let counts = std::sync::Arc::new(CallCounts::new());
+    let output = REQUEST_CALLS.scope(counts.clone(), work).await;
+    (output, counts.snapshot())
+}
+
+/// The SDK interceptor that counts each operation once (before its first attempt, so
+/// retries are not counted again).
+#[derive(Debug, Clone, Copy)]
+pub struct CallCounter(pub AwsService);
+
+impl aws_sdk_dynamodb::config::Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "rhosync-call-counter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        PROCESS_CALLS.add(self.0);
+        let _ = REQUEST_CALLS.try_with(|counts| counts.add(self.0));
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod aws_calls;
 pub mod console;
 pub mod cors;
 pub mod error;
@@ -79,9 +80,15 @@ fn with_common_layers(router: Router, state: AppState) -> Router {
     } else {
         router.layer(axum::middleware::from_fn_with_state(state, cors::layer))
     };
-    router
+    let router = router
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
         .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, HeaderValue::from_static("no-cache")))
         .layer(axum::middleware::from_fn(request_id::layer))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    // The AWS call count header only when asked for (`RHOSYNC_COUNT_AWS_CALLS=1`).
+    if aws_calls::enabled() {
+        router.layer(axum::middleware::from_fn(aws_calls::layer))
+    } else {
+        router
+    }
 }

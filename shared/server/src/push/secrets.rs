@@ -33,7 +33,7 @@ impl Keys {
         self.secrets
             .get_or_init(|| async {
                 let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                aws_sdk_secretsmanager::Client::new(&shared)
+                aws_sdk_secretsmanager::Client::from_conf(crate::edges::aws::counted_secrets_config(&shared))
             })
             .await
     }

@@ -178,13 +178,12 @@ impl DynamoRegistry {
         }
     }
 
-    /// Writes a user profile, keeping attributes it does not own (the token).
-    async fn save_user(&self, user: &User, only_if_new: bool) -> Result<bool, RegistryError> {
+    /// The profile update of `user`, keeping attributes it does not own (the token);
+    /// `only_if_new`: refused when a profile exists.
+    fn user_update(&self, user: &User, only_if_new: bool) -> Result<aws_sdk_dynamodb::types::Update, RegistryError> {
         let mut set = vec!["#login = :login", "#admin = :admin"];
         let mut remove = Vec::new();
-        let mut req = self
-            .client
-            .update_item()
+        let mut update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
             .key("pk", s(format!("USER#{}", user.login)))
             .key("sk", s(PROFILE))
@@ -198,30 +197,58 @@ impl DynamoRegistry {
         match &user.password_hash {
             Some(hash) => {
                 set.push("#hash = :hash");
-                req = req.expression_attribute_values(":hash", s(hash.clone()));
+                update = update.expression_attribute_values(":hash", s(hash.clone()));
             }
             None => remove.push("#hash"),
         }
         match &user.email {
             Some(email) => {
                 set.push("#email = :email");
-                req = req.expression_attribute_values(":email", s(email.clone()));
+                update = update.expression_attribute_values(":email", s(email.clone()));
             }
             None => remove.push("#email"),
         }
         // A legacy salt is meaningless once the hash is rewritten.
         remove.push("#salt");
-        let mut expression = format!("SET {}", set.join(", "));
-        expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        req = req.update_expression(expression);
+        update = update.update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")));
         if only_if_new {
-            req = req.condition_expression("attribute_not_exists(pk)");
+            update = update.condition_expression("attribute_not_exists(pk)");
         }
-        match req.send().await {
+        update.build().map_err(build_err)
+    }
+
+    /// Writes a user profile alone (the admin account: not listed), keeping the token;
+    /// false when `only_if_new` and a profile existed.
+    async fn save_user(&self, user: &User, only_if_new: bool) -> Result<bool, RegistryError> {
+        let u = self.user_update(user, only_if_new)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(u.table_name)
+            .set_key(Some(u.key))
+            .update_expression(u.update_expression)
+            .set_condition_expression(u.condition_expression)
+            .set_expression_attribute_names(u.expression_attribute_names)
+            .set_expression_attribute_values(u.expression_attribute_values)
+            .send()
+            .await;
+        match result {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
             Err(e) => Err(err(e)),
         }
+    }
+
+    /// Writes a user profile, then its app-list membership (two calls); false when
+    /// `only_if_new` and a profile existed (nothing written). Not one `TransactWriteItems`:
+    /// the AWS emulator copies the whole table for every transaction, which made bulk user
+    /// creation (the console tests seed 2,000 users) quadratic (docs/registry.md §2).
+    async fn save_listed_user(&self, user: &User, only_if_new: bool) -> Result<bool, RegistryError> {
+        if !self.save_user(user, only_if_new).await? {
+            return Ok(false);
+        }
+        self.put(Self::membership(APP_USERS.into(), format!("USER#{}", user.login))).await?;
+        Ok(true)
     }
 
     fn client_item(client: &ClientRecord) -> Item {
@@ -283,12 +310,11 @@ impl Registry for DynamoRegistry {
     }
 
     async fn put_user(&self, user: &User) -> Result<(), RegistryError> {
-        self.save_user(user, false).await?;
-        self.put(Self::membership(APP_USERS.into(), format!("USER#{}", user.login))).await
+        self.save_listed_user(user, false).await.map(drop)
     }
 
     async fn put_admin(&self, user: &User) -> Result<(), RegistryError> {
-        self.save_user(user, false).await.map(|_| ())
+        self.save_user(user, false).await.map(drop)
     }
 
     async fn ensure_user(&self, login: &str) -> Result<bool, RegistryError> {
@@ -296,11 +322,7 @@ impl Registry for DynamoRegistry {
     }
 
     async fn create_user(&self, user: &User) -> Result<bool, RegistryError> {
-        if !self.save_user(user, true).await? {
-            return Ok(false);
-        }
-        self.put(Self::membership(APP_USERS.into(), format!("USER#{}", user.login))).await?;
-        Ok(true)
+        self.save_listed_user(user, true).await
     }
 
     async fn delete_token(&self, token: &str) -> Result<(), RegistryError> {

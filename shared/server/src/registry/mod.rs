@@ -1,7 +1,8 @@
 //! The durable registry: users, API tokens, clients (devices) and source setting overrides
 //! — what must survive a Redis flush (docs/README.md §3 "Where data lives"). [`Registry`] is the
 //! port; [`DynamoRegistry`] is its DynamoDB edge (one table, `pk`/`sk` strings) and
-//! [`MemoryRegistry`] its in-memory twin.
+//! [`MemoryRegistry`] its in-memory twin. [`CachedRegistry`] ([`cached`]) decorates either
+//! with a Redis read cache of users, tokens and clients: what every function runs on.
 //!
 //! Next to it: [`login`] (password check with the legacy SHA-1 upgrade) and [`cache`] (the
 //! few RhoConnect records that live in Redis and are lost on reset: counters, app server
@@ -9,6 +10,7 @@
 //! are `crate::sync::sources`: they also read the sync engine's poll-interval key.
 
 pub mod cache;
+pub mod cached;
 pub mod dynamo;
 pub mod login;
 pub mod memory;
@@ -17,6 +19,7 @@ pub mod password;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use cached::CachedRegistry;
 pub use dynamo::DynamoRegistry;
 pub use memory::MemoryRegistry;
 

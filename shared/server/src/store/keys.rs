@@ -30,6 +30,8 @@
 //! | `login:<login>` | `exists`, `revoked` | session markers of one login (`crate::sync::sessions`) |
 //! | `sessions` | `reset_at` | time of the last system reset (µs) |
 //! | `registry` | `user:count`, `client:count`, `appserver_url` | registry records kept in the cache (`crate::registry::cache`) |
+//! | `registry` | `cache_gen` | generation of the registry read cache, replaced by `system/reset` (`crate::registry::cached`) |
+//! | `reg:<kind>:<id>` | `e` | hash: one cached registry read — `v` value (JSON), `g` generation it was read under, `n` writes seen (`crate::registry::cached`); a token's id is its SHA-256 |
 //! | `stats` | `stat:<metric>` | statistics: zset of `<value>:<bucket start>` scored by bucket, or a string |
 //! | `cudw:<write key>` | `rec` | hash: one client write's record (`c:<op>:<i>`, `r:<op>:<i>`, `persisted`) |
 //! | `cud:<source>:<client>` | `last`, `seq` | last accepted write key, write counter (`crate::sync::cud::records`) |
@@ -195,6 +197,24 @@ pub fn registry_record(keys: &Keys, docname: &str) -> String {
     keys.key(RECORDS_TAG, docname)
 }
 
+/// The generation of the registry read cache (`crate::registry::cached`).
+pub fn registry_cache_generation(keys: &Keys) -> String {
+    keys.key(RECORDS_TAG, "cache_gen")
+}
+
+/// One cached registry read: `kind` is `u` (user), `ut` (user → token), `t` (token →
+/// user) or `c` (client). A token's value never appears in a key name: its id is its
+/// SHA-256; other ids longer than 128 bytes are digested too.
+pub fn registry_entry(keys: &Keys, kind: &str, id: &str) -> String {
+    use sha2::Digest;
+    let id: std::borrow::Cow<'_, str> = if kind == "t" || id.len() > THROTTLE_NAME_MAX {
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(id.as_bytes()))).into()
+    } else {
+        tag_part(id)
+    };
+    keys.key(&format!("reg:{kind}:{id}"), "e")
+}
+
 /// The statistics metric `metric` (RhoConnect name `stat:<metric>`).
 pub fn stat(keys: &Keys, metric: &str) -> String {
     keys.key(STATS_TAG, &format!("stat:{metric}"))
@@ -320,5 +340,9 @@ mod tests {
         assert_eq!(sessions_reset(&keys), "rs:{sessions}:reset_at");
         assert_eq!(throttle(&keys, "login", "a{b}", 60), "rs:{throttle:login:a%7Bb%7D}:60");
         assert!(throttle(&keys, "login", &"x".repeat(4096), 60).len() < 120);
+        assert_eq!(registry_entry(&keys, "u", "a{b}"), "rs:{reg:u:a%7Bb%7D}:e");
+        assert_eq!(registry_cache_generation(&keys), "rs:{registry}:cache_gen");
+        let token = registry_entry(&keys, "t", "secret-token");
+        assert!(token.starts_with("rs:{reg:t:sha256:") && !token.contains("secret"), "{token}");
     }
 }

@@ -19,6 +19,8 @@
 //! * [`writes`] — the records that make a client write happen once
 //!   (`crate::sync::cud::records`);
 //! * [`ledger`] — the job ledger (`crate::jobs::ledger`);
+//! * [`registry_cache`] — the registry read cache's entries (`crate::registry::cached`),
+//!   behind their own small port [`registry_cache::RegistryCacheStore`];
 //! * [`port`] — the same methods as the [`Store`] trait, so services hold `Arc<dyn Store>`;
 //! * [`memory`] — [`MemoryStore`], the in-memory edge for unit tests, the scripts
 //!   re-expressed in Rust and pinned to the Redis edge by `tests/store_contract.rs`;
@@ -62,6 +64,7 @@ pub mod meta;
 pub mod partition;
 pub mod port;
 pub mod query;
+pub mod registry_cache;
 pub mod sessions;
 pub mod throttle;
 pub mod writes;

@@ -241,7 +241,7 @@ pub async fn register(
     // The cached record is written through on every change, so it is as good as the registry's.
     let found = find(svc, client_id).await?;
     let stored_owner = found.as_ref().map(|c| c.user_id.clone());
-    let mut client = match found {
+    let mut client = match found.clone() {
         Some(c) => c,
         None => ClientRecord {
             id: client_id.to_owned(),
@@ -255,6 +255,10 @@ pub async fn register(
         client.user_id = login.to_owned();
     }
     client.device.extend(device_fields(params));
+    // A returning device registers the same fields again: nothing to write (no registry call).
+    if found.as_ref() == Some(&client) {
+        return Ok(());
+    }
     save(svc, &client, stored_owner.as_deref()).await
 }
 

@@ -68,9 +68,9 @@ pub struct Config {
     /// Where the JSON results go.
     #[arg(long, default_value = ".local/bench/results.json")]
     pub out: PathBuf,
-    /// Scenarios to run, comma-separated: s1,s2,s3,s4,s5,s6,startup (the default) and, not
+    /// Scenarios to run, comma-separated: s1,s2,s3,s4,s5,s6,aws-calls,startup (the default) and, not
     /// run by default (they take minutes), push, bulk and soak.
-    #[arg(long, default_value = "s3,s1,s2,s4,s5,s6,startup", value_delimiter = ',')]
+    #[arg(long, default_value = "s3,s1,s2,s4,s5,s6,aws-calls,startup", value_delimiter = ',')]
     pub scenarios: Vec<String>,
     /// Prefix of the device logins of this run (a random suffix is added).
     #[arg(long, default_value = "bench")]
@@ -166,7 +166,7 @@ impl Config {
             redis_pid: None,
             floor_bin: None,
             out: PathBuf::from(".local/bench/smoke.json"),
-            scenarios: ["s3", "s1", "s2", "s4", "s5", "s6"].map(str::to_owned).to_vec(),
+            scenarios: ["s3", "s1", "s2", "s4", "s5", "s6", "aws-calls"].map(str::to_owned).to_vec(),
             user_prefix: "smoke".into(),
             attrs: 3,
             p_size: 40,

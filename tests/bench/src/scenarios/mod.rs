@@ -9,6 +9,7 @@
 //! | S4 | Redis `used_memory` per additional device on app-partitioned sources | ≤ 30 B per value per device; stretch: constant |
 //! | S5 | the RhoConnect bench `test_query_script` shape at several concurrencies | ≤ 0.6 ms runner CPU per request |
 //! | S6 | no-change sync requests/s as a share of the floor's | ≥ 50% |
+//! | aws-calls | DynamoDB / SQS / S3 calls per request kind of a new and a returning device session (the runner's `X-Rhosync-Aws-Calls` header) | returning device 0 DynamoDB calls, new device ≤ 2 |
 //! | start-up | spawn → first served invocation per function binary; zipped sizes | ≤ 8 MB zipped |
 //! | push | one ping to 10,000 devices through the push worker to fake APNs and FCM, against a bare HTTP/2 client replaying the same requests (notifications/s, CPU per notification) | within 2× the floor |
 //! | bulk | the bulk file of 100,000 objects built by the `bulk-worker` binary, beside a bare rusqlite floor | time and CPU ≤ 1.5× the floor; peak RSS ≤ 1024 MiB |
@@ -32,11 +33,13 @@
 //! - `s4`: S4, Redis memory per device;
 //! - `s5`: S5, the RhoConnect-shaped session under concurrency;
 //! - `s6`: S6, no-change throughput against the floor, and the floor's child process;
+//! - `aws_calls`: the AWS calls per request kind and per device session;
 //! - `startup`: start-up times and zipped sizes of the function binaries;
 //! - `push`: the push scenario (its child processes live in `crate::push`).
 //! - `bulk`: the bulk-data file built by the bulk worker against its floor.
 //! - `soak`: the long run with many devices (its devices, recorder, samples and plot in `soak/`).
 
+mod aws_calls;
 mod bulk;
 mod config;
 mod push;
@@ -125,13 +128,14 @@ pub async fn execute(cfg: Config) -> Result<Report> {
         seeded: Vec::new(),
     };
     bench.check_server().await?;
-    let order: [(&str, Scenario); 10] = [
+    let order: [(&str, Scenario); 11] = [
         ("S3", |b| Box::pin(b.s3())),
         ("S1", |b| Box::pin(b.s1())),
         ("S2", |b| Box::pin(b.s2())),
         ("S4", |b| Box::pin(b.s4())),
         ("S5", |b| Box::pin(b.s5())),
         ("S6", |b| Box::pin(b.s6())),
+        ("aws-calls", |b| Box::pin(b.aws_calls())),
         ("start-up", |b| Box::pin(b.startup())),
         ("push", |b| Box::pin(b.push())),
         ("bulk", |b| Box::pin(b.bulk())),
