@@ -257,6 +257,50 @@ impl Console {
         bodies
     }
 
+    /// Deletes the messages on the queue at `url` whose body `doomed` picks; the others
+    /// are made visible again. How many were deleted.
+    pub async fn delete_where(&self, url: &str, doomed: impl Fn(&Value) -> bool) -> usize {
+        let sqs = &self.env.state.aws.sqs;
+        let (mut deleted, mut kept) = (0, Vec::new());
+        for _ in 0..10 {
+            let out = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .visibility_timeout(30)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("receiving from {url}: {e}"));
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                let body = serde_json::from_str(m.body().unwrap_or_default()).unwrap_or(Value::Null);
+                let Some(handle) = m.receipt_handle else { continue };
+                if doomed(&body) {
+                    sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.unwrap_or_else(|e| {
+                        panic!("deleting a message of {url}: {e}");
+                    });
+                    deleted += 1;
+                } else {
+                    kept.push(handle);
+                }
+            }
+        }
+        for handle in kept {
+            sqs.change_message_visibility()
+                .queue_url(url)
+                .receipt_handle(handle)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("making a message of {url} visible again: {e}"));
+        }
+        deleted
+    }
+
     pub async fn send(&self, url: &str, body: &Value) {
         self.env
             .state
