@@ -120,14 +120,7 @@ async fn admin_cli(base: &str, token: &str, args: &[&str]) -> Result<String, Cli
 }
 
 async fn call(w: &World, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, String) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-    let mut req = w.http.request(method, w.url(path)).header("X-RhoConnect-API-TOKEN", token);
-    if let Some(b) = body {
-        req = req.header("Content-Type", "application/json").body(b.to_string());
-    }
-    let resp = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
-    let status = resp.status().as_u16();
-    (status, resp.text().await.unwrap_or_default())
+    w.with_token(method, path, token, body).await
 }
 
 async fn device_login(w: &World, login: &str, password: &str) -> u16 {

@@ -221,9 +221,29 @@ impl Console {
 
     /// Every message body now on the queue at `url` (received, then made visible again).
     pub async fn queue_bodies(&self, url: &str) -> Vec<Value> {
+        let messages = self.receive_all(url).await;
+        let bodies = messages.iter().map(|(body, _)| body.clone()).collect();
+        self.release(url, messages.into_iter().map(|(_, handle)| handle)).await;
+        bodies
+    }
+
+    /// Deletes the messages on the queue at `url` whose body `doomed` picks; the others
+    /// are made visible again. How many were deleted.
+    pub async fn delete_where(&self, url: &str, doomed: impl Fn(&Value) -> bool) -> usize {
+        let (gone, kept): (Vec<_>, Vec<_>) = self.receive_all(url).await.into_iter().partition(|(b, _)| doomed(b));
+        for (_, handle) in &gone {
+            let deleting = self.env.state.aws.sqs.delete_message().queue_url(url).receipt_handle(handle);
+            deleting.send().await.unwrap_or_else(|e| panic!("deleting a message of {url}: {e}"));
+        }
+        self.release(url, kept.into_iter().map(|(_, handle)| handle)).await;
+        gone.len()
+    }
+
+    /// Every message now on the queue at `url` (its body as JSON, else as a string, and its
+    /// receipt handle), each left invisible for 30 s so that none is received twice.
+    async fn receive_all(&self, url: &str) -> Vec<(Value, String)> {
         let sqs = &self.env.state.aws.sqs;
-        let mut bodies = Vec::new();
-        let mut handles = Vec::new();
+        let mut received = Vec::new();
         for _ in 0..10 {
             let out = sqs
                 .receive_message()
@@ -240,65 +260,23 @@ impl Console {
             }
             for m in messages {
                 let body = m.body.unwrap_or_default();
-                bodies.push(serde_json::from_str(&body).unwrap_or_else(|_| json!(body)));
-                handles.extend(m.receipt_handle);
+                let body = serde_json::from_str(&body).unwrap_or_else(|_| json!(body));
+                received.extend(m.receipt_handle.map(|handle| (body, handle)));
             }
         }
-        // Visible again at once, so a worker started next finds them.
-        for handle in handles {
-            sqs.change_message_visibility()
-                .queue_url(url)
-                .receipt_handle(handle)
-                .visibility_timeout(0)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("making a message of {url} visible again: {e}"));
-        }
-        bodies
+        received
     }
 
-    /// Deletes the messages on the queue at `url` whose body `doomed` picks; the others
-    /// are made visible again. How many were deleted.
-    pub async fn delete_where(&self, url: &str, doomed: impl Fn(&Value) -> bool) -> usize {
-        let sqs = &self.env.state.aws.sqs;
-        let (mut deleted, mut kept) = (0, Vec::new());
-        for _ in 0..10 {
-            let out = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .visibility_timeout(30)
-                .wait_time_seconds(0)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("receiving from {url}: {e}"));
-            let messages = out.messages.unwrap_or_default();
-            if messages.is_empty() {
-                break;
-            }
-            for m in messages {
-                let body = serde_json::from_str(m.body().unwrap_or_default()).unwrap_or(Value::Null);
-                let Some(handle) = m.receipt_handle else { continue };
-                if doomed(&body) {
-                    sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.unwrap_or_else(|e| {
-                        panic!("deleting a message of {url}: {e}");
-                    });
-                    deleted += 1;
-                } else {
-                    kept.push(handle);
-                }
-            }
-        }
-        for handle in kept {
-            sqs.change_message_visibility()
-                .queue_url(url)
-                .receipt_handle(handle)
+    /// Makes received messages visible again at once, so a worker started next finds them.
+    async fn release(&self, url: &str, handles: impl Iterator<Item = String>) {
+        for handle in handles {
+            let visible = self.env.state.aws.sqs.change_message_visibility().queue_url(url).receipt_handle(handle);
+            visible
                 .visibility_timeout(0)
                 .send()
                 .await
                 .unwrap_or_else(|e| panic!("making a message of {url} visible again: {e}"));
         }
-        deleted
     }
 
     pub async fn send(&self, url: &str, body: &Value) {

@@ -68,8 +68,13 @@ impl World {
 
     /// An admin call with the test API token; returns status and body text.
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
+        self.with_token(method, path, TEST_API_TOKEN, body).await
+    }
+
+    /// A REST call with `token` as the API token (empty: none that works); status and body.
+    pub async fn with_token(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, String) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let mut req = self.http.request(method, self.url(path)).header("X-RhoConnect-API-TOKEN", TEST_API_TOKEN);
+        let mut req = self.http.request(method, self.url(path)).header("X-RhoConnect-API-TOKEN", token);
         if let Some(b) = body {
             req = req.header("Content-Type", "application/json").body(b.to_string());
         }
