@@ -17,6 +17,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -32,9 +33,11 @@ pub enum AwsError {
 /// The call failed because the service is unreachable, slow or overloaded — not because of
 /// what was asked: no connection, a timeout, a broken response, throttling or a 5xx. Such
 /// failures answer 503 (the caller may retry); the others are the caller's or ours.
-pub fn is_outage<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+/// A 5xx counts by its status too: a gateway's HTML error page has no error code.
+pub fn is_outage<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     match err {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) if service.raw().status().is_server_error() => true,
         SdkError::ServiceError(service) => matches!(
             service.err().code(),
             Some(

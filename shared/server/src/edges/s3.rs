@@ -21,10 +21,13 @@ impl S3BlobStore {
     }
 }
 
-fn failed<E, R>(action: &'static str, key: &str, err: aws_sdk_s3::error::SdkError<E, R>) -> BlobError
+fn failed<E>(
+    action: &'static str,
+    key: &str,
+    err: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> BlobError
 where
     E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
 {
     if crate::edges::aws::is_outage(&err) {
         BlobError::outage(action, key, AwsError::sdk("s3", err))

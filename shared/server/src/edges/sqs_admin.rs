@@ -38,10 +38,9 @@ pub struct SqsQueueAdmin {
     dlq_urls: Mutex<HashMap<Queue, String>>,
 }
 
-fn error<E, R>(queue: Queue, e: aws_sdk_sqs::error::SdkError<E, R>) -> QueueError
+fn error<E>(queue: Queue, e: aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>) -> QueueError
 where
     E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let outage = is_outage(&e);
     let message = AwsError::sdk("sqs", e).to_string();

@@ -28,6 +28,8 @@ use crate::store::Store;
 pub const CONCURRENCY: usize = 32;
 /// Chunk jobs being queued at once by one ping.
 const CHUNK_SENDS: usize = 10;
+/// Users whose devices a ping looks up at once.
+const USER_LOOKUPS: usize = 16;
 /// The longest wait a passing refusal is retried after within the same job.
 pub const INLINE_RETRY_MAX: Duration = Duration::from_secs(2);
 /// Ledger entries of device deliveries live as long as the job ledger's (a day).
@@ -98,10 +100,22 @@ impl PushService {
     ) -> Result<Tally, PushError> {
         let infra = |e: crate::registry::RegistryError| PushError::Infrastructure(e.to_string());
         let mut resolver = Resolver::new(self.fcm_configured);
-        for user in users {
-            let ids = ports.registry.clients_of(user).await.map_err(infra)?;
-            let clients =
-                if ids.is_empty() { Vec::new() } else { ports.registry.clients(&ids).await.map_err(infra)? };
+        // Users are looked up side by side (a ping of thousands of users is thousands of
+        // registry round trips); `buffered` keeps their order, which the de-duplication
+        // by phone and token depends on.
+        let registry = ports.registry;
+        // Collected first, as below: a lazy map's closure is not general enough for a Send future.
+        let lookups: Vec<_> = users
+            .iter()
+            .map(|user| async move {
+                let ids = registry.clients_of(user).await?;
+                let clients = if ids.is_empty() { Vec::new() } else { registry.clients(&ids).await? };
+                Ok::<_, crate::registry::RegistryError>((user, clients))
+            })
+            .collect();
+        let mut resolved = stream::iter(lookups).buffered(USER_LOOKUPS);
+        while let Some(found) = resolved.next().await {
+            let (user, clients) = found.map_err(infra)?;
             resolver.add_user(user, clients);
         }
         let resolution = resolver.finish();

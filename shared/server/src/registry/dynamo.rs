@@ -13,7 +13,9 @@
 //! Lookups are single-item gets; listings are one-partition queries. The only scan is
 //! [`Registry::clear`], run by `system/reset`.
 //!
-//! User profiles are written with `UpdateItem`, so the `token` attribute that
+//! A listed user (profile + app membership) is written in one `TransactWriteItems` call,
+//! the creation's "only if new" as its condition. User profiles are written as updates,
+//! so the `token` attribute that
 //! [`Registry::set_user_token`] maintains survives password or flag changes. A profile
 //! migrated from RhoConnect may hold a 40-hex SHA-1 `password_hash` with a separate `salt`;
 //! it is read as `sha1$<salt>$<hex>` so [`super::password::verify`] recognises it.
@@ -41,10 +43,9 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn err<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> RegistryError
+fn err<E>(e: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> RegistryError
 where
     E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
 {
     let outage = crate::edges::aws::is_outage(&e);
     let message = crate::edges::AwsError::sdk("dynamodb", e).to_string();
@@ -54,6 +55,51 @@ where
         RegistryError::Store(message)
     }
 }
+
+type TransactError = aws_sdk_dynamodb::error::SdkError<
+    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    aws_sdk_dynamodb::config::http::HttpResponse,
+>;
+
+/// Why DynamoDB canceled a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Canceled {
+    /// One of its conditions failed (the profile existed): nothing was written.
+    Condition,
+    /// Another transaction held one of its items: nothing was written, and trying again
+    /// is right (the SDK does not retry this one by itself).
+    Conflict,
+    /// Anything else.
+    Other,
+}
+
+/// The reason of a cancellation from its per-item reason codes (and, for emulators that
+/// send none, its message).
+fn cancel_kind(codes: &[Option<&str>], message: Option<&str>) -> Canceled {
+    let named = |code: &str| codes.contains(&Some(code)) || message.is_some_and(|m| m.contains(code));
+    if named("ConditionalCheckFailed") {
+        Canceled::Condition
+    } else if named("TransactionConflict") {
+        Canceled::Conflict
+    } else {
+        Canceled::Other
+    }
+}
+
+fn canceled(e: &TransactError) -> Option<Canceled> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match e.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(c) => {
+            let codes: Vec<Option<&str>> = c.cancellation_reasons().iter().map(|r| r.code()).collect();
+            Some(cancel_kind(&codes, c.message()))
+        }
+        _ => None,
+    }
+}
+
+/// How often a transaction that lost a conflict is sent (two devices of a new user
+/// logging in at once both write its profile).
+const TRANSACTION_ATTEMPTS: u32 = 4;
 
 /// A request that could not be built (a bug of ours, not an outage).
 fn build_err(e: impl std::error::Error) -> RegistryError {
@@ -217,38 +263,52 @@ impl DynamoRegistry {
         update.build().map_err(build_err)
     }
 
-    /// Writes a user profile alone (the admin account: not listed), keeping the token;
-    /// false when `only_if_new` and a profile existed.
-    async fn save_user(&self, user: &User, only_if_new: bool) -> Result<bool, RegistryError> {
-        let u = self.user_update(user, only_if_new)?;
-        let result = self
-            .client
+    /// Writes a user profile alone (the admin account: not listed), keeping the token.
+    async fn save_user(&self, user: &User) -> Result<(), RegistryError> {
+        let u = self.user_update(user, false)?;
+        self.client
             .update_item()
             .table_name(u.table_name)
             .set_key(Some(u.key))
             .update_expression(u.update_expression)
-            .set_condition_expression(u.condition_expression)
             .set_expression_attribute_names(u.expression_attribute_names)
             .set_expression_attribute_values(u.expression_attribute_values)
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    /// Writes a user profile and its app-list membership in one transaction (one call);
+    /// false when `only_if_new` and a profile existed (nothing written).
+    async fn save_listed_user(&self, user: &User, only_if_new: bool) -> Result<bool, RegistryError> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        let update = TransactWriteItem::builder().update(self.user_update(user, only_if_new)?).build();
+        let membership = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::membership(APP_USERS.into(), format!("USER#{}", user.login))))
+            .build()
+            .map_err(build_err)?;
+        match self.transact(vec![update, TransactWriteItem::builder().put(membership).build()]).await {
+            Ok(()) => Ok(true),
+            Err(e) if only_if_new && canceled(&e) == Some(Canceled::Condition) => Ok(false),
             Err(e) => Err(err(e)),
         }
     }
 
-    /// Writes a user profile, then its app-list membership (two calls); false when
-    /// `only_if_new` and a profile existed (nothing written). Not one `TransactWriteItems`:
-    /// the AWS emulator copies the whole table for every transaction, which made bulk user
-    /// creation (the console tests seed 2,000 users) quadratic (docs/registry.md §2).
-    async fn save_listed_user(&self, user: &User, only_if_new: bool) -> Result<bool, RegistryError> {
-        if !self.save_user(user, only_if_new).await? {
-            return Ok(false);
+    /// Sends one transaction, again after a short pause while it loses a conflict.
+    async fn transact(&self, items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>) -> Result<(), TransactError> {
+        let mut attempt = 1;
+        loop {
+            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt < TRANSACTION_ATTEMPTS && canceled(&e) == Some(Canceled::Conflict) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        self.put(Self::membership(APP_USERS.into(), format!("USER#{}", user.login))).await?;
-        Ok(true)
     }
 
     fn client_item(client: &ClientRecord) -> Item {
@@ -314,13 +374,14 @@ impl Registry for DynamoRegistry {
     }
 
     async fn put_admin(&self, user: &User) -> Result<(), RegistryError> {
-        self.save_user(user, false).await.map(drop)
+        self.save_user(user).await
     }
 
     async fn ensure_user(&self, login: &str) -> Result<bool, RegistryError> {
         self.create_user(&User { login: login.to_owned(), ..User::default() }).await
     }
 
+    /// One transaction: the profile (only if new) and the app-list membership.
     async fn create_user(&self, user: &User) -> Result<bool, RegistryError> {
         self.save_listed_user(user, true).await
     }
@@ -408,14 +469,7 @@ impl Registry for DynamoRegistry {
             Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
         };
         let membership = Self::membership(format!("USER#{}", client.user_id), format!("CLIENT#{}", client.id));
-        self.client
-            .transact_write_items()
-            .transact_items(put(Self::client_item(client))?)
-            .transact_items(put(membership)?)
-            .send()
-            .await
-            .map_err(err)?;
-        Ok(())
+        self.transact(vec![put(Self::client_item(client))?, put(membership)?]).await.map_err(err)
     }
 
     async fn put_client_owned_by(
@@ -548,5 +602,24 @@ impl Registry for DynamoRegistry {
             .await
             .map_err(err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{cancel_kind, Canceled};
+
+    #[test]
+    fn a_failed_condition_wins_over_a_conflict_and_a_conflict_is_retried() {
+        assert_eq!(cancel_kind(&[Some("ConditionalCheckFailed"), Some("None")], None), Canceled::Condition);
+        assert_eq!(
+            cancel_kind(&[Some("TransactionConflict"), Some("ConditionalCheckFailed")], None),
+            Canceled::Condition,
+            "the profile existed: retrying cannot succeed"
+        );
+        assert_eq!(cancel_kind(&[Some("None"), Some("TransactionConflict")], None), Canceled::Conflict);
+        assert_eq!(cancel_kind(&[], Some("Transaction cancelled [ConditionalCheckFailed]")), Canceled::Condition);
+        assert_eq!(cancel_kind(&[Some("ValidationError")], Some("bad")), Canceled::Other);
+        assert_eq!(cancel_kind(&[None, None], None), Canceled::Other);
     }
 }

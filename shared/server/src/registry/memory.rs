@@ -90,12 +90,19 @@ impl Tables {
         Ok(())
     }
 
-    fn create_user(&mut self, user: &User) -> Result<bool, RegistryError> {
-        if !self.save_user(user, true)? {
+    /// The profile and its app membership, all or nothing (one transaction in DynamoDB:
+    /// a membership key over the limit refuses the profile too).
+    fn save_listed_user(&mut self, user: &User, only_if_new: bool) -> Result<bool, RegistryError> {
+        writable(("", APP), (USER, &user.login))?;
+        if !self.save_user(user, only_if_new)? {
             return Ok(false);
         }
         self.list_user(&user.login)?;
         Ok(true)
+    }
+
+    fn create_user(&mut self, user: &User) -> Result<bool, RegistryError> {
+        self.save_listed_user(user, true)
     }
 
     fn user_token(&self, login: &str) -> Option<String> {
@@ -216,9 +223,7 @@ impl Registry for MemoryRegistry {
     }
 
     async fn put_user(&self, user: &User) -> Result<(), RegistryError> {
-        let mut tables = self.lock();
-        tables.save_user(user, false)?;
-        tables.list_user(&user.login)
+        self.lock().save_listed_user(user, false).map(drop)
     }
 
     async fn put_admin(&self, user: &User) -> Result<(), RegistryError> {
@@ -443,10 +448,12 @@ mod tests {
         assert!(r.put_user(&user(&long, None)).await.is_err());
         assert!(r.users().await.expect("users").is_empty());
         r.delete_client(&long).await.expect("deleting is a no-op");
-        // Profile written, listing refused: the sort key is over 1024 bytes.
+        // The profile's key fits, its membership's sort key is over 1024 bytes: the
+        // transaction is refused whole.
         let medium = "y".repeat(MAX_SK_BYTES);
         assert!(r.put_user(&user(&medium, None)).await.is_err());
-        assert!(r.user(&medium).await.expect("lookup").is_some());
+        assert!(r.create_user(&user(&medium, None)).await.is_err());
+        assert_eq!(r.user(&medium).await.expect("lookup"), None, "a refused transaction writes no profile");
         assert!(r.users().await.expect("users").is_empty());
         assert!(r.create_client(&client(&medium, "amy")).await.is_err());
         assert_eq!(r.client(&medium).await.expect("lookup"), None, "a refused transaction writes nothing");

@@ -1,5 +1,5 @@
 //! The soak's PNG: three panels over the run's time — the runner's resident set, Redis
-//! memory (`used_memory` and the part of it not kept by design), and p99 latency per
+//! memory (`used_memory`, the part of it not kept by design, and the live state judged), and p99 latency per
 //! request kind per interval (log scale) — each with the end of the warm-up marked.
 //!
 //! Drawn with `plotters`' bitmap backend; its text needs a TrueType font, read at run time
@@ -105,6 +105,7 @@ pub fn render(path: &Path, title: &str, samples: &[Sample], intervals: &[Interva
     // 2. Redis memory.
     let used: Vec<(f64, f64)> = samples.iter().filter_map(|s| Some((s.t_s, mib(s.redis_used_memory?)))).collect();
     let rest: Vec<(f64, f64)> = samples.iter().filter_map(|s| Some((s.t_s, mib(s.redis_remainder()?)))).collect();
+    let live: Vec<(f64, f64)> = samples.iter().filter_map(|s| Some((s.t_s, mib(s.redis_live_state()?)))).collect();
     let kept: Vec<(f64, f64)> = samples
         .iter()
         .filter_map(|s| {
@@ -126,6 +127,7 @@ pub fn render(path: &Path, title: &str, samples: &[Sample], intervals: &[Interva
         ("used_memory", used, RGBColor(214, 39, 40)),
         ("used_memory less history, write records, statistics", rest, RGBColor(44, 160, 44)),
         ("history + write records + statistics (kept by design)", kept, RGBColor(127, 127, 127)),
+        ("live state: MEMORY USAGE of all other keys (judged)", live, RGBColor(31, 119, 180)),
     ];
     for (label, points, colour) in series {
         chart

@@ -205,6 +205,11 @@ pub struct RedisBreakdown {
     pub write_record_bytes: u64,
     /// The statistics series: one member per metric per minute, kept 44,640 s by design.
     pub stats_bytes: u64,
+    /// Every other key (the partitions' data and indexes, the clients' cursors, sent
+    /// state, links, cached records, write counters…) and their `MEMORY USAGE` summed:
+    /// the server's live state, which must stay flat.
+    pub other_keys: u64,
+    pub other_bytes: u64,
 }
 
 /// One resource sample.
@@ -222,6 +227,20 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// `MEMORY USAGE` of the keys outside what is kept by design.
+    pub fn redis_live_state(&self) -> Option<u64> {
+        self.redis.as_ref().map(|r| r.other_bytes).filter(|b| *b > 0)
+    }
+
+    /// `used_memory` less every key's `MEMORY USAGE`: Redis's own bookkeeping (the
+    /// keyspace's hash tables, expiry entries, client buffers, scripts), which grows with
+    /// the number of keys.
+    pub fn redis_bookkeeping(&self) -> Option<u64> {
+        let used = self.redis_used_memory?;
+        let r = self.redis.as_ref()?;
+        Some(used.saturating_sub(r.history_bytes + r.write_record_bytes + r.stats_bytes + r.other_bytes))
+    }
+
     /// Redis `used_memory` less what is kept by design (history, write records,
     /// statistics): the part that must stay flat.
     pub fn redis_remainder(&self) -> Option<u64> {

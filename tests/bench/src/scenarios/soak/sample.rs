@@ -1,7 +1,7 @@
 //! The soak's resource samples: the runner's resident set and CPU from `/proc`, Redis
 //! `used_memory`, and one `SCAN` that splits Redis memory into what the server keeps by
-//! design (history, write records, statistics) and the rest; taken by [`Sampler`] every
-//! `--soak-sample-secs`.
+//! design (history, write records, statistics) and the rest, each by `MEMORY USAGE` of its
+//! keys; taken by [`Sampler`] every `--soak-sample-secs`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,6 +37,7 @@ async fn redis_breakdown(conn: &mut redis::aio::MultiplexedConnection, partition
     let mut history = Vec::new();
     let mut writes = Vec::new();
     let mut stats = Vec::new();
+    let mut other = Vec::new();
     let mut out = RedisBreakdown::default();
     let mut cursor: u64 = 0;
     loop {
@@ -53,6 +54,8 @@ async fn redis_breakdown(conn: &mut redis::aio::MultiplexedConnection, partition
                 stats.push(key);
             } else if key.contains(partition_tag) && (key.ends_with("}:hist") || key.ends_with("}:hlog")) {
                 history.push(key);
+            } else {
+                other.push(key);
             }
         }
         if next == 0 {
@@ -62,6 +65,8 @@ async fn redis_breakdown(conn: &mut redis::aio::MultiplexedConnection, partition
     }
     out.history_bytes = memory_usage(conn, &history).await?;
     out.stats_bytes = memory_usage(conn, &stats).await?;
+    out.other_keys = other.len() as u64;
+    out.other_bytes = memory_usage(conn, &other).await?;
     if !writes.is_empty() {
         let measured = memory_usage(conn, &writes).await?;
         out.write_record_bytes = measured * out.write_records / writes.len() as u64;
