@@ -444,6 +444,21 @@ mod tests {
         assert!(bad(b"").is_ok());
     }
 
+    /// Found by the `params_query` fuzz target: `cud` members are merged after the path
+    /// captures, so a nested `cud[source_name][…]` replaces the route's source name with an
+    /// object — and the helper then reads no source name rather than a wrong one.
+    #[test]
+    fn a_cud_source_name_of_any_type_wins_over_the_path_and_reads_as_none_unless_text() {
+        let r = build_params(Some("cud[source_name][x]=1"), Body::None, &[("source_name", "Product")]).expect("params");
+        assert_eq!(r.params["source_name"], json!({"x": "1"}));
+        assert_eq!(source_name(&r.params), None);
+        let r =
+            build_params(Some("cud[source_name]=Other"), Body::None, &[("source_name", "Product")]).expect("params");
+        assert_eq!(source_name(&r.params).as_deref(), Some("Other"));
+        let r = build_params(Some("cud[client_id]=c"), Body::None, &[("source_name", "Product")]).expect("params");
+        assert_eq!(source_name(&r.params).as_deref(), Some("Product"));
+    }
+
     #[test]
     fn multipart_cud_and_path_captures() {
         let parts = vec![

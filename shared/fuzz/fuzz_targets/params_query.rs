@@ -1,5 +1,8 @@
 //! The query-string parser (`rhosync_engine::params`): Rack nesting, rhoconnect.js's
-//! value-less JSON keys, and the helpers that read the result.
+//! value-less JSON keys, and the helpers that read the result. The path's `source_name`
+//! survives unless `cud` brings its own (found by this target: `cud[source_name][…]=…`
+//! replaces it with an object, as the merge order says; `params::source_name` then reads
+//! no name).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -36,7 +39,18 @@ fuzz_target!(|data: &[u8]| {
     match params::build_params(Some(&query), Body::None, &[("source_name", "Product")]) {
         Ok(out) => {
             assert!(out.uploads.is_empty());
-            assert_eq!(out.params.get("source_name").and_then(Value::as_str).is_some(), true);
+            // The path capture, unless the `cud` parameter names another source: its members
+            // are merged last (docs/device-protocol.md §2.1), whatever their type.
+            let from_cud = params::parse_nested_query(&query).ok().and_then(|q| match q.get("cud") {
+                Some(Value::Object(m)) => m.get("source_name").cloned(),
+                Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
+                    Ok(Value::Object(m)) => m.get("source_name").cloned(),
+                    _ => None,
+                },
+                _ => None,
+            });
+            let expected = from_cud.unwrap_or_else(|| Value::String("Product".into()));
+            assert_eq!(out.params.get("source_name"), Some(&expected));
             let p = &out.params;
             if let Ok(size) = params::page_size(p) {
                 assert!(size as u64 <= params::MAX_P_SIZE);
