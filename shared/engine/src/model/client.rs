@@ -45,12 +45,62 @@ pub enum Base {
 }
 
 /// The scalar part of a client's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ClientCursor {
     /// Base belief.
     pub base: Base,
     /// Scan position while a cycle is in progress.
     pub scan: Option<Version>,
+    /// The pages of the running cycle that sent objects from the change index, oldest
+    /// first (at most [`MAX_MARKS`]); they stand in for those objects' sent entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<PageMark>,
+}
+
+/// One page of a scan cycle that sent objects it met in the change index: the partition
+/// version its read saw and the scan position it reached. The mark covers the scores
+/// above the previous mark's `scan` (or the cycle's start) up to its own: the device
+/// holds `body_at(x, read)` for every object whose score at `read` lies there — the ones
+/// this page sent or found equal, and the ones earlier unmarked pages (which sent
+/// nothing) found equal, unless they changed since, in which case their new score puts
+/// them in this page's own walk or beyond the mark. So a page needs no sent entry per
+/// object: one mark replaces them all, and the history of an object changed since tells
+/// which mark examined it ([`examined_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct PageMark {
+    /// The partition version the page's read saw.
+    pub read: Version,
+    /// The scan position after the page.
+    pub scan: Version,
+}
+
+/// How many marks one cycle keeps. A cycle of more pages (a tiny `p_size` over a large
+/// source) records sent entries for its later pages, as it did before marks existed.
+pub const MAX_MARKS: usize = 64;
+
+impl ClientCursor {
+    /// The state field form of the marks: `read:scan` pairs joined by `,` (`None`: none).
+    pub fn marks_field(&self) -> Option<String> {
+        if self.marks.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = self.marks.iter().map(|m| format!("{}:{}", m.read, m.scan)).collect();
+        Some(parts.join(","))
+    }
+
+    /// Parses [`Self::marks_field`]; a malformed field reads as no marks.
+    pub fn parse_marks(field: Option<&str>) -> Vec<PageMark> {
+        let Some(text) = field.filter(|t| !t.is_empty()) else { return Vec::new() };
+        let mut out = Vec::new();
+        for part in text.split(',') {
+            let Some((r, s)) = part.split_once(':') else { return Vec::new() };
+            match (r.parse(), s.parse()) {
+                (Ok(read), Ok(scan)) => out.push(PageMark { read, scan }),
+                _ => return Vec::new(),
+            }
+        }
+        out
+    }
 }
 
 /// The per-(client, source) state the store reads in full on every page.
@@ -157,7 +207,75 @@ pub fn is_in_step(state: &ClientSyncState, head: &PartitionHead) -> bool {
     state.pinned.is_empty() && state.cursor.scan.is_none() && state.cursor.base == Base::At(head.version)
 }
 
-/// The believed body of one object.
+/// Whether a page of the running cycle examined an object in the change index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Examined {
+    /// No mark examined it.
+    No,
+    /// The last mark that examined it read the partition at this version.
+    At(Version),
+    /// Its history was pruned too far to tell.
+    Unknown,
+}
+
+/// The object's change-index score as of version `t`: `Ok(score)` (None: not indexed
+/// then), or `Err(bound)` when the change it had then was pruned: its score was then at
+/// most `bound` (or it was not indexed). Pruning drops events oldest first and every
+/// event above the horizon is kept, so the kept events below `t` decide exactly.
+fn score_at(record: &ObjectRecord, t: Version, horizon: Version) -> Result<Option<Version>, Version> {
+    match record.latest {
+        None => Ok(None),
+        Some(latest) if latest <= t => Ok(Some(latest)),
+        Some(_) => match record.history.iter().rev().find(|e| e.version <= t) {
+            Some(e) => Ok(Some(e.version)),
+            None => Err(t.min(horizon)),
+        },
+    }
+}
+
+/// Which mark of `cursor` last examined the object of `record` ([`PageMark`]): the
+/// object's score as of each mark's read, against the range of scores that page walked.
+/// `Examined::No` at once for an object unchanged since the cycle's first mark, as every
+/// object still ahead of the scan is.
+pub fn examined_at(cursor: &ClientCursor, record: &ObjectRecord, horizon: Version) -> Examined {
+    let (Some(first), Some(latest)) = (cursor.marks.first(), record.latest) else { return Examined::No };
+    if latest <= first.read {
+        // Its score was `latest` at every mark: the first mark whose scan reached it
+        // walked it (the marks' ranges follow each other from the cycle's start).
+        return match cursor.marks.iter().position(|m| latest <= m.scan) {
+            Some(k) if k > 0 || latest > cycle_start(cursor) => Examined::At(cursor.marks[k].read),
+            _ => Examined::No,
+        };
+    }
+    for k in (0..cursor.marks.len()).rev() {
+        let mark = cursor.marks[k];
+        let from = if k == 0 { cycle_start(cursor) } else { cursor.marks[k - 1].scan };
+        match score_at(record, mark.read, horizon) {
+            Ok(Some(score)) if score > from && score <= mark.scan => return Examined::At(mark.read),
+            Ok(_) => {}
+            // Its score then was pruned, but was at most `bound`: below this page's walk.
+            Err(bound) if bound <= from => {}
+            // Within the walks so far, and unchanged since the horizon, which every mark
+            // read at or after: whichever page walked past it (or none, if it lies before
+            // the cycle's start), the device holds the body it had at each of those reads.
+            Err(bound) if bound <= mark.scan && cursor.marks[0].read >= horizon => return Examined::At(mark.read),
+            Err(_) => return Examined::Unknown,
+        }
+    }
+    Examined::No
+}
+
+/// Where the running cycle started: the base version, or 0.
+fn cycle_start(cursor: &ClientCursor) -> Version {
+    match cursor.base {
+        Base::At(c) => c,
+        Base::Empty => 0,
+    }
+}
+
+/// The believed body of one object: its pinned entry, else what the last examination in
+/// this cycle sent (the later of its sent entry and the mark that examined it), else the
+/// base.
 pub fn believed_body(
     state: &ClientSyncState,
     sent: Option<Version>,
@@ -172,7 +290,14 @@ pub fn believed_body(
         BodyAt::Known(b) => Belief::Known(b.cloned()),
         BodyAt::Unknown => Belief::Unknown,
     };
-    if let Some(v) = sent {
+    let at = match (sent, examined_at(&state.cursor, record, head.horizon)) {
+        (_, Examined::Unknown) => return Belief::Unknown,
+        (Some(v), Examined::At(h)) => Some(v.max(h)),
+        (Some(v), Examined::No) => Some(v),
+        (None, Examined::At(h)) => Some(h),
+        (None, Examined::No) => None,
+    };
+    if let Some(v) = at {
         return known(record.body_at(v, head.horizon));
     }
     match state.cursor.base {
@@ -197,7 +322,8 @@ pub fn materialize_cd(
     if !stale {
         ids.extend(sent.keys());
     }
-    if let Base::At(_) = state.cursor.base {
+    // Objects a mark examined have no sent entry: every indexed id may be held.
+    if matches!(state.cursor.base, Base::At(_)) || !state.cursor.marks.is_empty() {
         ids.extend(records.keys());
     }
     ids.sort();

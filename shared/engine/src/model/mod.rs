@@ -85,8 +85,8 @@ mod pins;
 mod plan;
 
 pub use client::{
-    believed_body, effective_state, is_in_step, materialize_cd, scan_start, Base, Belief, ClientCursor,
-    ClientSyncState, SentEntries, SentWrites,
+    believed_body, effective_state, examined_at, is_in_step, materialize_cd, scan_start, Base, Belief, ClientCursor,
+    ClientSyncState, Examined, PageMark, SentEntries, SentWrites, MAX_MARKS,
 };
 pub use contention::{on_pending_page, FirstLook, PendingDecision, Phase, SIMULTANEOUS_WINDOW_MICROS};
 pub use doc_name::DocName;

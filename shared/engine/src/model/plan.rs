@@ -41,7 +41,7 @@ use std::collections::HashMap;
 
 use super::{
     believed_body, effective_state, scan_start, Base, Belief, ClientCursor, ClientSyncState, ModelError, ObjectRecord,
-    PartitionHead, SentEntries, SentWrites, Version,
+    PageMark, PartitionHead, SentEntries, SentWrites, Version, MAX_MARKS,
 };
 use crate::diff::{diff_object, ObjectDiff};
 use crate::values::{decode_body, Attrs, Body, ObjectMap};
@@ -210,9 +210,13 @@ pub fn plan_page(
     let head = inputs.head;
     let (mut work, stale) = effective_state(state, &head);
     let mut plan = PagePlan {
-        undo: PageUndo { cursor: undo_cursor.unwrap_or(state.cursor), ..PageUndo::default() },
+        undo: PageUndo { cursor: undo_cursor.unwrap_or_else(|| state.cursor.clone()), ..PageUndo::default() },
         ..PagePlan::default()
     };
+    // While the cycle has room for another mark, the objects this page sends from the
+    // change index are recorded by one mark instead of a sent entry each ([`PageMark`]).
+    let marked = work.cursor.marks.len() < MAX_MARKS;
+    let mut slice_sent = false;
     plan.sent_writes.clear = stale;
     let empty_sent = SentEntries::new();
     let sent_in = if stale { &empty_sent } else { inputs.sent };
@@ -227,11 +231,14 @@ pub fn plan_page(
     let mut bytes = 0usize;
     let mut full = false;
 
-    // Decides one id; returns false when the page is full (id not taken).
+    // Decides one id; returns false when the page is full (id not taken). `by_mark`: a
+    // slice entry of a marked page, whose examination the page's mark records.
     let mut examine = |id: &str,
+                       by_mark: bool,
                        work: &mut ClientSyncState,
                        plan: &mut PagePlan,
-                       sent_now: &mut HashMap<String, Option<Version>>|
+                       sent_now: &mut HashMap<String, Option<Version>>,
+                       slice_sent: &mut bool|
      -> Result<bool, ModelError> {
         let record = inputs.objects.get(id).unwrap_or(&no_record);
         let sent = match sent_now.get(id) {
@@ -272,8 +279,13 @@ pub fn plan_page(
             }
         }
         if !sending && was_pinned.is_none() {
-            // Equal and believed through the base or a sent entry, which stays
+            // Equal and believed through the base, a sent entry or a mark, which stays
             // right: nothing to write (keeps the sent map O(objects sent)).
+            return Ok(true);
+        }
+        if by_mark && was_pinned.is_none() {
+            // The page's mark says the device now holds body_at(x, head.version).
+            *slice_sent = true;
             return Ok(true);
         }
         // Undo puts back every entry this page rewrites (pinned ones too, so
@@ -297,7 +309,7 @@ pub fn plan_page(
 
     let pinned_ids: Vec<String> = work.pinned.keys().cloned().collect();
     for id in &pinned_ids {
-        if !examine(id, &mut work, &mut plan, &mut sent_now)? {
+        if !examine(id, false, &mut work, &mut plan, &mut sent_now, &mut slice_sent)? {
             full = true;
             break;
         }
@@ -305,7 +317,7 @@ pub fn plan_page(
     let mut slice_done = !full;
     if !full {
         for (id, score) in inputs.slice {
-            if !examine(id, &mut work, &mut plan, &mut sent_now)? {
+            if !examine(id, marked, &mut work, &mut plan, &mut sent_now, &mut slice_sent)? {
                 slice_done = false;
                 break;
             }
@@ -316,12 +328,16 @@ pub fn plan_page(
         // A cycle is now in progress (sent entries may exist).
         work.cursor.scan = Some(scan_start(&work, &head));
     }
+    if slice_sent {
+        let scan = work.cursor.scan.unwrap_or_default();
+        work.cursor.marks.push(PageMark { read: head.version, scan });
+    }
     if slice_done && plan.objects > 0 && work.pinned.is_empty() && inputs.slice_is_last {
         plan.complete_on_ack = Some(head.version);
     }
     if slice_done && plan.objects == 0 && work.pinned.is_empty() {
         if inputs.slice_is_last {
-            work.cursor = ClientCursor { base: Base::At(head.version), scan: None };
+            work.cursor = ClientCursor { base: Base::At(head.version), scan: None, marks: Vec::new() };
             plan.sent_writes = SentWrites { clear: true, ..SentWrites::default() };
             plan.completed = true;
         } else {
@@ -339,7 +355,7 @@ pub fn plan_page(
 /// since the page stay.
 pub fn complete_on_ack(state: &ClientSyncState, at: Version) -> (ClientSyncState, SentWrites) {
     let mut next = state.clone();
-    next.cursor = ClientCursor { base: Base::At(at), scan: None };
+    next.cursor = ClientCursor { base: Base::At(at), scan: None, marks: Vec::new() };
     (next, SentWrites { clear: true, ..SentWrites::default() })
 }
 
@@ -347,7 +363,7 @@ pub fn complete_on_ack(state: &ClientSyncState, at: Version) -> (ClientSyncState
 /// the state and sent-map writes that restore the pre-page belief.
 pub fn apply_undo(state: &ClientSyncState, undo: &PageUndo) -> (ClientSyncState, SentWrites) {
     let mut next = state.clone();
-    next.cursor = undo.cursor;
+    next.cursor = undo.cursor.clone();
     for (id, before) in &undo.pinned {
         match before {
             Some(body) => {

@@ -46,17 +46,23 @@ pub fn client_state(st: &HashMap<String, String>, pinned: &[(String, String)]) -
         _ => Base::Empty,
     };
     let scan = st.get("scan").and_then(|s| s.parse().ok());
+    // Marks belong to a running cycle only.
+    let marks = match scan {
+        Some(_) => ClientCursor::parse_marks(st.get("pm").map(String::as_str)),
+        None => Vec::new(),
+    };
     let pinned = pinned.iter().map(|(id, body)| (id.clone(), (!body.is_empty()).then(|| body.clone()))).collect();
-    ClientSyncState { cursor: ClientCursor { base, scan }, pinned }
+    ClientSyncState { cursor: ClientCursor { base, scan, marks }, pinned }
 }
 
-/// State fields for a cursor.
-pub fn cursor_fields(cursor: &ClientCursor) -> [(&'static str, Option<String>); 2] {
+/// State fields for a cursor: `base`, `scan` and the page marks `pm`
+/// ([`ClientCursor::marks_field`]).
+pub fn cursor_fields(cursor: &ClientCursor) -> [(&'static str, Option<String>); 3] {
     let base = match cursor.base {
         Base::Empty => "e".to_owned(),
         Base::At(v) => v.to_string(),
     };
-    [("base", Some(base)), ("scan", cursor.scan.map(|s| s.to_string()))]
+    [("base", Some(base)), ("scan", cursor.scan.map(|s| s.to_string())), ("pm", cursor.marks_field())]
 }
 
 /// Pin writes turning `old` pinned entries into `new` ones.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use redis::Script;
-use rhosync_engine::model::{ObjectRecord, PartitionHead};
+use rhosync_engine::model::{ObjectRecord, PartitionHead, SentEntries};
 
 use super::keys::{ClientKeys, PartitionKeys};
 use super::kv::gets;
@@ -84,7 +84,9 @@ fn parse_begin_reply(reply: redis::Value) -> Result<(BeginReply, Option<f64>), S
         return Err(corrupt(format!("query script: unknown reply {kind:?}")));
     }
     // build: 2 v, 3 h, 4 n, 5 rt, 6 last, 7 st, 8 pin, 9 src, 10 slice, 11 ids, 12 md,
-    // 13 hist, 14 latest, 15 sent, 16 pending
+    // 13 hist (id, text pairs: only what the belief can consult), 14 latest (of the pinned
+    // ids; the slice carries its own), 15 sent (empty when the map does not exist),
+    // 16 pending
     let head = PartitionHead { version: num(text(2)), horizon: num(text(3)), md_size: num(text(4)) };
     let refresh_time = text(5).parse::<f64>().ok();
     let slice_is_last = text(6) != "0";
@@ -92,39 +94,53 @@ fn parse_begin_reply(reply: redis::Value) -> Result<(BeginReply, Option<f64>), S
     let pinned = resp_pairs(take(8));
     let src = resp_pairs(take(9)).into_iter().collect();
     let slice: Vec<(String, u64)> = resp_pairs(take(10)).into_iter().map(|(id, score)| (id, num(score))).collect();
-    let (ids, md, hist, latest, sent) =
-        (resp_list(take(11)), resp_list(take(12)), resp_list(take(13)), resp_list(take(14)), resp_list(take(15)));
+    let (ids, md) = (resp_list(take(11)), resp_list(take(12)));
+    let hist: HashMap<String, String> = resp_pairs(take(13)).into_iter().collect();
+    let (latest, sent) = (resp_list(take(14)), resp_list(take(15)));
     let pending = match take(16) {
         Some(redis::Value::Array(parts)) => parts.into_iter().map(|p| resp_pairs(Some(p))).collect(),
         _ => Vec::new(),
     };
-    // A client holding nothing believes nothing about an object it was not sent in this
-    // cycle: that object's history is never consulted, so it is not parsed.
-    let base_empty = matches!(st.get("base").map(String::as_str), None | Some("e"));
+    let (records, sent_map) = page_records(ids, md, &slice, latest, sent, hist)?;
+    let read = PageRead { head, st, pinned, src, slice, slice_is_last, records, sent: sent_map, pending };
+    Ok((BeginReply::Build { acked, read: Box::new(read) }, refresh_time))
+}
+
+/// The records and sent entries of a page read: `ids` are the slice's ids then the pinned
+/// ones, `md` and `sent` aligned with them, `latest` with the pinned part only (a slice id's
+/// latest version is its score), `hist` the histories the script chose to read.
+pub(super) fn page_records(
+    ids: Vec<Option<String>>,
+    md: Vec<Option<String>>,
+    slice: &[(String, u64)],
+    latest: Vec<Option<String>>,
+    sent: Vec<Option<String>>,
+    mut hist: HashMap<String, String>,
+) -> Result<(HashMap<String, ObjectRecord>, SentEntries), StoreError> {
     let mut records = HashMap::with_capacity(ids.len());
     let mut sent_map = HashMap::new();
     let mut md = md.into_iter();
-    let mut hist = hist.into_iter();
+    let mut latest = latest.into_iter();
+    let mut sent = sent.into_iter();
     for (i, id) in ids.into_iter().enumerate() {
-        let (current, history_text) = (md.next().flatten(), hist.next().flatten());
-        let Some(id) = id else { continue };
-        let sent_version = sent.get(i).and_then(Option::as_deref).and_then(|v| v.parse::<u64>().ok());
-        let history = match history_text {
-            Some(text) if !base_empty || sent_version.is_some() => parse_history(&text)?,
-            _ => Vec::new(),
+        let current = md.next().flatten();
+        let sent_version = sent.next().flatten().and_then(|v| v.parse::<u64>().ok());
+        let latest = match slice.get(i) {
+            Some((_, score)) => Some(*score),
+            None => latest.next().flatten().and_then(|s| s.parse::<f64>().ok()).map(|f| f as u64),
         };
-        let record = ObjectRecord {
-            current,
-            latest: latest.get(i).and_then(Option::as_deref).and_then(|s| s.parse::<f64>().ok()).map(|f| f as u64),
-            history,
+        let Some(id) = id else { continue };
+        let history = match hist.remove(&id) {
+            Some(text) => parse_history(&text)?,
+            // An id both in the slice and pinned comes twice; its history went to the first.
+            None => records.get(&id).map(|r: &ObjectRecord| r.history.clone()).unwrap_or_default(),
         };
         if let Some(n) = sent_version {
             sent_map.insert(id.clone(), n);
         }
-        records.insert(id, record);
+        records.insert(id, ObjectRecord { current, latest, history });
     }
-    let read = PageRead { head, st, pinned, src, slice, slice_is_last, records, sent: sent_map, pending };
-    Ok((BeginReply::Build { acked, read: Box::new(read) }, refresh_time))
+    Ok((records, sent_map))
 }
 
 /// What the query script was asked to do.

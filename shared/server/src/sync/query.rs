@@ -415,7 +415,7 @@ async fn build(
     let mut records = read.records;
     let mut sent = read.sent;
     let mut writes = SentWrites::default();
-    let mut undo = PageUndo { cursor: before.cursor, ..PageUndo::default() };
+    let mut undo = PageUndo { cursor: before.cursor.clone(), ..PageUndo::default() };
     let mut undone: HashSet<String> = HashSet::new();
     let byte_cap = svc.settings.app.page_byte_cap;
     let mut undo_cursor = None;
@@ -438,7 +438,7 @@ async fn build(
         if !plan.needs_another_slice {
             break plan;
         }
-        undo_cursor = Some(plan.undo.cursor);
+        undo_cursor = Some(plan.undo.cursor.clone());
         let args = BeginArgs {
             token: None,
             now_secs: 0,
@@ -459,7 +459,7 @@ async fn build(
         sent = if writes.clear { HashMap::new() } else { next.sent };
         writes.apply_to(&mut sent);
     };
-    undo.cursor = plan.undo.cursor;
+    undo.cursor = plan.undo.cursor.clone();
 
     // Steps 3–6 (docs/sync-engine.md §5.3): pending documents, metadata, errors, token.
     let fresh_token = next_token(now, last_token);

@@ -10,7 +10,8 @@ use super::bulk::BulkConfig;
 use super::soak::SoakConfig;
 
 /// The settings file the benchmark's server runs with: the sources the scenarios use,
-/// none ever queried (`poll_interval: -1`, data arrives through `push_objects`), and any
+/// none ever queried (`poll_interval: -1`, data arrives through `push_objects`) but the
+/// query source of S3q (its first sync runs the bench `MockAdapter` once), and any
 /// login accepted (`device_auth: open`) so each simulated device can be a new user.
 pub const BENCH_SETTINGS: &str = "\
 :development:
@@ -41,6 +42,10 @@ pub const BENCH_SETTINGS: &str = "\
     adapter: demo
     poll_interval: -1
     partition_type: app
+  BenchQuery:
+    adapter: mock
+    poll_interval: 86400
+    partition_type: user
 ";
 
 /// What to run and how big. Defaults are the full benchmark (`infra/bench`).
@@ -68,9 +73,9 @@ pub struct Config {
     /// Where the JSON results go.
     #[arg(long, default_value = ".local/bench/results.json")]
     pub out: PathBuf,
-    /// Scenarios to run, comma-separated: s1,s2,s3,s4,s5,s6,aws-calls,startup (the default) and, not
-    /// run by default (they take minutes), push, bulk and soak.
-    #[arg(long, default_value = "s3,s1,s2,s4,s5,s6,aws-calls,startup", value_delimiter = ',')]
+    /// Scenarios to run, comma-separated: s1,s2,s3,s3q,s4,s5,s6,aws-calls,startup (the default) and,
+    /// not run by default (they take minutes), push, bulk and soak.
+    #[arg(long, default_value = "s3,s3q,s1,s2,s4,s5,s6,aws-calls,startup", value_delimiter = ',')]
     pub scenarios: Vec<String>,
     /// Prefix of the device logins of this run (a random suffix is added).
     #[arg(long, default_value = "bench")]
@@ -91,6 +96,9 @@ pub struct Config {
     pub large_source: String,
     #[arg(long, default_value_t = 100_000)]
     pub large_objects: usize,
+    /// User-partitioned source served by the bench `MockAdapter` (S3q, `large_objects` of them).
+    #[arg(long, default_value = "BenchQuery")]
+    pub query_source: String,
     /// No-change requests per source in S1.
     #[arg(long, default_value_t = 2000)]
     pub s1_requests: usize,
@@ -174,6 +182,7 @@ impl Config {
             small_objects: 20,
             large_source: "BenchLarge".into(),
             large_objects: 150,
+            query_source: "BenchQuery".into(),
             s1_requests: 20,
             s2_rounds: 3,
             s2_changed: 4,

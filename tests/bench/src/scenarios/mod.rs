@@ -128,8 +128,9 @@ pub async fn execute(cfg: Config) -> Result<Report> {
         seeded: Vec::new(),
     };
     bench.check_server().await?;
-    let order: [(&str, Scenario); 11] = [
+    let order: [(&str, Scenario); 12] = [
         ("S3", |b| Box::pin(b.s3())),
+        ("S3q", |b| Box::pin(b.s3_query())),
         ("S1", |b| Box::pin(b.s1())),
         ("S2", |b| Box::pin(b.s2())),
         ("S4", |b| Box::pin(b.s4())),

@@ -7,7 +7,9 @@
 //!   client document per client (RC7 semantics, with the undo of a lost page),
 //!   and against what a simulated device really holds;
 //! * `interleaved` — several simultaneous queries of one client, their steps
-//!   interleaved at random with backend changes (docs/sync-engine.md §5.7).
+//!   interleaved at random with backend changes (docs/sync-engine.md §5.7);
+//! * `marks` — page marks in place of sent entries: cycles longer than
+//!   [`MAX_MARKS`] pages, and history pruned while a cycle runs.
 //!
 //! Unit tests of private helpers live next to them (`client.rs`, `plan.rs`,
 //! `doc_name.rs`).
@@ -20,6 +22,7 @@ use super::*;
 use crate::values::{decode_body, Attrs, Body};
 
 mod interleaved;
+mod marks;
 mod pages;
 mod randomized;
 
@@ -73,6 +76,20 @@ impl Part {
         let last = entries.len() <= limit;
         entries.truncate(limit);
         (entries, last)
+    }
+    /// Drops the `n` oldest history events as the store's pruning does: the horizon moves
+    /// to the last dropped version, and tombstones at or below it leave the index.
+    fn prune_oldest(&mut self, n: usize) {
+        let mut versions: Vec<Version> = self.hist.values().flatten().map(|e| e.version).collect();
+        versions.sort_unstable();
+        let Some(&horizon) = versions.get(n.min(versions.len()).wrapping_sub(1)) else { return };
+        for events in self.hist.values_mut() {
+            events.retain(|e| e.version > horizon);
+        }
+        self.hist.retain(|_, events| !events.is_empty());
+        let md = &self.md;
+        self.latest.retain(|id, v| *v > horizon || md.contains_key(id));
+        self.head.horizon = self.head.horizon.max(horizon);
     }
     fn md_objects(&self) -> BTreeMap<String, Attrs> {
         self.md.iter().map(|(k, b)| (k.clone(), decode_body(b).expect("body"))).collect()

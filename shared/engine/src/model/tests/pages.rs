@@ -115,7 +115,7 @@ fn search_results_are_pinned_and_added_to_md() {
 #[test]
 fn page_undo_serde_keeps_pinned_states_apart() {
     let undo = PageUndo {
-        cursor: ClientCursor { base: Base::At(7), scan: Some(9) },
+        cursor: ClientCursor { base: Base::At(7), scan: Some(9), marks: Vec::new() },
         pinned: vec![("a".into(), None), ("b".into(), Some(None)), ("c".into(), Some(Some(r#"{"x":"1"}"#.into())))],
         sent: vec![("a".into(), Some(3)), ("b".into(), None)],
     };

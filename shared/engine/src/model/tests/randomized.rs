@@ -115,13 +115,18 @@ fn random_attrs(rng: &mut Rng) -> Attrs {
 
 /// One random backend change through the various change producers.
 pub(super) fn mutate(rng: &mut Rng, part: &mut Part) {
-    let id = format!("{}", rng.below(14));
+    mutate_among(rng, part, 14);
+}
+
+/// [`mutate`] over `ids` object ids.
+pub(super) fn mutate_among(rng: &mut Rng, part: &mut Part, ids: u64) {
+    let id = format!("{}", rng.below(ids));
     let changes = match rng.below(5) {
         0 => {
             // full refresh: random edits of a copy of md
             let mut next: ObjectMap = part.md.iter().map(|(k, b)| (k.clone(), decode_body(b).expect("body"))).collect();
             for _ in 0..rng.below(5) {
-                let id = format!("{}", rng.below(14));
+                let id = format!("{}", rng.below(ids));
                 if rng.chance(30) {
                     next.shift_remove(&id);
                 } else {

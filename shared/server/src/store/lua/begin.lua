@@ -41,7 +41,7 @@ if mode == 'begin' then
     local fin = redis.call('HGET', KEYS[1], 'fin')
     if fin then
       redis.call('HSET', KEYS[1], 'base', fin)
-      redis.call('HDEL', KEYS[1], 'scan', 'fin')
+      redis.call('HDEL', KEYS[1], 'scan', 'fin', 'pm')
       redis.call('DEL', KEYS[3])
     end
   end
@@ -64,7 +64,7 @@ end
 
 -- Only the fields the decisions need (HMGET: `false` for a missing field); a page's read
 -- returns the whole hashes at the end.
-local stv = redis.call('HMGET', KEYS[1], 'base', 'scan', 'msha', 'ssha', 'tok')
+local stv = redis.call('HMGET', KEYS[1], 'base', 'scan', 'msha', 'ssha', 'tok', 'pm')
 local base, scan = stv[1], stv[2]
 if mode == 'probe' and stv[5] then return {'busy', stv[5]} end
 local head = redis.call('HMGET', KEYS[6], 'v', 'h', 'n')
@@ -107,15 +107,38 @@ if limit > 0 then
 end
 local pin = {}
 if ARGV[9] == '1' then pin = redis.call('HGETALL', KEYS[2]) end
-local ids = {}
+local ids, pids = {}, {}
 for i = 1, #slice, 2 do ids[#ids + 1] = slice[i] end
-for i = 1, #pin, 2 do ids[#ids + 1] = pin[i] end
+local nslice = #ids
+for i = 1, #pin, 2 do ids[#ids + 1] = pin[i]; pids[#pids + 1] = pin[i] end
+-- Only what the belief can consult (rhosync_engine::model::believed_body): the bodies; the
+-- latest versions of pinned ids (the slice carries its own); sent entries if the map
+-- exists; histories of pinned ids, of ids with a sent entry, of every id for a client
+-- with a base version, and of slice ids changed since the cycle's first page mark.
+-- Histories travel as id, text pairs.
 local md, hist, latest, sent = {}, {}, {}, {}
 if #ids > 0 then
   md = multi_get('HMGET', KEYS[8], ids)
-  hist = multi_get('HMGET', KEYS[10], ids)
-  latest = multi_get('ZMSCORE', KEYS[9], ids)
-  sent = multi_get('HMGET', KEYS[3], ids)
+  if #pids > 0 then latest = multi_get('ZMSCORE', KEYS[9], pids) end
+  if redis.call('EXISTS', KEYS[3]) == 1 then sent = multi_get('HMGET', KEYS[3], ids) end
+  local hids = {}
+  if base and base ~= 'e' then
+    hids = ids
+  else
+    local h1 = tonumber(string.match(stv[6] or '', '^(%d+):') or '')
+    if h1 or #sent > 0 then
+      for i = 1, nslice do
+        if sent[i] or (h1 and tonumber(slice[2 * i]) > h1) then hids[#hids + 1] = ids[i] end
+      end
+    end
+    for i = 1, #pids do hids[#hids + 1] = pids[i] end
+  end
+  if #hids > 0 then
+    local got = multi_get('HMGET', KEYS[10], hids)
+    for i = 1, #hids do
+      if got[i] then hist[#hist + 1] = hids[i]; hist[#hist + 1] = got[i] end
+    end
+  end
 end
 local pend = {}
 if ARGV[9] == '1' then

@@ -1,13 +1,14 @@
 -- Helpers shared by the sync scripts (prepended to each script).
 local CHUNK = 500
 
--- HMGET / ZMSCORE over many fields without overflowing Lua's unpack limit.
+-- HMGET / ZMSCORE over many fields without overflowing Lua's unpack limit. One chunk's
+-- reply is returned as it is; only longer lists are joined.
 local function multi_get(cmd, key, fields)
+  local n = #fields
+  if n <= CHUNK then return redis.call(cmd, key, unpack(fields, 1, n)) end
   local out = {}
-  for i = 1, #fields, CHUNK do
-    local part = {}
-    for j = i, math.min(i + CHUNK - 1, #fields) do part[#part + 1] = fields[j] end
-    local got = redis.call(cmd, key, unpack(part))
+  for i = 1, n, CHUNK do
+    local got = redis.call(cmd, key, unpack(fields, i, math.min(i + CHUNK - 1, n)))
     for j = 1, #got do out[#out + 1] = got[j] end
   end
   return out
@@ -16,9 +17,8 @@ end
 -- HDEL / HSET / ZADD-style writes of many arguments in chunks; `args` is flat.
 local function multi_write(cmd, key, args, stride)
   local step = CHUNK * stride
-  for i = 1, #args, step do
-    local part = {}
-    for j = i, math.min(i + step - 1, #args) do part[#part + 1] = args[j] end
-    if #part > 0 then redis.call(cmd, key, unpack(part)) end
+  local n = #args
+  for i = 1, n, step do
+    redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, n)))
   end
 end

@@ -6,10 +6,10 @@
 
 use std::collections::HashMap;
 
-use rhosync_engine::model::{ObjectRecord, PartitionHead};
+use rhosync_engine::model::PartitionHead;
 
 use super::super::keys::{ClientKeys, PartitionKeys};
-use super::super::partition::parse_history;
+use super::super::query::page_records;
 use super::super::{BeginArgs, BeginMode, BeginReply, PageRead, StoreError};
 use super::db::{redis_score, Db};
 use super::lua::{arg, script_error, tonumber, tostring};
@@ -61,7 +61,7 @@ pub(super) fn begin(
             // The acknowledged page ended its scan cycle: complete it now.
             if let Some(fin) = db.hget(&ck.st, "fin")? {
                 db.hset(&ck.st, &[("base", &fin)])?;
-                db.hdel(&ck.st, &["scan", "fin"])?;
+                db.hdel(&ck.st, &["scan", "fin", "pm"])?;
                 db.del(&ck.sent);
             }
         }
@@ -96,9 +96,9 @@ pub(super) fn begin(
         }
     }
 
-    let mut stv = db.hmget(&ck.st, &["base", "scan", "msha", "ssha", "tok"])?.into_iter();
+    let mut stv = db.hmget(&ck.st, &["base", "scan", "msha", "ssha", "tok", "pm"])?.into_iter();
     let mut field = || stv.next().flatten();
-    let (base, scan, msha, ssha, tok) = (field(), field(), field(), field(), field());
+    let (base, scan, msha, ssha, tok, marks) = (field(), field(), field(), field(), field(), field());
     if mode == BeginMode::Probe && tok.is_some() {
         return Ok((BeginReply::Busy { pending: tok }, None));
     }
@@ -151,12 +151,38 @@ pub(super) fn begin(
     let pinned = if args.include_pinned { db.hgetall(&ck.pin)? } else { Vec::new() };
     let ids: Vec<String> =
         slice.iter().map(|(id, _)| id.clone()).chain(pinned.iter().map(|(id, _)| id.clone())).collect();
-    let (mut md, mut hist, mut latest, mut sent) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let pids: Vec<&String> = pinned.iter().map(|(id, _)| id).collect();
+    // The script's selection: bodies of all; latest versions of the pinned ids; sent entries
+    // if the map exists; the histories the belief can consult.
+    let (mut md, mut hist, mut latest, mut sent) = (Vec::new(), HashMap::new(), Vec::new(), Vec::new());
     if !ids.is_empty() {
         md = db.hmget(&pk.md, &ids)?;
-        hist = db.hmget(&pk.hist, &ids)?;
-        latest = db.zmscore(&pk.idx, &ids)?;
-        sent = db.hmget(&ck.sent, &ids)?;
+        if !pids.is_empty() {
+            latest = db.zmscore(&pk.idx, &pids)?.into_iter().map(|v| v.map(tostring)).collect();
+        }
+        if db.exists(&ck.sent) {
+            sent = db.hmget(&ck.sent, &ids)?;
+        }
+        let hids: Vec<&String> = if base.as_deref().is_some_and(|b| b != "e") {
+            ids.iter().collect()
+        } else {
+            let h1 = marks.as_deref().and_then(|m| m.split(':').next()).and_then(|r| r.parse::<f64>().ok());
+            let mut hids: Vec<&String> = slice
+                .iter()
+                .enumerate()
+                .filter(|(i, (_, score))| sent.get(*i).is_some_and(Option::is_some) || h1.is_some_and(|h1| *score > h1))
+                .map(|(_, (id, _))| id)
+                .collect();
+            hids.extend(pids.iter().copied());
+            hids
+        };
+        if !hids.is_empty() {
+            for (id, text) in hids.iter().zip(db.hmget(&pk.hist, &hids)?) {
+                if let Some(text) = text {
+                    hist.insert((*id).clone(), text);
+                }
+            }
+        }
     }
     let mut pending = Vec::new();
     if args.include_pinned {
@@ -168,29 +194,15 @@ pub(super) fn begin(
     let src = db.hgetall(&pk.src)?.into_iter().collect();
 
     // What `parse_begin_reply` makes of a build reply.
-    let base_empty = matches!(st.get("base").map(String::as_str), None | Some("e"));
-    let mut records = HashMap::with_capacity(ids.len());
-    let mut sent_map = HashMap::new();
-    let (mut md, mut hist) = (md.into_iter(), hist.into_iter());
-    for (i, id) in ids.into_iter().enumerate() {
-        let (current, history_text) = (md.next().flatten(), hist.next().flatten());
-        let sent_version = sent.get(i).and_then(Option::as_deref).and_then(|v| v.parse::<u64>().ok());
-        let history = match history_text {
-            Some(text) if !base_empty || sent_version.is_some() => parse_history(&text)?,
-            _ => Vec::new(),
-        };
-        let record = ObjectRecord { current, latest: latest.get(i).copied().flatten().map(|f| f as u64), history };
-        if let Some(n) = sent_version {
-            sent_map.insert(id.clone(), n);
-        }
-        records.insert(id, record);
-    }
+    let slice: Vec<(String, u64)> = slice.into_iter().map(|(id, score)| (id, score as u64)).collect();
+    let ids = ids.into_iter().map(Some).collect();
+    let (records, sent_map) = page_records(ids, md, &slice, latest, sent, hist)?;
     let read = PageRead {
         head: PartitionHead { version: num(&tostring(v)), horizon: num(&tostring(h)), md_size: num(&tostring(n)) },
         st,
         pinned,
         src,
-        slice: slice.into_iter().map(|(id, score)| (id, score as u64)).collect(),
+        slice,
         slice_is_last: last,
         records,
         sent: sent_map,
