@@ -15,10 +15,16 @@ use crate::registry::{CachedRegistry, DynamoRegistry, Registry};
 use crate::sync::{Ports, SyncServices, SyncStore};
 
 /// Shared handler state: the configuration, the raw edges a few routes need (health, the
-/// local provisioning), and the sync services with their ports. Cloning copies a few
-/// reference-counted handles.
+/// local provisioning), and the sync services with their ports. Cloning copies one
+/// reference-counted handle: axum clones the state for every handler and layer of every
+/// request, and copying the dozens of handles inside (SDK clients, ports) showed up in
+/// the no-change sync's profile, with the allocator work their drops caused.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<StateParts>);
+
+/// What [`AppState`] shares (read through `Deref`).
+#[derive(Clone)]
+pub struct StateParts {
     pub config: Arc<Config>,
     pub redis: RedisEdge,
     pub aws: AwsClients,
@@ -53,30 +59,37 @@ impl AppState {
         let sync = SyncServices::new(ports, config.settings.clone(), &deps);
         let throttle: Arc<dyn ThrottleCounters> = Arc::new(SyncStore::new(redis.clone()));
         let queue_admin: Arc<dyn QueueAdmin> = Arc::new(SqsQueueAdmin::new(aws.sqs.clone(), &config.env));
-        Self { config: Arc::new(config), redis, aws, sync, throttle, queue_admin }
+        Self(Arc::new(StateParts { config: Arc::new(config), redis, aws, sync, throttle, queue_admin }))
+    }
+
+    /// The parts to change while the state is built (copied when already shared).
+    fn parts_mut(&mut self) -> &mut StateParts {
+        Arc::make_mut(&mut self.0)
     }
 
     /// The same state reading time from `clock` (tests move time instead of sleeping).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.sync.clock = clock;
+        self.parts_mut().sync.clock = clock;
         self
     }
 
     /// The same state sending jobs to `queue` (tests record them in a `MemoryJobQueue`).
     pub fn with_queue(mut self, queue: Arc<dyn JobQueue>) -> Self {
-        self.sync = self.sync.with_queue(queue);
+        let parts = self.parts_mut();
+        parts.sync = parts.sync.clone().with_queue(queue);
         self
     }
 
     /// The same state looking at the DLQs through `admin`.
     pub fn with_queue_admin(mut self, admin: Arc<dyn QueueAdmin>) -> Self {
-        self.queue_admin = admin;
+        self.parts_mut().queue_admin = admin;
         self
     }
 
     /// The same state storing objects in `blobs`.
     pub fn with_blobs(mut self, blobs: Arc<dyn BlobStore>) -> Self {
-        self.sync = self.sync.with_blobs(blobs);
+        let parts = self.parts_mut();
+        parts.sync = parts.sync.clone().with_blobs(blobs);
         self
     }
 
@@ -93,5 +106,13 @@ impl AppState {
     /// The blob store (the data bucket).
     pub fn blobs(&self) -> &dyn BlobStore {
         self.sync.blobs()
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = StateParts;
+
+    fn deref(&self) -> &StateParts {
+        &self.0
     }
 }

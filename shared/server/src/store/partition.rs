@@ -130,6 +130,7 @@ impl SyncStore {
         policy: &HistoryPolicy,
     ) -> Result<bool, StoreError> {
         let mut head = expected;
+        let mut first_load = false;
         for (i, chunk) in changes.chunks(APPLY_CHUNK).enumerate() {
             let mut next = head;
             let mut inv = apply_script().prepare_invoke();
@@ -155,9 +156,11 @@ impl SyncStore {
                 .arg(policy.now_secs.saturating_sub(policy.retention_secs))
                 .arg(policy.cap(next.md_size))
                 .arg(policy.budget(chunk.len()))
+                .arg(if first_load { "1" } else { "0" })
                 .arg(args);
             let ok: i64 = inv.invoke_async(&mut self.conn()).await?;
-            if ok != 1 {
+            first_load = ok == 2;
+            if ok == 0 {
                 if i == 0 {
                     return Ok(false);
                 }

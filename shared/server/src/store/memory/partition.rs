@@ -91,6 +91,7 @@ pub(super) fn apply(
     policy: &HistoryPolicy,
 ) -> Result<bool, StoreError> {
     let mut head = expected;
+    let mut first_load = false;
     for (i, chunk) in changes.chunks(APPLY_CHUNK).enumerate() {
         let mut next = head;
         let mut items = Vec::with_capacity(chunk.len());
@@ -117,8 +118,11 @@ pub(super) fn apply(
             cutoff: policy.now_secs.saturating_sub(policy.retention_secs).to_string(),
             cap: policy.cap(next.md_size).to_string(),
             budget: policy.budget(chunk.len()).to_string(),
+            first_load,
         };
-        if !apply_script(db, pk, &argv, &items)? {
+        let answer = apply_script(db, pk, &argv, &items)?;
+        first_load = answer == 2;
+        if answer == 0 {
             if i == 0 {
                 return Ok(false);
             }
@@ -138,6 +142,8 @@ struct ApplyArgs {
     cutoff: String,
     cap: String,
     budget: String,
+    /// ARGV 8: this continues a first load.
+    first_load: bool,
 }
 
 /// One change as the apply script receives it.
@@ -150,15 +156,22 @@ struct ApplyItem<'a> {
 }
 
 /// `lua/apply.lua`.
-fn apply_script(
-    db: &mut Db,
-    pk: &PartitionKeys,
-    argv: &ApplyArgs,
-    items: &[ApplyItem<'_>],
-) -> Result<bool, StoreError> {
+fn apply_script(db: &mut Db, pk: &PartitionKeys, argv: &ApplyArgs, items: &[ApplyItem<'_>]) -> Result<i64, StoreError> {
     let current = tonumber(&db.hget(&pk.head, "v")?.unwrap_or_else(|| "0".to_owned()));
     if current.is_none() || current != tonumber(&argv.expected) {
-        return Ok(false);
+        return Ok(0);
+    }
+    // A first load: only creations into a partition that holds nothing (or the next chunk
+    // of a write whose first chunk was one) skips the history and moves the horizon.
+    let mut fresh = !items.is_empty() && items.iter().all(|item| item.event.ends_with(",null]"));
+    if fresh {
+        fresh = if argv.first_load {
+            let h = tonumber(&db.hget(&pk.head, "h")?.unwrap_or_else(|| "0".to_owned()));
+            h == current && db.hgetall(&pk.hist)?.is_empty()
+        } else {
+            let n = tonumber(&db.hget(&pk.head, "n")?.unwrap_or_else(|| "0".to_owned()));
+            n == Some(0.0) && db.zcard(&pk.idx)? == 0
+        };
     }
     let mut sets: Vec<(&str, &str)> = Vec::new();
     let mut dels: Vec<&str> = Vec::new();
@@ -167,6 +180,9 @@ fn apply_script(
             dels.push(item.id);
         } else {
             sets.push((item.id, item.after));
+        }
+        if fresh {
+            continue;
         }
         // The event list's closing bracket gives way to the new event.
         let history = match db.hget(&pk.hist, item.id)? {
@@ -185,12 +201,18 @@ fn apply_script(
     for item in items {
         db.zadd(&pk.idx, &item.version, item.id)?;
     }
-    for item in items {
-        db.zadd(&pk.hlog, &item.version, &format!("{}:{}:{}", item.version, argv.now, item.id))?;
+    if !fresh {
+        for item in items {
+            db.zadd(&pk.hlog, &item.version, &format!("{}:{}:{}", item.version, argv.now, item.id))?;
+        }
     }
     db.hset(&pk.head, &[("v", &argv.version), ("n", &argv.md_size)])?;
+    if fresh {
+        db.hset(&pk.head, &[("h", &argv.version)])?;
+        return Ok(2);
+    }
     prune(db, pk, argv)?;
-    Ok(true)
+    Ok(1)
 }
 
 /// The pruning walk of `lua/apply.lua`, oldest event first.
