@@ -11,14 +11,6 @@
 //!
 //! No module imports a module that imports it, directly or through others:
 //! `tests/tests/module_graph.rs` checks it.
-
-/// mimalloc serves every allocation of the binaries that turn the `mimalloc` feature on:
-/// a request allocates and frees many small strings and maps, and glibc's allocator took
-/// a quarter of the runner's CPU in the benchmark's profiles (docs/sync-engine.md §11).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod adapters;
 pub mod auth;
 pub mod bulk;
