@@ -28,7 +28,7 @@
 //!   pipeline of five `GET`s (client record, poll interval and the three keys of the
 //!   session check in [`sessions`]) and the query script in its read-only probe mode —
 //!   11 commands, all O(1): no index scan, no write;
-//! * 10 objects changed (push API), then a sync cycle: 2 requests, 4 round trips, 48
+//! * 10 objects changed (push API), then a sync cycle: 2 requests, 4 round trips, 46
 //!   commands. The page: the pipeline (whose probe already read the change-index slice
 //!   and the objects) and the commit script; the acknowledgement: the pipelined read and
 //!   the query script, which completes the cycle the page ended and answers in step;
