@@ -11,6 +11,7 @@
 //!
 //! No module imports a module that imports it, directly or through others:
 //! `tests/tests/module_graph.rs` checks it.
+
 pub mod adapters;
 pub mod auth;
 pub mod bulk;

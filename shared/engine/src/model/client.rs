@@ -78,31 +78,6 @@ pub struct PageMark {
 /// source) records sent entries for its later pages, as it did before marks existed.
 pub const MAX_MARKS: usize = 64;
 
-impl ClientCursor {
-    /// The state field form of the marks: `read:scan` pairs joined by `,` (`None`: none).
-    pub fn marks_field(&self) -> Option<String> {
-        if self.marks.is_empty() {
-            return None;
-        }
-        let parts: Vec<String> = self.marks.iter().map(|m| format!("{}:{}", m.read, m.scan)).collect();
-        Some(parts.join(","))
-    }
-
-    /// Parses [`Self::marks_field`]; a malformed field reads as no marks.
-    pub fn parse_marks(field: Option<&str>) -> Vec<PageMark> {
-        let Some(text) = field.filter(|t| !t.is_empty()) else { return Vec::new() };
-        let mut out = Vec::new();
-        for part in text.split(',') {
-            let Some((r, s)) = part.split_once(':') else { return Vec::new() };
-            match (r.parse(), s.parse()) {
-                (Ok(read), Ok(scan)) => out.push(PageMark { read, scan }),
-                _ => return Vec::new(),
-            }
-        }
-        out
-    }
-}
-
 /// The per-(client, source) state the store reads in full on every page.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClientSyncState {

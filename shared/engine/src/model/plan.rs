@@ -237,8 +237,7 @@ pub fn plan_page(
                        by_mark: bool,
                        work: &mut ClientSyncState,
                        plan: &mut PagePlan,
-                       sent_now: &mut HashMap<String, Option<Version>>,
-                       slice_sent: &mut bool|
+                       sent_now: &mut HashMap<String, Option<Version>>|
      -> Result<bool, ModelError> {
         let record = inputs.objects.get(id).unwrap_or(&no_record);
         let sent = match sent_now.get(id) {
@@ -285,7 +284,7 @@ pub fn plan_page(
         }
         if by_mark && was_pinned.is_none() {
             // The page's mark says the device now holds body_at(x, head.version).
-            *slice_sent = true;
+            slice_sent = true;
             return Ok(true);
         }
         // Undo puts back every entry this page rewrites (pinned ones too, so
@@ -309,7 +308,7 @@ pub fn plan_page(
 
     let pinned_ids: Vec<String> = work.pinned.keys().cloned().collect();
     for id in &pinned_ids {
-        if !examine(id, false, &mut work, &mut plan, &mut sent_now, &mut slice_sent)? {
+        if !examine(id, false, &mut work, &mut plan, &mut sent_now)? {
             full = true;
             break;
         }
@@ -317,7 +316,7 @@ pub fn plan_page(
     let mut slice_done = !full;
     if !full {
         for (id, score) in inputs.slice {
-            if !examine(id, marked, &mut work, &mut plan, &mut sent_now, &mut slice_sent)? {
+            if !examine(id, marked, &mut work, &mut plan, &mut sent_now)? {
                 slice_done = false;
                 break;
             }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use redis::Script;
-use rhosync_engine::model::{Base, ClientCursor, ClientSyncState, SentWrites};
+use rhosync_engine::model::{Base, ClientCursor, ClientSyncState, PageMark, SentWrites};
 
 use super::keys::ClientKeys;
 use super::{with_common, StoreError, SyncStore};
@@ -48,21 +48,44 @@ pub fn client_state(st: &HashMap<String, String>, pinned: &[(String, String)]) -
     let scan = st.get("scan").and_then(|s| s.parse().ok());
     // Marks belong to a running cycle only.
     let marks = match scan {
-        Some(_) => ClientCursor::parse_marks(st.get("pm").map(String::as_str)),
+        Some(_) => parse_marks(st.get("pm").map(String::as_str)),
         None => Vec::new(),
     };
     let pinned = pinned.iter().map(|(id, body)| (id.clone(), (!body.is_empty()).then(|| body.clone()))).collect();
     ClientSyncState { cursor: ClientCursor { base, scan, marks }, pinned }
 }
 
-/// State fields for a cursor: `base`, `scan` and the page marks `pm`
-/// ([`ClientCursor::marks_field`]).
+/// State fields for a cursor: `base`, `scan` and the page marks `pm` ([`marks_field`]).
 pub fn cursor_fields(cursor: &ClientCursor) -> [(&'static str, Option<String>); 3] {
     let base = match cursor.base {
         Base::Empty => "e".to_owned(),
         Base::At(v) => v.to_string(),
     };
-    [("base", Some(base)), ("scan", cursor.scan.map(|s| s.to_string())), ("pm", cursor.marks_field())]
+    [("base", Some(base)), ("scan", cursor.scan.map(|s| s.to_string())), ("pm", marks_field(&cursor.marks))]
+}
+
+/// The `pm` field: `read:scan` pairs joined by `,` (`None`: no marks). `lua/begin.lua`
+/// reads the first pair's `read`.
+fn marks_field(marks: &[PageMark]) -> Option<String> {
+    if marks.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = marks.iter().map(|m| format!("{}:{}", m.read, m.scan)).collect();
+    Some(parts.join(","))
+}
+
+/// Parses [`marks_field`]; a malformed field reads as no marks.
+fn parse_marks(field: Option<&str>) -> Vec<PageMark> {
+    let Some(text) = field.filter(|t| !t.is_empty()) else { return Vec::new() };
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        let Some((r, s)) = part.split_once(':') else { return Vec::new() };
+        match (r.parse(), s.parse()) {
+            (Ok(read), Ok(scan)) => out.push(PageMark { read, scan }),
+            _ => return Vec::new(),
+        }
+    }
+    out
 }
 
 /// Pin writes turning `old` pinned entries into `new` ones.

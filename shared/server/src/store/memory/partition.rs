@@ -167,7 +167,7 @@ fn apply_script(db: &mut Db, pk: &PartitionKeys, argv: &ApplyArgs, items: &[Appl
     if fresh {
         fresh = if argv.first_load {
             let h = tonumber(&db.hget(&pk.head, "h")?.unwrap_or_else(|| "0".to_owned()));
-            h == current && db.hgetall(&pk.hist)?.is_empty()
+            h == current && !db.exists(&pk.hist)
         } else {
             let n = tonumber(&db.hget(&pk.head, "n")?.unwrap_or_else(|| "0".to_owned()));
             n == Some(0.0) && db.zcard(&pk.idx)? == 0
