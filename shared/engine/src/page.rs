@@ -18,7 +18,7 @@ use serde_json::Value;
 use sha1::{Digest, Sha1};
 
 use crate::model::PageUndo;
-use crate::values::ObjectMap;
+use crate::values::{encode_objects, BodyMap, ObjectMap};
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -97,8 +97,9 @@ pub struct Page {
     pub token: String,
     /// `total_count`.
     pub total_count: u64,
-    /// `insert`.
-    pub insert: ObjectMap,
+    /// `insert`: each object's canonical body, written to the wire as it is.
+    #[serde(deserialize_with = "crate::values::body_map::deserialize")]
+    pub insert: BodyMap,
     /// `delete`.
     pub delete: ObjectMap,
     /// `links`: temp id → real id.
@@ -153,7 +154,7 @@ pub struct StoredPage {
 #[derive(Debug, Clone, Default)]
 pub struct NewPageParts {
     /// The diff from [`crate::model::plan_page`].
-    pub insert: ObjectMap,
+    pub insert: BodyMap,
     /// Its delete part.
     pub delete: ObjectMap,
     /// Its undo.
@@ -240,7 +241,7 @@ struct StoredPageRef<'a> {
 struct PageRef<'a> {
     token: &'a str,
     total_count: u64,
-    insert: &'a ObjectMap,
+    insert: &'a BodyMap,
     delete: &'a ObjectMap,
     links: &'a IndexMap<String, String>,
     metadata: &'a Option<String>,
@@ -374,7 +375,7 @@ pub fn pass_through_page(
     Page {
         token: if result.is_empty() { String::new() } else { fresh_token.to_string() },
         total_count: result.len() as u64,
-        insert: result,
+        insert: encode_objects(&result),
         metadata,
         errors,
         source_error: source_errors,

@@ -30,6 +30,11 @@ pub type ObjectMap = IndexMap<String, Attrs>;
 /// The canonical JSON text of an [`Attrs`] map (keys sorted, no whitespace).
 pub type Body = String;
 
+/// Object id → canonical body, in insertion order: a page's `insert` part. Bodies read
+/// from the store go into a page as they are, so an object new to the device is never
+/// decoded and encoded again (docs/sync-engine.md §5.3).
+pub type BodyMap = IndexMap<String, Body>;
+
 /// Attribute names that are never stored or sent (docs/sync-engine.md §2).
 pub const RESERVED_ATTRIBUTES: [&str; 2] = ["id", "attrib_type"];
 
@@ -101,6 +106,72 @@ pub fn decode_body(body: &str) -> Result<Attrs, ValuesError> {
     serde_json::from_str(body).map_err(|e| ValuesError::BadBody(e.to_string()))
 }
 
+/// The canonical bodies of an object map, in its order.
+pub fn encode_objects(objects: &ObjectMap) -> BodyMap {
+    objects.iter().map(|(id, attrs)| (id.clone(), encode_body(attrs))).collect()
+}
+
+/// Decodes every body of a [`BodyMap`], in its order.
+pub fn decode_bodies(bodies: &BodyMap) -> Result<ObjectMap, ValuesError> {
+    bodies.iter().map(|(id, body)| Ok((id.clone(), decode_body(body)?))).collect()
+}
+
+/// Renders a [`BodyMap`] as a JSON value, keeping its order. A body that is not JSON
+/// (which the store never writes) appears as its text rather than failing the render.
+pub fn bodies_to_json(bodies: &BodyMap) -> Value {
+    Value::Object(
+        bodies
+            .iter()
+            .map(|(id, body)| (id.clone(), serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.clone()))))
+            .collect(),
+    )
+}
+
+/// Serde form of a stored [`BodyMap`]: each body is written as a JSON string. Reading
+/// also takes the older form, where each object was a JSON object of strings, and turns
+/// it into its canonical body, so pages stored before the change still resend.
+pub mod body_map {
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, MapAccess, Visitor};
+
+    use super::{encode_body, Attrs, Body, BodyMap};
+
+    struct StoredBody(Body);
+
+    impl<'de> serde::Deserialize<'de> for StoredBody {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = StoredBody;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("an object body as a string or as an object of strings")
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<StoredBody, E> {
+                    Ok(StoredBody(v.to_owned()))
+                }
+                fn visit_string<E: de::Error>(self, v: String) -> Result<StoredBody, E> {
+                    Ok(StoredBody(v))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StoredBody, A::Error> {
+                    let mut attrs = Attrs::new();
+                    while let Some((k, v)) = map.next_entry::<String, String>()? {
+                        attrs.insert(k, v);
+                    }
+                    Ok(StoredBody(encode_body(&attrs)))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    /// Reads either form (see the module docs).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BodyMap, D::Error> {
+        let entries: indexmap::IndexMap<String, StoredBody> = serde::Deserialize::deserialize(d)?;
+        Ok(entries.into_iter().map(|(id, b)| (id, b.0)).collect())
+    }
+}
+
 /// Renders attributes as a JSON object value (for wire output).
 pub fn attrs_to_json(attrs: &Attrs) -> Value {
     Value::Object(attrs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
@@ -157,5 +228,24 @@ mod tests {
     fn non_object_maps_are_rejected() {
         assert!(normalize_objects(&json!([1])).is_err());
         assert_eq!(normalize_objects(&json!(null)), Ok(ObjectMap::new()));
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Stored {
+        #[serde(deserialize_with = "body_map::deserialize")]
+        insert: BodyMap,
+    }
+
+    #[test]
+    fn stored_bodies_read_back_in_both_forms() {
+        let attrs = Attrs::from([("name".into(), "quote \" é".into()), ("a".into(), "1".into())]);
+        let insert = BodyMap::from([("7".into(), encode_body(&attrs))]);
+        let text = serde_json::to_string(&Stored { insert: insert.clone() }).expect("encodes");
+        assert_eq!(serde_json::from_str::<Stored>(&text).expect("current form").insert, insert);
+        // The form written before bodies were kept as text: an object of strings per id.
+        let old = r#"{"insert":{"7":{"name":"quote \" é","a":"1"}}}"#;
+        assert_eq!(serde_json::from_str::<Stored>(old).expect("older form").insert, insert);
+        assert!(serde_json::from_str::<Stored>(r#"{"insert":{"7":[1]}}"#).is_err());
+        assert_eq!(decode_bodies(&insert), Ok(ObjectMap::from([("7".into(), attrs)])));
     }
 }

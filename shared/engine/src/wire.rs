@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use serde_json::{json, Map, Value};
 
 use crate::page::Page;
-use crate::values::{objects_to_json, ObjectMap};
+use crate::values::{bodies_to_json, objects_to_json, BodyMap, ObjectMap};
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +39,7 @@ pub fn command_object(page: &Page) -> Value {
             cmd.insert(key.into(), value);
         }
     };
-    put("insert", objects_to_json(&page.insert), page.insert.is_empty());
+    put("insert", bodies_to_json(&page.insert), page.insert.is_empty());
     put("delete", objects_to_json(&page.delete), page.delete.is_empty());
     let links: Map<String, Value> = page.links.iter().map(|(t, r)| (t.clone(), json!({ "l": r }))).collect();
     put("links", Value::Object(links), page.links.is_empty());
@@ -92,7 +92,7 @@ fn write_command_members<W: Write>(out: &mut W, page: &Page) -> io::Result<()> {
         return members.put("schema-changed", "true", false);
     }
     let errors = &page.errors;
-    members.put("insert", &page.insert, page.insert.is_empty())?;
+    members.put_raw("insert", &page.insert)?;
     members.put("delete", &page.delete, page.delete.is_empty())?;
     members.put("links", &Links(&page.links), page.links.is_empty())?;
     let metadata = page.metadata.as_deref().unwrap_or_default();
@@ -110,18 +110,42 @@ struct Members<'a, W> {
 }
 
 impl<W: Write> Members<'_, W> {
-    fn put<T: serde::Serialize + ?Sized>(&mut self, key: &str, value: &T, empty: bool) -> io::Result<()> {
-        if empty {
-            return Ok(());
-        }
+    fn key(&mut self, key: &str) -> io::Result<()> {
         if !self.first {
             self.out.write_all(b",")?;
         }
         self.first = false;
         serde_json::to_writer(&mut *self.out, key)?;
-        self.out.write_all(b":")?;
+        self.out.write_all(b":")
+    }
+
+    fn put<T: serde::Serialize + ?Sized>(&mut self, key: &str, value: &T, empty: bool) -> io::Result<()> {
+        if empty {
+            return Ok(());
+        }
+        self.key(key)?;
         serde_json::to_writer(&mut *self.out, value)?;
         Ok(())
+    }
+
+    /// An object map of canonical bodies, each copied as it is: a body is the JSON text
+    /// serde_json writes for its attributes (crate::values::encode_body), so the bytes
+    /// are those of [`command_object`]'s rendering.
+    fn put_raw(&mut self, key: &str, bodies: &BodyMap) -> io::Result<()> {
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        self.key(key)?;
+        self.out.write_all(b"{")?;
+        for (i, (id, body)) in bodies.iter().enumerate() {
+            if i > 0 {
+                self.out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *self.out, id)?;
+            self.out.write_all(b":")?;
+            self.out.write_all(body.as_bytes())?;
+        }
+        self.out.write_all(b"}")
     }
 }
 

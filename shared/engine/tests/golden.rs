@@ -14,7 +14,7 @@ use rhosync_engine::page::{
     assemble_new_page, merge_pending, next_token, record_cud_error, resend_page, reset_carry, CudErrors, NewPageParts,
     Page, PendingClientDocs, StoredPage,
 };
-use rhosync_engine::values::{normalize_objects, Attrs, Body, ObjectMap};
+use rhosync_engine::values::{encode_objects, normalize_objects, Attrs, Body, BodyMap, ObjectMap};
 use rhosync_engine::wire::{
     page_headers, query_response, search_headers, search_response, write_query_response, SearchElement,
 };
@@ -44,6 +44,14 @@ fn render(page: &Page) -> Value {
     value
 }
 
+fn bodies(v: Value) -> BodyMap {
+    encode_objects(&objects(v))
+}
+
+fn test_bodies() -> BodyMap {
+    encode_objects(&test_data())
+}
+
 fn test_data() -> ObjectMap {
     objects(json!({"1":{"name":"iPhone","brand":"Apple","price":"199.99"},
                    "2":{"name":"G2","brand":"Android","price":"99.99"}}))
@@ -53,7 +61,7 @@ fn test_data() -> ObjectMap {
 
 #[test]
 fn examples_6_6_rendering() {
-    let p = Page { token: "473402519234881".into(), total_count: 2, insert: test_data(), ..Page::default() };
+    let p = Page { token: "473402519234881".into(), total_count: 2, insert: test_bodies(), ..Page::default() };
     assert_page_json(
         &render(&p),
         r#"[{"version":3},{"token":"473402519234881"},{"count":2},{"progress_count":0},{"total_count":2},
@@ -134,7 +142,7 @@ fn examples_6_6_rendering() {
     let p = Page {
         token: "4".into(),
         total_count: 1,
-        insert: objects(json!({"0_broken_object_id":{"name":"logoff error","an_attribute":"Error logging off"}})),
+        insert: bodies(json!({"0_broken_object_id":{"name":"logoff error","an_attribute":"Error logging off"}})),
         source_error,
         ..Page::default()
     };
@@ -148,7 +156,7 @@ fn examples_6_6_rendering() {
     let p = Page {
         token: "5".into(),
         total_count: 1,
-        insert: objects(json!({"1":{"name":"iPhone","brand":"Apple","price":"199.99"}})),
+        insert: bodies(json!({"1":{"name":"iPhone","brand":"Apple","price":"199.99"}})),
         metadata: Some(r#"{"foo":"bar"}"#.into()),
         ..Page::default()
     };
@@ -158,7 +166,7 @@ fn examples_6_6_rendering() {
         {"insert":{"1":{"name":"iPhone","brand":"Apple","price":"199.99"}},"metadata":"{\"foo\":\"bar\"}"}]"#,
     );
     // j
-    let p = Page { token: "6".into(), schema_changed: true, insert: test_data(), ..Page::default() };
+    let p = Page { token: "6".into(), schema_changed: true, insert: test_bodies(), ..Page::default() };
     assert_page_json(
         &render(&p),
         r#"[{"version":3},{"token":"473403000000004"},{"count":0},{"progress_count":0},{"total_count":0},
@@ -177,7 +185,7 @@ fn command_object_key_order_is_rc7s() {
     errors.update_rollback = objects(json!({"y": {"a": "b"}}));
     let p = Page {
         token: "7".into(),
-        insert: test_data(),
+        insert: test_bodies(),
         delete: test_data(),
         links,
         metadata: Some("{}".into()),

@@ -44,7 +44,7 @@ use super::{
     PageMark, PartitionHead, SentEntries, SentWrites, Version, MAX_MARKS,
 };
 use crate::diff::{diff_object, ObjectDiff};
-use crate::values::{decode_body, Attrs, Body, ObjectMap};
+use crate::values::{decode_body, encode_body, Attrs, Body, BodyMap, ObjectMap};
 
 /// Undo information for one unacknowledged page (docs/device-protocol.md §5.4
 /// DEVIATION): the pre-page cursor and the pre-page exception entries of the
@@ -130,8 +130,9 @@ pub struct PageInputs<'a> {
 /// The result of [`plan_page`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PagePlan {
-    /// Insert part (whole objects, docs/sync-engine.md §5.2 DEVIATION).
-    pub insert: ObjectMap,
+    /// Insert part as canonical bodies: an object the device is not believed to hold is its
+    /// stored body as read; a changed one is the encoded `M − C` pairs.
+    pub insert: BodyMap,
     /// Delete part.
     pub delete: ObjectMap,
     /// Number of objects in the page.
@@ -198,6 +199,17 @@ fn diff_size(id: &str, diff: &ObjectDiff) -> usize {
     part(&diff.insert) + part(&diff.delete)
 }
 
+/// Page bytes of one whole stored body sent as an insert (what [`diff_size`] gives for
+/// its decoded attributes: a canonical body is exactly their encoding).
+fn body_entry_size(id: &str, body: &str) -> usize {
+    if body.len() <= 2 {
+        // `{}`: an object without attributes, which the store never keeps; nothing to send.
+        0
+    } else {
+        id.len() + 4 + body.len()
+    }
+}
+
 /// Computes one new page from the client's state and a snapshot slice. Pure;
 /// see the module docs for the inputs. `undo_cursor` is `None` on the first
 /// call of a request and the previous plan's `undo.cursor` when continuing
@@ -245,36 +257,39 @@ pub fn plan_page(
             None => sent_in.get(id).copied(),
         };
         let belief = believed_body(work, sent, record, id, &head);
-        let diff = match belief {
+        // What the page would carry: (insert body, delete pairs, page bytes).
+        let entry: Option<(Option<Body>, Option<Attrs>, usize)> = match belief {
             // Same canonical text: equal, nothing to decode.
             Belief::Known(b) if b.as_deref() == record.current.as_deref() => None,
             Belief::Known(b) => {
                 let master = record.current.as_deref().map(decode_body).transpose()?;
                 let client = b.as_deref().map(decode_body).transpose()?;
-                diff_owned(master, client)
+                diff_owned(master, client).map(|diff| {
+                    let size = diff_size(id, &diff);
+                    let insert = (!diff.insert.is_empty()).then(|| encode_body(&diff.insert));
+                    let delete = (!diff.delete.is_empty()).then_some(diff.delete);
+                    (insert, delete, size)
+                })
             }
-            // Unknown: send the whole current body as an insert, if any.
-            Belief::Unknown => record
-                .current
-                .as_deref()
-                .map(decode_body)
-                .transpose()?
-                .map(|m| ObjectDiff { insert: m, delete: Attrs::new() }),
+            // Unknown: send the whole current body as an insert, if any, as it is stored.
+            Belief::Unknown => record.current.as_ref().map(|body| {
+                let size = body_entry_size(id, body);
+                ((size > 0).then(|| body.clone()), None, size)
+            }),
         };
         let was_pinned = work.pinned.get(id).cloned();
-        let sending = diff.is_some();
-        if let Some(diff) = diff {
-            let size = diff_size(id, &diff);
+        let sending = entry.is_some();
+        if let Some((insert, delete, size)) = entry {
             if plan.objects >= inputs.p_size || (plan.objects > 0 && bytes + size > inputs.byte_cap) {
                 return Ok(false);
             }
             bytes += size;
             plan.objects += 1;
-            if !diff.insert.is_empty() {
-                plan.insert.insert(id.to_owned(), diff.insert);
+            if let Some(body) = insert {
+                plan.insert.insert(id.to_owned(), body);
             }
-            if !diff.delete.is_empty() {
-                plan.delete.insert(id.to_owned(), diff.delete);
+            if let Some(pairs) = delete {
+                plan.delete.insert(id.to_owned(), pairs);
             }
         }
         if !sending && was_pinned.is_none() {

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use rhosync_engine::model::{apply_push_objects, materialize_cd, DocName};
 use rhosync_engine::page::StoredPage;
 use rhosync_engine::search::SearchState;
-use rhosync_engine::values::{decode_body, encode_body, objects_to_json, ObjectMap};
+use rhosync_engine::values::{bodies_to_json, decode_body, encode_body, objects_to_json, ObjectMap};
 use serde_json::{json, Map, Value};
 
 use super::push::strict_objects;
@@ -214,7 +214,7 @@ async fn get_client_doc(
         "page_token" => text_or_missing(st().await?.remove("tok"), doc),
         "metadata_sha1" => text_or_missing(st().await?.remove("msha"), doc),
         "schema_sha1" => text_or_missing(st().await?.remove("ssha"), doc),
-        "page" => json_or_missing(page_part(&|p| objects_to_json(&p.page.insert)), doc),
+        "page" => json_or_missing(page_part(&|p| bodies_to_json(&p.page.insert)), doc),
         "delete_page" => json_or_missing(page_part(&|p| objects_to_json(&p.page.delete)), doc),
         "create_links_page" => json_or_missing(page_part(&|p| links_json(p.page.links.clone())), doc),
         "create_errors_page" => {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use super::randomized::{device_apply, mutate, Rng};
 use super::*;
-use crate::values::ObjectMap;
+use crate::values::{BodyMap, ObjectMap};
 
 /// How many steps a request takes at most (the server's `MAX_STEPS`).
 const MAX_STEPS: usize = 8;
@@ -38,13 +38,13 @@ struct Server {
 #[derive(Clone, Debug, PartialEq)]
 struct Answer {
     tok: Option<String>,
-    insert: ObjectMap,
+    insert: BodyMap,
     delete: ObjectMap,
 }
 
 impl Answer {
     fn quiet() -> Self {
-        Self { tok: None, insert: ObjectMap::new(), delete: ObjectMap::new() }
+        Self { tok: None, insert: BodyMap::new(), delete: ObjectMap::new() }
     }
     fn of(p: &Pending) -> Self {
         Self { tok: Some(p.tok.clone()), insert: p.plan.insert.clone(), delete: p.plan.delete.clone() }

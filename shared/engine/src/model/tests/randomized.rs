@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::diff::{apply_diff, diff_object, ObjectDiff};
-use crate::values::ObjectMap;
+use crate::values::{decode_body, encode_objects, BodyMap, ObjectMap};
 
 // ----- a tiny deterministic PRNG (xorshift64*) -----
 
@@ -76,7 +76,13 @@ fn ref_reset(client: &mut RefClient) {
 
 // ----- the device -----
 
-pub(super) fn device_apply(device: &mut BTreeMap<String, Attrs>, ins: &ObjectMap, del: &ObjectMap) {
+/// A page's insert part as attributes; every body must decode, as a device must read it.
+pub(super) fn decoded(ins: &BodyMap) -> ObjectMap {
+    ins.iter().map(|(id, b)| (id.clone(), decode_body(b).expect("a page body is canonical JSON"))).collect()
+}
+
+pub(super) fn device_apply(device: &mut BTreeMap<String, Attrs>, ins: &BodyMap, del: &ObjectMap) {
+    let ins = decoded(ins);
     let mut ids: Vec<&String> = ins.keys().chain(del.keys()).collect();
     ids.dedup();
     for id in ids {
@@ -91,8 +97,8 @@ pub(super) fn device_apply(device: &mut BTreeMap<String, Attrs>, ins: &ObjectMap
     }
 }
 
-fn union_into(acc: &mut BTreeMap<String, (Attrs, Attrs)>, ins: &ObjectMap, del: &ObjectMap) {
-    for (id, a) in ins {
+fn union_into(acc: &mut BTreeMap<String, (Attrs, Attrs)>, ins: &BodyMap, del: &ObjectMap) {
+    for (id, a) in &decoded(ins) {
         acc.entry(id.clone()).or_default().0 = a.clone();
     }
     for (id, a) in del {
@@ -230,6 +236,7 @@ fn randomized_equivalence_with_full_cd_reference() {
                     ref_reset(&mut ref_c);
                     continue;
                 }
+                let ins = encode_objects(&ins);
                 union_into(&mut u_ref, &ins, &del);
                 device_apply(&mut dev_ref, &ins, &del);
                 ref_c.undo = None;
