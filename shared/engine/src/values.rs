@@ -32,7 +32,7 @@ pub type Body = String;
 
 /// Object id → canonical body, in insertion order: a page's `insert` part. Bodies read
 /// from the store go into a page as they are, so an object new to the device is never
-/// decoded and encoded again (docs/sync-engine.md §5.3).
+/// decoded and encoded again (docs/sync-engine.md §5.1).
 pub type BodyMap = IndexMap<String, Body>;
 
 /// Attribute names that are never stored or sent (docs/sync-engine.md §2).
