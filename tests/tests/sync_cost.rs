@@ -127,6 +127,21 @@ async fn redis_cost_of_syncs_on_a_100k_object_source() {
     assert_eq!(sent, OBJECTS as u64);
     let initial = stats(&mut conn).await;
     eprintln!("initial sync incl. refresh of {OBJECTS} objects: {initial:?}");
+    // A first load, in chunks of 5,000: no history event and no pruning log for any chunk,
+    // and the horizon at the head (docs/sync-engine.md §10).
+    let pk = rhosync_server::store::keys::PartitionKeys::new(&edge.keys, "MockAdapter", "costuser");
+    let (head_v, head_h): (Option<u64>, Option<u64>) =
+        redis::cmd("HMGET").arg(&pk.head).arg("v").arg("h").query_async(&mut conn).await.expect("HMGET head");
+    let (hist_len, log_len): (u64, u64) = redis::pipe()
+        .cmd("HLEN")
+        .arg(&pk.hist)
+        .cmd("ZCARD")
+        .arg(&pk.hlog)
+        .query_async(&mut conn)
+        .await
+        .expect("HLEN, ZCARD");
+    assert_eq!((hist_len, log_len), (0, 0), "the first load kept no history");
+    assert_eq!((head_v, head_h), (Some(OBJECTS as u64), Some(OBJECTS as u64)), "horizon at the head");
 
     // (a) No change: one request, in step.
     reset(&mut conn).await;

@@ -148,6 +148,11 @@ impl SentWrites {
 pub enum Belief {
     /// Known (possibly absent).
     Known(Option<Body>),
+    /// One of two bodies, which differ (possibly absent): a page of the running cycle
+    /// may or may not have walked past the object before it changed, and its history no
+    /// longer tells which ([`Examined::Maybe`]). A page sends what turns either into
+    /// the current body.
+    Either(Option<Body>, Option<Body>),
     /// Unknown (history pruned): treat as "has nothing we can diff against".
     Unknown,
 }
@@ -189,6 +194,11 @@ pub enum Examined {
     No,
     /// The last mark that examined it read the partition at this version.
     At(Version),
+    /// Either a mark that read the partition at this version (or an earlier one, which
+    /// saw the same body) examined it, or none did: its score before its earliest kept
+    /// change is gone (a first load keeps no creation event, pruning drops events), but
+    /// every mark read at or after the horizon, so each saw the `before` of that change.
+    Maybe(Version),
     /// Its history was pruned too far to tell.
     Unknown,
 }
@@ -234,6 +244,10 @@ pub fn examined_at(cursor: &ClientCursor, record: &ObjectRecord, horizon: Versio
             // read at or after: whichever page walked past it (or none, if it lies before
             // the cycle's start), the device holds the body it had at each of those reads.
             Err(bound) if bound <= mark.scan && cursor.marks[0].read >= horizon => return Examined::At(mark.read),
+            // Perhaps within this page's walk, perhaps ahead of it: every earlier mark
+            // read before the object's earliest kept change too (no kept event lies at
+            // or below this read), so whichever examined it saw the same body.
+            Err(_) if cursor.marks[0].read >= horizon => return Examined::Maybe(mark.read),
             Err(_) => return Examined::Unknown,
         }
     }
@@ -250,7 +264,8 @@ fn cycle_start(cursor: &ClientCursor) -> Version {
 
 /// The believed body of one object: its pinned entry, else what the last examination in
 /// this cycle sent (the later of its sent entry and the mark that examined it), else the
-/// base.
+/// base. Where the history cannot tell whether a mark examined it, the two outcomes
+/// ([`Belief::Either`], or `Known` when they agree).
 pub fn believed_body(
     state: &ClientSyncState,
     sent: Option<Version>,
@@ -265,26 +280,33 @@ pub fn believed_body(
         BodyAt::Known(b) => Belief::Known(b.cloned()),
         BodyAt::Unknown => Belief::Unknown,
     };
-    let at = match (sent, examined_at(&state.cursor, record, head.horizon)) {
-        (_, Examined::Unknown) => return Belief::Unknown,
-        (Some(v), Examined::At(h)) => Some(v.max(h)),
-        (Some(v), Examined::No) => Some(v),
-        (None, Examined::At(h)) => Some(h),
-        (None, Examined::No) => None,
+    // What the device holds if the mark read at `examined` (if any) examined it last.
+    let held = |examined: Option<Version>| {
+        let at = match (sent, examined) {
+            (Some(v), Some(h)) => Some(v.max(h)),
+            (v, h) => v.or(h),
+        };
+        match (at, state.cursor.base) {
+            (Some(v), _) | (None, Base::At(v)) => known(record.body_at(v, head.horizon)),
+            (None, Base::Empty) => Belief::Known(None),
+        }
     };
-    if let Some(v) = at {
-        return known(record.body_at(v, head.horizon));
-    }
-    match state.cursor.base {
-        Base::Empty => Belief::Known(None),
-        Base::At(c) => known(record.body_at(c, head.horizon)),
+    match examined_at(&state.cursor, record, head.horizon) {
+        Examined::Unknown => Belief::Unknown,
+        Examined::No => held(None),
+        Examined::At(h) => held(Some(h)),
+        Examined::Maybe(h) => match (held(Some(h)), held(None)) {
+            (Belief::Known(a), Belief::Known(b)) if a == b => Belief::Known(a),
+            (Belief::Known(a), Belief::Known(b)) => Belief::Either(a, b),
+            _ => Belief::Unknown,
+        },
     }
 }
 
 /// Materialises the client document `cd` (for the store API's GET of a `cd`
 /// name): `records` must hold every id of the change index (live objects
 /// and retained tombstones); `sent` the whole sent map. Ids whose belief is
-/// unknown are left out.
+/// unknown or one of two are left out.
 pub fn materialize_cd(
     state: &ClientSyncState,
     head: &PartitionHead,

@@ -210,6 +210,14 @@ fn body_entry_size(id: &str, body: &str) -> usize {
     }
 }
 
+/// One object's part of a page: its insert body, delete pairs and page bytes.
+fn page_entry(id: &str, diff: ObjectDiff) -> (Option<Body>, Option<Attrs>, usize) {
+    let size = diff_size(id, &diff);
+    let insert = (!diff.insert.is_empty()).then(|| encode_body(&diff.insert));
+    let delete = (!diff.delete.is_empty()).then_some(diff.delete);
+    (insert, delete, size)
+}
+
 /// Computes one new page from the client's state and a snapshot slice. Pure;
 /// see the module docs for the inputs. `undo_cursor` is `None` on the first
 /// call of a request and the previous plan's `undo.cursor` when continuing
@@ -264,12 +272,24 @@ pub fn plan_page(
             Belief::Known(b) => {
                 let master = record.current.as_deref().map(decode_body).transpose()?;
                 let client = b.as_deref().map(decode_body).transpose()?;
-                diff_owned(master, client).map(|diff| {
-                    let size = diff_size(id, &diff);
-                    let insert = (!diff.insert.is_empty()).then(|| encode_body(&diff.insert));
-                    let delete = (!diff.delete.is_empty()).then_some(diff.delete);
-                    (insert, delete, size)
-                })
+                diff_owned(master, client).map(|diff| page_entry(id, diff))
+            }
+            // One of two: what turns either into the current body — the pairs either lacks
+            // as the insert, the pairs either has that the current body lacks as the
+            // delete (by attribute name, as devices apply it).
+            Belief::Either(a, b) => {
+                let master = record.current.as_deref().map(decode_body).transpose()?;
+                let mut diff = ObjectDiff::default();
+                for client in [a, b] {
+                    let client = client.as_deref().map(decode_body).transpose()?;
+                    if let Some(d) = diff_object(master.as_ref(), client.as_ref()) {
+                        diff.insert.extend(d.insert);
+                        for (k, v) in d.delete {
+                            diff.delete.entry(k).or_insert(v);
+                        }
+                    }
+                }
+                (diff.entry_count() > 0).then(|| page_entry(id, diff))
             }
             // Unknown: send the whole current body as an insert, if any, as it is stored.
             Belief::Unknown => record.current.as_ref().map(|body| {

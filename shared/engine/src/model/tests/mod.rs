@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use indexmap::IndexMap;
 
 use super::*;
-use crate::values::{decode_body, Attrs, Body};
+use crate::values::{decode_body, Attrs, Body, ObjectMap};
 
 mod interleaved;
 mod marks;
@@ -58,6 +58,22 @@ impl Part {
         }
         self.head = head;
         assert_eq!(self.head.md_size, self.md.len() as u64);
+    }
+    /// A first load into an empty partition, as the store writes it: the creations get
+    /// versions and index entries but no history event, and the horizon moves to the new
+    /// version (nothing before it can be told apart from "did not exist").
+    fn first_load(&mut self, objects: &ObjectMap) {
+        assert!(self.latest.is_empty(), "a first load goes into an empty partition");
+        let changes = objects
+            .iter()
+            .map(|(id, a)| Change { id: id.clone(), before: None, after: Some(crate::values::encode_body(a)) })
+            .collect();
+        let (numbered, head) = assign_versions(self.head, changes);
+        for vc in numbered {
+            self.md.insert(vc.change.id.clone(), vc.change.after.expect("a creation"));
+            self.latest.insert(vc.change.id, vc.version);
+        }
+        self.head = PartitionHead { horizon: head.version, ..head };
     }
     fn record(&self, id: &str) -> ObjectRecord {
         ObjectRecord {

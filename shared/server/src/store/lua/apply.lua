@@ -16,12 +16,10 @@ local now = ARGV[4]
 -- there, so the creations need no history events: the horizon moves to the new version
 -- instead, which turns a client of an older base into one that holds nothing, as it does
 -- (docs/sync-engine.md §10). Answers 2 then.
---
--- Switched off: a page mark cannot place an object whose creation left no event, so a
--- first-loaded object changed or deleted while an initial sync pages past it left the
--- device's copy unknown and its deletion unsent (tests/tests/concurrency.rs, pushes
--- racing the pages). It comes back once the belief handles that case.
-local fresh = false
+local fresh = #ARGV >= 9
+for i = 12, #ARGV, 4 do
+  if string.sub(ARGV[i], -6) ~= ',null]' then fresh = false; break end
+end
 if fresh then
   if ARGV[8] == '1' then
     fresh = tonumber(redis.call('HGET', KEYS[4], 'h') or '0') == current and redis.call('HLEN', KEYS[3]) == 0

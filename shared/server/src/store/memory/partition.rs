@@ -155,9 +155,6 @@ struct ApplyItem<'a> {
     event: String,
 }
 
-/// Whether first loads skip the history (off: `lua/apply.lua` explains why).
-const FIRST_LOADS: bool = false;
-
 /// `lua/apply.lua`.
 fn apply_script(db: &mut Db, pk: &PartitionKeys, argv: &ApplyArgs, items: &[ApplyItem<'_>]) -> Result<i64, StoreError> {
     let current = tonumber(&db.hget(&pk.head, "v")?.unwrap_or_else(|| "0".to_owned()));
@@ -166,8 +163,7 @@ fn apply_script(db: &mut Db, pk: &PartitionKeys, argv: &ApplyArgs, items: &[Appl
     }
     // A first load: only creations into a partition that holds nothing (or the next chunk
     // of a write whose first chunk was one) skips the history and moves the horizon.
-    // Switched off, as in the script (see its comment).
-    let mut fresh = FIRST_LOADS && !items.is_empty() && items.iter().all(|item| item.event.ends_with(",null]"));
+    let mut fresh = !items.is_empty() && items.iter().all(|item| item.event.ends_with(",null]"));
     if fresh {
         fresh = if argv.first_load {
             let h = tonumber(&db.hget(&pk.head, "h")?.unwrap_or_else(|| "0".to_owned()));
