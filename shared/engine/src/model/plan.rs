@@ -269,6 +269,13 @@ pub fn plan_page(
         let entry: Option<(Option<Body>, Option<Attrs>, usize)> = match belief {
             // Same canonical text: equal, nothing to decode.
             Belief::Known(b) if b.as_deref() == record.current.as_deref() => None,
+            // New to the device (an initial sync's every object), or unknown: the whole
+            // current body, if any, as it is stored (a canonical body is exactly its
+            // attributes' encoding), without decoding it.
+            Belief::Known(None) | Belief::Unknown => {
+                let size = record.current.as_deref().map_or(0, |body| body_entry_size(id, body));
+                record.current.as_ref().filter(|_| size > 0).map(|body| (Some(body.clone()), None, size))
+            }
             Belief::Known(b) => {
                 let master = record.current.as_deref().map(decode_body).transpose()?;
                 let client = b.as_deref().map(decode_body).transpose()?;
@@ -291,11 +298,6 @@ pub fn plan_page(
                 }
                 (diff.entry_count() > 0).then(|| page_entry(id, diff))
             }
-            // Unknown: send the whole current body as an insert, if any, as it is stored.
-            Belief::Unknown => record.current.as_ref().map(|body| {
-                let size = body_entry_size(id, body);
-                ((size > 0).then(|| body.clone()), None, size)
-            }),
         };
         let was_pinned = work.pinned.get(id).cloned();
         let sending = entry.is_some();

@@ -83,10 +83,10 @@ fn parse_begin_reply(reply: redis::Value) -> Result<(BeginReply, Option<f64>), S
     if kind != "build" {
         return Err(corrupt(format!("query script: unknown reply {kind:?}")));
     }
-    // build: 2 v, 3 h, 4 n, 5 rt, 6 last, 7 st, 8 pin, 9 src, 10 slice, 11 ids, 12 md,
-    // 13 hist (id, text pairs: only what the belief can consult), 14 latest (of the pinned
-    // ids; the slice carries its own), 15 sent (empty when the map does not exist),
-    // 16 pending
+    // build: 2 v, 3 h, 4 n, 5 rt, 6 last, 7 st, 8 pin, 9 src, 10 slice, 11 md (of the
+    // slice's ids then the pinned ones), 12 hist (id, text pairs: only what the belief can
+    // consult), 13 latest (of the pinned ids; the slice carries its own), 14 sent (empty
+    // when the map does not exist), 15 pending
     let head = PartitionHead { version: num(text(2)), horizon: num(text(3)), md_size: num(text(4)) };
     let refresh_time = text(5).parse::<f64>().ok();
     let slice_is_last = text(6) != "0";
@@ -94,51 +94,53 @@ fn parse_begin_reply(reply: redis::Value) -> Result<(BeginReply, Option<f64>), S
     let pinned = resp_pairs(take(8));
     let src = resp_pairs(take(9)).into_iter().collect();
     let slice: Vec<(String, u64)> = resp_pairs(take(10)).into_iter().map(|(id, score)| (id, num(score))).collect();
-    let (ids, md) = (resp_list(take(11)), resp_list(take(12)));
-    let hist: HashMap<String, String> = resp_pairs(take(13)).into_iter().collect();
-    let (latest, sent) = (resp_list(take(14)), resp_list(take(15)));
-    let pending = match take(16) {
+    let md = resp_list(take(11));
+    let hist: HashMap<String, String> = resp_pairs(take(12)).into_iter().collect();
+    let (latest, sent) = (resp_list(take(13)), resp_list(take(14)));
+    let pending = match take(15) {
         Some(redis::Value::Array(parts)) => parts.into_iter().map(|p| resp_pairs(Some(p))).collect(),
         _ => Vec::new(),
     };
-    let (records, sent_map) = page_records(ids, md, &slice, latest, sent, hist)?;
+    let pinned_ids = pinned.iter().map(|(id, _)| id.as_str());
+    let (records, sent_map) = page_records(pinned_ids, md, &slice, latest, sent, hist)?;
     let read = PageRead { head, st, pinned, src, slice, slice_is_last, records, sent: sent_map, pending };
     Ok((BeginReply::Build { acked, read: Box::new(read) }, refresh_time))
 }
 
-/// The records and sent entries of a page read: `ids` are the slice's ids then the pinned
-/// ones, `md` and `sent` aligned with them, `latest` with the pinned part only (a slice id's
-/// latest version is its score), `hist` the histories the script chose to read.
-pub(super) fn page_records(
-    ids: Vec<Option<String>>,
+/// The records and sent entries of a page read, for the slice's ids then the pinned ones
+/// (`pinned`, in the pinned map's order): `md` and `sent` aligned with them, `latest` with
+/// the pinned part only (a slice id's latest version is its score), `hist` the histories
+/// the script chose to read.
+pub(super) fn page_records<'a>(
+    pinned: impl Iterator<Item = &'a str>,
     md: Vec<Option<String>>,
     slice: &[(String, u64)],
     latest: Vec<Option<String>>,
     sent: Vec<Option<String>>,
     mut hist: HashMap<String, String>,
 ) -> Result<(HashMap<String, ObjectRecord>, SentEntries), StoreError> {
-    let mut records = HashMap::with_capacity(ids.len());
+    let mut records = HashMap::with_capacity(slice.len());
     let mut sent_map = HashMap::new();
     let mut md = md.into_iter();
     let mut latest = latest.into_iter();
     let mut sent = sent.into_iter();
-    for (i, id) in ids.into_iter().enumerate() {
+    let ids = slice.iter().map(|(id, score)| (id.as_str(), Some(*score))).chain(pinned.map(|id| (id, None)));
+    for (id, score) in ids {
         let current = md.next().flatten();
         let sent_version = sent.next().flatten().and_then(|v| v.parse::<u64>().ok());
-        let latest = match slice.get(i) {
-            Some((_, score)) => Some(*score),
+        let latest = match score {
+            Some(score) => Some(score),
             None => latest.next().flatten().and_then(|s| s.parse::<f64>().ok()).map(|f| f as u64),
         };
-        let Some(id) = id else { continue };
-        let history = match hist.remove(&id) {
+        let history = match hist.remove(id) {
             Some(text) => parse_history(&text)?,
             // An id both in the slice and pinned comes twice; its history went to the first.
-            None => records.get(&id).map(|r: &ObjectRecord| r.history.clone()).unwrap_or_default(),
+            None => records.get(id).map(|r: &ObjectRecord| r.history.clone()).unwrap_or_default(),
         };
         if let Some(n) = sent_version {
-            sent_map.insert(id.clone(), n);
+            sent_map.insert(id.to_owned(), n);
         }
-        records.insert(id, ObjectRecord { current, latest, history });
+        records.insert(id.to_owned(), ObjectRecord { current, latest, history });
     }
     Ok((records, sent_map))
 }

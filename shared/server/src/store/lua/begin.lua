@@ -144,7 +144,8 @@ local pend = {}
 if ARGV[9] == '1' then
   for k = 11, 16 do pend[#pend + 1] = redis.call('HGETALL', KEYS[k]) end
 end
--- A RESP array rather than JSON: bodies travel as they are stored, without escaping.
+-- A RESP array rather than JSON: bodies travel as they are stored, without escaping. The
+-- bodies are those of the slice's ids then the pinned ones, which the caller has already.
 return {'build', action, tostring(v), tostring(h), tostring(n), rt_seen or '', last and '1' or '0',
   redis.call('HGETALL', KEYS[1]), pin, redis.call('HGETALL', KEYS[7]),
-  slice, ids, md, hist, latest, sent, pend}
+  slice, md, hist, latest, sent, pend}

@@ -195,8 +195,7 @@ pub(super) fn begin(
 
     // What `parse_begin_reply` makes of a build reply.
     let slice: Vec<(String, u64)> = slice.into_iter().map(|(id, score)| (id, score as u64)).collect();
-    let ids = ids.into_iter().map(Some).collect();
-    let (records, sent_map) = page_records(ids, md, &slice, latest, sent, hist)?;
+    let (records, sent_map) = page_records(pinned.iter().map(|(id, _)| id.as_str()), md, &slice, latest, sent, hist)?;
     let read = PageRead {
         head: PartitionHead { version: num(&tostring(v)), horizon: num(&tostring(h)), md_size: num(&tostring(n)) },
         st,
