@@ -105,6 +105,13 @@ pub fn st_num(st: &HashMap<String, String>, key: &str) -> u64 {
     parse_num(st.get(key))
 }
 
+/// Page texts of at least this many bytes are staged under a key of their own
+/// ([`SyncStore::commit`]); smaller ones travel as a script argument.
+const STAGE_PAGES_FROM: usize = 16 * 1024;
+
+/// How long a staged page outlives a commit that never ran (the process died between).
+const STAGED_PAGE_TTL_SECS: u64 = 600;
+
 impl SyncStore {
     /// Writes one page outcome; `false` when the client state changed since it was read.
     /// The arguments are flat (`lua/commit.lua` documents the layout).
@@ -114,10 +121,22 @@ impl SyncStore {
         for k in ck.pending() {
             inv.key(k);
         }
-        let (page_action, page_text) = match &c.page {
-            None => ("", ""),
-            Some(None) => ("del", ""),
-            Some(Some(json)) => ("set", json.as_str()),
+        // A large page goes to a key of its own by a plain SET in the same pipeline, and
+        // the script renames it into place: Redis copies a script argument several times.
+        let staged = match &c.page {
+            Some(Some(json)) if json.len() >= STAGE_PAGES_FROM => {
+                Some((format!("{}:new:{:016x}", ck.page, rand::random::<u64>()), json.as_str()))
+            }
+            _ => None,
+        };
+        let (page_action, page_text) = match (&c.page, &staged) {
+            (_, Some((key, _))) => {
+                inv.key(key);
+                ("move", "")
+            }
+            (None, _) => ("", ""),
+            (Some(None), _) => ("del", ""),
+            (Some(Some(json)), None) => ("set", json.as_str()),
         };
         inv.arg(&c.gen).arg(page_action).arg(page_text).arg(if c.sent.clear { "1" } else { "0" });
         let st_set: Vec<(&str, &str)> = c.st.iter().filter_map(|(k, v)| v.as_deref().map(|v| (*k, v))).collect();
@@ -147,7 +166,22 @@ impl SyncStore {
                 inv.arg(field).arg(value);
             }
         }
-        let out: String = inv.invoke_async(&mut self.conn()).await?;
+        let Some((key, text)) = staged else {
+            let out: String = inv.invoke_async(&mut self.conn()).await?;
+            return Ok(out == "ok");
+        };
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(&key).arg(text).arg("EX").arg(STAGED_PAGE_TTL_SECS).ignore();
+        pipe.invoke_script(&inv);
+        let (out,): (String,) = match pipe.query_async(&mut self.conn()).await {
+            Ok(out) => out,
+            // A Redis that restarted or was flushed has forgotten the script: load it, retry once.
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                let _: String = inv.load_async(&mut self.conn()).await?;
+                pipe.query_async(&mut self.conn()).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(out == "ok")
     }
 }

@@ -180,6 +180,22 @@ pub(super) async fn client_cycle(run: &mut Run<'_>) {
     run.record("cycle: commit deleting the page", show(&r));
     run.keys("cycle: commit deleting the page", &ck.all()).await;
 
+    // A page of 40 kB: the Redis store stages it under a key of its own and the script
+    // renames it into place (`SyncStore::commit`); the answers are the same.
+    let big = format!("{{\"page\":\"{}\"}}", "é".repeat(20_000));
+    let mut c = commit_of("5");
+    c.page = Some(Some(big.clone()));
+    let r = s.commit(&ck, &c).await;
+    assert!(matches!(r, Ok(false)), "stale commit of a large page: {r:?}");
+    run.record("cycle: stale commit of a large page", show(&r));
+    run.keys("cycle: stale commit of a large page", &ck.all()).await;
+    c.gen = "6".to_owned();
+    let r = s.commit(&ck, &c).await;
+    assert!(matches!(r, Ok(true)), "commit a large page: {r:?}");
+    run.record("cycle: commit a large page", show(&r));
+    assert_eq!(content(s, &ck.page).await, format!("string {big:?}"), "the large page is stored as it was");
+    run.keys("cycle: commit a large page", &ck.all()).await;
+
     let r = s.purge_client_docs(&ck).await;
     run.record("cycle: purge client docs", show(&r));
     let r = s.purge_partition(&pk).await;
