@@ -205,15 +205,18 @@ impl NewPage {
     }
 
     /// The JSON of [`NewPage::stored_page`], written from borrowed parts: a page of
-    /// thousands of objects is not copied just to be stored.
+    /// thousands of objects is not copied just to be stored. The insert part's bodies are
+    /// spliced in as the JSON objects they are, not escaped into strings (the reader,
+    /// [`crate::values::body_map`], takes either form).
     pub fn stored_json(&self) -> Option<serde_json::Result<String>> {
         let extras = self.stored.as_ref()?;
         let p = &self.page;
+        let no_bodies = BodyMap::new();
         let view = StoredPageRef {
             page: PageRef {
+                insert: &no_bodies,
                 token: &p.token,
                 total_count: p.total_count,
-                insert: &p.insert,
                 delete: &p.delete,
                 links: &p.links,
                 metadata: &p.metadata,
@@ -224,8 +227,29 @@ impl NewPage {
             cud_deletes: &extras.cud_deletes,
             undo: &extras.undo,
         };
-        Some(serde_json::to_string(&view))
+        Some(serde_json::to_string(&view).map(|rest| splice_bodies(&rest, &p.insert)))
     }
+}
+
+/// `rest` is a stored page whose insert part, its first field, is empty: writes `insert`'s
+/// bodies into it as raw JSON objects.
+fn splice_bodies(rest: &str, insert: &BodyMap) -> String {
+    const EMPTY: &str = r#"{"page":{"insert":{}"#;
+    debug_assert!(rest.starts_with(EMPTY), "the insert part comes first: {rest}");
+    let bodies: usize = insert.iter().map(|(id, body)| id.len() + body.len() + 4).sum();
+    let mut out = String::with_capacity(rest.len() + bodies);
+    out.push_str(&EMPTY[..EMPTY.len() - 1]);
+    for (i, (id, body)) in insert.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // An id is any string; a body is canonical JSON object text already.
+        out.push_str(&serde_json::to_string(id).unwrap_or_default());
+        out.push(':');
+        out.push_str(body);
+    }
+    out.push_str(&rest[EMPTY.len() - 1..]);
+    out
 }
 
 /// [`StoredPage`]'s serialised form over borrowed parts (same field names and order).
@@ -236,12 +260,13 @@ struct StoredPageRef<'a> {
     undo: &'a PageUndo,
 }
 
-/// [`Page`]'s serialised form over borrowed parts (same field names and order).
+/// [`Page`]'s serialised form over borrowed parts (same field names; `insert` first).
 #[derive(serde::Serialize)]
 struct PageRef<'a> {
+    /// First, so that [`splice_bodies`] finds it at a fixed place.
+    insert: &'a BodyMap,
     token: &'a str,
     total_count: u64,
-    insert: &'a BodyMap,
     delete: &'a ObjectMap,
     links: &'a IndexMap<String, String>,
     metadata: &'a Option<String>,
@@ -413,6 +438,30 @@ mod tests {
         assert_eq!(out.page.token, "");
         assert!(out.stored.is_none());
         assert_eq!(out.page.errors.create.len(), 2);
+    }
+
+    #[test]
+    fn the_stored_json_splices_bodies_and_reads_back_as_the_stored_page() {
+        let bodies = [r#"{"name":"a \"q\" é"}"#, r#"{"b":"1","c":""}"#];
+        let gone: ObjectMap = [("9".to_owned(), Attrs::from([("name".into(), "x".into())]))].into();
+        let cases: [(BodyMap, ObjectMap); 2] = [
+            (
+                [("odd \"id\" ✓".to_owned(), bodies[0].to_owned()), ("2".into(), bodies[1].into())].into(),
+                ObjectMap::new(),
+            ),
+            (BodyMap::new(), gone),
+        ];
+        for (insert, delete) in cases {
+            let parts = NewPageParts { insert: insert.clone(), delete, fresh_token: 3, ..NewPageParts::default() };
+            let out = assemble_new_page(parts);
+            let Some(json) = out.stored_json() else { panic!("a page with objects is stored") };
+            let json = json.expect("json");
+            for body in insert.values() {
+                assert!(json.contains(&format!(":{body}")), "{body} spliced as it is: {json}");
+            }
+            let read: StoredPage = serde_json::from_str(&json).expect("reads back");
+            assert_eq!(Some(read), out.stored_page());
+        }
     }
 
     #[test]

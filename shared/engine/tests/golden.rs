@@ -358,9 +358,10 @@ impl MiniStore {
         });
         self.stored = out.stored_page();
         assert_eq!(
-            out.stored_json().map(|j| j.expect("stored json")),
-            self.stored.as_ref().map(|p| serde_json::to_string(p).expect("json")),
-            "borrowed and owned stored-page JSON differ"
+            out.stored_json()
+                .map(|j| serde_json::from_str::<StoredPage>(&j.expect("stored json")).expect("reads back")),
+            self.stored,
+            "the stored-page JSON does not read back as the stored page"
         );
         render(&out.page)
     }
