@@ -107,7 +107,14 @@ fn with_common(body: &str) -> Script {
 #[derive(Clone)]
 pub struct SyncStore {
     redis: RedisEdge,
+    /// A page read of more ids than this leaves the bodies to a plain `HMGET` after the
+    /// query script ([`query`]): Redis hands a script's reply over at three times the cost.
+    defer_bodies_over: usize,
 }
+
+/// The default of [`SyncStore::with_bodies_deferred_over`]: below it, the extra round trip
+/// costs more than it saves.
+const DEFER_BODIES_OVER: usize = 256;
 
 impl From<RedisEdge> for SyncStore {
     fn from(redis: RedisEdge) -> Self {
@@ -117,7 +124,14 @@ impl From<RedisEdge> for SyncStore {
 
 impl SyncStore {
     pub fn new(redis: RedisEdge) -> Self {
-        Self { redis }
+        Self { redis, defer_bodies_over: DEFER_BODIES_OVER }
+    }
+
+    /// The same store with another threshold for reading a page's bodies outside the query
+    /// script (tests run every read that way with 0).
+    pub fn with_bodies_deferred_over(mut self, ids: usize) -> Self {
+        self.defer_bodies_over = ids;
+        self
     }
 
     /// The key builder of this deployment's namespace (see [`keys`]).

@@ -58,27 +58,33 @@ fn resp_pairs(v: Option<redis::Value>) -> Vec<(String, String)> {
 /// Parses the query script's reply (a RESP array, see `lua/begin.lua`); also returns the
 /// refresh time a probe saw.
 fn parse_begin_reply(reply: redis::Value) -> Result<(BeginReply, Option<f64>), StoreError> {
+    parse_begin_reply_deferred(reply).map(|(reply, rt, _)| (reply, rt))
+}
+
+/// [`parse_begin_reply`], also telling whether the script left the bodies to the caller
+/// (`lua/begin.lua` ARGV 10): the records then hold no current body yet.
+fn parse_begin_reply_deferred(reply: redis::Value) -> Result<(BeginReply, Option<f64>, bool), StoreError> {
     let redis::Value::Array(items) = reply else { return Err(corrupt("query script: not an array")) };
     let mut items: Vec<Option<redis::Value>> = items.into_iter().map(Some).collect();
     let mut take = |i: usize| items.get_mut(i).and_then(Option::take);
     let mut text = |i: usize| take(i).and_then(resp_text).unwrap_or_default();
     let kind = text(0);
     match kind.as_str() {
-        "busy" => return Ok((BeginReply::Busy { pending: Some(text(1)).filter(|t| !t.is_empty()) }, None)),
-        "resend" => return Ok((BeginReply::Resend { page: text(1), errors: text(2) }, None)),
+        "busy" => return Ok((BeginReply::Busy { pending: Some(text(1)).filter(|t| !t.is_empty()) }, None, false)),
+        "resend" => return Ok((BeginReply::Resend { page: text(1), errors: text(2) }, None, false)),
         "reset" => {
             let page = text(1);
             let st = resp_pairs(take(2)).into_iter().collect();
-            return Ok((BeginReply::Reset { page, st, pinned: resp_pairs(take(3)) }, None));
+            return Ok((BeginReply::Reset { page, st, pinned: resp_pairs(take(3)) }, None, false));
         }
-        "refresh" => return Ok((BeginReply::Refresh { acked: text(1) == "ack" }, None)),
+        "refresh" => return Ok((BeginReply::Refresh { acked: text(1) == "ack" }, None, false)),
         _ => {}
     }
     let acked = text(1) == "ack";
     let num = |t: String| t.parse::<f64>().map(|f| f as u64).unwrap_or(0);
     if kind == "fast" {
         let (n, errors, rt) = (text(2), text(3), text(4));
-        return Ok((BeginReply::InStep { md_size: num(n), errors }, rt.parse::<f64>().ok()));
+        return Ok((BeginReply::InStep { md_size: num(n), errors }, rt.parse::<f64>().ok(), false));
     }
     if kind != "build" {
         return Err(corrupt(format!("query script: unknown reply {kind:?}")));
@@ -94,7 +100,10 @@ fn parse_begin_reply(reply: redis::Value) -> Result<(BeginReply, Option<f64>), S
     let pinned = resp_pairs(take(8));
     let src = resp_pairs(take(9)).into_iter().collect();
     let slice: Vec<(String, u64)> = resp_pairs(take(10)).into_iter().map(|(id, score)| (id, num(score))).collect();
-    let md = resp_list(take(11));
+    let (md, deferred) = match take(11) {
+        Some(redis::Value::BulkString(b)) if b == b"defer" => (Vec::new(), true),
+        md => (resp_list(md), false),
+    };
     let hist: HashMap<String, String> = resp_pairs(take(12)).into_iter().collect();
     let (latest, sent) = (resp_list(take(13)), resp_list(take(14)));
     let pending = match take(15) {
@@ -104,7 +113,7 @@ fn parse_begin_reply(reply: redis::Value) -> Result<(BeginReply, Option<f64>), S
     let pinned_ids = pinned.iter().map(|(id, _)| id.as_str());
     let (records, sent_map) = page_records(pinned_ids, md, &slice, latest, sent, hist)?;
     let read = PageRead { head, st, pinned, src, slice, slice_is_last, records, sent: sent_map, pending };
-    Ok((BeginReply::Build { acked, read: Box::new(read) }, refresh_time))
+    Ok((BeginReply::Build { acked, read: Box::new(read) }, refresh_time, deferred))
 }
 
 /// The records and sent entries of a page read, for the slice's ids then the pinned ones
@@ -247,8 +256,54 @@ impl SyncStore {
         ck: &ClientKeys,
         args: &BeginArgs<'_>,
     ) -> Result<BeginReply, StoreError> {
-        let reply: redis::Value = begin_invocation(pk, ck, args).invoke_async(&mut self.conn()).await?;
-        Ok(parse_begin_reply(reply)?.0)
+        let inv = begin_invocation(pk, ck, args, Some(self.defer_bodies_over));
+        let reply: redis::Value = inv.invoke_async(&mut self.conn()).await?;
+        let (mut reply, _, deferred) = parse_begin_reply_deferred(reply)?;
+        if deferred && !self.read_deferred_bodies(pk, &mut reply).await? {
+            // The partition changed after the script read it: read again, bodies and all,
+            // in one step (the token action and refresh decision of the first call stand).
+            let acked = matches!(reply, BeginReply::Build { acked: true, .. });
+            let again = BeginArgs { mode: BeginMode::Read, ..args.clone() };
+            let reply: redis::Value = begin_invocation(pk, ck, &again, None).invoke_async(&mut self.conn()).await?;
+            return Ok(match parse_begin_reply(reply)?.0 {
+                BeginReply::Build { read, .. } => BeginReply::Build { acked, read },
+                other => other,
+            });
+        }
+        Ok(reply)
+    }
+
+    /// Fills in the bodies of a read whose script left them to the caller: one plain
+    /// `HMGET` with the partition version in the same pipeline. `false` (and nothing
+    /// filled) when the version moved since the script's read, so the bodies could be
+    /// newer than the rest of the snapshot.
+    async fn read_deferred_bodies(&self, pk: &PartitionKeys, reply: &mut BeginReply) -> Result<bool, StoreError> {
+        let BeginReply::Build { read, .. } = reply else { return Ok(true) };
+        let read = &mut **read;
+        let ids: Vec<&str> =
+            read.slice.iter().map(|(id, _)| id.as_str()).chain(read.pinned.iter().map(|(id, _)| id.as_str())).collect();
+        let (bodies, version): (Vec<Option<String>>, Option<String>) = redis::pipe()
+            .cmd("HMGET")
+            .arg(&pk.md)
+            .arg(&ids)
+            .cmd("HGET")
+            .arg(&pk.head)
+            .arg("v")
+            .query_async(&mut self.conn())
+            .await?;
+        let version = version.and_then(|v| v.parse::<f64>().ok()).map_or(0, |v| v as u64);
+        if version != read.head.version {
+            return Ok(false);
+        }
+        drop(ids);
+        let n = read.slice.len();
+        for (i, body) in bodies.into_iter().enumerate() {
+            let id = if i < n { &read.slice[i].0 } else { &read.pinned[i - n].0 };
+            if let Some(record) = read.records.get_mut(id) {
+                record.current = body;
+            }
+        }
+        Ok(true)
     }
 
     /// `GET` of each of `keys` (any slots) and, in the same round trip, the query script in
@@ -261,7 +316,7 @@ impl SyncStore {
         ck: &ClientKeys,
         slice_limit: usize,
     ) -> Result<(Vec<Option<String>>, BeginReply, Option<f64>), StoreError> {
-        let inv = begin_invocation(pk, ck, &BeginArgs::probe(slice_limit));
+        let inv = begin_invocation(pk, ck, &BeginArgs::probe(slice_limit), Some(self.defer_bodies_over));
         let mut pipe = gets(keys);
         pipe.invoke_script(&inv);
         let mut replies: Vec<redis::Value> = match pipe.query_async(&mut self.conn()).await {
@@ -279,13 +334,22 @@ impl SyncStore {
             .map(redis::from_redis_value)
             .collect::<Result<Vec<Option<String>>, _>>()
             .map_err(redis::RedisError::from)?;
-        let (reply, refresh_time) = parse_begin_reply(probe)?;
+        let (mut reply, refresh_time, deferred) = parse_begin_reply_deferred(probe)?;
+        if deferred && !self.read_deferred_bodies(pk, &mut reply).await? {
+            // The partition changed meanwhile: the request takes the full step instead.
+            reply = BeginReply::Busy { pending: None };
+        }
         Ok((values, reply, refresh_time))
     }
 }
 
 /// One call of the query script with `args` for (`pk`, `ck`).
-fn begin_invocation(pk: &PartitionKeys, ck: &ClientKeys, args: &BeginArgs<'_>) -> redis::ScriptInvocation<'static> {
+fn begin_invocation(
+    pk: &PartitionKeys,
+    ck: &ClientKeys,
+    args: &BeginArgs<'_>,
+    defer_bodies_over: Option<usize>,
+) -> redis::ScriptInvocation<'static> {
     let mut inv = script().prepare_invoke();
     inv.key(&ck.st).key(&ck.pin).key(&ck.sent).key(&ck.page);
     inv.key(&pk.rs).key(&pk.head).key(&pk.src).key(&pk.md).key(&pk.idx).key(&pk.hist);
@@ -300,6 +364,7 @@ fn begin_invocation(pk: &PartitionKeys, ck: &ClientKeys, args: &BeginArgs<'_>) -
         .arg(args.slice_limit)
         .arg(args.mode.as_arg())
         .arg(args.start_override.map(|s| s.to_string()).unwrap_or_default())
-        .arg(if args.include_pinned { "1" } else { "0" });
+        .arg(if args.include_pinned { "1" } else { "0" })
+        .arg(defer_bodies_over.map(|n| n.to_string()).unwrap_or_default());
     inv
 }

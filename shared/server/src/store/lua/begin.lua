@@ -5,7 +5,10 @@
 -- ARGV: 1 token present (1/0), 2 token, 3 now (s), 4 poll interval, 5 may refresh (1/0),
 --       6 slice limit, 7 mode (begin|read|probe), 8 scan start override ('' = from state),
 --       9 first read of the request (1/0): include pinned and pending docs, allow the
---         in-step shortcut
+--         in-step shortcut, 10 leave the bodies to the caller when more ids than this are
+--         read ('' never): the reply says 'defer' in their place, and the caller reads
+--         them with a plain HMGET (cheaper than through the script) and checks that the
+--         partition version is still the one read here
 local mode = ARGV[7]
 local action = 'new'
 -- probe: read without writing, for a query without a token that will run no token action
@@ -118,7 +121,8 @@ for i = 1, #pin, 2 do ids[#ids + 1] = pin[i]; pids[#pids + 1] = pin[i] end
 -- Histories travel as id, text pairs.
 local md, hist, latest, sent = {}, {}, {}, {}
 if #ids > 0 then
-  md = multi_get('HMGET', KEYS[8], ids)
+  local defer = tonumber(ARGV[10] or '')
+  if defer and #ids > defer then md = 'defer' else md = multi_get('HMGET', KEYS[8], ids) end
   if #pids > 0 then latest = multi_get('ZMSCORE', KEYS[9], pids) end
   if redis.call('EXISTS', KEYS[3]) == 1 then sent = multi_get('HMGET', KEYS[3], ids) end
   local hids = {}
