@@ -82,7 +82,7 @@ impl Bench {
             "sync req/s as a share of the floor",
             share,
             format!("{:.0}%", share * 100.0),
-            Goal::AtLeast(0.5, "≥ 50%"),
+            Goal::AtLeast(0.6, "≥ 60%"),
         );
         self.report.detail(
             "S6",
