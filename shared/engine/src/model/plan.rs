@@ -30,7 +30,8 @@
 //!    WITHSCORES`), plus whether more exist; then for the slice ids ∪ pinned
 //!    ids: `md` bodies (`HMGET`), latest versions, history (`HMGET`), and the
 //!    client's sent entries (`HMGET`). With co-located keys all of this is one
-//!    script call.
+//!    script call (a slice of hundreds of ids takes its bodies by a plain `HMGET`
+//!    right after it, checked against the partition version: docs/sync-engine.md §5.3).
 //! 3. Call [`plan_page`]. If it answers `needs_another_slice` (a whole slice of
 //!    changes the device already has), apply its state, fetch the next slice
 //!    and call again, passing the first call's undo cursor.
