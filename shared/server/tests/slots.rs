@@ -58,6 +58,9 @@ async fn every_script_and_transaction(store: &SyncStore) {
         let other = store.keys().key("elsewhere", "x");
         ok("probe", store.get_many_and_probe(&[other.as_str()], &pk, &ck, 100).await.map(drop));
         ok("commit", store.commit(&ck, &Commit::default()).await.map(drop));
+        // A large page is staged beside the page key and renamed by the script.
+        let staged = Commit { page: Some(Some(format!("\"{}\"", "x".repeat(20_000)))), ..Commit::default() };
+        ok("commit of a staged page", store.commit(&ck, &staged).await.map(drop));
         ok("read_md", store.read_md(&pk).await.map(drop));
         ok("read_bodies", store.read_bodies(&pk, &["1".to_owned()]).await.map(drop));
         ok("records", store.records(&pk, &["1".to_owned()]).await.map(drop));
@@ -119,7 +122,7 @@ fn a_lost_hash_tag_is_caught() {
 /// pipeline) or a transaction (`.atomic()`), per file. A new one must get a call in
 /// [`every_script_and_transaction`] and then its count here.
 const CALL_SITES: &[(&str, &str, usize)] = &[
-    ("commit.rs", include_str!("../src/store/commit.rs"), 1),
+    ("commit.rs", include_str!("../src/store/commit.rs"), 2),
     ("kv.rs", include_str!("../src/store/kv.rs"), 2),
     ("ledger.rs", include_str!("../src/store/ledger.rs"), 0),
     ("legacy_exchange.rs", include_str!("../src/store/legacy_exchange.rs"), 1),

@@ -56,14 +56,9 @@ fn resp_pairs(v: Option<redis::Value>) -> Vec<(String, String)> {
 }
 
 /// Parses the query script's reply (a RESP array, see `lua/begin.lua`); also returns the
-/// refresh time a probe saw.
-fn parse_begin_reply(reply: redis::Value) -> Result<(BeginReply, Option<f64>), StoreError> {
-    parse_begin_reply_deferred(reply).map(|(reply, rt, _)| (reply, rt))
-}
-
-/// [`parse_begin_reply`], also telling whether the script left the bodies to the caller
-/// (`lua/begin.lua` ARGV 10): the records then hold no current body yet.
-fn parse_begin_reply_deferred(reply: redis::Value) -> Result<(BeginReply, Option<f64>, bool), StoreError> {
+/// refresh time a probe saw, and whether the script left the bodies to the caller (ARGV
+/// 10): the records then hold no current body yet.
+fn parse_begin_reply(reply: redis::Value) -> Result<(BeginReply, Option<f64>, bool), StoreError> {
     let redis::Value::Array(items) = reply else { return Err(corrupt("query script: not an array")) };
     let mut items: Vec<Option<redis::Value>> = items.into_iter().map(Some).collect();
     let mut take = |i: usize| items.get_mut(i).and_then(Option::take);
@@ -256,21 +251,24 @@ impl SyncStore {
         ck: &ClientKeys,
         args: &BeginArgs<'_>,
     ) -> Result<BeginReply, StoreError> {
-        let inv = begin_invocation(pk, ck, args, Some(self.defer_bodies_over));
-        let reply: redis::Value = inv.invoke_async(&mut self.conn()).await?;
-        let (mut reply, _, deferred) = parse_begin_reply_deferred(reply)?;
-        if deferred && !self.read_deferred_bodies(pk, &mut reply).await? {
+        let mut args = args.clone();
+        let mut defer = Some(self.defer_bodies_over);
+        let mut acked_first = None;
+        loop {
+            let reply: redis::Value = begin_invocation(pk, ck, &args, defer).invoke_async(&mut self.conn()).await?;
+            let (mut reply, _, deferred) = parse_begin_reply(reply)?;
+            if let (Some(first), BeginReply::Build { acked, .. }) = (acked_first, &mut reply) {
+                *acked = first;
+            }
+            if !deferred || self.read_deferred_bodies(pk, &mut reply).await? {
+                return Ok(reply);
+            }
             // The partition changed after the script read it: read again, bodies and all,
             // in one step (the token action and refresh decision of the first call stand).
-            let acked = matches!(reply, BeginReply::Build { acked: true, .. });
-            let again = BeginArgs { mode: BeginMode::Read, ..args.clone() };
-            let reply: redis::Value = begin_invocation(pk, ck, &again, None).invoke_async(&mut self.conn()).await?;
-            return Ok(match parse_begin_reply(reply)?.0 {
-                BeginReply::Build { read, .. } => BeginReply::Build { acked, read },
-                other => other,
-            });
+            acked_first = Some(matches!(reply, BeginReply::Build { acked: true, .. }));
+            args.mode = BeginMode::Read;
+            defer = None;
         }
-        Ok(reply)
     }
 
     /// Fills in the bodies of a read whose script left them to the caller: one plain
@@ -334,7 +332,7 @@ impl SyncStore {
             .map(redis::from_redis_value)
             .collect::<Result<Vec<Option<String>>, _>>()
             .map_err(redis::RedisError::from)?;
-        let (mut reply, refresh_time, deferred) = parse_begin_reply_deferred(probe)?;
+        let (mut reply, refresh_time, deferred) = parse_begin_reply(probe)?;
         if deferred && !self.read_deferred_bodies(pk, &mut reply).await? {
             // The partition changed meanwhile: the request takes the full step instead.
             reply = BeginReply::Busy { pending: None };
