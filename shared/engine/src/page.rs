@@ -18,7 +18,7 @@ use serde_json::Value;
 use sha1::{Digest, Sha1};
 
 use crate::model::PageUndo;
-use crate::values::{encode_objects, BodyMap, ObjectMap};
+use crate::values::{encode_objects, write_bodies_json, BodyMap, ObjectMap};
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -237,19 +237,12 @@ fn splice_bodies(rest: &str, insert: &BodyMap) -> String {
     const EMPTY: &str = r#"{"page":{"insert":{}"#;
     debug_assert!(rest.starts_with(EMPTY), "the insert part comes first: {rest}");
     let bodies: usize = insert.iter().map(|(id, body)| id.len() + body.len() + 4).sum();
-    let mut out = String::with_capacity(rest.len() + bodies);
-    out.push_str(&EMPTY[..EMPTY.len() - 1]);
-    for (i, (id, body)) in insert.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        // An id is any string; a body is canonical JSON object text already.
-        out.push_str(&serde_json::to_string(id).unwrap_or_default());
-        out.push(':');
-        out.push_str(body);
-    }
-    out.push_str(&rest[EMPTY.len() - 1..]);
-    out
+    let mut out = Vec::with_capacity(rest.len() + bodies);
+    out.extend_from_slice(&EMPTY.as_bytes()[..EMPTY.len() - 2]);
+    // Writing to a Vec cannot fail; ids are escaped and bodies are canonical JSON text.
+    let _ = write_bodies_json(&mut out, insert);
+    out.extend_from_slice(&rest.as_bytes()[EMPTY.len()..]);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// [`StoredPage`]'s serialised form over borrowed parts (same field names and order).

@@ -127,9 +127,25 @@ pub fn bodies_to_json(bodies: &BodyMap) -> Value {
     )
 }
 
-/// Serde form of a stored [`BodyMap`]: each body is written as a JSON string. Reading
-/// also takes the older form, where each object was a JSON object of strings, and turns
-/// it into its canonical body, so pages stored before the change still resend.
+/// Writes a [`BodyMap`] as one JSON object whose members are the bodies as they are
+/// (canonical JSON object text, not escaped into strings): the page on the wire and the
+/// stored page both carry them so.
+pub fn write_bodies_json<W: std::io::Write>(out: &mut W, bodies: &BodyMap) -> std::io::Result<()> {
+    out.write_all(b"{")?;
+    for (i, (id, body)) in bodies.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, id)?;
+        out.write_all(b":")?;
+        out.write_all(body.as_bytes())?;
+    }
+    out.write_all(b"}")
+}
+
+/// Serde form of a stored [`BodyMap`]: serialising writes each body as a JSON string.
+/// Reading also takes each body as a JSON object of strings — what the stored page holds
+/// ([`write_bodies_json`]) — and turns it into its canonical body.
 pub mod body_map {
     use std::fmt;
 

@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use serde_json::{json, Map, Value};
 
 use crate::page::Page;
-use crate::values::{bodies_to_json, objects_to_json, BodyMap, ObjectMap};
+use crate::values::{bodies_to_json, objects_to_json, write_bodies_json, BodyMap, ObjectMap};
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -136,16 +136,7 @@ impl<W: Write> Members<'_, W> {
             return Ok(());
         }
         self.key(key)?;
-        self.out.write_all(b"{")?;
-        for (i, (id, body)) in bodies.iter().enumerate() {
-            if i > 0 {
-                self.out.write_all(b",")?;
-            }
-            serde_json::to_writer(&mut *self.out, id)?;
-            self.out.write_all(b":")?;
-            self.out.write_all(body.as_bytes())?;
-        }
-        self.out.write_all(b"}")
+        write_bodies_json(self.out, bodies)
     }
 }
 

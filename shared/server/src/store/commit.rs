@@ -173,15 +173,7 @@ impl SyncStore {
         let mut pipe = redis::pipe();
         pipe.cmd("SET").arg(&key).arg(text).arg("EX").arg(STAGED_PAGE_TTL_SECS).ignore();
         pipe.invoke_script(&inv);
-        let (out,): (String,) = match pipe.query_async(&mut self.conn()).await {
-            Ok(out) => out,
-            // A Redis that restarted or was flushed has forgotten the script: load it, retry once.
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                let _: String = inv.load_async(&mut self.conn()).await?;
-                pipe.query_async(&mut self.conn()).await?
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let (out,): (String,) = self.query_with_script(&pipe, &inv).await?;
         Ok(out == "ok")
     }
 }

@@ -143,6 +143,23 @@ impl SyncStore {
         self.redis.conn()
     }
 
+    /// Runs `pipe`, which holds `inv` (`invoke_script`): a Redis that restarted or was
+    /// flushed has forgotten the script, so it is loaded and the pipeline sent once more.
+    async fn query_with_script<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+        inv: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        match pipe.query_async(&mut self.conn()).await {
+            Ok(out) => Ok(out),
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                let _: String = inv.load_async(&mut self.conn()).await?;
+                Ok(pipe.query_async(&mut self.conn()).await?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Whether Redis answers (the health check).
     pub async fn ping(&self) -> Result<(), StoreError> {
         let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;

@@ -317,15 +317,7 @@ impl SyncStore {
         let inv = begin_invocation(pk, ck, &BeginArgs::probe(slice_limit), Some(self.defer_bodies_over));
         let mut pipe = gets(keys);
         pipe.invoke_script(&inv);
-        let mut replies: Vec<redis::Value> = match pipe.query_async(&mut self.conn()).await {
-            Ok(replies) => replies,
-            // A Redis that restarted or was flushed has forgotten the script: load it, retry once.
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                let _: String = inv.load_async(&mut self.conn()).await?;
-                pipe.query_async(&mut self.conn()).await?
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let mut replies: Vec<redis::Value> = self.query_with_script(&pipe, &inv).await?;
         let probe = replies.pop().ok_or_else(|| corrupt("probe: no reply"))?;
         let values = replies
             .into_iter()
