@@ -94,6 +94,62 @@ pub fn normalize_objects(value: &Value) -> Result<ObjectMap, ValuesError> {
     }
 }
 
+/// The canonical body of one object's JSON attributes, written straight from the JSON
+/// (what `encode_body(&normalize_attrs(object)?)` gives, without building the [`Attrs`]
+/// map: an adapter's first query of a large source turns every object into its body, and
+/// the map per object was most of that work). `None` when no attribute is left.
+pub fn encode_json_object(object: &Map<String, Value>) -> Option<Body> {
+    let mut attrs: Vec<(&str, &Value)> =
+        object.iter().filter(|(name, _)| !is_reserved(name)).map(|(name, value)| (name.as_str(), value)).collect();
+    if attrs.is_empty() {
+        return None;
+    }
+    // `Map` keys are unique, and `str` orders by bytes as `String` does in `Attrs`.
+    attrs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut out = Vec::with_capacity(2 + attrs.iter().map(|(k, v)| k.len() + 6 + approx_len(v)).sum::<usize>());
+    out.push(b'{');
+    for (i, (name, value)) in attrs.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(&mut out, name);
+        out.push(b':');
+        match value {
+            Value::String(s) => write_json_str(&mut out, s),
+            other => write_json_str(&mut out, &value_to_string(other)),
+        }
+    }
+    out.push(b'}');
+    // Only JSON text of `str`s was written.
+    Some(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+fn approx_len(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        _ => 8,
+    }
+}
+
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a `str` into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// The canonical bodies of a JSON object map, as [`normalize_objects`] then
+/// [`encode_objects`] would give them (same entries skipped, same order), built directly
+/// ([`encode_json_object`]).
+pub fn normalize_bodies(value: &Value) -> Result<BodyMap, ValuesError> {
+    match value {
+        Value::Object(map) => Ok(map
+            .iter()
+            .filter_map(|(id, obj)| obj.as_object().and_then(encode_json_object).map(|body| (id.clone(), body)))
+            .collect()),
+        Value::Null => Ok(BodyMap::new()),
+        other => normalize_objects(other).map(|_| BodyMap::new()),
+    }
+}
+
 /// Canonical encoding of an object: sorted keys, so equality is string
 /// equality.
 pub fn encode_body(attrs: &Attrs) -> Body {
@@ -238,6 +294,26 @@ mod tests {
         assert_eq!(encode_body(&a), r#"{"a":"1","b":"2"}"#);
         assert_eq!(decode_body(&encode_body(&a)), Ok(a));
         assert!(decode_body("[1]").is_err());
+    }
+
+    #[test]
+    fn bodies_written_from_json_equal_the_encoded_attrs() {
+        let doc = json!({
+            "1": {"id": "1", "attrib_type": "blob", "name": "iPhone", "price": 199.99},
+            "2": {"id": "2"},
+            "3": {},
+            "4": "not an object",
+            "5": {"z": null, "b": true, "a": [1, {"x": "y"}], "é": "quote \" \\ \u{1} ü", "B": -3, "": "empty name"},
+            "6": {"only": {"nested": {"deep": [null, false]}}},
+            "7": {"n": 1e300, "m": 12345678901234567890u64, "k": -0.0}
+        });
+        let expected = encode_objects(&normalize_objects(&doc).expect("object map"));
+        let got = normalize_bodies(&doc).expect("object map");
+        assert_eq!(got, expected);
+        assert_eq!(got.keys().collect::<Vec<_>>(), ["1", "5", "6", "7"]);
+        assert_eq!(normalize_bodies(&json!(null)), Ok(BodyMap::new()));
+        assert_eq!(normalize_bodies(&json!([1])), Err(ValuesError::NotAnObjectMap("an array")));
+        assert_eq!(normalize_bodies(&json!("x")), Err(ValuesError::NotAnObjectMap("a string")));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What a plugin backend answers (`rhosync_server::adapters::plugin`): the query reply, the
 //! create reply and the authenticate reply with its status. Each decodes or is refused
-//! with the adapter's own message; never a panic.
+//! with the adapter's own message; never a panic. A decoded query reply's bodies written
+//! straight from the JSON equal those encoded from its attribute maps.
 //!
 //! Input layout: one mode byte (0 query, 1 create, 2 authenticate), for authenticate two
 //! bytes of status code (big-endian, taken modulo 900 from 100), then the body (lossy UTF-8,
@@ -18,6 +19,11 @@ fuzz_target!(|data: &[u8]| {
     match mode % 3 {
         0 => match parse_query_reply(&String::from_utf8_lossy(rest)) {
             Ok(objects) => {
+                // The refresh writes bodies straight from the JSON: the same as through attrs.
+                let doc = serde_json::Value::Object(objects.clone());
+                let direct = rhosync_engine::values::normalize_bodies(&doc).expect("an object map");
+                let via_attrs = rhosync_engine::values::normalize_objects(&doc).expect("an object map");
+                assert_eq!(direct, rhosync_engine::values::encode_objects(&via_attrs), "bodies written directly");
                 let reread = serde_json::to_string(&objects).expect("objects print");
                 let again = parse_query_reply(&reread);
                 // A float may come back one ulp off (serde_json without `float_roundtrip`,

@@ -34,6 +34,10 @@ async fn every_script_and_transaction(store: &SyncStore) {
         let head = PartitionHead::default();
         let changes = [change("1", r#"{"name":"a"}"#, 1), change("2", r#"{"name":"b"}"#, 2)];
         ok("apply", store.apply(&pk, head, &changes, &policy).await.map(drop));
+        // A first load staged by plain writes and committed by renames, into its own source.
+        let staged = store.clone().with_first_loads_staged_over(0);
+        let first = PartitionKeys::new(store.keys(), &format!("{source}-first"), user);
+        ok("apply (staged first load)", staged.apply(&first, head, &changes, &policy).await.map(drop));
         let outcome = RefreshOutcome {
             errors: None,
             metadata: Some(("{}", "sha")),
@@ -127,7 +131,7 @@ const CALL_SITES: &[(&str, &str, usize)] = &[
     ("ledger.rs", include_str!("../src/store/ledger.rs"), 0),
     ("legacy_exchange.rs", include_str!("../src/store/legacy_exchange.rs"), 1),
     ("meta.rs", include_str!("../src/store/meta.rs"), 3),
-    ("partition.rs", include_str!("../src/store/partition.rs"), 5),
+    ("partition.rs", include_str!("../src/store/partition.rs"), 6),
     ("query.rs", include_str!("../src/store/query.rs"), 2),
     ("registry_cache.rs", include_str!("../src/store/registry_cache.rs"), 2),
     ("sessions.rs", include_str!("../src/store/sessions.rs"), 1),

@@ -92,7 +92,7 @@ pub use contention::{on_pending_page, FirstLook, PendingDecision, Phase, SIMULTA
 pub use doc_name::DocName;
 pub use partition::{
     apply_create, apply_fast_delete, apply_fast_update, apply_push_deletes, apply_push_objects, apply_refresh,
-    assign_versions, BodyAt, Change, HistoryEvent, ObjectRecord, PartitionHead, VersionedChange,
+    apply_refresh_bodies, assign_versions, BodyAt, Change, HistoryEvent, ObjectRecord, PartitionHead, VersionedChange,
 };
 pub use pins::{pin_client_delete, pin_created_object, pin_search_results};
 pub use plan::{apply_undo, complete_on_ack, plan_page, PageInputs, PagePlan, PageUndo};

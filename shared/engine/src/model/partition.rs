@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 
 use super::{ModelError, Version};
-use crate::values::{decode_body, encode_body, Attrs, Body, ObjectMap};
+use crate::values::{decode_body, encode_body, encode_objects, Attrs, Body, BodyMap, ObjectMap};
 
 /// The partition scalars read at the start of every request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -124,16 +124,21 @@ pub fn assign_versions(head: PartitionHead, changes: Vec<Change>) -> (Vec<Versio
 /// docs/sync-engine.md §4.2 step 4): new and changed objects in result order, then
 /// vanished ones in `old_md` order.
 pub fn apply_refresh(old_md: &indexmap::IndexMap<String, Body>, new_result: &ObjectMap) -> Vec<Change> {
+    apply_refresh_bodies(old_md, &encode_objects(new_result))
+}
+
+/// [`apply_refresh`] over a result already in canonical bodies
+/// ([`crate::values::normalize_bodies`]).
+pub fn apply_refresh_bodies(old_md: &indexmap::IndexMap<String, Body>, new_bodies: &BodyMap) -> Vec<Change> {
     let mut changes = Vec::new();
-    for (id, attrs) in new_result {
-        let after = encode_body(attrs);
+    for (id, after) in new_bodies {
         let before = old_md.get(id);
-        if before != Some(&after) {
-            changes.push(Change { id: id.clone(), before: before.cloned(), after: Some(after) });
+        if before != Some(after) {
+            changes.push(Change { id: id.clone(), before: before.cloned(), after: Some(after.clone()) });
         }
     }
     for (id, before) in old_md {
-        if !new_result.contains_key(id) {
+        if !new_bodies.contains_key(id) {
             changes.push(Change { id: id.clone(), before: Some(before.clone()), after: None });
         }
     }

@@ -110,11 +110,18 @@ pub struct SyncStore {
     /// A page read of more ids than this leaves the bodies to a plain `HMGET` after the
     /// query script ([`query`]): Redis hands a script's reply over at three times the cost.
     defer_bodies_over: usize,
+    /// A first load of more objects than this is staged by plain writes and committed by
+    /// renames ([`partition`]) rather than written through the apply script in chunks.
+    stage_first_loads_over: usize,
 }
 
 /// The default of [`SyncStore::with_bodies_deferred_over`]: below it, the extra round trip
 /// costs more than it saves.
 const DEFER_BODIES_OVER: usize = 256;
+
+/// The default of [`SyncStore::with_first_loads_staged_over`]: a load of one apply chunk
+/// or less is one script call either way.
+const STAGE_FIRST_LOADS_OVER: usize = APPLY_CHUNK;
 
 impl From<RedisEdge> for SyncStore {
     fn from(redis: RedisEdge) -> Self {
@@ -124,13 +131,20 @@ impl From<RedisEdge> for SyncStore {
 
 impl SyncStore {
     pub fn new(redis: RedisEdge) -> Self {
-        Self { redis, defer_bodies_over: DEFER_BODIES_OVER }
+        Self { redis, defer_bodies_over: DEFER_BODIES_OVER, stage_first_loads_over: STAGE_FIRST_LOADS_OVER }
     }
 
     /// The same store with another threshold for reading a page's bodies outside the query
     /// script (tests run every read that way with 0).
     pub fn with_bodies_deferred_over(mut self, ids: usize) -> Self {
         self.defer_bodies_over = ids;
+        self
+    }
+
+    /// The same store with another threshold for staging a first load (tests stage every
+    /// first load with 0).
+    pub fn with_first_loads_staged_over(mut self, objects: usize) -> Self {
+        self.stage_first_loads_over = objects;
         self
     }
 

@@ -20,6 +20,11 @@ fn apply_script() -> &'static Script {
     SCRIPT.get_or_init(|| with_common(include_str!("lua/apply.lua")))
 }
 
+fn first_load_script() -> &'static Script {
+    static SCRIPT: OnceLock<Script> = OnceLock::new();
+    SCRIPT.get_or_init(|| with_common(include_str!("lua/first_load.lua")))
+}
+
 fn finish_script() -> &'static Script {
     static SCRIPT: OnceLock<Script> = OnceLock::new();
     SCRIPT.get_or_init(|| with_common(include_str!("lua/finish_refresh.lua")))
@@ -43,6 +48,22 @@ pub struct RefreshOutcome<'a> {
 /// Largest number of md changes written by one script call; bigger refreshes are
 /// written in several calls, each leaving a consistent prefix of the changes.
 pub const APPLY_CHUNK: usize = 5_000;
+
+/// Most objects one plain write of a staged first load carries: pipelined, several go in
+/// one round trip ([`STAGE_PIPELINE`]).
+const STAGE_CHUNK: usize = 5_000;
+/// Staging writes sent per round trip (a few MB of bodies at most).
+const STAGE_PIPELINE: usize = 4;
+/// How long staged keys live if their writer dies before committing them.
+const STAGE_TTL_SECS: u64 = 600;
+
+/// What committing a staged first load found (`lua/first_load.lua`).
+enum Staged {
+    Written,
+    Moved,
+    /// Not a first load after all, or the staging was lost: the chunked writes decide.
+    Declined,
+}
 
 /// How much change history a write keeps (see "History retention" in [`crate::store`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,13 +150,22 @@ impl SyncStore {
         changes: &[VersionedChange],
         policy: &HistoryPolicy,
     ) -> Result<bool, StoreError> {
+        if changes.len() > self.stage_first_loads_over
+            && expected.md_size == 0
+            && changes.iter().all(|vc| vc.change.before.is_none() && vc.change.after.is_some())
+        {
+            match self.apply_first_load_staged(pk, expected, changes).await? {
+                Staged::Written => return Ok(true),
+                Staged::Moved => return Ok(false),
+                Staged::Declined => {}
+            }
+        }
         let mut head = expected;
         let mut first_load = false;
         for (i, chunk) in changes.chunks(APPLY_CHUNK).enumerate() {
             let mut next = head;
             let mut inv = apply_script().prepare_invoke();
             inv.key(&pk.md).key(&pk.idx).key(&pk.hist).key(&pk.head).key(&pk.hlog);
-            let mut args: Vec<String> = Vec::with_capacity(chunk.len() * 4);
             for vc in chunk {
                 let c = &vc.change;
                 match (&c.before, &c.after) {
@@ -144,10 +174,6 @@ impl SyncStore {
                     _ => {}
                 }
                 next.version = vc.version;
-                args.push(c.id.clone());
-                args.push(vc.version.to_string());
-                args.push(c.after.clone().unwrap_or_default());
-                args.push(history_event(vc.version, c.before.as_ref()));
             }
             inv.arg(head.version)
                 .arg(next.version)
@@ -156,8 +182,15 @@ impl SyncStore {
                 .arg(policy.now_secs.saturating_sub(policy.retention_secs))
                 .arg(policy.cap(next.md_size))
                 .arg(policy.budget(chunk.len()))
-                .arg(if first_load { "1" } else { "0" })
-                .arg(args);
+                .arg(if first_load { "1" } else { "0" });
+            // Each argument is written into the call as it comes: no copy of the bodies.
+            for vc in chunk {
+                let c = &vc.change;
+                inv.arg(c.id.as_str())
+                    .arg(vc.version)
+                    .arg(c.after.as_deref().unwrap_or_default())
+                    .arg(history_event(vc.version, c.before.as_ref()));
+            }
             let ok: i64 = inv.invoke_async(&mut self.conn()).await?;
             first_load = ok == 2;
             if ok == 0 {
@@ -169,6 +202,53 @@ impl SyncStore {
             head = next;
         }
         Ok(true)
+    }
+
+    /// A first load — only creations, into a partition that looked empty — staged by plain
+    /// pipelined `HSET`/`ZADD`s into two private keys of the partition's slot (no script
+    /// touches each object: Redis spent most of a large first load inside the apply
+    /// script), then committed by `lua/first_load.lua`, which checks what the apply script
+    /// would and renames them into place. The same end state as the chunked first load,
+    /// reached at once: a reader never sees part of it.
+    async fn apply_first_load_staged(
+        &self,
+        pk: &PartitionKeys,
+        expected: PartitionHead,
+        changes: &[VersionedChange],
+    ) -> Result<Staged, StoreError> {
+        let tag = rand::random::<u64>();
+        let (staged_md, staged_idx) = (format!("{}:new:{tag:016x}", pk.md), format!("{}:new:{tag:016x}", pk.idx));
+        let chunks: Vec<&[VersionedChange]> = changes.chunks(STAGE_CHUNK).collect();
+        for (g, group) in chunks.chunks(STAGE_PIPELINE).enumerate() {
+            let mut pipe = redis::pipe();
+            for chunk in group {
+                let hset = pipe.cmd("HSET").arg(&staged_md);
+                for vc in *chunk {
+                    hset.arg(vc.change.id.as_str()).arg(vc.change.after.as_deref().unwrap_or_default());
+                }
+                pipe.ignore();
+                let zadd = pipe.cmd("ZADD").arg(&staged_idx);
+                for vc in *chunk {
+                    zadd.arg(vc.version).arg(vc.change.id.as_str());
+                }
+                pipe.ignore();
+            }
+            if g == 0 {
+                pipe.cmd("EXPIRE").arg(&staged_md).arg(STAGE_TTL_SECS).ignore();
+                pipe.cmd("EXPIRE").arg(&staged_idx).arg(STAGE_TTL_SECS).ignore();
+            }
+            let () = pipe.query_async(&mut self.conn()).await?;
+        }
+        let last = changes.last().map_or(expected.version, |vc| vc.version);
+        let mut inv = first_load_script().prepare_invoke();
+        inv.key(&pk.md).key(&pk.idx).key(&pk.head).key(&staged_md).key(&staged_idx);
+        inv.arg(expected.version).arg(last).arg(changes.len());
+        let answer: i64 = inv.invoke_async(&mut self.conn()).await?;
+        Ok(match answer {
+            2 => Staged::Written,
+            0 => Staged::Moved,
+            _ => Staged::Declined,
+        })
     }
 
     /// Records a refresh outcome (see `lua/finish_refresh.lua`).

@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use indexmap::IndexMap;
-use rhosync_engine::model::{apply_refresh, assign_versions, Change};
+use rhosync_engine::model::{apply_refresh_bodies, assign_versions, Change};
 use rhosync_engine::page::sha1_hex;
-use rhosync_engine::values::{normalize_objects, Body, ObjectMap};
+use rhosync_engine::values::{encode_objects, normalize_bodies, normalize_objects, Body, BodyMap, ObjectMap};
 use serde_json::{json, Value};
 
 use super::SyncServices;
@@ -39,7 +39,8 @@ async fn write_backoff(attempt: u32) {
 pub struct Refreshed {
     /// `{"login-error"|"query-error"|"logoff-error": {"message": ..}}`.
     pub errors: IndexMap<String, Value>,
-    /// The adapter's result (when the query succeeded).
+    /// The adapter's result (when the query succeeded and was not stored: a pass-through
+    /// source's page is built from it).
     pub result: Option<ObjectMap>,
     /// Metadata text and its SHA-1.
     pub metadata: Option<(String, String)>,
@@ -110,14 +111,14 @@ pub async fn run(
                     .await;
                     match queried {
                         Err(e) => error_entry(&mut out.errors, "query-error", e.message()),
+                        // Stored: written straight into canonical bodies (no attribute maps).
+                        Ok(raw) if store_md => match normalize_bodies(&Value::Object(raw)) {
+                            Err(e) => error_entry(&mut out.errors, "query-error", &e.to_string()),
+                            Ok(bodies) => replace_md_bodies(svc, &pk, &bodies).await?,
+                        },
                         Ok(raw) => match normalize_objects(&Value::Object(raw)) {
                             Err(e) => error_entry(&mut out.errors, "query-error", &e.to_string()),
-                            Ok(result) => {
-                                if store_md {
-                                    replace_md(svc, &pk, &result).await?;
-                                }
-                                out.result = Some(result);
-                            }
+                            Ok(result) => out.result = Some(result),
                         },
                     }
                     if let Err(e) = adapter.logoff(&ctx).await {
@@ -156,12 +157,17 @@ fn history_policy(svc: &SyncServices) -> HistoryPolicy {
 
 /// Replaces the partition's md with `result` (writes only the differences).
 pub async fn replace_md(svc: &SyncServices, pk: &PartitionKeys, result: &ObjectMap) -> Result<(), SyncError> {
+    replace_md_bodies(svc, pk, &encode_objects(result)).await
+}
+
+/// [`replace_md`] with the result already in canonical bodies.
+pub async fn replace_md_bodies(svc: &SyncServices, pk: &PartitionKeys, result: &BodyMap) -> Result<(), SyncError> {
     for attempt in 0..WRITE_ATTEMPTS {
         if attempt > 0 {
             write_backoff(attempt).await;
         }
         let (head, md) = svc.store.read_md(pk).await?;
-        let changes = apply_refresh(&md, result);
+        let changes = apply_refresh_bodies(&md, result);
         let (numbered, _) = assign_versions(head, changes);
         if numbered.is_empty() || svc.store.apply(pk, head, &numbered, &history_policy(svc)).await? {
             return Ok(());
