@@ -10,7 +10,8 @@
 //!   read a page is planned from, and its read-only probe;
 //! * [`commit`] — one page's writes for one client (`lua/commit.lua`) and the client state
 //!   fields it reads and writes;
-//! * [`partition`] — md writes with history retention (`lua/apply.lua`), refresh outcomes
+//! * [`partition`] — md writes with history retention (`lua/apply.lua`), large first loads
+//!   staged and renamed into place (`lua/first_load.lua`), refresh outcomes
 //!   (`lua/finish_refresh.lua`) and the partition reads;
 //! * [`kv`] — plain string and hash reads and writes, and whole-document deletion;
 //! * [`sessions`] — the session markers behind `crate::sync::sessions`;

@@ -1,6 +1,7 @@
 //! One (source, partition)'s documents: the md writes of a refresh or a push
 //! (`lua/apply.lua`, numbered changes with their history and its retention, see
-//! "History retention" in the module docs of [`crate::store`]), the refresh outcome
+//! "History retention" in the module docs of [`crate::store`]; a large first load is
+//! staged by plain writes and renamed into place by `lua/first_load.lua`), the refresh outcome
 //! (`lua/finish_refresh.lua`: source errors, metadata, schema, retry bookkeeping) and the
 //! reads a refresh, a rollback or the store API make.
 
