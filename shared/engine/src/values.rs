@@ -87,11 +87,19 @@ pub fn normalize_objects(value: &Value) -> Result<ObjectMap, ValuesError> {
             .iter()
             .filter_map(|(id, obj)| obj.as_object().and_then(normalize_attrs).map(|attrs| (id.clone(), attrs)))
             .collect()),
-        Value::Array(_) => Err(ValuesError::NotAnObjectMap("an array")),
-        Value::String(_) => Err(ValuesError::NotAnObjectMap("a string")),
-        Value::Number(_) => Err(ValuesError::NotAnObjectMap("a number")),
-        Value::Bool(_) => Err(ValuesError::NotAnObjectMap("a boolean")),
+        other => Err(not_an_object_map(other)),
     }
+}
+
+/// The refusal of a value that should have been an object map (`null` counts as empty).
+fn not_an_object_map(value: &Value) -> ValuesError {
+    ValuesError::NotAnObjectMap(match value {
+        Value::Array(_) => "an array",
+        Value::String(_) => "a string",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+        Value::Null | Value::Object(_) => "an object map",
+    })
 }
 
 /// The canonical body of one object's JSON attributes, written straight from the JSON
@@ -146,7 +154,7 @@ pub fn normalize_bodies(value: &Value) -> Result<BodyMap, ValuesError> {
             .filter_map(|(id, obj)| obj.as_object().and_then(encode_json_object).map(|body| (id.clone(), body)))
             .collect()),
         Value::Null => Ok(BodyMap::new()),
-        other => normalize_objects(other).map(|_| BodyMap::new()),
+        other => Err(not_an_object_map(other)),
     }
 }
 

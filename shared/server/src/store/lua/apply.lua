@@ -24,7 +24,7 @@ if fresh then
   if ARGV[8] == '1' then
     fresh = tonumber(redis.call('HGET', KEYS[4], 'h') or '0') == current and redis.call('HLEN', KEYS[3]) == 0
   else
-    fresh = tonumber(redis.call('HGET', KEYS[4], 'n') or '0') == 0 and redis.call('ZCARD', KEYS[2]) == 0
+    fresh = holds_nothing(KEYS[4], KEYS[2])
   end
 end
 local sets, dels, zadds, logs = {}, {}, {}, {}

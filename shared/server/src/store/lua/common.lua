@@ -22,3 +22,9 @@ local function multi_write(cmd, key, args, stride)
     redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, n)))
   end
 end
+
+-- The first-load rule of the md writes (lua/apply.lua, lua/first_load.lua): the partition
+-- holds nothing — no object (head `n`) and no tombstone (an empty change index).
+local function holds_nothing(head, idx)
+  return tonumber(redis.call('HGET', head, 'n') or '0') == 0 and redis.call('ZCARD', idx) == 0
+end

@@ -12,10 +12,8 @@ local function drop_staged(answer)
 end
 local current = tonumber(redis.call('HGET', KEYS[3], 'v') or '0')
 if current ~= tonumber(ARGV[1]) then return drop_staged(0) end
--- The apply script's first-load rule: no object and no tombstone.
-if tonumber(redis.call('HGET', KEYS[3], 'n') or '0') ~= 0 or redis.call('EXISTS', KEYS[1], KEYS[2]) ~= 0 then
-  return drop_staged(3)
-end
+-- The apply script's first-load rule (common.lua).
+if not holds_nothing(KEYS[3], KEYS[2]) then return drop_staged(3) end
 local n = tonumber(ARGV[3])
 if redis.call('HLEN', KEYS[4]) ~= n or redis.call('ZCARD', KEYS[5]) ~= n then return drop_staged(4) end
 redis.call('RENAME', KEYS[4], KEYS[1])
