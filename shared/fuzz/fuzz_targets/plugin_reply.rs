@@ -1,7 +1,8 @@
 //! What a plugin backend answers (`rhosync_server::adapters::plugin`): the query reply, the
 //! create reply and the authenticate reply with its status. Each decodes or is refused
 //! with the adapter's own message; never a panic. A decoded query reply's bodies written
-//! straight from the JSON equal those encoded from its attribute maps.
+//! straight from the JSON equal those encoded from its attribute maps, and so do those read
+//! straight from the text (`values::bodies_from_json`), which refuses the same replies.
 //!
 //! Input layout: one mode byte (0 query, 1 create, 2 authenticate), for authenticate two
 //! bytes of status code (big-endian, taken modulo 900 from 100), then the body (lossy UTF-8,
@@ -11,19 +12,30 @@
 use http::StatusCode;
 use libfuzzer_sys::fuzz_target;
 use rhosync_fuzz::has_float;
-use rhosync_server::adapters::plugin::{authenticate_outcome, created_id, parse_query_reply, INVALID_QUERY_RESPONSE};
+use rhosync_server::adapters::plugin::{
+    authenticate_outcome, created_id, parse_query_reply, parse_query_reply_bodies, INVALID_QUERY_RESPONSE,
+};
 use rhosync_server::adapters::{AdapterError, AuthOutcome};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
     match mode % 3 {
         0 => match parse_query_reply(&String::from_utf8_lossy(rest)) {
+            result @ Err(_) => {
+                // Read straight into bodies, the same reply is refused the same way.
+                let direct = parse_query_reply_bodies(&String::from_utf8_lossy(rest));
+                let refused = Some(AdapterError::Backend(INVALID_QUERY_RESPONSE.into()));
+                assert_eq!(result.err(), refused);
+                assert_eq!(direct.err(), refused, "bodies from the text refuse as the tree does");
+            }
             Ok(objects) => {
                 // The refresh writes bodies straight from the JSON: the same as through attrs.
                 let doc = serde_json::Value::Object(objects.clone());
                 let direct = rhosync_engine::values::normalize_bodies(&doc).expect("an object map");
                 let via_attrs = rhosync_engine::values::normalize_objects(&doc).expect("an object map");
                 assert_eq!(direct, rhosync_engine::values::encode_objects(&via_attrs), "bodies written directly");
+                let from_text = parse_query_reply_bodies(&String::from_utf8_lossy(rest));
+                assert_eq!(from_text.as_ref(), Ok(&direct), "bodies read straight from the text");
                 let reread = serde_json::to_string(&objects).expect("objects print");
                 let again = parse_query_reply(&reread);
                 // A float may come back one ulp off (serde_json without `float_roundtrip`,
@@ -34,7 +46,6 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(again.as_ref(), Ok(&objects), "a decoded reply reads back the same");
                 }
             }
-            Err(err) => assert_eq!(err, AdapterError::Backend(INVALID_QUERY_RESPONSE.into())),
         },
         1 => {
             if let Some(id) = created_id(&String::from_utf8_lossy(rest)) {

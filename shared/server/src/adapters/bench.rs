@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rhosync_engine::values::{bodies_from_json, BodyMap, JsonObjects};
 use serde_json::{Map, Value};
 
 use super::{AdapterCtx, AdapterError, RawAttrs, RawObjects, SourceAdapter};
@@ -52,6 +53,13 @@ impl BenchAdapter {
         format!("test_db_storage:application:{owner}")
     }
 
+    /// `RhoInternalBenchmarkAdapter` sleeps `simulate_time` seconds before a query.
+    async fn simulate_time(&self, ctx: &AdapterCtx) {
+        if self.flavor == BenchFlavor::Benchmark && ctx.source.simulate_time > 0 {
+            tokio::time::sleep(Duration::from_secs(ctx.source.simulate_time as u64)).await;
+        }
+    }
+
     async fn load(&self, ctx: &AdapterCtx) -> Result<Map<String, Value>, AdapterError> {
         Ok(self.load_versioned(ctx).await?.0)
     }
@@ -63,7 +71,7 @@ impl BenchAdapter {
             Some(Value::Object(m)) => Ok((m, version)),
             None | Some(Value::Null) => Ok((Map::new(), version)),
             // What RhoConnect's mock would raise on: the backend is not an object map.
-            Some(_) => Err(AdapterError::Backend(format!("{name} is not an object map"))),
+            Some(_) => Err(not_an_object_map(&name)),
         }
     }
 
@@ -93,6 +101,11 @@ impl BenchAdapter {
     }
 }
 
+/// What RhoConnect's mock would raise on: the backend is not an object map.
+fn not_an_object_map(name: &str) -> AdapterError {
+    AdapterError::Backend(format!("{name} is not an object map"))
+}
+
 /// How often a change of a bench backend document is tried under simultaneous writers.
 const UPDATE_ATTEMPTS: u32 = 64;
 
@@ -114,10 +127,22 @@ impl SourceAdapter for BenchAdapter {
     }
 
     async fn query(&self, ctx: &AdapterCtx, _params: Option<&Value>) -> Result<RawObjects, AdapterError> {
-        if self.flavor == BenchFlavor::Benchmark && ctx.source.simulate_time > 0 {
-            tokio::time::sleep(Duration::from_secs(ctx.source.simulate_time as u64)).await;
-        }
+        self.simulate_time(ctx).await;
         self.load(ctx).await
+    }
+
+    /// The backend document's text read straight into bodies (no JSON tree of it); the same
+    /// objects and the same refusal as [`BenchAdapter::load`]'s.
+    async fn query_bodies(&self, ctx: &AdapterCtx, _params: Option<&Value>) -> Result<BodyMap, AdapterError> {
+        self.simulate_time(ctx).await;
+        let name = self.db_name(ctx);
+        let Some(text) = ctx.scratch.read_text(&name).await? else { return Ok(BodyMap::new()) };
+        match bodies_from_json(&text) {
+            Ok(JsonObjects::Objects(bodies)) => Ok(bodies),
+            Ok(JsonObjects::Null) => Ok(BodyMap::new()),
+            // Text that is no JSON reads as a string document (`StoreScratch::read`).
+            Ok(_) | Err(_) => Err(not_an_object_map(&name)),
+        }
     }
 
     async fn create(&self, ctx: &AdapterCtx, attrs: &mut RawAttrs) -> Result<Option<String>, AdapterError> {

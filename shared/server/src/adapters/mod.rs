@@ -18,6 +18,7 @@ pub mod validate;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use rhosync_engine::values::{normalize_bodies, BodyMap};
 use serde_json::{Map, Value};
 
 use crate::config::SourceConfig;
@@ -58,6 +59,12 @@ impl AdapterError {
 pub trait ScratchDocs: Send + Sync {
     async fn get(&self, name: &str) -> Result<Option<Value>, AdapterError>;
     async fn set(&self, name: &str, value: Value) -> Result<(), AdapterError>;
+
+    /// The document's JSON text (`None`: absent), for a reader that parses it itself; the
+    /// default prints [`ScratchDocs::get`]'s value, the store's edge hands over what it holds.
+    async fn read_text(&self, name: &str) -> Result<Option<String>, AdapterError> {
+        Ok(self.get(name).await?.map(|v| v.to_string()))
+    }
 
     /// The document and its version (an opaque text) for [`ScratchDocs::replace_if`].
     async fn read_versioned(&self, name: &str) -> Result<(Option<Value>, Option<String>), AdapterError> {
@@ -133,6 +140,16 @@ pub trait SourceAdapter: Send + Sync {
 
     /// The complete object set of the partition; `params` is the request's `query`.
     async fn query(&self, ctx: &AdapterCtx, params: Option<&Value>) -> Result<RawObjects, AdapterError>;
+
+    /// [`SourceAdapter::query`]'s objects as the canonical bodies a refresh stores. The
+    /// default normalises `query`'s answer; an adapter that receives its objects as JSON text
+    /// overrides it to write the bodies straight from the text
+    /// ([`bodies_from_json`](rhosync_engine::values::bodies_from_json)), never building a JSON
+    /// tree of a large source.
+    async fn query_bodies(&self, ctx: &AdapterCtx, params: Option<&Value>) -> Result<BodyMap, AdapterError> {
+        let raw = self.query(ctx, params).await?;
+        normalize_bodies(&Value::Object(raw)).map_err(|e| AdapterError::Backend(e.to_string()))
+    }
 
     async fn search(&self, _ctx: &AdapterCtx, _params: Option<&Value>) -> Result<RawObjects, AdapterError> {
         Ok(RawObjects::new())

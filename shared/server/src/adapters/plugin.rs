@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode, Url};
+use rhosync_engine::values::{bodies_from_json, BodyMap, JsonObjects};
 use serde_json::{json, Map, Value};
 
 use super::deps::{AdapterDeps, AppServerUrl};
@@ -184,6 +185,12 @@ impl SourceAdapter for PluginAdapter {
         parse_query_reply(&reply.body)
     }
 
+    async fn query_bodies(&self, ctx: &AdapterCtx, params: Option<&Value>) -> Result<BodyMap, AdapterError> {
+        let attributes = params.cloned().unwrap_or(Value::Null);
+        let reply = self.backend.call("query", Self::data_body(ctx, attributes), ctx).await?;
+        parse_query_reply_bodies(&reply.body)
+    }
+
     async fn create(&self, ctx: &AdapterCtx, attrs: &mut RawAttrs) -> Result<Option<String>, AdapterError> {
         let reply = self.backend.call("create", Self::data_body(ctx, Value::Object(attrs.clone())), ctx).await?;
         Ok(created_id(&reply.body))
@@ -208,6 +215,16 @@ pub fn parse_query_reply(body: &str) -> Result<RawObjects, AdapterError> {
     match serde_json::from_str::<Value>(body) {
         Ok(Value::Object(objects)) => Ok(objects),
         Ok(Value::Array(items)) if items.is_empty() => Ok(RawObjects::new()),
+        _ => Err(AdapterError::Backend(INVALID_QUERY_RESPONSE.into())),
+    }
+}
+
+/// [`parse_query_reply`]'s objects as canonical bodies, read straight from the text (the same
+/// replies accepted, the same refused). Public for the fuzz target (docs/fuzzing.md).
+pub fn parse_query_reply_bodies(body: &str) -> Result<BodyMap, AdapterError> {
+    match bodies_from_json(body) {
+        Ok(JsonObjects::Objects(bodies)) => Ok(bodies),
+        Ok(JsonObjects::Array { empty: true }) => Ok(BodyMap::new()),
         _ => Err(AdapterError::Backend(INVALID_QUERY_RESPONSE.into())),
     }
 }
@@ -321,6 +338,18 @@ mod tests {
         assert_eq!(parse_query_reply("{}"), Ok(RawObjects::new()));
         for bad in ["[1]", "\"x\"", "3", "null", "{", ""] {
             assert_eq!(parse_query_reply(bad), Err(AdapterError::Backend(INVALID_QUERY_RESPONSE.into())), "{bad}");
+            assert_eq!(parse_query_reply_bodies(bad), parse_query_reply(bad).map(|_| BodyMap::new()), "{bad}");
         }
+    }
+
+    #[test]
+    fn query_reply_bodies_are_those_of_the_decoded_reply() {
+        for reply in ["[]", "{}", r#"{"1":{"name":"a","id":"1","n":2.50},"2":{"id":"2"},"3":[1],"1":{"x":"y"}}"#] {
+            let via_tree = parse_query_reply(reply)
+                .map(|raw| rhosync_engine::values::normalize_bodies(&Value::Object(raw)).expect("an object map"));
+            assert_eq!(parse_query_reply_bodies(reply), via_tree, "{reply}");
+        }
+        let bodies = parse_query_reply_bodies(r#"{"1":{"name":"a","n":2.50},"1":{"x":"y","w":true}}"#);
+        assert_eq!(bodies, Ok(BodyMap::from([("1".into(), r#"{"w":"true","x":"y"}"#.into())])));
     }
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 use rhosync_engine::model::{apply_refresh_bodies, assign_versions, Change};
 use rhosync_engine::page::sha1_hex;
-use rhosync_engine::values::{encode_objects, normalize_bodies, normalize_objects, Body, BodyMap, ObjectMap};
+use rhosync_engine::values::{encode_objects, normalize_objects, Body, BodyMap, ObjectMap};
 use serde_json::{json, Value};
 
 use super::SyncServices;
@@ -61,6 +61,12 @@ pub async fn refresh(svc: &SyncServices, source: &str, login: &str, query: Optio
     run(svc, &ctx, login, query, poll, true).await.map(|_| ())
 }
 
+/// What the query gave: bodies to store, or (pass-through) the raw objects for the page.
+enum Queried {
+    Bodies(BodyMap),
+    Raw(crate::adapters::RawObjects),
+}
+
 fn error_entry(errors: &mut IndexMap<String, Value>, kind: &str, message: &str) {
     errors.insert(kind.to_owned(), json!({ "message": message }));
 }
@@ -106,17 +112,18 @@ pub async fn run(
                             };
                             schema = Some((text, sha1_hex(&version)));
                         }
-                        adapter.query(&ctx, query).await
+                        // Stored: the adapter's objects as canonical bodies (no attribute maps).
+                        if store_md {
+                            adapter.query_bodies(&ctx, query).await.map(Queried::Bodies)
+                        } else {
+                            adapter.query(&ctx, query).await.map(Queried::Raw)
+                        }
                     }
                     .await;
                     match queried {
                         Err(e) => error_entry(&mut out.errors, "query-error", e.message()),
-                        // Stored: written straight into canonical bodies (no attribute maps).
-                        Ok(raw) if store_md => match normalize_bodies(&Value::Object(raw)) {
-                            Err(e) => error_entry(&mut out.errors, "query-error", &e.to_string()),
-                            Ok(bodies) => replace_md_bodies(svc, &pk, &bodies).await?,
-                        },
-                        Ok(raw) => match normalize_objects(&Value::Object(raw)) {
+                        Ok(Queried::Bodies(bodies)) => replace_md_bodies(svc, &pk, &bodies).await?,
+                        Ok(Queried::Raw(raw)) => match normalize_objects(&Value::Object(raw)) {
                             Err(e) => error_entry(&mut out.errors, "query-error", &e.to_string()),
                             Ok(result) => out.result = Some(result),
                         },

@@ -49,6 +49,11 @@ impl ScratchDocs for StoreScratch {
         self.write(name, Some(&value)).await.map_err(|e| AdapterError::Backend(e.to_string()))
     }
 
+    async fn read_text(&self, name: &str) -> Result<Option<String>, AdapterError> {
+        let key = keys::scratch(self.store.keys(), name);
+        self.store.get(&key).await.map_err(|e| AdapterError::Backend(e.to_string()))
+    }
+
     async fn read_versioned(&self, name: &str) -> Result<(Option<Value>, Option<String>), AdapterError> {
         let key = keys::scratch(self.store.keys(), name);
         let text = self.store.get(&key).await.map_err(|e| AdapterError::Backend(e.to_string()))?;

@@ -13,12 +13,18 @@
 //! [`Attrs`] is a `BTreeMap`, so its JSON encoding ([`encode_body`]) has sorted
 //! keys and is canonical: two objects are equal iff their encodings are equal
 //! byte for byte. The store keeps bodies in that form ([`Body`]), which lets a
-//! Redis script compare objects without parsing them.
+//! Redis script compare objects without parsing them. [`bodies_from_json`] (in
+//! `from_text.rs`) reads a whole object map from JSON text straight into bodies.
 
+mod from_text;
+
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
+
+pub use from_text::{bodies_from_json, JsonObjects};
 
 /// Attribute name → string value of one object, sorted by attribute name.
 pub type Attrs = BTreeMap<String, String>;
@@ -107,36 +113,43 @@ fn not_an_object_map(value: &Value) -> ValuesError {
 /// map: an adapter's first query of a large source turns every object into its body, and
 /// the map per object was most of that work). `None` when no attribute is left.
 pub fn encode_json_object(object: &Map<String, Value>) -> Option<Body> {
-    let mut attrs: Vec<(&str, &Value)> =
-        object.iter().filter(|(name, _)| !is_reserved(name)).map(|(name, value)| (name.as_str(), value)).collect();
-    if attrs.is_empty() {
-        return None;
-    }
+    let mut attrs: Vec<(&str, Cow<'_, str>)> = object
+        .iter()
+        .filter(|(name, _)| !is_reserved(name))
+        .map(|(name, value)| {
+            let value = match value {
+                Value::String(s) => Cow::Borrowed(s.as_str()),
+                other => Cow::Owned(value_to_string(other)),
+            };
+            (name.as_str(), value)
+        })
+        .collect();
     // `Map` keys are unique, and `str` orders by bytes as `String` does in `Attrs`.
     attrs.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let mut out = Vec::with_capacity(2 + attrs.iter().map(|(k, v)| k.len() + 6 + approx_len(v)).sum::<usize>());
+    write_body(attrs.iter().map(|(k, v)| (*k, &**v)))
+}
+
+/// The canonical body of attributes already in their string form, sorted by name and
+/// unique — the one writer of bodies from parsed JSON ([`encode_json_object`],
+/// [`bodies_from_json`]); it writes what [`encode_body`] writes for the same attributes.
+/// `None` when there are none.
+fn write_body<'a>(attrs: impl ExactSizeIterator<Item = (&'a str, &'a str)> + Clone) -> Option<Body> {
+    if attrs.len() == 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(2 + attrs.clone().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>());
     out.push(b'{');
-    for (i, (name, value)) in attrs.into_iter().enumerate() {
+    for (i, (name, value)) in attrs.enumerate() {
         if i > 0 {
             out.push(b',');
         }
         write_json_str(&mut out, name);
         out.push(b':');
-        match value {
-            Value::String(s) => write_json_str(&mut out, s),
-            other => write_json_str(&mut out, &value_to_string(other)),
-        }
+        write_json_str(&mut out, value);
     }
     out.push(b'}');
     // Only JSON text of `str`s was written.
     Some(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
-}
-
-fn approx_len(v: &Value) -> usize {
-    match v {
-        Value::String(s) => s.len(),
-        _ => 8,
-    }
 }
 
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
