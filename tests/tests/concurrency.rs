@@ -23,6 +23,10 @@ const SETTINGS: &str = "\
   MockZero:
     adapter: mock
     poll_interval: 0
+  Catalogue:
+    adapter: demo
+    partition_type: app
+    poll_interval: 300
 ";
 
 type Objects = BTreeMap<String, Map<String, Value>>;
@@ -329,6 +333,44 @@ async fn simultaneous_inline_writes_of_one_user_all_land() {
         let expected: Objects = doc.clone();
         assert_eq!(*held, expected, "a device differs from the backend");
     }
+}
+
+/// The demo adapter keeps one catalogue document per partition (the bench's mixed source is
+/// one): 20 simultaneous creates of five users of an app partition are each answered 200,
+/// and all land in the catalogue, each under an id of its own (a create used to read the
+/// document and save it whole, so simultaneous creates overwrote each other).
+#[tokio::test]
+async fn simultaneous_creates_through_the_demo_adapter_all_land() {
+    let w = World::new("burst-demo", SETTINGS).await;
+    let mut devices = Vec::new();
+    for k in 0..5 {
+        devices.push(w.device(&format!("demo{k}")).await);
+    }
+    let send = |d: &Device, body: Value| {
+        let mut twin = Device {
+            http: d.http.clone(),
+            base: d.base.clone(),
+            cookie: d.cookie.clone(),
+            client_id: d.client_id.clone(),
+        };
+        async move { twin.cud("Catalogue", body).await }
+    };
+    let creates = devices.iter().enumerate().flat_map(|(k, d)| {
+        (0..4).map(move |i| (d, json!({"create": {format!("tmp-{k}-{i}"): {"name": format!("new {k} {i}")}}})))
+    });
+    let replies = join_all(creates.map(|(d, body)| send(d, body))).await;
+    for r in &replies {
+        assert_eq!(r.status, 200, "create: {}", r.text);
+    }
+    let doc = store_doc(&w, "demo:Catalogue:__shared__").await;
+    let mut names: Vec<&str> = doc.values().filter_map(|o| o.get("name")?.as_str()).collect();
+    names.retain(|n| n.starts_with("new "));
+    names.sort_unstable();
+    let mut expected: Vec<String> = (0..5).flat_map(|k| (0..4).map(move |i| format!("new {k} {i}"))).collect();
+    expected.sort_unstable();
+    assert_eq!(names, expected, "every create answered 200 is in the catalogue once: {doc:?}");
+    // The five seeded products stay beside them.
+    assert_eq!(doc.len(), 25, "{doc:?}");
 }
 
 /// `push_objects` racing itself: 50 simultaneous pushes of one partition all land.

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use rhosync_engine::values::{bodies_from_json, BodyMap, JsonObjects};
 use serde_json::{Map, Value};
 
+use super::scratch_cas::change_doc;
 use super::{AdapterCtx, AdapterError, RawAttrs, RawObjects, SourceAdapter};
 
 /// Which bench adapter.
@@ -61,43 +62,32 @@ impl BenchAdapter {
     }
 
     async fn load(&self, ctx: &AdapterCtx) -> Result<Map<String, Value>, AdapterError> {
-        Ok(self.load_versioned(ctx).await?.0)
-    }
-
-    async fn load_versioned(&self, ctx: &AdapterCtx) -> Result<(Map<String, Value>, Option<String>), AdapterError> {
         let name = self.db_name(ctx);
-        let (value, version) = ctx.scratch.read_versioned(&name).await?;
-        match value {
-            Some(Value::Object(m)) => Ok((m, version)),
-            None | Some(Value::Null) => Ok((Map::new(), version)),
-            // What RhoConnect's mock would raise on: the backend is not an object map.
-            Some(_) => Err(not_an_object_map(&name)),
-        }
+        object_map(&name, ctx.scratch.get(&name).await?)
     }
 
     /// Loads the backend document, lets `change` edit it and saves it only if nobody saved
-    /// meanwhile, else starts over: simultaneous writes of one backend all land. `change`
-    /// answers whether there is anything to save.
+    /// meanwhile, else starts over ([`change_doc`]): simultaneous writes of one backend all
+    /// land. `change` answers whether there is anything to save.
     async fn update_doc<F>(&self, ctx: &AdapterCtx, mut change: F) -> Result<(), AdapterError>
     where
         F: FnMut(&mut Map<String, Value>) -> bool + Send,
     {
         let name = self.db_name(ctx);
-        for attempt in 0..UPDATE_ATTEMPTS {
-            if attempt > 0 {
-                let bound = 1u64 << attempt.min(5);
-                let micros = rand::Rng::gen_range(&mut rand::thread_rng(), 0..bound * 1_000);
-                tokio::time::sleep(Duration::from_micros(micros)).await;
-            }
-            let (mut data, version) = self.load_versioned(ctx).await?;
-            if !change(&mut data) {
-                return Ok(());
-            }
-            if ctx.scratch.replace_if(&name, version.as_deref(), Value::Object(data)).await? {
-                return Ok(());
-            }
-        }
-        Err(AdapterError::Backend(format!("{name} kept changing; the write was not saved")))
+        change_doc(&*ctx.scratch, &name, |value| {
+            let mut data = object_map(&name, value)?;
+            Ok(change(&mut data).then_some(Value::Object(data)))
+        })
+        .await
+    }
+}
+
+/// The backend document as an object map (absent or `null`: empty).
+fn object_map(name: &str, value: Option<Value>) -> Result<Map<String, Value>, AdapterError> {
+    match value {
+        Some(Value::Object(m)) => Ok(m),
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(_) => Err(not_an_object_map(name)),
     }
 }
 
@@ -105,9 +95,6 @@ impl BenchAdapter {
 fn not_an_object_map(name: &str) -> AdapterError {
     AdapterError::Backend(format!("{name} is not an object map"))
 }
-
-/// How often a change of a bench backend document is tried under simultaneous writers.
-const UPDATE_ATTEMPTS: u32 = 64;
 
 fn id_of(attrs: &RawAttrs) -> Option<String> {
     match attrs.get("id") {

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
+use super::scratch_cas::change_doc;
 use super::{AdapterCtx, AdapterError, RawAttrs, RawObjects, SourceAdapter};
 use crate::config::SourceConfig;
 
@@ -24,10 +25,31 @@ impl DemoAdapter {
             Some(Value::Object(m)) => Ok(m),
             _ => {
                 let seeded = seed();
-                ctx.scratch.set(&Self::doc(ctx), Value::Object(seeded.clone())).await?;
-                Ok(seeded)
+                // Seeded once: a document someone wrote meanwhile is kept.
+                Self::change(ctx, |_| false).await?;
+                Ok(match ctx.scratch.get(&Self::doc(ctx)).await? {
+                    Some(Value::Object(m)) => m,
+                    _ => seeded,
+                })
             }
         }
+    }
+
+    /// Changes the catalogue by compare-and-set ([`change_doc`]), seeding it first when it
+    /// is missing, so that simultaneous writes all land (two creates get two ids).
+    /// `change` answers whether there is anything to save.
+    async fn change<F>(ctx: &AdapterCtx, mut change: F) -> Result<(), AdapterError>
+    where
+        F: FnMut(&mut Map<String, Value>) -> bool + Send,
+    {
+        change_doc(&*ctx.scratch, &Self::doc(ctx), |value| {
+            let (mut data, seeded) = match value {
+                Some(Value::Object(m)) => (m, false),
+                _ => (seed(), true),
+            };
+            Ok((change(&mut data) || seeded).then_some(Value::Object(data)))
+        })
+        .await
     }
 }
 
@@ -62,30 +84,29 @@ impl SourceAdapter for DemoAdapter {
     }
 
     async fn create(&self, ctx: &AdapterCtx, attrs: &mut RawAttrs) -> Result<Option<String>, AdapterError> {
-        let mut data = Self::load(ctx).await?;
-        let next = data.keys().filter_map(|k| k.parse::<u64>().ok()).max().unwrap_or(0) + 1;
-        let id = next.to_string();
-        data.insert(id.clone(), Value::Object(attrs.clone()));
-        ctx.scratch.set(&Self::doc(ctx), Value::Object(data)).await?;
+        let mut id = String::new();
+        Self::change(ctx, |data| {
+            let next = data.keys().filter_map(|k| k.parse::<u64>().ok()).max().unwrap_or(0) + 1;
+            id = next.to_string();
+            data.insert(id.clone(), Value::Object(attrs.clone()));
+            true
+        })
+        .await?;
         Ok(Some(id))
     }
 
     async fn update(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError> {
         let Some(id) = id_of(attrs) else { return Ok(()) };
-        let mut data = Self::load(ctx).await?;
-        if let Some(Value::Object(obj)) = data.get_mut(&id) {
+        Self::change(ctx, |data| {
+            let Some(Value::Object(obj)) = data.get_mut(&id) else { return false };
             obj.extend(attrs.iter().filter(|(k, _)| k.as_str() != "id").map(|(k, v)| (k.clone(), v.clone())));
-            ctx.scratch.set(&Self::doc(ctx), Value::Object(data)).await?;
-        }
-        Ok(())
+            true
+        })
+        .await
     }
 
     async fn delete(&self, ctx: &AdapterCtx, attrs: &RawAttrs) -> Result<(), AdapterError> {
         let Some(id) = id_of(attrs) else { return Ok(()) };
-        let mut data = Self::load(ctx).await?;
-        if data.remove(&id).is_some() {
-            ctx.scratch.set(&Self::doc(ctx), Value::Object(data)).await?;
-        }
-        Ok(())
+        Self::change(ctx, |data| data.remove(&id).is_some()).await
     }
 }

@@ -13,6 +13,7 @@ pub mod factory;
 pub mod http_backend;
 pub mod plugin;
 pub mod rest;
+pub mod scratch_cas;
 pub mod validate;
 
 use std::sync::Arc;
