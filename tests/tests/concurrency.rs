@@ -65,6 +65,12 @@ fn apply(device: &mut Objects, page: &Reply) {
     }
 }
 
+/// A second handle on `d`'s session and client, so that one device can have several
+/// requests in flight at once.
+fn twin(d: &Device) -> Device {
+    Device { http: d.http.clone(), base: d.base.clone(), cookie: d.cookie.clone(), client_id: d.client_id.clone() }
+}
+
 /// A document read through the store API as objects.
 async fn store_doc(w: &World, name: &str) -> Objects {
     let (status, body) = w.admin("GET", &format!("/rc/v1/store/{name}"), None).await;
@@ -248,12 +254,7 @@ async fn simultaneous_inline_writes_of_one_user_all_land() {
         devices.push((d, held));
     }
     let send = |d: &Device, body: Value| {
-        let mut twin = Device {
-            http: d.http.clone(),
-            base: d.base.clone(),
-            cookie: d.cookie.clone(),
-            client_id: d.client_id.clone(),
-        };
+        let mut twin = twin(d);
         async move { twin.cud("MockAdapter", body).await }
     };
     // Creates: device k creates c{k}-{i}, five each, all at once.
@@ -347,12 +348,7 @@ async fn simultaneous_creates_through_the_demo_adapter_all_land() {
         devices.push(w.device(&format!("demo{k}")).await);
     }
     let send = |d: &Device, body: Value| {
-        let mut twin = Device {
-            http: d.http.clone(),
-            base: d.base.clone(),
-            cookie: d.cookie.clone(),
-            client_id: d.client_id.clone(),
-        };
+        let mut twin = twin(d);
         async move { twin.cud("Catalogue", body).await }
     };
     let creates = devices.iter().enumerate().flat_map(|(k, d)| {

@@ -125,7 +125,8 @@ impl<'a, 'de> Visitor<'de> for ObjectSeed<'a, 'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
         self.attrs.clear();
-        while let Some(name) = map.next_key_seed(Text)? {
+        // A key is a string: it comes to `AttrValue` as one, borrowed where it can be.
+        while let Some(name) = map.next_key_seed(AttrValue)? {
             // Reserved names are parsed like any value (same syntax errors) and dropped.
             let value = map.next_value_seed(AttrValue)?;
             if !is_reserved(&name) {
@@ -170,35 +171,8 @@ impl<'a, 'de> Visitor<'de> for ObjectSeed<'a, 'de> {
     }
 }
 
-/// A string, borrowed from the text when it has no escapes.
-struct Text;
-
-impl<'de> DeserializeSeed<'de> for Text {
-    type Value = Cow<'de, str>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Text {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string")
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
-        Ok(Cow::Borrowed(v))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cow<'de, str>, E> {
-        Ok(Cow::Owned(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Cow<'de, str>, E> {
-        Ok(Cow::Owned(v))
-    }
-}
-
-/// One attribute value in its stored string form ([`value_to_string`](super::value_to_string)).
+/// One attribute value in its stored string form ([`value_to_string`](super::value_to_string)),
+/// borrowed from the text when it is a string without escapes.
 struct AttrValue;
 
 impl<'de> DeserializeSeed<'de> for AttrValue {
