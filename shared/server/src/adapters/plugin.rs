@@ -167,6 +167,12 @@ impl PluginAdapter {
         body
     }
 
+    /// The `query` callback with the device's `query` parameter as its attributes.
+    async fn call_query(&self, ctx: &AdapterCtx, params: Option<&Value>) -> Result<Reply, AdapterError> {
+        let attributes = params.cloned().unwrap_or(Value::Null);
+        self.backend.call("query", Self::data_body(ctx, attributes), ctx).await
+    }
+
     /// update and delete carry the object id in `attributes` (docs/adapters.md §4.4).
     fn require_id(attrs: &RawAttrs) -> Result<(), AdapterError> {
         if attrs.contains_key("id") {
@@ -180,15 +186,11 @@ impl PluginAdapter {
 #[async_trait]
 impl SourceAdapter for PluginAdapter {
     async fn query(&self, ctx: &AdapterCtx, params: Option<&Value>) -> Result<RawObjects, AdapterError> {
-        let attributes = params.cloned().unwrap_or(Value::Null);
-        let reply = self.backend.call("query", Self::data_body(ctx, attributes), ctx).await?;
-        parse_query_reply(&reply.body)
+        parse_query_reply(&self.call_query(ctx, params).await?.body)
     }
 
     async fn query_bodies(&self, ctx: &AdapterCtx, params: Option<&Value>) -> Result<BodyMap, AdapterError> {
-        let attributes = params.cloned().unwrap_or(Value::Null);
-        let reply = self.backend.call("query", Self::data_body(ctx, attributes), ctx).await?;
-        parse_query_reply_bodies(&reply.body)
+        parse_query_reply_bodies(&self.call_query(ctx, params).await?.body)
     }
 
     async fn create(&self, ctx: &AdapterCtx, attrs: &mut RawAttrs) -> Result<Option<String>, AdapterError> {

@@ -55,8 +55,7 @@ impl ScratchDocs for StoreScratch {
     }
 
     async fn read_versioned(&self, name: &str) -> Result<(Option<Value>, Option<String>), AdapterError> {
-        let key = keys::scratch(self.store.keys(), name);
-        let text = self.store.get(&key).await.map_err(|e| AdapterError::Backend(e.to_string()))?;
+        let text = self.read_text(name).await?;
         let value = text.as_deref().map(|t| serde_json::from_str(t).unwrap_or(Value::String(t.to_owned())));
         Ok((value, text))
     }
